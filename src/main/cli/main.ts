@@ -1,0 +1,92 @@
+/**
+ * The `yardmaster` command. Runs under plain Node (bin/yardmaster.cjs loads the bundle).
+ * Returns the exit code rather than exiting, so tests can run it in-process.
+ */
+import { InvalidSourceError } from '../core/source/source-error'
+import { NoReachableNodeError } from '../core/executor/run-workflow'
+import pkg from '../../../package.json'
+import { EXIT, parseCli, UsageError } from './args'
+import { historyCommand } from './history-command'
+import { processIo, type CliIo } from './output'
+import { runCommand } from './run-command'
+import { rendererDirBesideBundle, serveCommand } from './serve-command'
+
+export const HELP = `Yardmaster ${pkg.version}: run GitHub Actions style pipelines on your own farm.
+
+Usage:
+  yardmaster run <workflow.yml> [--farm farm.yml]   run a workflow, streaming each job's output
+  yardmaster history [--limit N] [--json]           list past runs
+  yardmaster serve [--port 7420] [--farm farm.yml]  serve the UI on 127.0.0.1 (token in the URL)
+  yardmaster help | --version
+
+Options:
+  --farm FILE      the farm file (nodes to run on). Default: this machine alone, through the
+                   local Docker engine if one answers, else a local shell.
+  --data-dir DIR   where history is kept. Default: the per-user app data folder
+                   (${'$'}YARDMASTER_DATA_DIR overrides it).
+
+Exit codes: 0 the run succeeded; 1 a job failed or the run was cancelled;
+2 the run could not start (invalid workflow or farm file, no node for a job, node unreachable).
+`
+
+export async function main(argv: string[], io: CliIo = processIo(), signal?: AbortSignal): Promise<number> {
+  const abort = new AbortController()
+  const detach = signal ? forward(signal, abort) : trapSignals(abort, io)
+  try {
+    const args = parseCli(argv)
+    switch (args.command) {
+      case 'run':
+        return await runCommand(args, io, abort.signal)
+      case 'history':
+        return historyCommand(args, io)
+      case 'serve':
+        return await serveCommand(args, io, abort.signal, {
+          version: pkg.version,
+          rendererDir: rendererDirBesideBundle(__dirname),
+        })
+      case 'version':
+        io.out(`${pkg.version}\n`)
+        return EXIT.ok
+      case 'help':
+        io.out(HELP)
+        return EXIT.ok
+      default:
+        throw new UsageError(`unknown command "${args.command}"`)
+    }
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.err(`yardmaster: ${e.message}\n\n${HELP}`)
+      return EXIT.invalid
+    }
+    if (e instanceof InvalidSourceError || e instanceof NoReachableNodeError) {
+      io.err(`${e.message}\n`)
+      return EXIT.invalid
+    }
+    io.err(`yardmaster: ${(e as Error).message}\n`)
+    return EXIT.invalid
+  } finally {
+    detach()
+  }
+}
+
+/** First Ctrl-C cancels gracefully (containers removed, run recorded as cancelled); a second one exits. */
+function trapSignals(abort: AbortController, io: CliIo): () => void {
+  const onSignal = () => {
+    if (abort.signal.aborted) process.exit(130)
+    io.err('\ncancelling (press Ctrl-C again to quit at once)...\n')
+    abort.abort()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  return () => {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+}
+
+function forward(from: AbortSignal, to: AbortController): () => void {
+  const f = () => to.abort()
+  if (from.aborted) to.abort()
+  from.addEventListener('abort', f, { once: true })
+  return () => from.removeEventListener('abort', f)
+}

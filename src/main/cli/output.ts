@@ -1,0 +1,40 @@
+/** Terminal output of the CLI: job-prefixed log lines, colour only on a TTY. */
+import type { LogStream } from '../../shared/model'
+
+export interface CliIo {
+  out: (text: string) => void
+  err: (text: string) => void
+  color: boolean
+}
+
+export function processIo(): CliIo {
+  return {
+    out: (t) => process.stdout.write(t),
+    err: (t) => process.stderr.write(t),
+    color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+  }
+}
+
+const PALETTE = [36, 35, 33, 32, 34, 31]
+
+export function paint(io: CliIo, code: number, text: string): string {
+  return io.color ? `\x1b[${code}m${text}\x1b[0m` : text
+}
+
+export class JobPrefixer {
+  private readonly colors = new Map<string, number>()
+  private width = 0
+  constructor(
+    private readonly io: CliIo,
+    jobKeys: string[],
+  ) {
+    jobKeys.forEach((k, i) => this.colors.set(k, PALETTE[i % PALETTE.length]!))
+    this.width = Math.max(0, ...jobKeys.map((k) => k.length))
+  }
+
+  line(jobKey: string, stream: LogStream, text: string): string {
+    const prefix = paint(this.io, this.colors.get(jobKey) ?? 0, `[${jobKey}]`.padEnd(this.width + 2))
+    const body = stream === 'system' ? paint(this.io, 2, `· ${text}`) : stream === 'stderr' ? paint(this.io, 31, text) : text
+    return `${prefix} ${body}\n`
+  }
+}

@@ -1,0 +1,64 @@
+/**
+ * Runs a POSIX shell command line somewhere: on this machine, or over an SSH connection.
+ * The shell executor is built on this, so local and remote shells behave the same.
+ */
+import { spawn } from 'node:child_process'
+import type { Client, ClientChannel } from 'ssh2'
+import type { OutputSink } from './job-environment'
+
+export interface CommandRunner {
+  /** Resolves with the exit code, or null when the signal killed the command. */
+  run(command: string, onOutput: OutputSink, signal: AbortSignal): Promise<number | null>
+}
+
+export class LocalCommandRunner implements CommandRunner {
+  run(command: string, onOutput: OutputSink, signal: AbortSignal): Promise<number | null> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return resolve(null)
+      // Own process group, so cancelling kills the whole tree the step started.
+      const child = spawn('/bin/sh', ['-c', command], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+      const kill = () => {
+        try {
+          if (child.pid) process.kill(-child.pid, 'SIGKILL')
+        } catch {
+          /* already gone */
+        }
+      }
+      signal.addEventListener('abort', kill, { once: true })
+      child.stdout.on('data', (d: Buffer) => onOutput('stdout', d))
+      child.stderr.on('data', (d: Buffer) => onOutput('stderr', d))
+      child.on('error', (e) => {
+        signal.removeEventListener('abort', kill)
+        reject(e)
+      })
+      child.on('close', (code) => {
+        signal.removeEventListener('abort', kill)
+        resolve(signal.aborted ? null : (code ?? null))
+      })
+    })
+  }
+}
+
+export class SshCommandRunner implements CommandRunner {
+  constructor(private readonly ssh: Client) {}
+
+  run(command: string, onOutput: OutputSink, signal: AbortSignal): Promise<number | null> {
+    return new Promise((resolve, reject) => {
+      if (signal.aborted) return resolve(null)
+      this.ssh.exec(command, (err, channel: ClientChannel) => {
+        if (err) return reject(err)
+        const kill = () => {
+          channel.signal('KILL')
+          channel.close()
+        }
+        signal.addEventListener('abort', kill, { once: true })
+        channel.on('data', (d: Buffer) => onOutput('stdout', d))
+        channel.stderr.on('data', (d: Buffer) => onOutput('stderr', d))
+        channel.on('close', (code: number | null) => {
+          signal.removeEventListener('abort', kill)
+          resolve(signal.aborted ? null : (code ?? null))
+        })
+      })
+    })
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * Jobs in a fresh container on a Docker engine (over SSH or local). One container per job,
+ * labelled so it can be found again; each step is its own `docker exec` process in it.
+ */
+import type Docker from 'dockerode'
+import type { FarmNode } from '../farm/farm-model'
+import { describeNode } from '../farm/farm-model'
+import {
+  stepArgv,
+  type JobEnvironment,
+  type JobSetup,
+  type NodeExecutor,
+  type OutputSink,
+  type StepCommand,
+} from './job-environment'
+
+export const WORKSPACE = '/workspace'
+
+/** Labels on every container Yardmaster creates; prune and reattach find them by these. */
+export const LABEL_MANAGED = 'io.yardmaster.managed'
+export const LABEL_RUN = 'io.yardmaster.run'
+export const LABEL_JOB = 'io.yardmaster.job'
+
+export class ImageUnavailableError extends Error {
+  constructor(node: FarmNode, image: string, detail: string) {
+    super(
+      `image ${image} is not on node ${describeNode(node)} and could not be pulled (${detail}). ` +
+        `Load it there (docker save ${image} | ssh <node> docker load), or use an image the node has.`,
+    )
+    this.name = 'ImageUnavailableError'
+  }
+}
+
+// The container's main process only keeps it alive; steps run beside it with exec.
+const KEEPALIVE = ['sh', '-c', 'trap "exit 0" TERM INT; while :; do sleep 3600 & wait $!; done']
+
+export class DockerExecutor implements NodeExecutor {
+  constructor(
+    private readonly docker: Docker,
+    private readonly node: FarmNode,
+  ) {}
+
+  async prepare(setup: JobSetup, progress: (m: string) => void, signal: AbortSignal): Promise<JobEnvironment> {
+    const image = setup.image ?? this.node.defaultImage
+    if (!image) {
+      throw new Error(
+        `job ${setup.jobKey} has no "container:" image and node ${this.node.name} has no defaultImage; set one of them`,
+      )
+    }
+    await this.ensureImage(image, progress)
+    signal.throwIfAborted()
+    const container = await this.docker.createContainer({
+      Image: image,
+      Cmd: KEEPALIVE,
+      WorkingDir: WORKSPACE,
+      Env: Object.entries({ ...setup.env, GITHUB_WORKSPACE: WORKSPACE }).map(([k, v]) => `${k}=${v}`),
+      Labels: { [LABEL_MANAGED]: 'true', [LABEL_RUN]: String(setup.runId), [LABEL_JOB]: setup.jobKey },
+      HostConfig: { AutoRemove: false },
+    })
+    try {
+      await container.start()
+    } catch (e) {
+      await container.remove({ force: true }).catch(() => {})
+      throw e
+    }
+    return new ContainerJob(this.docker, container)
+  }
+
+  private async ensureImage(image: string, progress: (m: string) => void): Promise<void> {
+    try {
+      await this.docker.getImage(image).inspect()
+      return
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode !== 404) throw e
+    }
+    progress(`image ${image} is not on ${this.node.name}; pulling it`)
+    try {
+      const stream = await this.docker.pull(image)
+      await new Promise<void>((resolve, reject) =>
+        this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
+      )
+    } catch (e) {
+      throw new ImageUnavailableError(this.node, image, (e as Error).message.split('\n')[0] ?? String(e))
+    }
+  }
+}
+
+class ContainerJob implements JobEnvironment {
+  readonly workspace = WORKSPACE
+  readonly description: string
+
+  constructor(
+    private readonly docker: Docker,
+    private readonly container: Docker.Container,
+  ) {
+    this.description = `container ${container.id.slice(0, 12)}`
+  }
+
+  async runStep(cmd: StepCommand, onOutput: OutputSink, signal: AbortSignal): Promise<number | null> {
+    if (signal.aborted) return null
+    const exec = await this.container.exec({
+      Cmd: stepArgv(cmd.shell, cmd.script),
+      Env: Object.entries(cmd.env).map(([k, v]) => `${k}=${v}`),
+      WorkingDir: cmd.workingDirectory
+        ? cmd.workingDirectory.startsWith('/')
+          ? cmd.workingDirectory
+          : `${WORKSPACE}/${cmd.workingDirectory}`
+        : WORKSPACE,
+      AttachStdout: true,
+      AttachStderr: true,
+    })
+    const stream = await exec.start({ hijack: false, stdin: false })
+    // docker exec has no kill: cancelling kills the job's container, which ends the stream.
+    const kill = () => void this.container.kill().catch(() => {})
+    signal.addEventListener('abort', kill, { once: true })
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.docker.modem.demuxStream(
+          stream,
+          { write: (d: Buffer) => (onOutput('stdout', d), true) } as unknown as NodeJS.WritableStream,
+          { write: (d: Buffer) => (onOutput('stderr', d), true) } as unknown as NodeJS.WritableStream,
+        )
+        stream.on('end', resolve)
+        stream.on('close', resolve)
+        stream.on('error', reject)
+      })
+    } finally {
+      signal.removeEventListener('abort', kill)
+    }
+    if (signal.aborted) return null
+    const info = await exec.inspect()
+    return info.ExitCode ?? null
+  }
+
+  async dispose(): Promise<void> {
+    await this.container.remove({ force: true }).catch(() => {})
+  }
+}

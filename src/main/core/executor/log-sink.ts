@@ -1,0 +1,71 @@
+/**
+ * Turns output chunks into lines, hands each line to the observer at once (the terminal, the
+ * UI), and stores them in batches: one transaction per flush rather than one per line.
+ */
+import type { LogStream } from '../../../shared/model'
+import type { NewLogLine, RunStore } from '../store/run-store'
+
+export interface LogTarget {
+  runId: number
+  jobId: number
+  jobKey: string
+  stepIndex: number | null
+}
+
+export type LineListener = (target: LogTarget, stream: LogStream, text: string) => void
+
+export class LogSink {
+  private pending: NewLogLine[] = []
+  private timer: NodeJS.Timeout | null = null
+  private readonly partial = new Map<string, string>()
+
+  constructor(
+    private readonly store: RunStore,
+    private readonly onLine: LineListener,
+    /** Longest a line waits before it is stored. @default 100 */
+    private readonly flushMs = 100,
+    private readonly onFlushed: (runId: number, lastSeq: number) => void = () => {},
+  ) {}
+
+  /** A chunk of output; complete lines go out now, the rest waits for its newline. */
+  write(target: LogTarget, stream: 'stdout' | 'stderr', chunk: Buffer): void {
+    const key = `${target.jobId}/${target.stepIndex}/${stream}`
+    const text = (this.partial.get(key) ?? '') + chunk.toString('utf8')
+    const lines = text.split('\n')
+    this.partial.set(key, lines.pop() ?? '')
+    for (const line of lines) this.line(target, stream, line.replace(/\r$/, ''))
+  }
+
+  /** Emits what is left without a trailing newline for this step. */
+  endStep(target: LogTarget): void {
+    for (const stream of ['stdout', 'stderr'] as const) {
+      const key = `${target.jobId}/${target.stepIndex}/${stream}`
+      const rest = this.partial.get(key)
+      this.partial.delete(key)
+      if (rest) this.line(target, stream, rest.replace(/\r$/, ''))
+    }
+  }
+
+  line(target: LogTarget, stream: LogStream, text: string): void {
+    this.onLine(target, stream, text)
+    this.pending.push({
+      runId: target.runId,
+      jobId: target.jobId,
+      stepIndex: target.stepIndex,
+      stream,
+      text,
+      at: Date.now(),
+    })
+    this.timer ??= setTimeout(() => this.flush(), this.flushMs)
+  }
+
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer)
+    this.timer = null
+    if (!this.pending.length) return
+    const batch = this.pending
+    this.pending = []
+    const lastSeq = this.store.appendLogs(batch)
+    this.onFlushed(batch[batch.length - 1]!.runId, lastSeq)
+  }
+}

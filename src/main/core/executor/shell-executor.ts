@@ -1,0 +1,65 @@
+/**
+ * Jobs straight in a shell, for nodes without Docker (a Mac used for signing) and for this
+ * machine when no engine answers. Each job gets a fresh temporary workspace, removed after.
+ */
+import type { CommandRunner } from './command-runner'
+import {
+  shellQuote,
+  stepArgv,
+  type JobEnvironment,
+  type JobSetup,
+  type NodeExecutor,
+  type OutputSink,
+  type StepCommand,
+} from './job-environment'
+
+export class ShellExecutor implements NodeExecutor {
+  constructor(private readonly commands: CommandRunner) {}
+
+  async prepare(setup: JobSetup, _progress: (m: string) => void, signal: AbortSignal): Promise<JobEnvironment> {
+    let out = ''
+    const prefix = `yardmaster-${setup.runId}-${setup.jobKey.replace(/[^A-Za-z0-9_-]/g, '_')}-XXXXXX`
+    const code = await this.commands.run(
+      `mktemp -d "\${TMPDIR:-/tmp}/${prefix}"`,
+      (stream, d) => {
+        if (stream === 'stdout') out += d.toString()
+      },
+      signal,
+    )
+    const workspace = out.trim()
+    if (code !== 0 || !workspace) throw new Error(`could not create a workspace on the node (mktemp exited ${code})`)
+    return new ShellJob(this.commands, workspace, setup.env)
+  }
+}
+
+class ShellJob implements JobEnvironment {
+  readonly description: string
+  constructor(
+    private readonly commands: CommandRunner,
+    readonly workspace: string,
+    private readonly env: Record<string, string>,
+  ) {
+    this.description = `workspace ${workspace}`
+  }
+
+  runStep(cmd: StepCommand, onOutput: OutputSink, signal: AbortSignal): Promise<number | null> {
+    const env = { ...this.env, ...cmd.env, GITHUB_WORKSPACE: this.workspace }
+    const dir = cmd.workingDirectory
+      ? cmd.workingDirectory.startsWith('/')
+        ? cmd.workingDirectory
+        : `${this.workspace}/${cmd.workingDirectory}`
+      : this.workspace
+    const assignments = Object.entries(env).map(([k, v]) => shellQuote(`${k}=${v}`))
+    const line =
+      `cd ${shellQuote(dir)} && exec env ${assignments.join(' ')} ` + stepArgv(cmd.shell, cmd.script).map(shellQuote).join(' ')
+    return this.commands.run(line, onOutput, signal)
+  }
+
+  async dispose(): Promise<void> {
+    try {
+      await this.commands.run(`rm -rf ${shellQuote(this.workspace)}`, () => {}, new AbortController().signal)
+    } catch {
+      /* the node may be gone; nothing else to clean */
+    }
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * The embedded default farm: this machine alone, so a newcomer can run the bundled pipelines
+ * with no configuration. It uses the local Docker engine when one answers, else a local shell.
+ */
+import { arch, platform } from 'node:os'
+import { localDocker } from './docker-over-ssh'
+import { defaultKnownHosts, normalizeLabels } from './farm-file'
+import { LOCAL_HOST, type Farm } from './farm-model'
+
+/** Image for jobs without `container:` on the local engine. */
+export const LOCAL_DEFAULT_IMAGE = 'debian:bookworm-slim'
+
+/** GitHub's names for this machine's OS and architecture, which its runners carry as labels. */
+export function runnerLabels(): string[] {
+  const os = { linux: 'linux', darwin: 'macos', win32: 'windows' }[platform() as string] ?? platform()
+  const cpu = { x64: 'x64', arm64: 'arm64', arm: 'arm', ia32: 'x86' }[arch() as string] ?? arch()
+  return [os, cpu]
+}
+
+export async function defaultFarm(probeMs = 1500): Promise<Farm> {
+  const docker = await engineAnswers(probeMs)
+  return {
+    file: null,
+    knownHosts: defaultKnownHosts(),
+    nodes: [
+      {
+        name: 'local',
+        host: LOCAL_HOST,
+        port: 0,
+        user: '',
+        identityFile: null,
+        executor: docker ? 'docker' : 'shell',
+        labels: normalizeLabels([...runnerLabels(), 'local']),
+        slots: 2,
+        defaultImage: docker ? LOCAL_DEFAULT_IMAGE : null,
+        source: null,
+      },
+    ],
+  }
+}
+
+async function engineAnswers(ms: number): Promise<boolean> {
+  const timer = new Promise<false>((r) => setTimeout(() => r(false), ms).unref())
+  return Promise.race([
+    localDocker()
+      .ping()
+      .then(() => true)
+      .catch(() => false),
+    timer,
+  ])
+}

@@ -1,0 +1,154 @@
+/**
+ * Reads and checks a farm file (YAML). Every problem is reported with file, line, column and
+ * field in one pass.
+ *
+ *   knownHosts: ~/.ssh/known_hosts     # optional, this is the default
+ *   nodes:
+ *     - name: n1
+ *       host: 10.0.0.5                  # or `local` for this machine, without SSH
+ *       port: 22                        # default 22
+ *       user: ci                        # required for SSH nodes
+ *       identityFile: ~/.ssh/id_ed25519 # default: the ssh-agent
+ *       executor: docker                # docker (default) | shell
+ *       labels: [linux, gpu]
+ *       slots: 2                        # concurrent jobs, default 1
+ *       defaultImage: debian:bookworm   # for jobs without `container:`
+ */
+import { readFileSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { dirname, isAbsolute, join, resolve } from 'node:path'
+import { isSeq, type Node } from 'yaml'
+import { InvalidSourceError } from '../source/source-error'
+import { checkKeys, suggest, YamlSource } from '../source/yaml-source'
+import { LOCAL_HOST, type ExecutorKind, type Farm, type FarmNode } from './farm-model'
+
+const FARM_KEYS = ['knownHosts', 'nodes'] as const
+const NODE_KEYS = ['name', 'host', 'port', 'user', 'identityFile', 'executor', 'labels', 'slots', 'defaultImage'] as const
+const EXECUTORS: readonly ExecutorKind[] = ['docker', 'shell']
+const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
+
+export function defaultKnownHosts(): string {
+  return join(homedir(), '.ssh', 'known_hosts')
+}
+
+export function loadFarmFile(file: string): Farm {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (e) {
+    throw new InvalidSourceError('farm', [
+      { file, line: 1, col: 1, path: '', message: `cannot read the farm file: ${(e as Error).message}` },
+    ])
+  }
+  return parseFarm(file, text)
+}
+
+export function parseFarm(file: string, text: string): Farm {
+  const src = new YamlSource(file, text)
+  const farm = src.root === null && src.problems.length ? null : readFarm(src)
+  if (src.problems.length || !farm) throw new InvalidSourceError('farm', src.problems)
+  return farm
+}
+
+function readFarm(src: YamlSource): Farm | null {
+  const top = src.entries(src.root, '', 'a farm (with "nodes:")')
+  if (!top) return null
+  checkKeys(src, top, FARM_KEYS, '')
+  const base = dirname(resolve(src.file))
+  const khEntry = top.find((e) => e.key === 'knownHosts')
+  const kh = khEntry ? src.string(khEntry.value, 'knownHosts') : null
+  const nodesEntry = top.find((e) => e.key === 'nodes')
+  const nodes: FarmNode[] = []
+  if (!nodesEntry) src.report(src.root, 'nodes', 'a farm file needs "nodes:", a list of at least one node')
+  else if (!isSeq(nodesEntry.value)) {
+    src.report(nodesEntry.value ?? nodesEntry.keyNode, 'nodes', '"nodes" must be a list of nodes')
+  } else {
+    const items = nodesEntry.value.items as Node[]
+    if (items.length === 0) src.report(nodesEntry.value, 'nodes', '"nodes" needs at least one node')
+    items.forEach((item, i) => {
+      const node = readNode(src, item, `nodes[${i}]`, base)
+      if (!node) return
+      if (nodes.some((n) => n.name === node.name)) {
+        src.report(item, `nodes[${i}].name`, `node name "${node.name}" is used twice`)
+      }
+      nodes.push(node)
+    })
+  }
+  return { file: src.file, knownHosts: kh ? expandPath(kh, base) : defaultKnownHosts(), nodes }
+}
+
+function readNode(src: YamlSource, node: Node, path: string, base: string): FarmNode | null {
+  const items = src.entries(node, path, 'a node')
+  if (!items) return null
+  checkKeys(src, items, NODE_KEYS, path)
+  const get = (k: string) => items.find((e) => e.key === k)
+  const required = (k: string): string | null => {
+    const e = get(k)
+    if (!e) {
+      src.report(node, `${path}.${k}`, `a node needs "${k}"`)
+      return null
+    }
+    return src.string(e.value, `${path}.${k}`)
+  }
+
+  const name = required('name')
+  if (name !== null && !NODE_NAME.test(name)) {
+    src.report(get('name')?.value, `${path}.name`, `node name "${name}" may contain only letters, digits, ".", "-" and "_"`)
+  }
+  const host = required('host')
+  const local = host === LOCAL_HOST
+  const userEntry = get('user')
+  const user = userEntry ? src.string(userEntry.value, `${path}.user`) : null
+  if (!local && !userEntry) src.report(node, `${path}.user`, 'a node reached over SSH needs "user"')
+  const portEntry = get('port')
+  const port = portEntry ? src.integer(portEntry.value, `${path}.port`, 1) : 22
+  if (port !== null && port > 65535) src.report(portEntry?.value, `${path}.port`, `port ${port} is out of range (1-65535)`)
+
+  const executorEntry = get('executor')
+  let executor: ExecutorKind = 'docker'
+  if (executorEntry) {
+    const e = src.string(executorEntry.value, `${path}.executor`)
+    if (e !== null && !(EXECUTORS as readonly string[]).includes(e)) {
+      const guess = suggest(e, EXECUTORS)
+      src.report(
+        executorEntry.value,
+        `${path}.executor`,
+        `executor "${e}" is unknown; use ${EXECUTORS.join(' or ')}` + (guess ? ` (did you mean "${guess}"?)` : ''),
+      )
+    } else if (e !== null) executor = e as ExecutorKind
+  }
+
+  const labelsEntry = get('labels')
+  const labels = labelsEntry ? (src.stringList(labelsEntry.value, `${path}.labels`) ?? []) : []
+  const slotsEntry = get('slots')
+  const slots = slotsEntry ? src.integer(slotsEntry.value, `${path}.slots`, 1) : 1
+  const idEntry = get('identityFile')
+  const identity = idEntry ? src.string(idEntry.value, `${path}.identityFile`) : null
+  const imageEntry = get('defaultImage')
+  const defaultImage = imageEntry ? src.string(imageEntry.value, `${path}.defaultImage`) : null
+
+  if (name === null || host === null || port === null || slots === null) return null
+  const at = src.position(node)
+  return {
+    name,
+    host,
+    port,
+    user: user ?? '',
+    identityFile: identity ? expandPath(identity, base) : null,
+    executor,
+    labels: normalizeLabels(labels),
+    slots,
+    defaultImage,
+    source: { file: src.file, line: at.line, col: at.col },
+  }
+}
+
+/** Every node carries `self-hosted`, as GitHub's self-hosted runners do; labels match case-insensitively. */
+export function normalizeLabels(labels: readonly string[]): string[] {
+  return [...new Set(['self-hosted', ...labels.map((l) => l.toLowerCase())])]
+}
+
+export function expandPath(p: string, base: string): string {
+  if (p === '~' || p.startsWith('~/')) return join(homedir(), p.slice(1))
+  return isAbsolute(p) ? p : resolve(base, p)
+}

@@ -1,0 +1,40 @@
+/** The farm: the machines jobs can run on, as declared in a farm file or the embedded default. */
+
+export type ExecutorKind = 'docker' | 'shell'
+
+export interface FarmNode {
+  name: string
+  /** Host name or address; `local` means this machine, reached without SSH. */
+  host: string
+  port: number
+  user: string
+  /** Private key for SSH; null means ask the ssh-agent ($SSH_AUTH_SOCK). */
+  identityFile: string | null
+  executor: ExecutorKind
+  /** Declared labels plus `self-hosted`, lower-cased (matching is case-insensitive, as on GitHub). */
+  labels: string[]
+  /** How many jobs may run on the node at once. */
+  slots: number
+  /** Image for jobs without `container:` (docker nodes). */
+  defaultImage: string | null
+  /** Where the node is declared, for messages. */
+  source: { file: string; line: number; col: number } | null
+}
+
+export interface Farm {
+  /** Null for the embedded default. */
+  file: string | null
+  /** OpenSSH known_hosts file used to verify host keys. */
+  knownHosts: string
+  nodes: FarmNode[]
+}
+
+export const LOCAL_HOST = 'local'
+
+export function isLocal(node: FarmNode): boolean {
+  return node.host === LOCAL_HOST
+}
+
+export function describeNode(node: FarmNode): string {
+  return isLocal(node) ? `${node.name} (this machine)` : `${node.name} (${node.user}@${node.host}:${node.port})`
+}

@@ -1,0 +1,59 @@
+/**
+ * Numbered schema migrations. Append only: never edit a migration that has shipped; add the
+ * next number. `PRAGMA user_version` records the last one applied.
+ */
+export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE runs (
+        id            INTEGER PRIMARY KEY,
+        workflow_name TEXT    NOT NULL,
+        workflow_file TEXT    NOT NULL,
+        farm_file     TEXT,
+        state         TEXT    NOT NULL CHECK (state IN ('queued','running','succeeded','failed','cancelled')),
+        created_at    INTEGER NOT NULL,
+        started_at    INTEGER,
+        finished_at   INTEGER
+      );
+      CREATE TABLE jobs (
+        id          INTEGER PRIMARY KEY,
+        run_id      INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        job_key     TEXT    NOT NULL,
+        name        TEXT    NOT NULL,
+        state       TEXT    NOT NULL CHECK (state IN ('pending','running','succeeded','failed','skipped','cancelled')),
+        needs_json  TEXT    NOT NULL,
+        runs_on_json TEXT   NOT NULL,
+        node_name   TEXT,
+        image       TEXT,
+        exit_code   INTEGER,
+        reason      TEXT,
+        started_at  INTEGER,
+        finished_at INTEGER,
+        UNIQUE (run_id, job_key)
+      );
+      CREATE TABLE steps (
+        id          INTEGER PRIMARY KEY,
+        job_id      INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        idx         INTEGER NOT NULL,
+        name        TEXT    NOT NULL,
+        state       TEXT    NOT NULL CHECK (state IN ('pending','running','succeeded','failed','skipped','cancelled')),
+        exit_code   INTEGER,
+        started_at  INTEGER,
+        finished_at INTEGER,
+        UNIQUE (job_id, idx)
+      );
+      CREATE TABLE log_lines (
+        seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id   INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        job_id   INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        step_idx INTEGER,
+        stream   TEXT    NOT NULL CHECK (stream IN ('stdout','stderr','system')),
+        text     TEXT    NOT NULL,
+        at       INTEGER NOT NULL
+      );
+      CREATE INDEX log_lines_by_run ON log_lines (run_id, seq);
+      CREATE INDEX runs_by_created ON runs (created_at DESC);
+    `,
+  },
+]

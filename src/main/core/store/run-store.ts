@@ -1,0 +1,283 @@
+/**
+ * Runs, jobs, steps and log lines in the history database. The only module that knows the SQL.
+ */
+import type {
+  JobState,
+  JobView,
+  LogLine,
+  LogStream,
+  RunDetail,
+  RunState,
+  RunSummary,
+  StepState,
+  StepView,
+} from '../../../shared/model'
+import type { Db } from './database'
+
+export interface NewRun {
+  workflowName: string
+  workflowFile: string
+  farmFile: string | null
+  jobs: Array<{ key: string; name: string; needs: string[]; runsOn: string[]; steps: string[] }>
+}
+
+export interface CreatedRun {
+  runId: number
+  /** job key -> job row id */
+  jobIds: Map<string, number>
+  /** job key -> step row ids, by step index */
+  stepIds: Map<string, number[]>
+}
+
+export interface JobPatch {
+  state?: JobState
+  nodeName?: string | null
+  image?: string | null
+  exitCode?: number | null
+  reason?: string | null
+  startedAt?: number | null
+  finishedAt?: number | null
+}
+
+export interface StepPatch {
+  state?: StepState
+  exitCode?: number | null
+  startedAt?: number | null
+  finishedAt?: number | null
+}
+
+export interface NewLogLine {
+  runId: number
+  jobId: number
+  stepIndex: number | null
+  stream: LogStream
+  text: string
+  at: number
+}
+
+interface RunRow {
+  id: number
+  workflow_name: string
+  workflow_file: string
+  state: RunState
+  created_at: number
+  started_at: number | null
+  finished_at: number | null
+  job_count: number
+}
+
+interface JobRow {
+  id: number
+  job_key: string
+  name: string
+  state: JobState
+  needs_json: string
+  runs_on_json: string
+  node_name: string | null
+  image: string | null
+  exit_code: number | null
+  reason: string | null
+  started_at: number | null
+  finished_at: number | null
+}
+
+interface StepRow {
+  job_id: number
+  idx: number
+  name: string
+  state: StepState
+  exit_code: number | null
+  started_at: number | null
+  finished_at: number | null
+}
+
+const RUN_COLUMNS = `r.id, r.workflow_name, r.workflow_file, r.state, r.created_at, r.started_at, r.finished_at,
+  (SELECT count(*) FROM jobs j WHERE j.run_id = r.id) AS job_count`
+
+export class RunNotFoundError extends Error {
+  constructor(readonly runId: number) {
+    super(`run ${runId} does not exist; list runs with \`yardmaster history\``)
+    this.name = 'RunNotFoundError'
+  }
+}
+
+export class RunStore {
+  private readonly insertLog
+  constructor(readonly db: Db) {
+    this.insertLog = db.prepare(
+      'INSERT INTO log_lines (run_id, job_id, step_idx, stream, text, at) VALUES (@runId, @jobId, @stepIndex, @stream, @text, @at)',
+    )
+  }
+
+  /** The run, its jobs and steps, in one transaction: a run is either fully recorded or absent. */
+  createRun(run: NewRun, now = Date.now()): CreatedRun {
+    return this.db.transaction(() => {
+      const runId = Number(
+        this.db
+          .prepare(
+            "INSERT INTO runs (workflow_name, workflow_file, farm_file, state, created_at) VALUES (?, ?, ?, 'queued', ?)",
+          )
+          .run(run.workflowName, run.workflowFile, run.farmFile, now).lastInsertRowid,
+      )
+      const insertJob = this.db.prepare(
+        "INSERT INTO jobs (run_id, job_key, name, state, needs_json, runs_on_json) VALUES (?, ?, ?, 'pending', ?, ?)",
+      )
+      const insertStep = this.db.prepare("INSERT INTO steps (job_id, idx, name, state) VALUES (?, ?, ?, 'pending')")
+      const jobIds = new Map<string, number>()
+      const stepIds = new Map<string, number[]>()
+      for (const job of run.jobs) {
+        const jobId = Number(
+          insertJob.run(runId, job.key, job.name, JSON.stringify(job.needs), JSON.stringify(job.runsOn)).lastInsertRowid,
+        )
+        jobIds.set(job.key, jobId)
+        stepIds.set(
+          job.key,
+          job.steps.map((name, i) => Number(insertStep.run(jobId, i, name).lastInsertRowid)),
+        )
+      }
+      return { runId, jobIds, stepIds }
+    })()
+  }
+
+  setRunState(runId: number, state: RunState, at = Date.now()): void {
+    const column = state === 'running' ? 'started_at' : state === 'queued' ? null : 'finished_at'
+    const sql = column ? `UPDATE runs SET state = ?, ${column} = ? WHERE id = ?` : 'UPDATE runs SET state = ? WHERE id = ?'
+    const args = column ? [state, at, runId] : [state, runId]
+    this.db.prepare(sql).run(...args)
+  }
+
+  updateJob(jobId: number, patch: JobPatch): void {
+    this.update('jobs', jobId, {
+      state: patch.state,
+      node_name: patch.nodeName,
+      image: patch.image,
+      exit_code: patch.exitCode,
+      reason: patch.reason,
+      started_at: patch.startedAt,
+      finished_at: patch.finishedAt,
+    })
+  }
+
+  updateStep(stepId: number, patch: StepPatch): void {
+    this.update('steps', stepId, {
+      state: patch.state,
+      exit_code: patch.exitCode,
+      started_at: patch.startedAt,
+      finished_at: patch.finishedAt,
+    })
+  }
+
+  /** Appends lines in one transaction; returns the seq of the last one. */
+  appendLogs(lines: readonly NewLogLine[]): number {
+    if (!lines.length) return this.lastSeq()
+    return this.db.transaction(() => {
+      let last = 0
+      for (const line of lines) last = Number(this.insertLog.run(line).lastInsertRowid)
+      return last
+    })()
+  }
+
+  lastSeq(): number {
+    return (this.db.prepare('SELECT coalesce(max(seq), 0) AS s FROM log_lines').get() as { s: number }).s
+  }
+
+  listRuns(limit = 50): RunSummary[] {
+    const rows = this.db
+      .prepare(`SELECT ${RUN_COLUMNS} FROM runs r ORDER BY r.id DESC LIMIT ?`)
+      .all(Math.max(1, Math.min(limit, 1000))) as RunRow[]
+    return rows.map(toRunSummary)
+  }
+
+  getRun(runId: number): RunDetail {
+    const row = this.db.prepare(`SELECT ${RUN_COLUMNS} FROM runs r WHERE r.id = ?`).get(runId) as RunRow | undefined
+    if (!row) throw new RunNotFoundError(runId)
+    const jobs = this.db.prepare('SELECT * FROM jobs WHERE run_id = ? ORDER BY id').all(runId) as JobRow[]
+    const steps = this.db
+      .prepare('SELECT s.* FROM steps s JOIN jobs j ON j.id = s.job_id WHERE j.run_id = ? ORDER BY s.job_id, s.idx')
+      .all(runId) as StepRow[]
+    return {
+      run: toRunSummary(row),
+      jobs: jobs.map((j) => toJobView(j, steps.filter((s) => s.job_id === j.id))),
+    }
+  }
+
+  getLogs(runId: number, afterSeq = 0, limit = 5000): LogLine[] {
+    const rows = this.db
+      .prepare(
+        `SELECT l.seq, l.run_id, j.job_key, l.step_idx, l.stream, l.text, l.at
+         FROM log_lines l JOIN jobs j ON j.id = l.job_id
+         WHERE l.run_id = ? AND l.seq > ? ORDER BY l.seq LIMIT ?`,
+      )
+      .all(runId, afterSeq, Math.max(1, Math.min(limit, 50_000))) as Array<{
+      seq: number
+      run_id: number
+      job_key: string
+      step_idx: number | null
+      stream: LogStream
+      text: string
+      at: number
+    }>
+    return rows.map((r) => ({
+      seq: r.seq,
+      runId: r.run_id,
+      jobKey: r.job_key,
+      stepIndex: r.step_idx,
+      stream: r.stream,
+      text: r.text,
+      at: r.at,
+    }))
+  }
+
+  /** Changes whenever another connection commits: lets a reader notice writes from another process cheaply. */
+  dataVersion(): number {
+    return this.db.pragma('data_version', { simple: true }) as number
+  }
+
+  private update(table: 'jobs' | 'steps', id: number, fields: Record<string, unknown>): void {
+    const set = Object.entries(fields).filter(([, v]) => v !== undefined)
+    if (!set.length) return
+    this.db
+      .prepare(`UPDATE ${table} SET ${set.map(([k]) => `${k} = ?`).join(', ')} WHERE id = ?`)
+      .run(...set.map(([, v]) => v), id)
+  }
+}
+
+function toRunSummary(r: RunRow): RunSummary {
+  return {
+    id: r.id,
+    workflowName: r.workflow_name,
+    workflowFile: r.workflow_file,
+    state: r.state,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+    jobCount: r.job_count,
+  }
+}
+
+function toJobView(j: JobRow, steps: StepRow[]): JobView {
+  return {
+    id: j.id,
+    key: j.job_key,
+    name: j.name,
+    state: j.state,
+    needs: JSON.parse(j.needs_json) as string[],
+    runsOn: JSON.parse(j.runs_on_json) as string[],
+    nodeName: j.node_name,
+    image: j.image,
+    exitCode: j.exit_code,
+    reason: j.reason,
+    startedAt: j.started_at,
+    finishedAt: j.finished_at,
+    steps: steps.map(
+      (s): StepView => ({
+        index: s.idx,
+        name: s.name,
+        state: s.state,
+        exitCode: s.exit_code,
+        startedAt: s.started_at,
+        finishedAt: s.finished_at,
+      }),
+    ),
+  }
+}

@@ -1,0 +1,29 @@
+import { StrictMode } from 'react'
+import { createRoot } from 'react-dom/client'
+import type { YardmasterBridge } from '../../shared/api'
+import { ipcClient, webSocketClient } from './api/api-client'
+import { createAppStore } from './state/app-store'
+import { App } from './App'
+import './styles.css'
+
+declare global {
+  interface Window {
+    yardmaster?: YardmasterBridge
+  }
+}
+
+// Inside Electron the preload provides the bridge; in a browser we talk to `yardmaster serve`.
+function makeStore() {
+  if (window.yardmaster) return createAppStore(ipcClient(window.yardmaster))
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
+  let store: ReturnType<typeof createAppStore> | null = null
+  const client = webSocketClient(`${scheme}://${location.host}/api`, (c) => store?.getState().setConnected(c))
+  store = createAppStore(client, client.onReconnect)
+  return store
+}
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <App store={makeStore()} />
+  </StrictMode>,
+)
