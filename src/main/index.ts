@@ -64,7 +64,9 @@ void app.whenReady().then(async () => {
     })
   })
   const backend = await createBackend()
-  ipcMain.handle('yardmaster:invoke', (_e, method: unknown, args: unknown) => backend.invoke(String(method), args))
+  ipcMain.handle('yardmaster:invoke', (_e, method: unknown, args: unknown) =>
+    backend.invoke(String(method), args),
+  )
   createWindow(backend)
   app.on('activate', () => {
     if (BrowserWindow.getAllWindows().length === 0) createWindow(backend)

@@ -2,7 +2,15 @@
  * The backend behind every transport: implements the shared contract (src/shared/api.ts) on
  * top of core, and turns store changes into events. Handlers are grouped by area.
  */
-import type { ApiEvents, ApiMethods, Envelope, EventName, MethodArgs, MethodName, MethodResult } from '../../shared/api'
+import type {
+  ApiEvents,
+  ApiMethods,
+  Envelope,
+  EventName,
+  MethodArgs,
+  MethodName,
+  MethodResult,
+} from '../../shared/api'
 import type { Farm } from '../core/farm/farm-model'
 import type { RunStore } from '../core/store/run-store'
 import { farmHandlers } from './farm-handlers'
@@ -75,10 +83,16 @@ export class Backend {
       const runs = store.listRuns(200)
       const next = new Map(runs.map((r) => [r.id, `${r.state}/${r.finishedAt}`]))
       const seq = store.lastSeq()
-      const logRuns = seq > lastSeq ? store.db.prepare('SELECT DISTINCT run_id AS id FROM log_lines WHERE seq > ?').all(lastSeq) as Array<{ id: number }> : []
+      const logRuns =
+        seq > lastSeq
+          ? (store.db
+              .prepare('SELECT DISTINCT run_id AS id FROM log_lines WHERE seq > ?')
+              .all(lastSeq) as Array<{ id: number }>)
+          : []
       for (const r of runs) {
         // Any write may be a job or step change inside a running run; tell clients about runs not finished or changed.
-        if (next.get(r.id) !== runStates.get(r.id) || r.finishedAt === null) this.emit('run.changed', { runId: r.id })
+        if (next.get(r.id) !== runStates.get(r.id) || r.finishedAt === null)
+          this.emit('run.changed', { runId: r.id })
       }
       for (const { id } of logRuns) this.emit('log.appended', { runId: id, lastSeq: seq })
       lastSeq = seq

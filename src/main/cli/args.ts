@@ -50,7 +50,8 @@ export function parseCli(argv: string[]): ParsedArgs {
   const int = (name: string, v: string | undefined, dflt: number, min: number, max: number) => {
     if (v === undefined) return dflt
     const n = Number(v)
-    if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be a whole number from ${min} to ${max}`)
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new UsageError(`--${name} must be a whole number from ${min} to ${max}`)
     return n
   }
   return {

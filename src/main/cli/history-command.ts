@@ -29,5 +29,12 @@ function row(io: CliIo, r: RunSummary): string {
   const color = r.state === 'succeeded' ? 32 : r.state === 'failed' ? 31 : 33
   const started = new Date(r.startedAt ?? r.createdAt).toISOString().replace('T', ' ').slice(0, 19)
   const duration = r.finishedAt && r.startedAt ? `${((r.finishedAt - r.startedAt) / 1000).toFixed(1)}s` : '-'
-  return [r.id, paint(io, color, r.state), started, duration, r.jobCount, `${r.workflowName} (${r.workflowFile})`].join('\t')
+  return [
+    r.id,
+    paint(io, color, r.state),
+    started,
+    duration,
+    r.jobCount,
+    `${r.workflowName} (${r.workflowFile})`,
+  ].join('\t')
 }

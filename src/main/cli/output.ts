@@ -34,7 +34,12 @@ export class JobPrefixer {
 
   line(jobKey: string, stream: LogStream, text: string): string {
     const prefix = paint(this.io, this.colors.get(jobKey) ?? 0, `[${jobKey}]`.padEnd(this.width + 2))
-    const body = stream === 'system' ? paint(this.io, 2, `· ${text}`) : stream === 'stderr' ? paint(this.io, 31, text) : text
+    const body =
+      stream === 'system'
+        ? paint(this.io, 2, `· ${text}`)
+        : stream === 'stderr'
+          ? paint(this.io, 31, text)
+          : text
     return `${prefix} ${body}\n`
   }
 }

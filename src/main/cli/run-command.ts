@@ -22,11 +22,15 @@ export async function runCommand(args: ParsedArgs, io: CliIo, signal: AbortSigna
   try {
     io.err(paint(io, 2, `connecting to ${farm.nodes.map((n) => n.name).join(', ')}...\n`))
     const prepared = await prepareRun(workflow, farm, sessions)
-    for (const u of prepared.unreachable) io.err(`warning: ${describeNode(u.node)} is unreachable, jobs avoid it: ${u.reason}\n`)
+    for (const u of prepared.unreachable)
+      io.err(`warning: ${describeNode(u.node)} is unreachable, jobs avoid it: ${u.reason}\n`)
     const db = openDatabase(args.dataDir)
     try {
       const store = new RunStore(db)
-      const prefix = new JobPrefixer(io, workflow.jobs.map((j) => j.key))
+      const prefix = new JobPrefixer(
+        io,
+        workflow.jobs.map((j) => j.key),
+      )
       const result = await executeRun(prepared, {
         store,
         signal,
@@ -36,7 +40,8 @@ export async function runCommand(args: ParsedArgs, io: CliIo, signal: AbortSigna
           },
           stepChanged: (_r, job, i, name, state, code) => {
             if (state === 'running') io.out(prefix.line(job, 'system', `step ${i + 1}: ${name}`))
-            else if (state !== 'succeeded') io.out(prefix.line(job, 'system', `step ${i + 1} ${state} (exit code ${code})`))
+            else if (state !== 'succeeded')
+              io.out(prefix.line(job, 'system', `step ${i + 1} ${state} (exit code ${code})`))
           },
           jobChanged: (_r, job, state, d) => {
             if (state !== 'running' && state !== 'pending') {

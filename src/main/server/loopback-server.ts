@@ -71,7 +71,13 @@ export async function startLoopbackServer(opts: LoopbackServerOptions): Promise<
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', origin)
-    if (!sameSite(req)) return send(res, 403, 'text/plain; charset=utf-8', 'Forbidden: requests must come from this server\'s own page.')
+    if (!sameSite(req))
+      return send(
+        res,
+        403,
+        'text/plain; charset=utf-8',
+        "Forbidden: requests must come from this server's own page.",
+      )
     if (!tokenOk(req, url)) {
       return send(
         res,
@@ -80,13 +86,15 @@ export async function startLoopbackServer(opts: LoopbackServerOptions): Promise<
         'Unauthorized: open the URL printed by `yardmaster serve`; it ends with ?token=...\n',
       )
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed')
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return send(res, 405, 'text/plain; charset=utf-8', 'method not allowed')
     if (url.searchParams.has('token')) {
       res.setHeader('Set-Cookie', `${COOKIE}=${token}; HttpOnly; SameSite=Strict; Path=/`)
     }
     const rel = url.pathname === '/' ? 'index.html' : decodeURIComponent(url.pathname.slice(1))
     const file = normalize(join(opts.rendererDir, rel))
-    if (!file.startsWith(normalize(opts.rendererDir) + sep)) return send(res, 404, 'text/plain; charset=utf-8', 'not found')
+    if (!file.startsWith(normalize(opts.rendererDir) + sep))
+      return send(res, 404, 'text/plain; charset=utf-8', 'not found')
     let body: Buffer
     try {
       body = await readFile(file)
@@ -100,7 +108,8 @@ export async function startLoopbackServer(opts: LoopbackServerOptions): Promise<
   server.on('upgrade', (req, socket, head) => {
     const url = new URL(req.url ?? '/', origin)
     // Browsers always send Origin on WebSocket upgrades; a missing or foreign one is refused.
-    const ok = url.pathname === '/api' && req.headers.origin !== undefined && sameSite(req) && tokenOk(req, url)
+    const ok =
+      url.pathname === '/api' && req.headers.origin !== undefined && sameSite(req) && tokenOk(req, url)
     if (!ok) {
       socket.end('HTTP/1.1 403 Forbidden\r\nConnection: close\r\n\r\n')
       return
@@ -112,7 +121,9 @@ export async function startLoopbackServer(opts: LoopbackServerOptions): Promise<
     server.once('error', (e: NodeJS.ErrnoException) =>
       reject(
         e.code === 'EADDRINUSE'
-          ? new Error(`port ${opts.port ?? 7420} on ${HOST} is busy (another yardmaster serve?); pass --port 0 for any free port`)
+          ? new Error(
+              `port ${opts.port ?? 7420} on ${HOST} is busy (another yardmaster serve?); pass --port 0 for any free port`,
+            )
           : e,
       ),
     )
@@ -148,7 +159,9 @@ function serveApi(ws: WebSocket, backend: Backend): void {
     try {
       msg = JSON.parse(String(data)) as typeof msg
     } catch {
-      return ws.send(JSON.stringify({ id: null, ok: false, error: { name: 'BadRequest', message: 'not JSON' } }))
+      return ws.send(
+        JSON.stringify({ id: null, ok: false, error: { name: 'BadRequest', message: 'not JSON' } }),
+      )
     }
     void backend.invoke(String(msg.method), msg.args).then((envelope) => {
       if (ws.readyState === ws.OPEN) ws.send(JSON.stringify({ id: msg.id, ...envelope }))

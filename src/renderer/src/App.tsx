@@ -17,7 +17,9 @@ export function App({ store }: { store: AppStore }) {
         <span className="sub">build farm console</span>
         <span className="spacer" />
         {info && <span className="sub">farm: {info.farmFile ?? 'this machine (embedded default)'}</span>}
-        <span className={connected ? 'conn ok' : 'conn lost'}>{connected ? 'connected' : 'reconnecting…'}</span>
+        <span className={connected ? 'conn ok' : 'conn lost'}>
+          {connected ? 'connected' : 'reconnecting…'}
+        </span>
       </header>
       {error && (
         <div className="error" role="alert">

@@ -40,7 +40,11 @@ export class DockerExecutor implements NodeExecutor {
     private readonly node: FarmNode,
   ) {}
 
-  async prepare(setup: JobSetup, progress: (m: string) => void, signal: AbortSignal): Promise<JobEnvironment> {
+  async prepare(
+    setup: JobSetup,
+    progress: (m: string) => void,
+    signal: AbortSignal,
+  ): Promise<JobEnvironment> {
     const image = setup.image ?? this.node.defaultImage
     if (!image) {
       throw new Error(

@@ -54,17 +54,21 @@ export class NodeSessions {
   private async connect(node: FarmNode): Promise<NodeSession> {
     const timeoutMs = this.opts.timeoutMs ?? 10_000
     if (isLocal(node)) {
-      if (node.executor === 'shell') return { node, executor: new ShellExecutor(new LocalCommandRunner()), close: () => {} }
+      if (node.executor === 'shell')
+        return { node, executor: new ShellExecutor(new LocalCommandRunner()), close: () => {} }
       const docker = localDocker()
-      await withTimeout(docker.ping(), timeoutMs, 'no answer from the local Docker socket').catch((e: Error) => {
-        throw new EngineUnavailableError(node, e.message)
-      })
+      await withTimeout(docker.ping(), timeoutMs, 'no answer from the local Docker socket').catch(
+        (e: Error) => {
+          throw new EngineUnavailableError(node, e.message)
+        },
+      )
       return { node, executor: new DockerExecutor(docker, node), close: () => {} }
     }
     this.knownHosts ??= KnownHosts.load(this.farm.knownHosts)
     const ssh: Client = await connectSsh(node, this.knownHosts, { timeoutMs })
     const close = () => ssh.end()
-    if (node.executor === 'shell') return { node, executor: new ShellExecutor(new SshCommandRunner(ssh)), close }
+    if (node.executor === 'shell')
+      return { node, executor: new ShellExecutor(new SshCommandRunner(ssh)), close }
     const docker = dockerOverSsh(ssh)
     try {
       await withTimeout(docker.ping(), timeoutMs, `no answer within ${timeoutMs} ms`)

@@ -1,9 +1,9 @@
 /**
-import { resolve } from 'node:path'
  * Runs a validated workflow on a farm: prepare (match every job to nodes that can take it and
  * reach them, before anything is recorded), then execute (jobs wait for their needs and for a
  * free slot; each runs its steps in a fresh environment on its node; everything is recorded).
  */
+import { resolve } from 'node:path'
 import type { JobState, LogStream, RunState, StepState } from '../../../shared/model'
 import { describeNode, type Farm, type FarmNode } from '../farm/farm-model'
 import { candidates, explainNoMatch, pickNode } from '../scheduler/capability-match'
@@ -18,7 +18,9 @@ export class NoReachableNodeError extends Error {
   constructor(readonly failures: Array<{ job: string; reasons: string[] }>) {
     super(
       'the run did not start, nothing was recorded:\n' +
-        failures.map((f) => `  job ${f.job}: no reachable node:\n${f.reasons.map((r) => `    - ${r}`).join('\n')}`).join('\n'),
+        failures
+          .map((f) => `  job ${f.job}: no reachable node:\n${f.reasons.map((r) => `    - ${r}`).join('\n')}`)
+          .join('\n'),
     )
     this.name = 'NoReachableNodeError'
   }
@@ -26,8 +28,20 @@ export class NoReachableNodeError extends Error {
 
 export interface RunObserver {
   runChanged?(runId: number, state: RunState): void
-  jobChanged?(runId: number, jobKey: string, state: JobState, detail: { node?: string; reason?: string | null }): void
-  stepChanged?(runId: number, jobKey: string, stepIndex: number, name: string, state: StepState, exitCode: number | null): void
+  jobChanged?(
+    runId: number,
+    jobKey: string,
+    state: JobState,
+    detail: { node?: string; reason?: string | null },
+  ): void
+  stepChanged?(
+    runId: number,
+    jobKey: string,
+    stepIndex: number,
+    name: string,
+    state: StepState,
+    exitCode: number | null,
+  ): void
   log?(target: LogTarget, stream: LogStream, text: string): void
   logsStored?(runId: number, lastSeq: number): void
 }
@@ -46,7 +60,11 @@ export interface PreparedRun {
  * Matches jobs to nodes and opens those nodes. Throws InvalidSourceError (a job no node can
  * take) or NoReachableNodeError; records nothing.
  */
-export async function prepareRun(workflow: Workflow, farm: Farm, sessions: NodeSessions): Promise<PreparedRun> {
+export async function prepareRun(
+  workflow: Workflow,
+  farm: Farm,
+  sessions: NodeSessions,
+): Promise<PreparedRun> {
   const problems: SourceProblem[] = []
   const matched = new Map<string, FarmNode[]>()
   for (const job of workflow.jobs) {
@@ -79,11 +97,14 @@ export async function prepareRun(workflow: Workflow, farm: Farm, sessions: NodeS
   for (const job of workflow.jobs) {
     const c = matched.get(job.key)!
     const reachable = c.filter((n) => open.has(n.name))
-    if (!reachable.length) failures.push({ job: job.key, reasons: c.map((n) => failed.get(n.name) ?? `${n.name}: unknown`) })
+    if (!reachable.length)
+      failures.push({ job: job.key, reasons: c.map((n) => failed.get(n.name) ?? `${n.name}: unknown`) })
     nodesFor.set(job.key, reachable)
   }
   if (failures.length) throw new NoReachableNodeError(failures)
-  const unreachable = needed.filter((n) => failed.has(n.name)).map((node) => ({ node, reason: failed.get(node.name)! }))
+  const unreachable = needed
+    .filter((n) => failed.has(n.name))
+    .map((node) => ({ node, reason: failed.get(node.name)! }))
   return { workflow, farm, nodesFor, sessions: open, unreachable }
 }
 
@@ -145,7 +166,10 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       const needStates = job.needs.map((n) => [n, states.get(n)!] as const)
       if (signal.aborted) {
         pending.splice(pending.indexOf(job), 1)
-        setJob(job, 'cancelled', { reason: 'the run was cancelled before the job started', finishedAt: Date.now() })
+        setJob(job, 'cancelled', {
+          reason: 'the run was cancelled before the job started',
+          finishedAt: Date.now(),
+        })
         skipSteps(store, created.stepIds.get(job.key)!, 'cancelled')
         continue
       }
@@ -153,7 +177,10 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       const unmet = needStates.find(([, s]) => s !== 'succeeded')
       if (unmet) {
         pending.splice(pending.indexOf(job), 1)
-        setJob(job, 'skipped', { reason: `needs job "${unmet[0]}", which ${pastTense(unmet[1])}`, finishedAt: Date.now() })
+        setJob(job, 'skipped', {
+          reason: `needs job "${unmet[0]}", which ${pastTense(unmet[1])}`,
+          finishedAt: Date.now(),
+        })
         skipSteps(store, created.stepIds.get(job.key)!, 'skipped')
         continue
       }
@@ -192,7 +219,11 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     const jobTarget: LogTarget = { runId, jobId, jobKey: job.key, stepIndex: null }
     const image = node.executor === 'docker' ? (job.image ?? node.defaultImage) : null
     setJob(job, 'running', { nodeName: node.name, image, startedAt: Date.now() })
-    logs.line(jobTarget, 'system', `job ${job.key} on node ${describeNode(node)}${image ? ` in image ${image}` : ''}`)
+    logs.line(
+      jobTarget,
+      'system',
+      `job ${job.key} on node ${describeNode(node)}${image ? ` in image ${image}` : ''}`,
+    )
 
     const env: Record<string, string> = {
       CI: 'true',
@@ -214,7 +245,9 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       )
     } catch (e) {
       const aborted = signal.aborted
-      const reason = aborted ? 'the run was cancelled' : `could not start the job on ${node.name}: ${(e as Error).message}`
+      const reason = aborted
+        ? 'the run was cancelled'
+        : `could not start the job on ${node.name}: ${(e as Error).message}`
       logs.line(jobTarget, 'system', reason)
       skipSteps(store, stepIds, aborted ? 'cancelled' : 'skipped')
       setJob(job, aborted ? 'cancelled' : 'failed', { reason, finishedAt: Date.now() })

@@ -16,7 +16,11 @@ import {
 export class ShellExecutor implements NodeExecutor {
   constructor(private readonly commands: CommandRunner) {}
 
-  async prepare(setup: JobSetup, _progress: (m: string) => void, signal: AbortSignal): Promise<JobEnvironment> {
+  async prepare(
+    setup: JobSetup,
+    _progress: (m: string) => void,
+    signal: AbortSignal,
+  ): Promise<JobEnvironment> {
     let out = ''
     const prefix = `yardmaster-${setup.runId}-${setup.jobKey.replace(/[^A-Za-z0-9_-]/g, '_')}-XXXXXX`
     const code = await this.commands.run(
@@ -27,7 +31,8 @@ export class ShellExecutor implements NodeExecutor {
       signal,
     )
     const workspace = out.trim()
-    if (code !== 0 || !workspace) throw new Error(`could not create a workspace on the node (mktemp exited ${code})`)
+    if (code !== 0 || !workspace)
+      throw new Error(`could not create a workspace on the node (mktemp exited ${code})`)
     return new ShellJob(this.commands, workspace, setup.env)
   }
 }
@@ -51,7 +56,8 @@ class ShellJob implements JobEnvironment {
       : this.workspace
     const assignments = Object.entries(env).map(([k, v]) => shellQuote(`${k}=${v}`))
     const line =
-      `cd ${shellQuote(dir)} && exec env ${assignments.join(' ')} ` + stepArgv(cmd.shell, cmd.script).map(shellQuote).join(' ')
+      `cd ${shellQuote(dir)} && exec env ${assignments.join(' ')} ` +
+      stepArgv(cmd.shell, cmd.script).map(shellQuote).join(' ')
     return this.commands.run(line, onOutput, signal)
   }
 

@@ -14,13 +14,20 @@ class DialStdioAgent extends Agent {
     super({ keepAlive: true, maxSockets: 32, maxFreeSockets: 4 })
   }
 
-  override createConnection(_options: unknown, callback?: (err: Error | null, socket: Duplex) => void): Duplex | null {
+  override createConnection(
+    _options: unknown,
+    callback?: (err: Error | null, socket: Duplex) => void,
+  ): Duplex | null {
     this.ssh.exec('docker system dial-stdio', (err, channel: ClientChannel) => {
       if (err) return callback?.(err, undefined as never)
       let stderr = ''
       channel.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-2000)))
       channel.on('exit', (code: number | null) => {
-        if (code) channel.emit('error', new Error(`docker system dial-stdio exited ${code}: ${stderr.trim() || 'no output'}`))
+        if (code)
+          channel.emit(
+            'error',
+            new Error(`docker system dial-stdio exited ${code}: ${stderr.trim() || 'no output'}`),
+          )
       })
       // http.ClientRequest calls these on real sockets; an SSH channel has nothing to set.
       const socket = channel as unknown as Duplex & Record<string, unknown>
@@ -37,9 +44,16 @@ class DialStdioAgent extends Agent {
 
 export function dockerOverSsh(ssh: Client): Docker {
   // host/port are placeholders: the agent decides where bytes go.
-  return new Docker({ protocol: 'http', host: 'docker', port: 2375, agent: new DialStdioAgent(ssh) } as Docker.DockerOptions)
+  return new Docker({
+    protocol: 'http',
+    host: 'docker',
+    port: 2375,
+    agent: new DialStdioAgent(ssh),
+  } as Docker.DockerOptions)
 }
 
-export function localDocker(socketPath = process.env.DOCKER_HOST?.replace(/^unix:\/\//, '') || '/var/run/docker.sock'): Docker {
+export function localDocker(
+  socketPath = process.env.DOCKER_HOST?.replace(/^unix:\/\//, '') || '/var/run/docker.sock',
+): Docker {
   return new Docker({ socketPath })
 }

@@ -23,7 +23,17 @@ import { checkKeys, suggest, YamlSource } from '../source/yaml-source'
 import { LOCAL_HOST, type ExecutorKind, type Farm, type FarmNode } from './farm-model'
 
 const FARM_KEYS = ['knownHosts', 'nodes'] as const
-const NODE_KEYS = ['name', 'host', 'port', 'user', 'identityFile', 'executor', 'labels', 'slots', 'defaultImage'] as const
+const NODE_KEYS = [
+  'name',
+  'host',
+  'port',
+  'user',
+  'identityFile',
+  'executor',
+  'labels',
+  'slots',
+  'defaultImage',
+] as const
 const EXECUTORS: readonly ExecutorKind[] = ['docker', 'shell']
 const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
 
@@ -93,7 +103,11 @@ function readNode(src: YamlSource, node: Node, path: string, base: string): Farm
 
   const name = required('name')
   if (name !== null && !NODE_NAME.test(name)) {
-    src.report(get('name')?.value, `${path}.name`, `node name "${name}" may contain only letters, digits, ".", "-" and "_"`)
+    src.report(
+      get('name')?.value,
+      `${path}.name`,
+      `node name "${name}" may contain only letters, digits, ".", "-" and "_"`,
+    )
   }
   const host = required('host')
   const local = host === LOCAL_HOST
@@ -102,7 +116,8 @@ function readNode(src: YamlSource, node: Node, path: string, base: string): Farm
   if (!local && !userEntry) src.report(node, `${path}.user`, 'a node reached over SSH needs "user"')
   const portEntry = get('port')
   const port = portEntry ? src.integer(portEntry.value, `${path}.port`, 1) : 22
-  if (port !== null && port > 65535) src.report(portEntry?.value, `${path}.port`, `port ${port} is out of range (1-65535)`)
+  if (port !== null && port > 65535)
+    src.report(portEntry?.value, `${path}.port`, `port ${port} is out of range (1-65535)`)
 
   const executorEntry = get('executor')
   let executor: ExecutorKind = 'docker'
@@ -113,7 +128,8 @@ function readNode(src: YamlSource, node: Node, path: string, base: string): Farm
       src.report(
         executorEntry.value,
         `${path}.executor`,
-        `executor "${e}" is unknown; use ${EXECUTORS.join(' or ')}` + (guess ? ` (did you mean "${guess}"?)` : ''),
+        `executor "${e}" is unknown; use ${EXECUTORS.join(' or ')}` +
+          (guess ? ` (did you mean "${guess}"?)` : ''),
       )
     } else if (e !== null) executor = e as ExecutorKind
   }

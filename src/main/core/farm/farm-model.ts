@@ -36,5 +36,7 @@ export function isLocal(node: FarmNode): boolean {
 }
 
 export function describeNode(node: FarmNode): string {
-  return isLocal(node) ? `${node.name} (this machine)` : `${node.name} (${node.user}@${node.host}:${node.port})`
+  return isLocal(node)
+    ? `${node.name} (this machine)`
+    : `${node.name} (${node.user}@${node.host}:${node.port})`
 }

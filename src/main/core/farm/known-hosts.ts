@@ -81,7 +81,8 @@ function parseKnownHosts(text: string): Entry[] {
     if (!line || line.startsWith('#')) return
     const fields = line.split(/\s+/)
     let marker: Entry['marker'] = ''
-    if (fields[0] === '@revoked' || fields[0] === '@cert-authority') marker = fields.shift() as Entry['marker']
+    if (fields[0] === '@revoked' || fields[0] === '@cert-authority')
+      marker = fields.shift() as Entry['marker']
     const [hosts, type, b64] = fields
     if (!hosts || !type || !b64) return
     out.push({ marker, patterns: hosts.split(','), type, key: Buffer.from(b64, 'base64'), line: i + 1 })
@@ -105,7 +106,15 @@ function patternMatches(pattern: string, name: string): boolean {
     if (!salt || !hash) return false
     return createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64') === hash
   }
-  const re = new RegExp('^' + pattern.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.') + '$', 'i')
+  const re = new RegExp(
+    '^' +
+      pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.') +
+      '$',
+    'i',
+  )
   return re.test(name)
 }
 

@@ -20,7 +20,11 @@ export interface SshConnectOptions {
   keepaliveMs?: number
 }
 
-export async function connectSsh(node: FarmNode, knownHosts: KnownHosts, opts: SshConnectOptions = {}): Promise<Client> {
+export async function connectSsh(
+  node: FarmNode,
+  knownHosts: KnownHosts,
+  opts: SshConnectOptions = {},
+): Promise<Client> {
   const client = new Client()
   let keyProblem: Error | null = null
 
@@ -49,12 +53,18 @@ export async function connectSsh(node: FarmNode, knownHosts: KnownHosts, opts: S
     try {
       config.privateKey = readFileSync(node.identityFile)
     } catch (e) {
-      throw new AuthenticationError(node, `cannot read identityFile ${node.identityFile}: ${(e as Error).message}`)
+      throw new AuthenticationError(
+        node,
+        `cannot read identityFile ${node.identityFile}: ${(e as Error).message}`,
+      )
     }
   } else if (process.env.SSH_AUTH_SOCK) {
     config.agent = process.env.SSH_AUTH_SOCK
   } else {
-    throw new AuthenticationError(node, 'no identityFile is set and no ssh-agent is running (SSH_AUTH_SOCK is empty)')
+    throw new AuthenticationError(
+      node,
+      'no identityFile is set and no ssh-agent is running (SSH_AUTH_SOCK is empty)',
+    )
   }
 
   return new Promise<Client>((resolve, reject) => {
@@ -62,9 +72,15 @@ export async function connectSsh(node: FarmNode, knownHosts: KnownHosts, opts: S
       client.removeAllListeners('ready')
       client.end()
       if (keyProblem) return reject(keyProblem)
-      if (e.level === 'client-authentication') return reject(new AuthenticationError(node, 'the server refused the key'))
+      if (e.level === 'client-authentication')
+        return reject(new AuthenticationError(node, 'the server refused the key'))
       if (/private key|passphrase|Unsupported key format/i.test(e.message)) {
-        return reject(new AuthenticationError(node, `cannot use ${node.identityFile}: ${e.message} (for a passphrase-protected key, load it into ssh-agent)`))
+        return reject(
+          new AuthenticationError(
+            node,
+            `cannot use ${node.identityFile}: ${e.message} (for a passphrase-protected key, load it into ssh-agent)`,
+          ),
+        )
       }
       reject(new NodeUnreachableError(node, describeNetworkError(e)))
     }

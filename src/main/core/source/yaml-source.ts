@@ -34,7 +34,11 @@ export class YamlSource {
   }
 
   /** The entries of a mapping, or a reported problem when `node` is not one. */
-  entries(node: Node | null, path: string, what: string): Array<{ key: string; keyNode: Node; value: Node | null }> | null {
+  entries(
+    node: Node | null,
+    path: string,
+    what: string,
+  ): Array<{ key: string; keyNode: Node; value: Node | null }> | null {
     if (!isMap(node)) {
       this.report(node, path, `expected ${what} (a mapping of keys to values), found ${describe(node)}`)
       return null
@@ -78,7 +82,12 @@ export class YamlSource {
   }
 
   integer(node: Node | null, path: string, min: number): number | null {
-    if (isScalar(node) && typeof node.value === 'number' && Number.isInteger(node.value) && node.value >= min) {
+    if (
+      isScalar(node) &&
+      typeof node.value === 'number' &&
+      Number.isInteger(node.value) &&
+      node.value >= min
+    ) {
       return node.value
     }
     this.report(node, path, `expected a whole number of at least ${min}, found ${describe(node)}`)
@@ -90,7 +99,8 @@ export function describe(node: Node | null | undefined): string {
   if (node === null || node === undefined) return 'nothing'
   if (isMap(node)) return 'a mapping'
   if (isSeq(node)) return 'a list'
-  if (isScalar(node)) return node.value === null ? 'an empty value' : `${typeof node.value} ${JSON.stringify(node.value)}`
+  if (isScalar(node))
+    return node.value === null ? 'an empty value' : `${typeof node.value} ${JSON.stringify(node.value)}`
   return 'an unexpected value'
 }
 
@@ -147,7 +157,8 @@ export function checkKeys(
     src.report(
       keyNode,
       where,
-      `unknown key "${key}"` + (guess ? `; did you mean "${guess}"?` : `; expected one of: ${allowed.join(', ')}`),
+      `unknown key "${key}"` +
+        (guess ? `; did you mean "${guess}"?` : `; expected one of: ${allowed.join(', ')}`),
     )
   }
 }

@@ -122,12 +122,15 @@ export class RunStore {
       const insertJob = this.db.prepare(
         "INSERT INTO jobs (run_id, job_key, name, state, needs_json, runs_on_json) VALUES (?, ?, ?, 'pending', ?, ?)",
       )
-      const insertStep = this.db.prepare("INSERT INTO steps (job_id, idx, name, state) VALUES (?, ?, ?, 'pending')")
+      const insertStep = this.db.prepare(
+        "INSERT INTO steps (job_id, idx, name, state) VALUES (?, ?, ?, 'pending')",
+      )
       const jobIds = new Map<string, number>()
       const stepIds = new Map<string, number[]>()
       for (const job of run.jobs) {
         const jobId = Number(
-          insertJob.run(runId, job.key, job.name, JSON.stringify(job.needs), JSON.stringify(job.runsOn)).lastInsertRowid,
+          insertJob.run(runId, job.key, job.name, JSON.stringify(job.needs), JSON.stringify(job.runsOn))
+            .lastInsertRowid,
         )
         jobIds.set(job.key, jobId)
         stepIds.set(
@@ -141,7 +144,9 @@ export class RunStore {
 
   setRunState(runId: number, state: RunState, at = Date.now()): void {
     const column = state === 'running' ? 'started_at' : state === 'queued' ? null : 'finished_at'
-    const sql = column ? `UPDATE runs SET state = ?, ${column} = ? WHERE id = ?` : 'UPDATE runs SET state = ? WHERE id = ?'
+    const sql = column
+      ? `UPDATE runs SET state = ?, ${column} = ? WHERE id = ?`
+      : 'UPDATE runs SET state = ? WHERE id = ?'
     const args = column ? [state, at, runId] : [state, runId]
     this.db.prepare(sql).run(...args)
   }
@@ -189,15 +194,23 @@ export class RunStore {
   }
 
   getRun(runId: number): RunDetail {
-    const row = this.db.prepare(`SELECT ${RUN_COLUMNS} FROM runs r WHERE r.id = ?`).get(runId) as RunRow | undefined
+    const row = this.db.prepare(`SELECT ${RUN_COLUMNS} FROM runs r WHERE r.id = ?`).get(runId) as
+      RunRow | undefined
     if (!row) throw new RunNotFoundError(runId)
     const jobs = this.db.prepare('SELECT * FROM jobs WHERE run_id = ? ORDER BY id').all(runId) as JobRow[]
     const steps = this.db
-      .prepare('SELECT s.* FROM steps s JOIN jobs j ON j.id = s.job_id WHERE j.run_id = ? ORDER BY s.job_id, s.idx')
+      .prepare(
+        'SELECT s.* FROM steps s JOIN jobs j ON j.id = s.job_id WHERE j.run_id = ? ORDER BY s.job_id, s.idx',
+      )
       .all(runId) as StepRow[]
     return {
       run: toRunSummary(row),
-      jobs: jobs.map((j) => toJobView(j, steps.filter((s) => s.job_id === j.id))),
+      jobs: jobs.map((j) =>
+        toJobView(
+          j,
+          steps.filter((s) => s.job_id === j.id),
+        ),
+      ),
     }
   }
 
@@ -269,15 +282,13 @@ function toJobView(j: JobRow, steps: StepRow[]): JobView {
     reason: j.reason,
     startedAt: j.started_at,
     finishedAt: j.finished_at,
-    steps: steps.map(
-      (s): StepView => ({
-        index: s.idx,
-        name: s.name,
-        state: s.state,
-        exitCode: s.exit_code,
-        startedAt: s.started_at,
-        finishedAt: s.finished_at,
-      }),
-    ),
+    steps: steps.map((s): StepView => ({
+      index: s.idx,
+      name: s.name,
+      state: s.state,
+      exitCode: s.exit_code,
+      startedAt: s.started_at,
+      finishedAt: s.finished_at,
+    })),
   }
 }

@@ -83,13 +83,18 @@ function readWorkflow(src: YamlSource): Workflow | null {
   }
   const jobEntries = src.entries(jobsEntry.value, 'jobs', 'jobs')
   if (!jobEntries) return null
-  if (jobEntries.length === 0) src.report(jobsEntry.value ?? jobsEntry.keyNode, 'jobs', 'a workflow needs at least one job')
+  if (jobEntries.length === 0)
+    src.report(jobsEntry.value ?? jobsEntry.keyNode, 'jobs', 'a workflow needs at least one job')
 
   const jobs: WorkflowJob[] = []
   const needsNodes = new Map<string, Node[]>()
   for (const { key, keyNode, value } of jobEntries) {
     if (!JOB_ID.test(key)) {
-      src.report(keyNode, `jobs.${key}`, `job id "${key}" must start with a letter or "_" and contain only letters, digits, "-" and "_"`)
+      src.report(
+        keyNode,
+        `jobs.${key}`,
+        `job id "${key}" must start with a letter or "_" and contain only letters, digits, "-" and "_"`,
+      )
     }
     const job = readJob(src, key, keyNode, value, needsNodes)
     if (job) jobs.push(job)
@@ -113,7 +118,12 @@ function readJob(
 
   const runsOnEntry = get('runs-on')
   let runsOn: string[] = []
-  if (!runsOnEntry) src.report(keyNode, `${path}.runs-on`, `job "${key}" needs "runs-on": the labels a node must carry to run it`)
+  if (!runsOnEntry)
+    src.report(
+      keyNode,
+      `${path}.runs-on`,
+      `job "${key}" needs "runs-on": the labels a node must carry to run it`,
+    )
   else {
     runsOn = src.stringList(runsOnEntry.value, `${path}.runs-on`) ?? []
     checkNoExpressions(src, runsOnEntry.value, `${path}.runs-on`)
@@ -140,7 +150,11 @@ function readJob(
   const steps: WorkflowStep[] = []
   if (!stepsEntry) src.report(keyNode, `${path}.steps`, `job "${key}" needs "steps:", a list of steps to run`)
   else if (!isSeq(stepsEntry.value) || stepsEntry.value.items.length === 0) {
-    src.report(stepsEntry.value ?? stepsEntry.keyNode, `${path}.steps`, '"steps" must be a list with at least one step')
+    src.report(
+      stepsEntry.value ?? stepsEntry.keyNode,
+      `${path}.steps`,
+      '"steps" must be a list with at least one step',
+    )
   } else {
     stepsEntry.value.items.forEach((item, i) => {
       const step = readStep(src, item as Node, `${path}.steps[${i}]`, i)
@@ -196,7 +210,8 @@ function readStep(src: YamlSource, node: Node, path: string, index: number): Wor
       src.report(
         shellEntry.value,
         `${path}.shell`,
-        `shell "${s}" is not supported yet; use one of: ${SHELLS.join(', ')}` + (guess ? ` (did you mean "${guess}"?)` : ''),
+        `shell "${s}" is not supported yet; use one of: ${SHELLS.join(', ')}` +
+          (guess ? ` (did you mean "${guess}"?)` : ''),
       )
     } else if (s !== null) shell = s as 'bash' | 'sh'
   }
@@ -242,7 +257,11 @@ function checkNeeds(src: YamlSource, jobs: WorkflowJob[], needsNodes: Map<string
   const cycle = findCycle(jobs)
   if (cycle) {
     const first = jobs.find((j) => j.key === cycle[0])
-    src.report(needsNodes.get(first?.key ?? '')?.[0], `jobs.${cycle[0]}.needs`, `dependency cycle: ${cycle.join(' -> ')}`)
+    src.report(
+      needsNodes.get(first?.key ?? '')?.[0],
+      `jobs.${cycle[0]}.needs`,
+      `dependency cycle: ${cycle.join(' -> ')}`,
+    )
   }
 }
 
@@ -251,11 +270,20 @@ function checkNoExpressions(src: YamlSource, node: Node | null, path: string): v
   if (node === null) return
   if (isScalar(node)) {
     if (typeof node.value === 'string' && node.value.includes('${{')) {
-      src.report(node, path, 'expressions ("${{ ... }}") are not supported yet; use environment variables ($NAME) in scripts')
+      src.report(
+        node,
+        path,
+        'expressions ("${{ ... }}") are not supported yet; use environment variables ($NAME) in scripts',
+      )
     }
     return
   }
   if (isMap(node)) {
-    for (const pair of node.items) checkNoExpressions(src, pair.value as Node | null, `${path}.${String((pair.key as { value?: unknown })?.value)}`)
+    for (const pair of node.items)
+      checkNoExpressions(
+        src,
+        pair.value as Node | null,
+        `${path}.${String((pair.key as { value?: unknown })?.value)}`,
+      )
   } else if (isSeq(node)) node.items.forEach((n, i) => checkNoExpressions(src, n as Node, `${path}[${i}]`))
 }

@@ -40,7 +40,8 @@ export function ipcClient(bridge: YardmasterBridge): ApiClient {
   return {
     call: async <M extends MethodName>(method: M, args: MethodArgs<M>) =>
       unwrap<MethodResult<M>>(await bridge.invoke(method, args)),
-    on: <E extends EventName>(event: E, l: (p: ApiEvents[E]) => void) => listeners.add(event, l as AnyListener),
+    on: <E extends EventName>(event: E, l: (p: ApiEvents[E]) => void) =>
+      listeners.add(event, l as AnyListener),
   }
 }
 
@@ -52,7 +53,10 @@ export type ConnectionListener = (connected: boolean) => void
  * page was opened with the token, so this code never sees the token. After a reconnect it
  * emits `reconnected` so views take a fresh snapshot.
  */
-export function webSocketClient(url: string, onConnection: ConnectionListener = () => {}): ApiClient & {
+export function webSocketClient(
+  url: string,
+  onConnection: ConnectionListener = () => {},
+): ApiClient & {
   onReconnect(l: () => void): () => void
 } {
   const listeners = new Listeners()
@@ -73,7 +77,11 @@ export function webSocketClient(url: string, onConnection: ConnectionListener = 
       everOpened = true
     }
     ws.onmessage = (e) => {
-      const msg = JSON.parse(String(e.data)) as { id?: number; event?: string; payload?: unknown } & Envelope<unknown>
+      const msg = JSON.parse(String(e.data)) as {
+        id?: number
+        event?: string
+        payload?: unknown
+      } & Envelope<unknown>
       if (msg.event) return listeners.emit(msg.event, msg.payload)
       const w = waiting.get(msg.id ?? -1)
       if (!w) return
@@ -86,7 +94,8 @@ export function webSocketClient(url: string, onConnection: ConnectionListener = 
     }
     ws.onclose = () => {
       onConnection(false)
-      for (const [, w] of waiting) w.reject(new ApiError('Disconnected', 'the connection to Yardmaster was lost'))
+      for (const [, w] of waiting)
+        w.reject(new ApiError('Disconnected', 'the connection to Yardmaster was lost'))
       waiting.clear()
       setTimeout(connect, delay)
       delay = Math.min(delay * 2, 5000)
@@ -103,7 +112,8 @@ export function webSocketClient(url: string, onConnection: ConnectionListener = 
         if (ws?.readyState === WebSocket.OPEN) ws.send(msg)
         else queue.push(msg)
       }),
-    on: <E extends EventName>(event: E, l: (p: ApiEvents[E]) => void) => listeners.add(event, l as AnyListener),
+    on: <E extends EventName>(event: E, l: (p: ApiEvents[E]) => void) =>
+      listeners.add(event, l as AnyListener),
     onReconnect: (l: () => void) => listeners.add('__reconnected', l),
   }
 }

@@ -21,7 +21,11 @@ export function RunList({ store }: { store: AppStore }) {
     <ul className="run-list" aria-label="Runs">
       {runs.map((r) => (
         <li key={r.id}>
-          <button className={r.id === selected ? 'run selected' : 'run'} onClick={() => select(r.id)} data-run-id={r.id}>
+          <button
+            className={r.id === selected ? 'run selected' : 'run'}
+            onClick={() => select(r.id)}
+            data-run-id={r.id}
+          >
             <span className="run-title">
               <span className="run-id">#{r.id}</span> {r.workflowName}
             </span>

@@ -28,7 +28,12 @@ export function RunView({ store }: { store: AppStore }) {
       </header>
       <div className="jobs" role="list" aria-label="Jobs">
         {jobs.map((job) => (
-          <JobCard key={job.id} job={job} active={logJob === job.key} onSelect={() => showJob(logJob === job.key ? null : job.key)} />
+          <JobCard
+            key={job.id}
+            job={job}
+            active={logJob === job.key}
+            onSelect={() => showJob(logJob === job.key ? null : job.key)}
+          />
         ))}
       </div>
       <LogView store={store} />
@@ -38,7 +43,13 @@ export function RunView({ store }: { store: AppStore }) {
 
 function JobCard({ job, active, onSelect }: { job: JobView; active: boolean; onSelect: () => void }) {
   return (
-    <button role="listitem" className={active ? 'job active' : 'job'} onClick={onSelect} data-job={job.key} title="Show only this job's log">
+    <button
+      role="listitem"
+      className={active ? 'job active' : 'job'}
+      onClick={onSelect}
+      data-job={job.key}
+      title="Show only this job's log"
+    >
       <div className="job-head">
         <strong>{job.name}</strong>
         <StateBadge state={job.state} />
