@@ -20,10 +20,7 @@ source "$HERE/lib.sh"
 T0=$(date +%s.%N)
 lab_require_root
 
-if [[ -d $LAB ]]; then
-  exec 9>"$LAB/.lock"
-  flock 9
-fi
+[[ -d $LAB ]] && lab_lock
 
 # Network faults first: they do not matter for local sockets, but must not
 # outlive the lab.

@@ -39,6 +39,20 @@ LAB=$(realpath -m "${YARDMASTER_LAB_DIR:-/var/lib/yardmaster-lab}")
 LAB_CACHE=$(realpath -m "${YARDMASTER_LAB_CACHE:-/var/cache/yardmaster-lab}")
 LAB_TIMEOUT=${YARDMASTER_LAB_TIMEOUT:-60}   # seconds to wait for a daemon
 
+# ------------------------------------------------------------------ lock --
+
+# One up/down/fault change at a time (test suites may call lab:up from
+# several workers). The lock is an flock on fd 9, released when the script
+# exits; every daemon we start gets fd 9 closed, or it would hold the lock
+# forever.
+lab_lock() {
+  mkdir -p "$LAB"
+  exec 9>"$LAB/lock"
+  if ! flock -w "${YARDMASTER_LAB_LOCK_WAIT:-600}" 9; then
+    lab_die "another lab up/down/fault is still running (lock $LAB/lock held for ${YARDMASTER_LAB_LOCK_WAIT:-600}s)"
+  fi
+}
+
 # ----------------------------------------------------------------- output --
 
 lab_log() { printf '[lab] %s\n' "$*"; }
@@ -290,7 +304,8 @@ lab_start_dockerd() {
   # terminal (npm, a CI step or a shell killing its group would take the lab
   # down with it). In a non-interactive script `setsid` does not fork, so $!
   # is dockerd's pid.
-  setsid "${args[@]}" >>"$d/dockerd.log" 2>&1 </dev/null &
+  # 9>&-: do not hand our lock fd (see lab_lock) to a daemon that outlives us.
+  setsid "${args[@]}" >>"$d/dockerd.log" 2>&1 </dev/null 9>&- &
   pid=$!
   deadline=$((SECONDS + LAB_TIMEOUT))
   until timeout 5 docker -H "unix://$d/docker.sock" info >/dev/null 2>&1; do
@@ -383,7 +398,7 @@ lab_start_sshd() {
   fi
   # sshd daemonises itself; setsid keeps even the short-lived parent out of
   # our process group.
-  if ! setsid /usr/sbin/sshd -f "$d/sshd_config" -E "$d/sshd.log" </dev/null; then
+  if ! setsid /usr/sbin/sshd -f "$d/sshd_config" -E "$d/sshd.log" </dev/null 9>&-; then
     printf '[lab] ERROR: sshd for %s failed to start. Last lines of %s:\n' "$name" "$d/sshd.log" >&2
     tail -n 15 "$d/sshd.log" >&2
     exit 1

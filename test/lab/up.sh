@@ -42,10 +42,7 @@ mkdir -p "$LAB/hosts" "$LAB/client" "$LAB_CACHE"
 # yardlab must be able to traverse down to each host's docker.sock and read
 # the authorized_keys file: keep the directories world-searchable.
 chmod 755 "$LAB" "$LAB/hosts" "$LAB/client"
-
-# One up/down at a time (tests may call lab:up concurrently).
-exec 9>"$LAB/.lock"
-flock 9
+lab_lock
 
 # Remove the temporary debootstrap tree if we are interrupted while building.
 BUILD_DIR=""

@@ -55,7 +55,10 @@ function JobCard({ job, active, onSelect }: { job: JobView; active: boolean; onS
         <StateBadge state={job.state} />
       </div>
       <div className="job-meta">
-        <span>node: {job.nodeName ?? '—'}</span>
+        <span>
+          node: {job.nodeName ?? "—"}
+          {job.image ? ` · ${job.image}` : ""}
+        </span>
         <span>{duration(job.startedAt, job.finishedAt)}</span>
       </div>
       {job.needs.length > 0 && <div className="job-meta">needs: {job.needs.join(', ')}</div>}

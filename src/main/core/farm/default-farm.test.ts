@@ -1,0 +1,51 @@
+import { arch, platform } from 'node:os'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+
+const ping = vi.fn<() => Promise<unknown>>()
+vi.mock('./docker-over-ssh', () => ({ localDocker: () => ({ ping }) }))
+
+const { defaultFarm, LOCAL_DEFAULT_IMAGE, runnerLabels } = await import('./default-farm')
+const { defaultKnownHosts } = await import('./farm-file')
+
+afterEach(() => ping.mockReset())
+
+describe('runnerLabels', () => {
+  it("uses GitHub's names for this OS and CPU", () => {
+    const [os, cpu] = runnerLabels()
+    expect(os).toBe({ linux: 'linux', darwin: 'macos', win32: 'windows' }[platform() as string] ?? platform())
+    expect(cpu).toBe({ x64: 'x64', arm64: 'arm64', arm: 'arm', ia32: 'x86' }[arch() as string] ?? arch())
+  })
+})
+
+describe('defaultFarm', () => {
+  it('is this machine through Docker when the local engine answers', async () => {
+    ping.mockResolvedValue('OK')
+    const farm = await defaultFarm(1000)
+    expect(farm.file).toBeNull()
+    expect(farm.knownHosts).toBe(defaultKnownHosts())
+    expect(farm.nodes).toHaveLength(1)
+    expect(farm.nodes[0]).toMatchObject({
+      name: 'local',
+      host: 'local',
+      executor: 'docker',
+      slots: 2,
+      defaultImage: LOCAL_DEFAULT_IMAGE,
+      source: null,
+    })
+    expect(farm.nodes[0]!.labels).toEqual(['self-hosted', ...runnerLabels(), 'local'])
+  })
+
+  it('falls back to a local shell when the engine refuses', async () => {
+    ping.mockRejectedValue(new Error('ENOENT /var/run/docker.sock'))
+    const farm = await defaultFarm(1000)
+    expect(farm.nodes[0]).toMatchObject({ executor: 'shell', defaultImage: null })
+  })
+
+  it('falls back to a local shell when the engine does not answer in time', async () => {
+    ping.mockReturnValue(new Promise(() => {}))
+    const started = Date.now()
+    const farm = await defaultFarm(50)
+    expect(farm.nodes[0]!.executor).toBe('shell')
+    expect(Date.now() - started).toBeLessThan(1000)
+  })
+})

@@ -1,0 +1,227 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { homedir, tmpdir } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { formatProblem, InvalidSourceError, type SourceProblem } from '../source/source-error'
+import { defaultKnownHosts, expandPath, loadFarmFile, normalizeLabels, parseFarm } from './farm-file'
+
+const FIXTURE = resolve(__dirname, '../../../../test/fixtures/farms/three-nodes.yml')
+
+function problemsOf(text: string): SourceProblem[] {
+  try {
+    parseFarm('/farms/farm.yml', text)
+  } catch (e) {
+    expect(e).toBeInstanceOf(InvalidSourceError)
+    expect((e as InvalidSourceError).kind).toBe('farm')
+    return (e as InvalidSourceError).problems
+  }
+  throw new Error('expected the farm to be rejected')
+}
+
+const where = (text: string) => problemsOf(text).map((p) => formatProblem({ ...p, file: '' }).slice(1))
+
+describe('parseFarm: valid farms', () => {
+  it('fills in defaults for an SSH node', () => {
+    const farm = parseFarm('/farms/farm.yml', 'nodes:\n  - name: n1\n    host: 10.0.0.5\n    user: ci\n')
+    expect(farm).toEqual({
+      file: '/farms/farm.yml',
+      knownHosts: join(homedir(), '.ssh', 'known_hosts'),
+      nodes: [
+        {
+          name: 'n1',
+          host: '10.0.0.5',
+          port: 22,
+          user: 'ci',
+          identityFile: null,
+          executor: 'docker',
+          labels: ['self-hosted'],
+          slots: 1,
+          defaultImage: null,
+          source: { file: '/farms/farm.yml', line: 2, col: 5 },
+        },
+      ],
+    })
+    expect(farm.knownHosts).toBe(defaultKnownHosts())
+  })
+
+  it('needs no user for host: local', () => {
+    const farm = parseFarm('/f.yml', 'nodes:\n  - name: here\n    host: local\n    executor: shell\n')
+    expect(farm.nodes[0]).toMatchObject({ name: 'here', host: 'local', user: '', executor: 'shell' })
+  })
+
+  it('lower-cases labels, adds self-hosted once, and drops duplicates', () => {
+    const farm = parseFarm(
+      '/f.yml',
+      'nodes:\n  - name: n\n    host: local\n    labels: [Linux, GPU, linux, Self-Hosted]\n',
+    )
+    expect(farm.nodes[0]!.labels).toEqual(['self-hosted', 'linux', 'gpu'])
+  })
+
+  it('accepts a single label as a string', () => {
+    const farm = parseFarm('/f.yml', 'nodes:\n  - name: n\n    host: local\n    labels: macOS\n')
+    expect(farm.nodes[0]!.labels).toEqual(['self-hosted', 'macos'])
+  })
+
+  it('expands ~ and relative paths against the farm file directory', () => {
+    const farm = parseFarm(
+      '/srv/farms/farm.yml',
+      'knownHosts: ../ssh/known_hosts\nnodes:\n  - name: a\n    host: h\n    user: u\n    identityFile: ~/.ssh/id_ed25519\n  - name: b\n    host: h\n    user: u\n    identityFile: keys/b\n  - name: c\n    host: h\n    user: u\n    identityFile: /etc/keys/c\n',
+    )
+    expect(farm.knownHosts).toBe('/srv/ssh/known_hosts')
+    expect(farm.nodes.map((n) => n.identityFile)).toEqual([
+      join(homedir(), '.ssh', 'id_ed25519'),
+      '/srv/farms/keys/b',
+      '/etc/keys/c',
+    ])
+  })
+
+  it('loads a farm file from disk, resolving paths beside it', () => {
+    const farm = loadFarmFile(FIXTURE)
+    const dir = dirname(FIXTURE)
+    expect(farm.file).toBe(FIXTURE)
+    expect(farm.knownHosts).toBe(join(dir, 'known_hosts'))
+    expect(farm.nodes.map((n) => [n.name, n.host, n.port, n.user, n.executor, n.slots])).toEqual([
+      ['builder-1', '10.0.0.5', 22, 'ci', 'docker', 4],
+      ['mac.signing', 'mac.lan', 2222, 'build', 'shell', 1],
+      ['here', 'local', 22, '', 'shell', 1],
+    ])
+    expect(farm.nodes[0]).toMatchObject({
+      identityFile: join(dir, 'keys', 'ci_ed25519'),
+      labels: ['self-hosted', 'linux', 'x64', 'gpu'],
+      defaultImage: 'debian:bookworm',
+      source: { file: FIXTURE, line: 4, col: 5 },
+    })
+  })
+})
+
+describe('parseFarm: problems', () => {
+  it('requires name and host, and user for SSH nodes', () => {
+    expect(where('nodes:\n  - port: 22\n')).toEqual([
+      '2:5: a node needs "name" (nodes[0].name)',
+      '2:5: a node needs "host" (nodes[0].host)',
+      '2:5: a node reached over SSH needs "user" (nodes[0].user)',
+    ])
+  })
+
+  it('refuses ports that are not whole numbers from 1 to 65535', () => {
+    expect(
+      where(
+        'nodes:\n  - name: a\n    host: h\n    user: u\n    port: 0\n  - name: b\n    host: h\n    user: u\n    port: 70000\n  - name: c\n    host: h\n    user: u\n    port: "22"\n  - name: d\n    host: h\n    user: u\n    port: 22.5\n',
+      ),
+    ).toEqual([
+      '5:11: expected a whole number of at least 1, found number 0 (nodes[0].port)',
+      '9:11: port 70000 is out of range (1-65535) (nodes[1].port)',
+      '13:11: expected a whole number of at least 1, found string "22" (nodes[2].port)',
+      '17:11: expected a whole number of at least 1, found number 22.5 (nodes[3].port)',
+    ])
+  })
+
+  it('accepts the edges of the port range', () => {
+    const farm = parseFarm(
+      '/f.yml',
+      'nodes:\n  - name: a\n    host: h\n    user: u\n    port: 1\n  - name: b\n    host: h\n    user: u\n    port: 65535\n',
+    )
+    expect(farm.nodes.map((n) => n.port)).toEqual([1, 65535])
+  })
+
+  it('refuses slots below 1', () => {
+    expect(where('nodes:\n  - name: a\n    host: local\n    slots: 0\n')).toEqual([
+      '4:12: expected a whole number of at least 1, found number 0 (nodes[0].slots)',
+    ])
+  })
+
+  it('refuses an unknown executor, suggesting the close one', () => {
+    expect(
+      where(
+        'nodes:\n  - name: a\n    host: local\n    executor: dokcer\n  - name: b\n    host: local\n    executor: kubernetes\n',
+      ),
+    ).toEqual([
+      '4:15: executor "dokcer" is unknown; use docker or shell (did you mean "docker"?) (nodes[0].executor)',
+      '7:15: executor "kubernetes" is unknown; use docker or shell (nodes[1].executor)',
+    ])
+  })
+
+  it('refuses unknown keys, suggesting the close one', () => {
+    expect(where('knownhosts: x\nnodes:\n  - name: a\n    host: local\n    lables: [x]\n    cpus: 4\n')).toEqual([
+      '1:1: unknown key "knownhosts"; did you mean "knownHosts"? (knownhosts)',
+      '5:5: unknown key "lables"; did you mean "labels"? (nodes[0].lables)',
+      '6:5: unknown key "cpus"; expected one of: name, host, port, user, identityFile, executor, labels, slots, defaultImage (nodes[0].cpus)',
+    ])
+  })
+
+  it('refuses a node name used twice', () => {
+    expect(where('nodes:\n  - name: a\n    host: local\n  - name: a\n    host: local\n')).toEqual([
+      '4:5: node name "a" is used twice (nodes[1].name)',
+    ])
+  })
+
+  it('refuses node names with odd characters', () => {
+    expect(where('nodes:\n  - name: "bad name"\n    host: local\n')).toEqual([
+      '2:11: node name "bad name" may contain only letters, digits, ".", "-" and "_" (nodes[0].name)',
+    ])
+  })
+
+  it('requires nodes as a non-empty list of mappings', () => {
+    expect(where('knownHosts: x\n')).toEqual(['1:1: a farm file needs "nodes:", a list of at least one node (nodes)'])
+    expect(where('nodes: []\n')).toEqual(['1:8: "nodes" needs at least one node (nodes)'])
+    expect(where('nodes:\n  a: 1\n')).toEqual(['2:3: "nodes" must be a list of nodes (nodes)'])
+    expect(where('nodes:\n')).toEqual(['1:7: "nodes" must be a list of nodes (nodes)'])
+    expect(where('nodes:\n  - a\n')).toEqual([
+      '2:5: expected a node (a mapping of keys to values), found string "a" (nodes[0])',
+    ])
+    expect(where('- a\n')).toEqual([
+      '1:1: expected a farm (with "nodes:") (a mapping of keys to values), found a list',
+    ])
+  })
+
+  it('reports a YAML syntax error', () => {
+    expect(where('nodes:\n  - name: a\n   host: b\n')).toHaveLength(1)
+  })
+
+  it('names the farm file in the error message', () => {
+    expect(() => parseFarm('/farms/farm.yml', 'nodes: []\n')).toThrow(
+      'Farm file is invalid (1 problem):\n  /farms/farm.yml:1:8: "nodes" needs at least one node (nodes)',
+    )
+  })
+})
+
+describe('loadFarmFile', () => {
+  let dir: string
+  afterEach(() => rmSync(dir, { recursive: true, force: true }))
+
+  it('reports a missing file at 1:1', () => {
+    dir = mkdtempSync(join(tmpdir(), 'ym-farm-'))
+    const file = join(dir, 'nope.yml')
+    try {
+      loadFarmFile(file)
+      expect.unreachable()
+    } catch (e) {
+      expect(e).toBeInstanceOf(InvalidSourceError)
+      expect((e as InvalidSourceError).problems).toEqual([
+        expect.objectContaining({ file, line: 1, col: 1, path: '' }),
+      ])
+      expect((e as InvalidSourceError).problems[0]!.message).toMatch(/^cannot read the farm file: ENOENT/)
+    }
+  })
+
+  it('resolves a relative identityFile against the directory of the file', () => {
+    dir = mkdtempSync(join(tmpdir(), 'ym-farm-'))
+    const file = join(dir, 'farm.yml')
+    writeFileSync(file, 'nodes:\n  - name: a\n    host: h\n    user: u\n    identityFile: id_ed25519\n')
+    expect(loadFarmFile(file).nodes[0]!.identityFile).toBe(join(dir, 'id_ed25519'))
+  })
+})
+
+describe('helpers', () => {
+  it('expandPath', () => {
+    expect(expandPath('~', '/base')).toBe(homedir())
+    expect(expandPath('~/k', '/base')).toBe(join(homedir(), 'k'))
+    expect(expandPath('k', '/base')).toBe('/base/k')
+    expect(expandPath('/abs/k', '/base')).toBe('/abs/k')
+  })
+
+  it('normalizeLabels', () => {
+    expect(normalizeLabels([])).toEqual(['self-hosted'])
+    expect(normalizeLabels(['A', 'a', 'B'])).toEqual(['self-hosted', 'a', 'b'])
+  })
+})

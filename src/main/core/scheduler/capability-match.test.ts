@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest'
+import type { FarmNode } from '../farm/farm-model'
+import { candidates, explainNoMatch, pickNode } from './capability-match'
+
+function node(name: string, labels: string[], slots = 1): FarmNode {
+  return {
+    name,
+    host: `${name}.lab`,
+    port: 22,
+    user: 'ci',
+    identityFile: null,
+    executor: 'docker',
+    labels: ['self-hosted', ...labels],
+    slots,
+    defaultImage: null,
+    source: null,
+  }
+}
+
+const n1 = node('n1', ['linux', 'x64'], 2)
+const n2 = node('n2', ['linux', 'x64', 'gpu'], 1)
+const n3 = node('n3', ['linux', 'arm64'], 4)
+const farm = [n1, n2, n3]
+
+describe('candidates', () => {
+  it('keeps nodes that carry every label, in farm order', () => {
+    expect(candidates(['linux'], farm)).toEqual([n1, n2, n3])
+    expect(candidates(['linux', 'x64'], farm)).toEqual([n1, n2])
+    expect(candidates(['gpu', 'x64'], farm)).toEqual([n2])
+  })
+
+  it('matches labels case-insensitively', () => {
+    expect(candidates(['Linux', 'ARM64'], farm)).toEqual([n3])
+    expect(candidates(['Self-Hosted'], farm)).toEqual(farm)
+  })
+
+  it('finds nothing when no node carries all labels', () => {
+    expect(candidates(['gpu', 'arm64'], farm)).toEqual([])
+    expect(candidates(['windows'], [])).toEqual([])
+  })
+})
+
+describe('explainNoMatch', () => {
+  it('says, per node, which wanted labels it lacks', () => {
+    expect(explainNoMatch(['Linux', 'GPU', 'arm64'], farm)).toBe(
+      'no node carries all of [Linux, GPU, arm64]: ' +
+        'n1 [self-hosted, linux, x64] lacks gpu, arm64; ' +
+        'n2 [self-hosted, linux, x64, gpu] lacks arm64; ' +
+        'n3 [self-hosted, linux, arm64] lacks gpu',
+    )
+  })
+})
+
+describe('pickNode', () => {
+  it('picks the candidate with the most free slots', () => {
+    expect(pickNode(farm, new Map())).toBe(n3)
+    expect(pickNode(farm, new Map([['n3', 3]]))).toBe(n1)
+  })
+
+  it('breaks ties by farm order', () => {
+    const a = node('a', [], 2)
+    const b = node('b', [], 2)
+    expect(pickNode([a, b], new Map())).toBe(a)
+    expect(pickNode([b, a], new Map())).toBe(b)
+    expect(pickNode([a, b], new Map([['a', 1]]))).toBe(b)
+  })
+
+  it('returns null when every candidate is full, or there are none', () => {
+    expect(pickNode(farm, new Map([['n1', 2], ['n2', 1], ['n3', 4]]))).toBeNull()
+    expect(pickNode([n2], new Map([['n2', 5]]))).toBeNull()
+    expect(pickNode([], new Map())).toBeNull()
+  })
+
+  it('ignores busy counts of nodes that are not candidates', () => {
+    expect(pickNode([n2], new Map([['n1', 2]]))).toBe(n2)
+  })
+})
