@@ -10,7 +10,10 @@ const LATEST = MIGRATIONS[MIGRATIONS.length - 1]!.version
 
 let dir: string
 const open: Db[] = []
-const track = (db: Db) => (open.push(db), db)
+function track(db: Db): Db {
+  open.push(db)
+  return db
+}
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'ym-db-'))

@@ -1,0 +1,244 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { openDatabase, type Db } from './database'
+import { RunNotFoundError, RunStore, type NewLogLine, type NewRun } from './run-store'
+
+let dir: string
+let db: Db
+let store: RunStore
+const others: Db[] = []
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ym-store-'))
+  db = openDatabase(dir)
+  store = new RunStore(db)
+})
+afterEach(() => {
+  for (const o of others.splice(0)) o.close()
+  db.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const RUN: NewRun = {
+  workflowName: 'ci',
+  workflowFile: '/repo/ci.yml',
+  farmFile: '/repo/farm.yml',
+  jobs: [
+    { key: 'build', name: 'Build', needs: [], runsOn: ['linux'], steps: ['Run make', 'Run make check'] },
+    { key: 'deploy', name: 'deploy', needs: ['build'], runsOn: ['linux', 'prod'], steps: ['Run ./deploy'] },
+  ],
+}
+
+const count = (table: string) => (db.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n
+
+describe('createRun', () => {
+  it('records the run, its jobs and steps, all pending', () => {
+    const created = store.createRun(RUN, 1000)
+    expect([...created.jobIds.keys()]).toEqual(['build', 'deploy'])
+    expect(created.stepIds.get('build')).toHaveLength(2)
+    expect(created.stepIds.get('deploy')).toHaveLength(1)
+
+    const detail = store.getRun(created.runId)
+    expect(detail.run).toEqual({
+      id: created.runId,
+      workflowName: 'ci',
+      workflowFile: '/repo/ci.yml',
+      state: 'queued',
+      createdAt: 1000,
+      startedAt: null,
+      finishedAt: null,
+      jobCount: 2,
+    })
+    expect(detail.jobs.map((j) => [j.id, j.key, j.name, j.state, j.needs, j.runsOn])).toEqual([
+      [created.jobIds.get('build'), 'build', 'Build', 'pending', [], ['linux']],
+      [created.jobIds.get('deploy'), 'deploy', 'deploy', 'pending', ['build'], ['linux', 'prod']],
+    ])
+    expect(detail.jobs[0]!.steps).toEqual([
+      { index: 0, name: 'Run make', state: 'pending', exitCode: null, startedAt: null, finishedAt: null },
+      { index: 1, name: 'Run make check', state: 'pending', exitCode: null, startedAt: null, finishedAt: null },
+    ])
+    expect(detail.jobs[1]!.steps.map((s) => s.name)).toEqual(['Run ./deploy'])
+  })
+
+  it('is atomic: when a job cannot be recorded, no trace of the run remains', () => {
+    store.createRun(RUN)
+    const before = { runs: count('runs'), jobs: count('jobs'), steps: count('steps') }
+    const bad: NewRun = {
+      ...RUN,
+      jobs: [RUN.jobs[0]!, { ...RUN.jobs[1]!, key: 'build' }], // UNIQUE (run_id, job_key)
+    }
+    expect(() => store.createRun(bad)).toThrow(/UNIQUE constraint failed: jobs.run_id, jobs.job_key/)
+    expect({ runs: count('runs'), jobs: count('jobs'), steps: count('steps') }).toEqual(before)
+    expect(store.listRuns()).toHaveLength(1)
+  })
+
+  it('gives each run its own ids', () => {
+    const a = store.createRun(RUN)
+    const b = store.createRun(RUN)
+    expect(b.runId).toBeGreaterThan(a.runId)
+    expect(b.jobIds.get('build')).not.toBe(a.jobIds.get('build'))
+  })
+})
+
+describe('state updates', () => {
+  it('setRunState stamps started_at for running and finished_at for end states', () => {
+    const { runId } = store.createRun(RUN, 1)
+    store.setRunState(runId, 'running', 10)
+    expect(store.getRun(runId).run).toMatchObject({ state: 'running', startedAt: 10, finishedAt: null })
+    store.setRunState(runId, 'failed', 20)
+    expect(store.getRun(runId).run).toMatchObject({ state: 'failed', startedAt: 10, finishedAt: 20 })
+    store.setRunState(runId, 'queued', 30)
+    expect(store.getRun(runId).run).toMatchObject({ state: 'queued', startedAt: 10, finishedAt: 20 })
+  })
+
+  it('refuses a state the schema does not know', () => {
+    const { runId } = store.createRun(RUN)
+    expect(() => store.setRunState(runId, 'exploded' as never)).toThrow(/CHECK constraint failed/)
+  })
+
+  it('updateJob changes only the fields given, and can clear them', () => {
+    const { runId, jobIds } = store.createRun(RUN)
+    const id = jobIds.get('build')!
+    store.updateJob(id, { state: 'running', nodeName: 'n1', image: 'debian', startedAt: 5 })
+    store.updateJob(id, { state: 'failed', exitCode: 2, reason: 'step 1 failed', finishedAt: 9 })
+    expect(store.getRun(runId).jobs[0]).toMatchObject({
+      state: 'failed',
+      nodeName: 'n1',
+      image: 'debian',
+      exitCode: 2,
+      reason: 'step 1 failed',
+      startedAt: 5,
+      finishedAt: 9,
+    })
+    store.updateJob(id, { reason: null })
+    store.updateJob(id, {})
+    expect(store.getRun(runId).jobs[0]).toMatchObject({ state: 'failed', reason: null, nodeName: 'n1' })
+    expect(store.getRun(runId).jobs[1]!.state).toBe('pending')
+  })
+
+  it('updateStep changes one step', () => {
+    const { runId, stepIds } = store.createRun(RUN)
+    store.updateStep(stepIds.get('build')![1]!, { state: 'succeeded', exitCode: 0, startedAt: 3, finishedAt: 4 })
+    store.updateStep(stepIds.get('build')![0]!, {})
+    const steps = store.getRun(runId).jobs[0]!.steps
+    expect(steps[0]!.state).toBe('pending')
+    expect(steps[1]).toEqual({ index: 1, name: 'Run make check', state: 'succeeded', exitCode: 0, startedAt: 3, finishedAt: 4 })
+  })
+})
+
+describe('listRuns and getRun', () => {
+  it('lists the newest runs first, up to the limit', () => {
+    const ids = [1, 2, 3, 4].map((i) => store.createRun({ ...RUN, workflowName: `w${i}` }, i).runId)
+    expect(store.listRuns().map((r) => r.id)).toEqual([...ids].reverse())
+    expect(store.listRuns(2).map((r) => r.workflowName)).toEqual(['w4', 'w3'])
+    // The limit is clamped to 1..1000 rather than trusted.
+    expect(store.listRuns(0)).toHaveLength(1)
+    expect(store.listRuns(-5)).toHaveLength(1)
+  })
+
+  it('counts the jobs of each run', () => {
+    store.createRun({ ...RUN, jobs: [] })
+    store.createRun(RUN)
+    expect(store.listRuns().map((r) => r.jobCount)).toEqual([2, 0])
+  })
+
+  it('throws RunNotFoundError for a run that does not exist', () => {
+    expect(() => store.getRun(42)).toThrow(RunNotFoundError)
+    try {
+      store.getRun(42)
+    } catch (e) {
+      expect(e).toMatchObject({
+        name: 'RunNotFoundError',
+        runId: 42,
+        message: 'run 42 does not exist; list runs with `yardmaster history`',
+      })
+    }
+  })
+})
+
+describe('logs', () => {
+  function lines(runId: number, jobId: number, n: number, stepIndex: number | null = 0): NewLogLine[] {
+    return Array.from({ length: n }, (_, i) => ({
+      runId,
+      jobId,
+      stepIndex,
+      stream: i % 2 ? 'stderr' : 'stdout',
+      text: `line ${i}`,
+      at: 100 + i,
+    }))
+  }
+
+  it('appends in order and returns the last seq', () => {
+    const { runId, jobIds } = store.createRun(RUN)
+    expect(store.lastSeq()).toBe(0)
+    const last = store.appendLogs(lines(runId, jobIds.get('build')!, 3))
+    expect(last).toBe(store.lastSeq())
+    const got = store.getLogs(runId)
+    expect(got.map((l) => l.text)).toEqual(['line 0', 'line 1', 'line 2'])
+    expect(got[1]).toEqual({
+      seq: got[0]!.seq + 1,
+      runId,
+      jobKey: 'build',
+      stepIndex: 0,
+      stream: 'stderr',
+      text: 'line 1',
+      at: 101,
+    })
+    expect(got[2]!.seq).toBe(last)
+  })
+
+  it('appending nothing changes nothing and returns the current last seq', () => {
+    const { runId, jobIds } = store.createRun(RUN)
+    const last = store.appendLogs(lines(runId, jobIds.get('build')!, 2))
+    expect(store.appendLogs([])).toBe(last)
+    expect(count('log_lines')).toBe(2)
+  })
+
+  it('pages with afterSeq and limit, and keeps runs apart', () => {
+    const a = store.createRun(RUN)
+    const b = store.createRun(RUN)
+    store.appendLogs(lines(a.runId, a.jobIds.get('build')!, 5))
+    store.appendLogs(lines(b.runId, b.jobIds.get('deploy')!, 2, null))
+    store.appendLogs(lines(a.runId, a.jobIds.get('deploy')!, 1, 0))
+
+    const all = store.getLogs(a.runId)
+    expect(all.map((l) => [l.jobKey, l.text])).toEqual([
+      ['build', 'line 0'],
+      ['build', 'line 1'],
+      ['build', 'line 2'],
+      ['build', 'line 3'],
+      ['build', 'line 4'],
+      ['deploy', 'line 0'],
+    ])
+    expect(store.getLogs(a.runId, all[1]!.seq, 2).map((l) => l.text)).toEqual(['line 2', 'line 3'])
+    expect(store.getLogs(a.runId, all[5]!.seq)).toEqual([])
+    expect(store.getLogs(b.runId).map((l) => [l.jobKey, l.stepIndex])).toEqual([
+      ['deploy', null],
+      ['deploy', null],
+    ])
+    expect(store.getLogs(a.runId, 0, 0)).toHaveLength(1) // limit clamped to at least 1
+  })
+
+  it('refuses log lines for a job that does not exist (foreign keys are on)', () => {
+    const { runId } = store.createRun(RUN)
+    expect(() => store.appendLogs(lines(runId, 9999, 1))).toThrow(/FOREIGN KEY constraint failed/)
+    expect(count('log_lines')).toBe(0)
+  })
+})
+
+describe('dataVersion', () => {
+  it('moves when another connection commits, not on our own writes', () => {
+    const other = openDatabase(dir)
+    others.push(other)
+    const before = store.dataVersion()
+    store.createRun(RUN)
+    expect(store.dataVersion()).toBe(before)
+    new RunStore(other).createRun(RUN)
+    const after = store.dataVersion()
+    expect(after).not.toBe(before)
+    expect(store.listRuns()).toHaveLength(2)
+    expect(store.dataVersion()).toBe(after)
+  })
+})
