@@ -45,6 +45,7 @@ describe('yardmaster run on the lab', () => {
     const h = history()
     try {
       const [run] = h.store.listRuns(1)
+      const instance = h.store.instanceId()
       expect(run).toMatchObject({ state: 'succeeded', workflowName: 'two hosts', jobCount: 2 })
       const detail = h.store.getRun(run!.id)
       const a = detail.jobs.find((j) => j.key === 'a')!
@@ -64,9 +65,9 @@ describe('yardmaster run on the lab', () => {
       expect(logs.map((l) => l.seq)).toEqual([...logs.map((l) => l.seq)].sort((x, y) => x - y))
 
       // On the hosts: a's container lived on n2 and was gone before b's was created on n3; n1 saw nothing.
-      const onN2 = await runEvents('n2', run!.id, started)
-      const onN3 = await runEvents('n3', run!.id, started)
-      const onN1 = await runEvents('n1', run!.id, started)
+      const onN2 = await runEvents('n2', { instance, runId: run!.id }, started)
+      const onN3 = await runEvents('n3', { instance, runId: run!.id }, started)
+      const onN1 = await runEvents('n1', { instance, runId: run!.id }, started)
       expect(onN1).toEqual([])
       expect(onN2.filter((e) => e.action === 'create').map((e) => e.job)).toEqual(['a'])
       expect(onN3.filter((e) => e.action === 'create').map((e) => e.job)).toEqual(['b'])
@@ -75,7 +76,7 @@ describe('yardmaster run on the lab', () => {
       expect(bCreated).toBeGreaterThan(aDestroyed)
       // Nothing left behind.
       for (const n of ['n2', 'n3']) {
-        const left = await hostEngine(n).listContainers({ all: true, filters: { label: [`io.yardmaster.run=${run!.id}`] } })
+        const left = await hostEngine(n).listContainers({ all: true, filters: { label: [`io.yardmaster.instance=${instance}`, `io.yardmaster.run=${run!.id}`] } })
         expect(left).toEqual([])
       }
     } finally {
@@ -95,6 +96,7 @@ describe('yardmaster run on the lab', () => {
     const h = history()
     try {
       const [run] = h.store.listRuns(1)
+      const instance = h.store.instanceId()
       expect(run!.state).toBe('failed')
       const { jobs } = h.store.getRun(run!.id)
       const a = jobs.find((j) => j.key === 'a')!
@@ -108,11 +110,51 @@ describe('yardmaster run on the lab', () => {
       expect(b).toMatchObject({ state: 'skipped', nodeName: null, startedAt: null })
       expect(b.steps.every((s) => s.state === 'skipped')).toBe(true)
       // n3 never saw a container of this run.
-      expect(await runEvents('n3', run!.id, started)).toEqual([])
-      expect((await runEvents('n2', run!.id, started)).filter((e) => e.action === 'create')).toHaveLength(1)
+      expect(await runEvents('n3', { instance, runId: run!.id }, started)).toEqual([])
+      expect((await runEvents('n2', { instance, runId: run!.id }, started)).filter((e) => e.action === 'create')).toHaveLength(1)
     } finally {
       h.close()
     }
+  })
+
+  it('cancels on Ctrl-C: kills the running step, removes its container, cancels waiting jobs', async () => {
+    const cancelDir = tempDir()
+    const db = openDatabase(cancelDir)
+    const instance = new RunStore(db).instanceId()
+    db.close()
+    const engine = hostEngine('n2')
+    const abort = new AbortController()
+    const started = Date.now()
+    const running = cli(['run', fixture('long-step.yml'), '--farm', farm, '--data-dir', cancelDir], abort.signal)
+    // Wait until the job's container runs on n2, then give the step a moment to start.
+    await expect
+      .poll(() => engine.listContainers({ filters: { label: [`io.yardmaster.instance=${instance}`] } }), { timeout: 15_000 })
+      .toHaveLength(1)
+    await new Promise((r) => setTimeout(r, 500))
+    abort.abort()
+    const res = await running
+    expect(res.code).toBe(1)
+    expect(Date.now() - started).toBeLessThan(20_000)
+    expect(res.out).toContain('started')
+    expect(res.out).not.toContain('not reached')
+    expect(res.out).not.toContain('never runs')
+    expect(res.out).not.toContain('must not run')
+
+    const h2 = openDatabase(cancelDir)
+    try {
+      const store = new RunStore(h2)
+      const { run, jobs } = store.getRun(store.listRuns(1)[0]!.id)
+      expect(run.state).toBe('cancelled')
+      expect(run.finishedAt).not.toBeNull()
+      const [a, b] = jobs
+      expect(a!.state).toBe('cancelled')
+      expect(a!.steps.map((s) => s.state)).toEqual(['cancelled', 'cancelled'])
+      expect(b!.state).toBe('cancelled')
+      expect(b!.startedAt).toBeNull()
+    } finally {
+      h2.close()
+    }
+    expect(await engine.listContainers({ all: true, filters: { label: [`io.yardmaster.instance=${instance}`] } })).toEqual([])
   })
 
   it('lists past runs with yardmaster history', async () => {

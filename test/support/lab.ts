@@ -42,11 +42,18 @@ export function lab(): Lab {
   }
   const info = JSON.parse(readFileSync(file, 'utf8')) as Lab
   for (const h of info.hosts) {
-    const pid = Number(readFileSync(h.sshdPidFile, 'utf8').trim())
-    try {
-      process.kill(pid, 0)
-    } catch {
-      throw new Error(`The lab host ${h.name} is down (sshd pid ${pid} is gone). Run \`npm run lab:up\`.`)
+    for (const [what, pidFile] of [
+      ['sshd', h.sshdPidFile],
+      ['dockerd', h.dockerdPidFile],
+    ] as const) {
+      let alive = false
+      try {
+        process.kill(Number(readFileSync(pidFile, 'utf8').trim()), 0)
+        alive = true
+      } catch {
+        /* no pid file, or no such process */
+      }
+      if (!alive) throw new Error(`The lab host ${h.name} is down (its ${what} is not running). Run \`npm run lab:up\`.`)
     }
   }
   return info
@@ -66,15 +73,16 @@ export function hostEngine(name: string): Docker {
 /** Container create/die events of one run on one host, read from the host's engine. */
 export async function runEvents(
   name: string,
-  runId: number,
+  run: { instance: string; runId: number },
   since: number,
 ): Promise<Array<{ action: string; job: string; time: number }>> {
+  // (Docker takes fractional seconds as strings; the typings only know numbers.)
   const stream = (await hostEngine(name).getEvents({
     since: String(Math.floor(since / 1000) - 1),
     // Sub-second precision: a whole-second `until` in the future makes the engine wait for it.
     until: (Date.now() / 1000).toFixed(3),
-    filters: { type: ['container'], label: [`io.yardmaster.run=${runId}`], event: ['create', 'start', 'die', 'destroy'] },
-  })) as NodeJS.ReadableStream
+    filters: { type: ['container'], label: [`io.yardmaster.instance=${run.instance}`, `io.yardmaster.run=${run.runId}`], event: ['create', 'start', 'die', 'destroy'] },
+  } as unknown as Parameters<Docker['getEvents']>[0])) as unknown as NodeJS.ReadableStream
   let text = ''
   for await (const chunk of stream) text += String(chunk)
   return text

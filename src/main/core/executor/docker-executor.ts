@@ -18,6 +18,7 @@ export const WORKSPACE = '/workspace'
 
 /** Labels on every container Yardmaster creates; prune and reattach find them by these. */
 export const LABEL_MANAGED = 'io.yardmaster.managed'
+export const LABEL_INSTANCE = 'io.yardmaster.instance'
 export const LABEL_RUN = 'io.yardmaster.run'
 export const LABEL_JOB = 'io.yardmaster.job'
 
@@ -58,7 +59,12 @@ export class DockerExecutor implements NodeExecutor {
       Cmd: KEEPALIVE,
       WorkingDir: WORKSPACE,
       Env: Object.entries({ ...setup.env, GITHUB_WORKSPACE: WORKSPACE }).map(([k, v]) => `${k}=${v}`),
-      Labels: { [LABEL_MANAGED]: 'true', [LABEL_RUN]: String(setup.runId), [LABEL_JOB]: setup.jobKey },
+      Labels: {
+        [LABEL_MANAGED]: 'true',
+        [LABEL_INSTANCE]: setup.instance,
+        [LABEL_RUN]: String(setup.runId),
+        [LABEL_JOB]: setup.jobKey,
+      },
       HostConfig: { AutoRemove: false },
     })
     try {

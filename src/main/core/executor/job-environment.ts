@@ -15,6 +15,8 @@ export interface StepCommand {
 }
 
 export interface JobSetup {
+  /** The history's instance id (RunStore.instanceId): run ids are unique only within it. */
+  instance: string
   runId: number
   jobKey: string
   /** Image for container executors; ignored by shells. */

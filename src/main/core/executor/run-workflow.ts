@@ -140,6 +140,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     })),
   })
   const { runId } = created
+  const instance = store.instanceId()
   const logs = new LogSink(
     store,
     (t, stream, text) => observer.log?.(t, stream, text),
@@ -239,7 +240,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     let environment
     try {
       environment = await session.executor.prepare(
-        { runId, jobKey: job.key, image, env },
+        { instance, runId, jobKey: job.key, image, env },
         (m) => logs.line(jobTarget, 'system', m),
         signal,
       )

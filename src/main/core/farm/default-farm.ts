@@ -7,7 +7,7 @@ import { localDocker } from './docker-over-ssh'
 import { defaultKnownHosts, normalizeLabels } from './farm-file'
 import { LOCAL_HOST, type Farm } from './farm-model'
 
-/** Image for jobs without `container:` on the local engine. */
+/** Image for jobs without `container:` on the local engine; YARDMASTER_LOCAL_IMAGE overrides it. */
 export const LOCAL_DEFAULT_IMAGE = 'debian:bookworm-slim'
 
 /** GitHub's names for this machine's OS and architecture, which its runners carry as labels. */
@@ -32,7 +32,7 @@ export async function defaultFarm(probeMs = 1500): Promise<Farm> {
         executor: docker ? 'docker' : 'shell',
         labels: normalizeLabels([...runnerLabels(), 'local']),
         slots: 2,
-        defaultImage: docker ? LOCAL_DEFAULT_IMAGE : null,
+        defaultImage: docker ? (process.env.YARDMASTER_LOCAL_IMAGE ?? LOCAL_DEFAULT_IMAGE) : null,
         source: null,
       },
     ],

@@ -6,6 +6,12 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
   {
     version: 1,
     sql: `
+      -- instance_id: a random id of this history, on every container we create, so two
+      -- Yardmasters (or two data dirs) sharing a node never mistake each other's run 1.
+      CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      );
       CREATE TABLE runs (
         id            INTEGER PRIMARY KEY,
         workflow_name TEXT    NOT NULL,

@@ -1,6 +1,7 @@
 /**
  * Runs, jobs, steps and log lines in the history database. The only module that knows the SQL.
  */
+import { randomUUID } from 'node:crypto'
 import type {
   JobState,
   JobView,
@@ -107,6 +108,14 @@ export class RunStore {
     this.insertLog = db.prepare(
       'INSERT INTO log_lines (run_id, job_id, step_idx, stream, text, at) VALUES (@runId, @jobId, @stepIndex, @stream, @text, @at)',
     )
+  }
+
+  /** The random id of this history, made on first use. */
+  instanceId(): string {
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'instance_id'").get() as { value: string } | undefined
+    if (row) return row.value
+    this.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('instance_id', ?)").run(randomUUID())
+    return this.instanceId()
   }
 
   /** The run, its jobs and steps, in one transaction: a run is either fully recorded or absent. */
