@@ -73,7 +73,7 @@ export default tseslint.config(
     ]),
   },
   {
-    files: ['bin/**/*.cjs', 'scripts/**/*.mjs'],
+    files: ['bin/**/*.cjs', 'scripts/**/*.mjs', 'bench/**/*.mjs'],
     languageOptions: {
       globals: { require: 'readonly', __dirname: 'readonly', process: 'readonly', console: 'readonly' },
     },

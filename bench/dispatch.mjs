@@ -8,7 +8,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 7)
-const lab = JSON.parse(readFileSync(join(process.env.YARDMASTER_LAB_DIR ?? '/var/lib/yardmaster-lab', 'lab.json'), 'utf8'))
+const lab = JSON.parse(
+  readFileSync(join(process.env.YARDMASTER_LAB_DIR ?? '/var/lib/yardmaster-lab', 'lab.json'), 'utf8'),
+)
 const host = lab.hosts.find((h) => h.name === 'n1')
 const image = 'lab/busybox:1'
 const marker = 'dispatch-bench-hello'
@@ -35,18 +37,31 @@ function timeCommand(cmd, args, env) {
     child.stderr.on('data', (d) => (err += d))
     child.on('exit', (code) => {
       const total = ms()
-      if (code !== 0 || first === null) reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${out}\n${err}`))
+      if (code !== 0 || first === null)
+        reject(new Error(`${cmd} ${args.join(' ')} exited ${code}:\n${out}\n${err}`))
       else resolve({ first, total })
     })
   })
 }
 
 const yardmaster = () =>
-  timeCommand(process.execPath, ['bin/yardmaster.cjs', 'run', workflow, '--farm', lab.farmFile, '--data-dir', join(dir, 'data')])
+  timeCommand(process.execPath, [
+    'bin/yardmaster.cjs',
+    'run',
+    workflow,
+    '--farm',
+    lab.farmFile,
+    '--data-dir',
+    join(dir, 'data'),
+  ])
 const dockerCli = () =>
-  timeCommand('docker', ['-H', `ssh://${lab.user}@${host.address}:${host.port}`, 'run', '--rm', image, 'echo', marker], {
-    PATH: `${lab.sshWrapperDir}:${process.env.PATH}`,
-  })
+  timeCommand(
+    'docker',
+    ['-H', `ssh://${lab.user}@${host.address}:${host.port}`, 'run', '--rm', image, 'echo', marker],
+    {
+      PATH: `${lab.sshWrapperDir}:${process.env.PATH}`,
+    },
+  )
 
 const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -64,7 +79,10 @@ for (let i = 0; i < rounds; i++) {
   ym.push(await yardmaster())
   dk.push(await dockerCli())
 }
-const f = (rs) => ({ firstLineMs: round1(median(rs.map((r) => r.first))), totalMs: round1(median(rs.map((r) => r.total))) })
+const f = (rs) => ({
+  firstLineMs: round1(median(rs.map((r) => r.first))),
+  totalMs: round1(median(rs.map((r) => r.total))),
+})
 const a = f(ym)
 const b = f(dk)
 console.log(

@@ -12,7 +12,10 @@ if (!name || !known.includes(name)) {
 }
 const quiet = { stdio: ['ignore', 'ignore', 'inherit'] }
 if (spawnSync('npx', ['electron-vite', 'build'], quiet).status !== 0) process.exit(1)
-if (!existsSync(process.env.YARDMASTER_LAB_DIR ?? '/var/lib/yardmaster-lab') || process.env.BENCH_LAB_UP !== '0') {
+if (
+  !existsSync(process.env.YARDMASTER_LAB_DIR ?? '/var/lib/yardmaster-lab') ||
+  process.env.BENCH_LAB_UP !== '0'
+) {
   if (spawnSync('bash', ['test/lab/up.sh'], quiet).status !== 0) process.exit(1)
 }
 const r = spawnSync(process.execPath, [`bench/${name}.mjs`, ...process.argv.slice(3)], { stdio: 'inherit' })

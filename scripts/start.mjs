@@ -24,7 +24,9 @@ if (!electron || !existsSync(electron) || !hasDisplay) {
       ? '\nThe Electron binary is not installed here; serving the same console to your browser instead.'
       : '\nNo display; serving the console to your browser instead.',
   )
-  const child = spawn(process.execPath, ['bin/yardmaster.cjs', 'serve', ...process.argv.slice(2)], { stdio: 'inherit' })
+  const child = spawn(process.execPath, ['bin/yardmaster.cjs', 'serve', ...process.argv.slice(2)], {
+    stdio: 'inherit',
+  })
   child.on('exit', (code) => process.exit(code ?? 0))
 } else {
   // better-sqlite3 is native: the CLI and tests use the build for Node in node_modules; the app
@@ -35,11 +37,27 @@ if (!electron || !existsSync(electron) || !hasDisplay) {
   if (!existsSync(binding)) {
     console.log(`building better-sqlite3 for Electron ${electronVersion} (once)...`)
     mkdirSync(cache, { recursive: true })
-    cpSync(dirname(require.resolve('better-sqlite3/package.json')), join(cache, 'better-sqlite3'), { recursive: true })
-    const nodeGyp = join(dirname(process.env.npm_execpath ?? ''), '..', 'node_modules', 'node-gyp', 'bin', 'node-gyp.js')
+    cpSync(dirname(require.resolve('better-sqlite3/package.json')), join(cache, 'better-sqlite3'), {
+      recursive: true,
+    })
+    const nodeGyp = join(
+      dirname(process.env.npm_execpath ?? ''),
+      '..',
+      'node_modules',
+      'node-gyp',
+      'bin',
+      'node-gyp.js',
+    )
     const ok = run(
       process.execPath,
-      [nodeGyp, 'rebuild', '--release', `--target=${electronVersion}`, '--runtime=electron', '--dist-url=https://electronjs.org/headers'],
+      [
+        nodeGyp,
+        'rebuild',
+        '--release',
+        `--target=${electronVersion}`,
+        '--runtime=electron',
+        '--dist-url=https://electronjs.org/headers',
+      ],
       { cwd: join(cache, 'better-sqlite3') },
     )
     if (!ok) process.exit(1)

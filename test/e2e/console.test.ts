@@ -33,7 +33,9 @@ describe('the console in Chromium', () => {
   beforeAll(async () => {
     dataDir = tempDir()
     const farm = lab().farmFile
-    expect((await cli(['run', fixture('fails-first.yml'), '--farm', farm, '--data-dir', dataDir])).code).toBe(1)
+    expect((await cli(['run', fixture('fails-first.yml'), '--farm', farm, '--data-dir', dataDir])).code).toBe(
+      1,
+    )
     expect((await cli(['run', fixture('two-hosts.yml'), '--farm', farm, '--data-dir', dataDir])).code).toBe(0)
     served = await serve(['--data-dir', dataDir, '--farm', farm])
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }) // Playwright gives each launch a fresh profile
@@ -65,8 +67,12 @@ describe('the console in Chromium', () => {
 
     // Open the failed run: its reason and the skipped job.
     await runs.locator('[data-run-id="1"]').click()
-    await expect.poll(() => jobs.locator('[data-job="a"]').textContent()).toMatch(/failed.*exited with code 3/s)
-    await expect.poll(() => jobs.locator('[data-job="b"]').textContent()).toMatch(/skipped.*needs job "a", which failed/s)
+    await expect
+      .poll(() => jobs.locator('[data-job="a"]').textContent())
+      .toMatch(/failed.*exited with code 3/s)
+    await expect
+      .poll(() => jobs.locator('[data-job="b"]').textContent())
+      .toMatch(/skipped.*needs job "a", which failed/s)
     await expect.poll(() => log.textContent()).toContain('about to fail')
 
     // Back to the successful run for the picture.
@@ -83,7 +89,9 @@ describe('the console in Chromium', () => {
     await page.goto(served.url)
     const runs = page.getByRole('list', { name: 'Runs' })
     await expect.poll(() => runs.getByRole('button').count()).toBe(2)
-    expect((await cli(['run', fixture('two-hosts.yml'), '--farm', lab().farmFile, '--data-dir', dataDir])).code).toBe(0)
+    expect(
+      (await cli(['run', fixture('two-hosts.yml'), '--farm', lab().farmFile, '--data-dir', dataDir])).code,
+    ).toBe(0)
     await expect.poll(() => runs.getByRole('button').count(), { timeout: 10_000 }).toBe(3)
     await expect.poll(() => runs.locator('[data-run-id="3"]').textContent()).toContain('succeeded')
     await page.close()

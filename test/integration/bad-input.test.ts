@@ -31,7 +31,8 @@ describe('bad input', () => {
       db.close()
     }
   }
-  const labFarmWith = (edit: (farm: string) => string) => write('farm.yml', edit(readFileSync(lab().farmFile, 'utf8')))
+  const labFarmWith = (edit: (farm: string) => string) =>
+    write('farm.yml', edit(readFileSync(lab().farmFile, 'utf8')))
 
   beforeEach(() => {
     dir = tempDir()
@@ -39,7 +40,10 @@ describe('bad input', () => {
   })
 
   it('a malformed workflow: exit 2, file:line:col, nothing recorded', async () => {
-    const wf = write('broken.yml', 'name: broken\njobs:\n  a:\n    runs-on: gpu\n    steps:\n      - run: echo hi\n     bad: indent\n')
+    const wf = write(
+      'broken.yml',
+      'name: broken\njobs:\n  a:\n    runs-on: gpu\n    steps:\n      - run: echo hi\n     bad: indent\n',
+    )
     const res = await cli(['run', wf, '--farm', lab().farmFile, '--data-dir', dataDir])
     expect(res.code).toBe(2)
     expect(res.err).toMatch(new RegExp(`${wf}:7:\\d+: `))
@@ -53,7 +57,9 @@ describe('bad input', () => {
     )
     const res = await cli(['run', wf, '--farm', lab().farmFile, '--data-dir', dataDir])
     expect(res.code).toBe(2)
-    expect(res.err).toContain(`${wf}:8:12: job "test" needs unknown job "biuld"; did you mean "build"? (jobs.test.needs)`)
+    expect(res.err).toContain(
+      `${wf}:8:12: job "test" needs unknown job "biuld"; did you mean "build"? (jobs.test.needs)`,
+    )
     expect(runCount()).toBe(0)
   })
 
@@ -61,12 +67,19 @@ describe('bad input', () => {
     const farm = labFarmWith((f) => f.replace('executor: docker', 'executor: dokcer'))
     const res = await cli(['run', ok, '--farm', farm, '--data-dir', dataDir])
     expect(res.code).toBe(2)
-    expect(res.err).toMatch(new RegExp(`${farm}:\\d+:15: executor "dokcer" is unknown; use docker or shell \\(did you mean "docker"\\?\\)`))
+    expect(res.err).toMatch(
+      new RegExp(
+        `${farm}:\\d+:15: executor "dokcer" is unknown; use docker or shell \\(did you mean "docker"\\?\\)`,
+      ),
+    )
     expect(runCount()).toBe(0)
   })
 
   it('a job no node can take: exit 2 naming what each node lacks', async () => {
-    const wf = write('nomatch.yml', 'jobs:\n  a:\n    runs-on: [gpu, arm64]\n    steps:\n      - run: "true"\n')
+    const wf = write(
+      'nomatch.yml',
+      'jobs:\n  a:\n    runs-on: [gpu, arm64]\n    steps:\n      - run: "true"\n',
+    )
     const res = await cli(['run', wf, '--farm', lab().farmFile, '--data-dir', dataDir])
     expect(res.code).toBe(2)
     expect(res.err).toContain(`${wf}:2:3: job "a" cannot run on this farm`)
@@ -89,7 +102,9 @@ describe('bad input', () => {
     try {
       const res = await cli(['run', ok, '--farm', lab().farmFile, '--data-dir', dataDir])
       expect(res.code).toBe(2)
-      expect(res.err).toMatch(/cannot reach node n3 \(yardlab@127\.0\.0\.13:2222\): (no SSH handshake within the time limit|the connection timed out)/)
+      expect(res.err).toMatch(
+        /cannot reach node n3 \(yardlab@127\.0\.0\.13:2222\): (no SSH handshake within the time limit|the connection timed out)/,
+      )
       expect(runCount()).toBe(0)
     } finally {
       fault('heal', 'n3')
@@ -108,8 +123,12 @@ describe('bad input', () => {
     const before = readFileSync(sshdLog, 'utf8').length
     const res = await cli(['run', ok, '--farm', farm, '--data-dir', dataDir])
     expect(res.code).toBe(2)
-    const fp = execFileSync('ssh-keygen', ['-lf', host('n2').hostKeyPub]).toString().split(' ')[1]
-    expect(res.err).toContain(`host key of node n2 (yardlab@127.0.0.12:2222) does not match ${kh}:2 (the node offered ${fp})`)
+    const fp = execFileSync('ssh-keygen', ['-lf', host('n2').hostKeyPub])
+      .toString()
+      .split(' ')[1]
+    expect(res.err).toContain(
+      `host key of node n2 (yardlab@127.0.0.12:2222) does not match ${kh}:2 (the node offered ${fp})`,
+    )
     expect(res.err).toContain(`ssh-keygen -R '[127.0.0.12]:2222' -f ${kh}`)
     // sshd never saw an authentication attempt from us.
     expect(readFileSync(sshdLog, 'utf8').slice(before)).not.toMatch(/Accepted publickey|Failed publickey/)
@@ -122,7 +141,9 @@ describe('bad input', () => {
     const farm = labFarmWith((f) => f.replaceAll(/identityFile: .*/g, `identityFile: ${key}`))
     const res = await cli(['run', ok, '--farm', farm, '--data-dir', dataDir])
     expect(res.code).toBe(2)
-    expect(res.err).toContain(`authentication to node n2 (yardlab@127.0.0.12:2222) failed: the server refused the key. Check that the public key of ${key} is in ~yardlab/.ssh/authorized_keys`)
+    expect(res.err).toContain(
+      `authentication to node n2 (yardlab@127.0.0.12:2222) failed: the server refused the key. Check that the public key of ${key} is in ~yardlab/.ssh/authorized_keys`,
+    )
     expect(runCount()).toBe(0)
   })
 })

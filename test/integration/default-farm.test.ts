@@ -10,7 +10,10 @@ import { cli, tempDir } from '../support/cli'
 import { host, REPO, runEvents } from '../support/lab'
 
 const hello = join(REPO, 'resources', 'pipelines', 'hello.yml')
-const saved = { DOCKER_HOST: process.env.DOCKER_HOST, YARDMASTER_LOCAL_IMAGE: process.env.YARDMASTER_LOCAL_IMAGE }
+const saved = {
+  DOCKER_HOST: process.env.DOCKER_HOST,
+  YARDMASTER_LOCAL_IMAGE: process.env.YARDMASTER_LOCAL_IMAGE,
+}
 
 function lastRun(dataDir: string) {
   const db = openDatabase(dataDir)
@@ -54,7 +57,9 @@ describe('the embedded default farm', () => {
     expect(res.code).toBe(0)
     const { run, jobs, instance } = lastRun(dataDir)
     expect(jobs.every((j) => j.nodeName === 'local' && j.image === 'lab/debian:bookworm')).toBe(true)
-    const created = (await runEvents('n1', { instance, runId: run.id }, started)).filter((e) => e.action === 'create').map((e) => e.job)
+    const created = (await runEvents('n1', { instance, runId: run.id }, started))
+      .filter((e) => e.action === 'create')
+      .map((e) => e.job)
     expect(created).toEqual(['build', 'test'])
   })
 })

@@ -50,7 +50,12 @@ describe('yardmaster run on the lab', () => {
       const detail = h.store.getRun(run!.id)
       const a = detail.jobs.find((j) => j.key === 'a')!
       const b = detail.jobs.find((j) => j.key === 'b')!
-      expect(a).toMatchObject({ state: 'succeeded', nodeName: 'n2', image: 'lab/debian:bookworm', exitCode: 0 })
+      expect(a).toMatchObject({
+        state: 'succeeded',
+        nodeName: 'n2',
+        image: 'lab/debian:bookworm',
+        exitCode: 0,
+      })
       expect(b).toMatchObject({ state: 'succeeded', nodeName: 'n3', image: 'lab/busybox:1', needs: ['a'] })
       expect(a.steps.map((s) => [s.name, s.state, s.exitCode])).toEqual([
         ['where am I', 'succeeded', 0],
@@ -76,7 +81,10 @@ describe('yardmaster run on the lab', () => {
       expect(bCreated).toBeGreaterThan(aDestroyed)
       // Nothing left behind.
       for (const n of ['n2', 'n3']) {
-        const left = await hostEngine(n).listContainers({ all: true, filters: { label: [`io.yardmaster.instance=${instance}`, `io.yardmaster.run=${run!.id}`] } })
+        const left = await hostEngine(n).listContainers({
+          all: true,
+          filters: { label: [`io.yardmaster.instance=${instance}`, `io.yardmaster.run=${run!.id}`] },
+        })
         expect(left).toEqual([])
       }
     } finally {
@@ -111,7 +119,9 @@ describe('yardmaster run on the lab', () => {
       expect(b.steps.every((s) => s.state === 'skipped')).toBe(true)
       // n3 never saw a container of this run.
       expect(await runEvents('n3', { instance, runId: run!.id }, started)).toEqual([])
-      expect((await runEvents('n2', { instance, runId: run!.id }, started)).filter((e) => e.action === 'create')).toHaveLength(1)
+      expect(
+        (await runEvents('n2', { instance, runId: run!.id }, started)).filter((e) => e.action === 'create'),
+      ).toHaveLength(1)
     } finally {
       h.close()
     }
@@ -125,10 +135,15 @@ describe('yardmaster run on the lab', () => {
     const engine = hostEngine('n2')
     const abort = new AbortController()
     const started = Date.now()
-    const running = cli(['run', fixture('long-step.yml'), '--farm', farm, '--data-dir', cancelDir], abort.signal)
+    const running = cli(
+      ['run', fixture('long-step.yml'), '--farm', farm, '--data-dir', cancelDir],
+      abort.signal,
+    )
     // Wait until the job's container runs on n2, then give the step a moment to start.
     await expect
-      .poll(() => engine.listContainers({ filters: { label: [`io.yardmaster.instance=${instance}`] } }), { timeout: 15_000 })
+      .poll(() => engine.listContainers({ filters: { label: [`io.yardmaster.instance=${instance}`] } }), {
+        timeout: 15_000,
+      })
       .toHaveLength(1)
     await new Promise((r) => setTimeout(r, 500))
     abort.abort()
@@ -154,7 +169,9 @@ describe('yardmaster run on the lab', () => {
     } finally {
       h2.close()
     }
-    expect(await engine.listContainers({ all: true, filters: { label: [`io.yardmaster.instance=${instance}`] } })).toEqual([])
+    expect(
+      await engine.listContainers({ all: true, filters: { label: [`io.yardmaster.instance=${instance}`] } }),
+    ).toEqual([])
   })
 
   it('lists past runs with yardmaster history', async () => {
@@ -164,7 +181,9 @@ describe('yardmaster run on the lab', () => {
     expect(rows[0]).toBe('RUN\tSTATE\tSTARTED\tDURATION\tJOBS\tWORKFLOW')
     expect(rows[1]).toMatch(/^2\tfailed\t.*\t2\tfails first /)
     expect(rows[2]).toMatch(/^1\tsucceeded\t.*\t2\ttwo hosts /)
-    const json = JSON.parse((await cli(['history', '--json', '--data-dir', dataDir])).out) as Array<{ id: number }>
+    const json = JSON.parse((await cli(['history', '--json', '--data-dir', dataDir])).out) as Array<{
+      id: number
+    }>
     expect(json.map((r) => r.id)).toEqual([2, 1])
   })
 

@@ -20,13 +20,14 @@ source "$HERE/lib.sh"
 T0=$(date +%s.%N)
 lab_require_root
 
-[[ -d $LAB ]] && lab_lock
+if [[ -d $LAB ]]; then lab_lock; fi
 
 # Network faults first: they do not matter for local sockets, but must not
 # outlive the lab.
 lab_remove_all_rules
 ((LAB_RULES_REMOVED == 0)) || lab_log "removed $LAB_RULES_REMOVED iptables rule(s)"
 
+declare -A DOCKERD_PIDS=()
 for name in "${LAB_HOSTS[@]}"; do
   d=$(host_dir "$name")
   [[ -d $d ]] || continue
@@ -60,9 +61,20 @@ for name in "${LAB_HOSTS[@]}"; do
     lab_stop_pid "$spid" "sshd $name" 10
   fi
 
+  # Only signal dockerd here: the three shut down in parallel (a second or
+  # two each), and the next loop waits for them.
   if [[ -n $dpid ]]; then
     lab_log "$name: stopping dockerd (pid $dpid)"
-    lab_stop_pid "$dpid" "dockerd $name" 30
+    kill -TERM "$dpid" 2>/dev/null || true
+    DOCKERD_PIDS[$name]=$dpid
+  fi
+done
+
+for name in "${LAB_HOSTS[@]}"; do
+  d=$(host_dir "$name")
+  [[ -d $d ]] || continue
+  if [[ -n ${DOCKERD_PIDS[$name]:-} ]]; then
+    lab_stop_pid "${DOCKERD_PIDS[$name]}" "dockerd $name" 30
   fi
   # dockerd stops its containerd on a clean exit; after a SIGKILL it does not.
   cpid=$(containerd_pid "$name")
@@ -76,7 +88,7 @@ for name in "${LAB_HOSTS[@]}"; do
     [[ -n $pid ]] || continue
     lab_warn "$name: stopping leftover process $pid: ${cmdline:0:120}"
     lab_stop_pid "$pid" "leftover $pid" 10
-  done < <(lab_processes | grep -F -- "$d/" || true)
+  done < <(lab_processes "$d/")
 
   rm -f "$d/docker.pid" "$d/sshd.pid"
 done
@@ -88,6 +100,7 @@ if uid=$(id -u "$LAB_USER" 2>/dev/null); then
     [[ $u == "$uid" ]] || continue
     pid=${f#/proc/}
     pid=${pid%/status}
+    [[ $(lab_proc_state "$pid") != Z ]] || continue   # zombies are already dead
     lab_warn "stopping leftover $LAB_USER process $pid"
     lab_stop_pid "$pid" "$LAB_USER process $pid" 5
   done

@@ -94,7 +94,7 @@ engine_pids() {
   cpid=$(containerd_pid "$name")
   # Only a containerd that really is dockerd's child (not a system one).
   if [[ -n $cpid ]] && ! lab_descendants "$dpid" | grep -qx "$cpid"; then cpid=""; fi
-  printf '%s\n' "$dpid" $cpid
+  printf '%s\n' "$dpid" ${cpid:+"$cpid"}
 }
 
 do_freeze() {
@@ -137,8 +137,8 @@ do_engine_start() {
   fi
   lab_start_dockerd "$name" "$(lab_storage_driver)" || rc=$?
   if ((rc)); then
-    printf '[lab] ERROR: %s: dockerd exited during startup. Last lines of its log:\n' "$name" >&2
-    tail -n 20 "$(host_dir "$name")/dockerd.log" >&2
+    printf '[lab] ERROR: %s: dockerd exited during startup\n' "$name" >&2
+    lab_dockerd_failure "$name"
     exit 1
   fi
   lab_log "$name: dockerd started (pid $(dockerd_pid "$name"))"

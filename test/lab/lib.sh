@@ -1,4 +1,5 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034
+# (SC2034: the HOST_* and LAB_* settings are used by the sourcing scripts.)
 # Shared definitions and helpers for the Yardmaster test lab.
 # Sourced by up.sh, down.sh and fault.sh; not meant to be run on its own.
 #
@@ -104,9 +105,13 @@ lab_pid_matches() {
   local pid=$1 marker=$2 cmdline
   [[ -r /proc/$pid/cmdline ]] || return 1
   [[ $(lab_proc_state "$pid") != Z ]] || return 1
-  cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+  cmdline=$(lab_cmdline "$pid") || return 1
   [[ $cmdline == *"$marker"* ]]
 }
+
+# Command line of pid $1, arguments joined by spaces; fails if it is gone.
+# (2>/dev/null before the < redirection: a vanished /proc entry is normal.)
+lab_cmdline() { tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline"; }
 
 # One-letter process state (R, S, T = stopped by SIGSTOP, Z = zombie, ...).
 lab_proc_state() {
@@ -175,16 +180,17 @@ lab_stop_pid() {
   fi
 }
 
-# Every live process whose command line mentions one of our host dirs
-# (dockerd, containerd, containerd-shim, sshd listeners). Excludes ourselves.
+# Every live process whose command line mentions $1 (default: any of our
+# host dirs): dockerd, containerd, containerd-shim, sshd listeners. Matching
+# is done here, not with a grep in a pipeline, which would match itself.
 lab_processes() {
-  local f pid cmdline
+  local want=${1:-$LAB/hosts/} f pid cmdline
   for f in /proc/[0-9]*/cmdline; do
     pid=${f#/proc/}
     pid=${pid%/cmdline}
     [[ $pid != "$$" && $pid != "${BASHPID:-}" ]] || continue
-    cmdline=$(tr '\0' ' ' <"$f" 2>/dev/null) || continue
-    [[ $cmdline == *"$LAB/hosts/"* ]] || continue
+    cmdline=$(lab_cmdline "$pid") || continue
+    [[ $cmdline == *"$want"* ]] || continue
     [[ $(lab_proc_state "$pid") != Z ]] || continue
     printf '%s %s\n' "$pid" "$cmdline"
   done
@@ -198,7 +204,7 @@ lab_mounts_under() {
   local dir=$1 _dev mnt _rest
   while read -r _dev mnt _rest; do
     mnt=$(printf '%b' "$mnt")
-    [[ $mnt == "$dir" || $mnt == "$dir"/* ]] && printf '%s\n' "$mnt"
+    if [[ $mnt == "$dir" || $mnt == "$dir"/* ]]; then printf '%s\n' "$mnt"; fi
   done </proc/mounts | awk '{ print length($0) "\t" $0 }' | sort -rn | cut -f2- | uniq
 }
 
@@ -238,6 +244,17 @@ lab_remove_all_rules() {
 }
 
 # ------------------------------------------------------------- starting --
+
+# Show why dockerd for host $1 failed: its decisive error line(s), which
+# are otherwise buried under a screenful of shutdown chatter, then the tail.
+lab_dockerd_failure() {
+  local log
+  log=$(host_dir "$1")/dockerd.log
+  printf '[lab] last lines of %s:\n' "$log" >&2
+  tail -n 12 "$log" | cut -c1-300 >&2
+  printf '[lab] errors:\n' >&2
+  grep -E 'failed to start daemon|level=(fatal|error)' "$log" | tail -n 3 | cut -c1-400 >&2 || true
+}
 
 # Storage driver for every lab engine. Decided once by up.sh (overlay2 if it
 # works here, else vfs) and remembered, since images live per driver.
@@ -314,9 +331,8 @@ lab_start_dockerd() {
       return 2
     fi
     if ((SECONDS >= deadline)); then
-      printf '[lab] ERROR: dockerd for %s did not answer within %ss. Last lines of %s:\n' \
-        "$name" "$LAB_TIMEOUT" "$d/dockerd.log" >&2
-      tail -n 25 "$d/dockerd.log" >&2
+      printf '[lab] ERROR: dockerd for %s did not answer within %ss\n' "$name" "$LAB_TIMEOUT" >&2
+      lab_dockerd_failure "$name"
       exit 1
     fi
     sleep 0.3

@@ -179,9 +179,8 @@ for name in "${LAB_HOSTS[@]}"; do
       lab_stop_pid "$pid" "dockerd $name" 30
       pid=""
     elif ! timeout 10 docker -H "unix://$d/docker.sock" info >/dev/null 2>&1; then
-      printf '[lab] ERROR: %s: dockerd (pid %s) is running but does not answer. Last lines of %s:\n' \
-        "$name" "$pid" "$d/dockerd.log" >&2
-      tail -n 20 "$d/dockerd.log" >&2
+      printf '[lab] ERROR: %s: dockerd (pid %s) is running but does not answer\n' "$name" "$pid" >&2
+      lab_dockerd_failure "$name"
       exit 1
     fi
   fi
@@ -191,8 +190,8 @@ for name in "${LAB_HOSTS[@]}"; do
     rc=0
     lab_start_dockerd "$name" "$DRIVER" || rc=$?
     if ((rc == 2)) && [[ $DRIVER == overlay2 && -z ${YARDMASTER_LAB_STORAGE_DRIVER:-} ]]; then
-      lab_warn "$name: dockerd exited at startup with overlay2; last lines of its log:"
-      tail -n 8 "$d/dockerd.log" >&2
+      lab_warn "$name: dockerd exited at startup with the overlay2 storage driver:"
+      grep -E 'failed to start daemon|level=(fatal|error)' "$d/dockerd.log" | tail -n 2 | cut -c1-400 >&2 || true
       lab_warn "falling back to the vfs storage driver (slower, uses more disk)"
       DRIVER=vfs
       lab_unmount_under "$d"
@@ -200,9 +199,8 @@ for name in "${LAB_HOSTS[@]}"; do
       lab_start_dockerd "$name" "$DRIVER" || rc=$?
     fi
     if ((rc != 0)); then
-      printf '[lab] ERROR: %s: dockerd exited during startup (storage driver %s). Last lines of %s:\n' \
-        "$name" "$DRIVER" "$d/dockerd.log" >&2
-      tail -n 25 "$d/dockerd.log" >&2
+      printf '[lab] ERROR: %s: dockerd exited during startup (storage driver %s)\n' "$name" "$DRIVER" >&2
+      lab_dockerd_failure "$name"
       exit 1
     fi
     printf '%s\n' "$DRIVER" >"$LAB/storage-driver"
@@ -463,6 +461,7 @@ for name in "${LAB_HOSTS[@]}"; do
   # (ssh joins its arguments into one string for the remote shell: quote.)
   if ! out=$(ssh -F "$SSH_CONFIG" "$name" "docker info --format '{{json .Labels}}'" 2>&1) ||
     [[ $out != *"\"farm.node=$name\""* ]]; then
+    # shellcheck disable=SC2016 # backquotes are literal text here
     printf '[lab] ERROR: %s: `ssh %s@%s -p %s docker info` failed or reached the wrong engine:\n%s\n' \
       "$name" "$LAB_USER" "${HOST_ADDR[$name]}" "$LAB_PORT" "$out" >&2
     printf '[lab] last lines of %s:\n' "$(host_dir "$name")/sshd.log" >&2
@@ -481,6 +480,7 @@ for name in "${LAB_HOSTS[@]}"; do
     "${HOST_SLOTS[$name]}" "$(dockerd_pid "$name")" "$(sshd_pid "$name")"
 done
 printf '  try:  ssh -F %s n1 docker ps\n' "$SSH_CONFIG"
+# shellcheck disable=SC2016 # $PATH is meant literally
 printf '        PATH=%s:$PATH docker -H ssh://%s@%s:%s run --rm lab/busybox:1 echo hi\n' \
   "$LAB/client/bin" "$LAB_USER" "${HOST_ADDR[n2]}" "$LAB_PORT"
 printf '  lab.json: %s\n' "$LAB/lab.json"

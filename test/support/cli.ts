@@ -13,7 +13,11 @@ export interface CliResult {
 export async function cli(argv: string[], signal?: AbortSignal): Promise<CliResult> {
   let out = ''
   let err = ''
-  const code = await main(argv, { out: (t) => (out += t), err: (t) => (err += t), color: false }, signal ?? new AbortController().signal)
+  const code = await main(
+    argv,
+    { out: (t) => (out += t), err: (t) => (err += t), color: false },
+    signal ?? new AbortController().signal,
+  )
   return { code, out, err }
 }
 

@@ -38,7 +38,9 @@ export function lab(): Lab {
   const dir = process.env.YARDMASTER_LAB_DIR ?? '/var/lib/yardmaster-lab'
   const file = join(dir, 'lab.json')
   if (!existsSync(file)) {
-    throw new Error(`The test lab is not up (${file} is missing). Run \`npm run lab:up\`, or \`npm test\`, which brings it up.`)
+    throw new Error(
+      `The test lab is not up (${file} is missing). Run \`npm run lab:up\`, or \`npm test\`, which brings it up.`,
+    )
   }
   const info = JSON.parse(readFileSync(file, 'utf8')) as Lab
   for (const h of info.hosts) {
@@ -53,7 +55,10 @@ export function lab(): Lab {
       } catch {
         /* no pid file, or no such process */
       }
-      if (!alive) throw new Error(`The lab host ${h.name} is down (its ${what} is not running). Run \`npm run lab:up\`.`)
+      if (!alive)
+        throw new Error(
+          `The lab host ${h.name} is down (its ${what} is not running). Run \`npm run lab:up\`.`,
+        )
     }
   }
   return info
@@ -81,15 +86,26 @@ export async function runEvents(
     since: String(Math.floor(since / 1000) - 1),
     // Sub-second precision: a whole-second `until` in the future makes the engine wait for it.
     until: (Date.now() / 1000).toFixed(3),
-    filters: { type: ['container'], label: [`io.yardmaster.instance=${run.instance}`, `io.yardmaster.run=${run.runId}`], event: ['create', 'start', 'die', 'destroy'] },
+    filters: {
+      type: ['container'],
+      label: [`io.yardmaster.instance=${run.instance}`, `io.yardmaster.run=${run.runId}`],
+      event: ['create', 'start', 'die', 'destroy'],
+    },
   } as unknown as Parameters<Docker['getEvents']>[0])) as unknown as NodeJS.ReadableStream
   let text = ''
   for await (const chunk of stream) text += String(chunk)
   return text
     .split('\n')
     .filter(Boolean)
-    .map((l) => JSON.parse(l) as { Action: string; timeNano: number; Actor: { Attributes: Record<string, string> } })
-    .map((e) => ({ action: e.Action, job: e.Actor.Attributes['io.yardmaster.job'] ?? '', time: e.timeNano / 1e6 }))
+    .map(
+      (l) =>
+        JSON.parse(l) as { Action: string; timeNano: number; Actor: { Attributes: Record<string, string> } },
+    )
+    .map((e) => ({
+      action: e.Action,
+      job: e.Actor.Attributes['io.yardmaster.job'] ?? '',
+      time: e.timeNano / 1e6,
+    }))
 }
 
 /** Runs a lab fault helper (test/lab/fault.sh). */

@@ -16,9 +16,13 @@ export async function serve(args: string[]): Promise<Served> {
   if (!existsSync(bundle) || !existsSync(join(REPO, 'out', 'renderer', 'index.html'))) {
     throw new Error('The app is not built: run `npm run build` (npm test does it for you).')
   }
-  const child: ChildProcess = spawn(process.execPath, [join(REPO, 'bin', 'yardmaster.cjs'), 'serve', '--port', '0', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [join(REPO, 'bin', 'yardmaster.cjs'), 'serve', '--port', '0', ...args],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   let out = ''
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not print its URL in 15 s:\n${out}`)), 15_000)

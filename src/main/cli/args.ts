@@ -46,10 +46,12 @@ export function parseCli(argv: string[]): ParsedArgs {
     throw new UsageError((e as Error).message)
   }
   const { values, positionals } = parsed
-  const [command = values.help ? 'help' : values.version ? 'version' : 'help', ...rest] = positionals
+  // --help and --version win wherever they stand: `yardmaster run ci.yml --help` must not run anything.
+  const [first = 'help', ...rest] = positionals
+  const command = values.help ? 'help' : values.version ? 'version' : first
   const int = (name: string, v: string | undefined, dflt: number, min: number, max: number) => {
     if (v === undefined) return dflt
-    const n = Number(v)
+    const n = /^\d+$/.test(v) ? Number(v) : NaN
     if (!Number.isInteger(n) || n < min || n > max)
       throw new UsageError(`--${name} must be a whole number from ${min} to ${max}`)
     return n

@@ -2,6 +2,7 @@
  * Turns output chunks into lines, hands each line to the observer at once (the terminal, the
  * UI), and stores them in batches: one transaction per flush rather than one per line.
  */
+import { StringDecoder } from 'node:string_decoder'
 import type { LogStream } from '../../../shared/model'
 import type { NewLogLine, RunStore } from '../store/run-store'
 
@@ -17,7 +18,8 @@ export type LineListener = (target: LogTarget, stream: LogStream, text: string) 
 export class LogSink {
   private pending: NewLogLine[] = []
   private timer: NodeJS.Timeout | null = null
-  private readonly partial = new Map<string, string>()
+  /** Per job/step/stream: the text of an unfinished line, and a decoder that keeps a UTF-8 character cut between chunks. */
+  private readonly partial = new Map<string, { text: string; decoder: StringDecoder }>()
 
   constructor(
     private readonly store: RunStore,
@@ -30,9 +32,10 @@ export class LogSink {
   /** A chunk of output; complete lines go out now, the rest waits for its newline. */
   write(target: LogTarget, stream: 'stdout' | 'stderr', chunk: Buffer): void {
     const key = `${target.jobId}/${target.stepIndex}/${stream}`
-    const text = (this.partial.get(key) ?? '') + chunk.toString('utf8')
-    const lines = text.split('\n')
-    this.partial.set(key, lines.pop() ?? '')
+    let state = this.partial.get(key)
+    if (!state) this.partial.set(key, (state = { text: '', decoder: new StringDecoder('utf8') }))
+    const lines = (state.text + state.decoder.write(chunk)).split('\n')
+    state.text = lines.pop() ?? ''
     for (const line of lines) this.line(target, stream, line.replace(/\r$/, ''))
   }
 
@@ -40,8 +43,9 @@ export class LogSink {
   endStep(target: LogTarget): void {
     for (const stream of ['stdout', 'stderr'] as const) {
       const key = `${target.jobId}/${target.stepIndex}/${stream}`
-      const rest = this.partial.get(key)
+      const state = this.partial.get(key)
       this.partial.delete(key)
+      const rest = state ? state.text + state.decoder.end() : ''
       if (rest) this.line(target, stream, rest.replace(/\r$/, ''))
     }
   }

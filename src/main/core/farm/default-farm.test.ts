@@ -35,6 +35,16 @@ describe('defaultFarm', () => {
     expect(farm.nodes[0]!.labels).toEqual(['self-hosted', ...runnerLabels(), 'local'])
   })
 
+  it('lets YARDMASTER_LOCAL_IMAGE choose the default image', async () => {
+    ping.mockResolvedValue('OK')
+    vi.stubEnv('YARDMASTER_LOCAL_IMAGE', 'alpine:3.20')
+    try {
+      expect((await defaultFarm(1000)).nodes[0]!.defaultImage).toBe('alpine:3.20')
+    } finally {
+      vi.unstubAllEnvs()
+    }
+  })
+
   it('falls back to a local shell when the engine refuses', async () => {
     ping.mockRejectedValue(new Error('ENOENT /var/run/docker.sock'))
     const farm = await defaultFarm(1000)

@@ -40,7 +40,9 @@ describe('farm errors say what happened and what to do', () => {
     expect(e.name).toBe('HostKeyMismatchError')
     expect(e.message).toContain('does not match /k/known_hosts:7 (the node offered SHA256:abc)')
     expect(e.message).toContain("`ssh-keygen -R '10.0.0.5' -f /k/known_hosts`")
-    expect(new HostKeyMismatchError(onPort, '/k', 1, 'f').message).toContain("ssh-keygen -R '[10.0.0.5]:2222'")
+    expect(new HostKeyMismatchError(onPort, '/k', 1, 'f').message).toContain(
+      "ssh-keygen -R '[10.0.0.5]:2222'",
+    )
   })
 
   it('UnknownHostKeyError gives the fingerprint and the ssh-keyscan command', () => {
@@ -48,14 +50,18 @@ describe('farm errors say what happened and what to do', () => {
     expect(e.name).toBe('UnknownHostKeyError')
     expect(e.message).toContain('is not in /k/known_hosts (it offered SHA256:abc)')
     expect(e.message).toContain('`ssh-keyscan 10.0.0.5 >> /k/known_hosts`')
-    expect(new UnknownHostKeyError(onPort, '/k', 'f').message).toContain('`ssh-keyscan -p 2222 10.0.0.5 >> /k`')
+    expect(new UnknownHostKeyError(onPort, '/k', 'f').message).toContain(
+      '`ssh-keyscan -p 2222 10.0.0.5 >> /k`',
+    )
   })
 
   it('AuthenticationError points at the key or at the agent, never at key contents', () => {
     const withKey = new AuthenticationError(ssh, 'all methods failed')
     expect(withKey.name).toBe('AuthenticationError')
     expect(withKey.message).toContain('public key of /home/me/.ssh/ci is in ~ci/.ssh/authorized_keys')
-    expect(new AuthenticationError(agent, 'x').message).toContain('No identityFile is set, so the ssh-agent was asked')
+    expect(new AuthenticationError(agent, 'x').message).toContain(
+      'No identityFile is set, so the ssh-agent was asked',
+    )
   })
 
   it('EngineUnavailableError suggests the shell executor', () => {

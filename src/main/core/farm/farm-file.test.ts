@@ -142,7 +142,9 @@ describe('parseFarm: problems', () => {
   })
 
   it('refuses unknown keys, suggesting the close one', () => {
-    expect(where('knownhosts: x\nnodes:\n  - name: a\n    host: local\n    lables: [x]\n    cpus: 4\n')).toEqual([
+    expect(
+      where('knownhosts: x\nnodes:\n  - name: a\n    host: local\n    lables: [x]\n    cpus: 4\n'),
+    ).toEqual([
       '1:1: unknown key "knownhosts"; did you mean "knownHosts"? (knownhosts)',
       '5:5: unknown key "lables"; did you mean "labels"? (nodes[0].lables)',
       '6:5: unknown key "cpus"; expected one of: name, host, port, user, identityFile, executor, labels, slots, defaultImage (nodes[0].cpus)',
@@ -162,7 +164,9 @@ describe('parseFarm: problems', () => {
   })
 
   it('requires nodes as a non-empty list of mappings', () => {
-    expect(where('knownHosts: x\n')).toEqual(['1:1: a farm file needs "nodes:", a list of at least one node (nodes)'])
+    expect(where('knownHosts: x\n')).toEqual([
+      '1:1: a farm file needs "nodes:", a list of at least one node (nodes)',
+    ])
     expect(where('nodes: []\n')).toEqual(['1:8: "nodes" needs at least one node (nodes)'])
     expect(where('nodes:\n  a: 1\n')).toEqual(['2:3: "nodes" must be a list of nodes (nodes)'])
     expect(where('nodes:\n')).toEqual(['1:7: "nodes" must be a list of nodes (nodes)'])

@@ -69,7 +69,9 @@ export class KnownHosts {
   }
 
   private matching(host: string, port: number): Entry[] {
-    const name = port === 22 ? host : `[${host}]:${port}`
+    // OpenSSH lower-cases the name before matching (and before hashing it).
+    const h = host.toLowerCase()
+    const name = port === 22 ? h : `[${h}]:${port}`
     return this.entries.filter((e) => patternsMatch(e.patterns, name))
   }
 }

@@ -66,7 +66,16 @@ describe('pickNode', () => {
   })
 
   it('returns null when every candidate is full, or there are none', () => {
-    expect(pickNode(farm, new Map([['n1', 2], ['n2', 1], ['n3', 4]]))).toBeNull()
+    expect(
+      pickNode(
+        farm,
+        new Map([
+          ['n1', 2],
+          ['n2', 1],
+          ['n3', 4],
+        ]),
+      ),
+    ).toBeNull()
     expect(pickNode([n2], new Map([['n2', 5]]))).toBeNull()
     expect(pickNode([], new Map())).toBeNull()
   })

@@ -47,15 +47,21 @@ describe('openDatabase', () => {
   it('brings the schema to the latest version', () => {
     const db = track(openDatabase(dir))
     expect(db.pragma('user_version', { simple: true })).toBe(LATEST)
-    const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{
-      name: string
-    }>).map((t) => t.name)
+    const tables = (
+      db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{
+        name: string
+      }>
+    ).map((t) => t.name)
     expect(tables).toEqual(expect.arrayContaining(['jobs', 'log_lines', 'runs', 'steps']))
   })
 
   it('can be opened again without re-running migrations or losing data', () => {
     const first = track(openDatabase(dir))
-    first.prepare("INSERT INTO runs (workflow_name, workflow_file, state, created_at) VALUES ('w', 'f', 'queued', 1)").run()
+    first
+      .prepare(
+        "INSERT INTO runs (workflow_name, workflow_file, state, created_at) VALUES ('w', 'f', 'queued', 1)",
+      )
+      .run()
     first.close()
     const again = track(openDatabase(dir))
     expect(again.pragma('user_version', { simple: true })).toBe(LATEST)
@@ -74,11 +80,30 @@ describe('openDatabase', () => {
     expect(check.pragma('user_version', { simple: true })).toBe(LATEST + 1)
   })
 
+  it('loads the native binding it is given (as the Electron shell does)', () => {
+    const binding = join(
+      require.resolve('better-sqlite3/package.json'),
+      '..',
+      'build',
+      'Release',
+      'better_sqlite3.node',
+    )
+    const db = track(openDatabase(dir, { nativeBinding: binding }))
+    expect(db.pragma('user_version', { simple: true })).toBe(LATEST)
+    expect(() => openDatabase(join(dir, 'other'), { nativeBinding: join(dir, 'missing.node') })).toThrow()
+  })
+
   it('opens an existing database read-only', () => {
     track(openDatabase(dir)).close()
     const ro = track(openDatabase(dir, { readonly: true }))
     expect(ro.readonly).toBe(true)
-    expect(() => ro.prepare("INSERT INTO runs (workflow_name, workflow_file, state, created_at) VALUES ('w','f','queued',1)").run()).toThrow(/readonly/)
+    expect(() =>
+      ro
+        .prepare(
+          "INSERT INTO runs (workflow_name, workflow_file, state, created_at) VALUES ('w','f','queued',1)",
+        )
+        .run(),
+    ).toThrow(/readonly/)
   })
 })
 

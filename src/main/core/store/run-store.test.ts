@@ -57,7 +57,14 @@ describe('createRun', () => {
     ])
     expect(detail.jobs[0]!.steps).toEqual([
       { index: 0, name: 'Run make', state: 'pending', exitCode: null, startedAt: null, finishedAt: null },
-      { index: 1, name: 'Run make check', state: 'pending', exitCode: null, startedAt: null, finishedAt: null },
+      {
+        index: 1,
+        name: 'Run make check',
+        state: 'pending',
+        exitCode: null,
+        startedAt: null,
+        finishedAt: null,
+      },
     ])
     expect(detail.jobs[1]!.steps.map((s) => s.name)).toEqual(['Run ./deploy'])
   })
@@ -120,11 +127,23 @@ describe('state updates', () => {
 
   it('updateStep changes one step', () => {
     const { runId, stepIds } = store.createRun(RUN)
-    store.updateStep(stepIds.get('build')![1]!, { state: 'succeeded', exitCode: 0, startedAt: 3, finishedAt: 4 })
+    store.updateStep(stepIds.get('build')![1]!, {
+      state: 'succeeded',
+      exitCode: 0,
+      startedAt: 3,
+      finishedAt: 4,
+    })
     store.updateStep(stepIds.get('build')![0]!, {})
     const steps = store.getRun(runId).jobs[0]!.steps
     expect(steps[0]!.state).toBe('pending')
-    expect(steps[1]).toEqual({ index: 1, name: 'Run make check', state: 'succeeded', exitCode: 0, startedAt: 3, finishedAt: 4 })
+    expect(steps[1]).toEqual({
+      index: 1,
+      name: 'Run make check',
+      state: 'succeeded',
+      exitCode: 0,
+      startedAt: 3,
+      finishedAt: 4,
+    })
   })
 })
 
@@ -225,6 +244,28 @@ describe('logs', () => {
     const { runId } = store.createRun(RUN)
     expect(() => store.appendLogs(lines(runId, 9999, 1))).toThrow(/FOREIGN KEY constraint failed/)
     expect(count('log_lines')).toBe(0)
+  })
+})
+
+describe('instanceId', () => {
+  it('is made once per history and then stays the same, for every connection', () => {
+    const id = store.instanceId()
+    expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+    expect(store.instanceId()).toBe(id)
+    const other = openDatabase(dir)
+    others.push(other)
+    expect(new RunStore(other).instanceId()).toBe(id)
+  })
+
+  it('differs between histories', () => {
+    const otherDir = mkdtempSync(join(tmpdir(), 'ym-store-'))
+    const other = openDatabase(otherDir)
+    try {
+      expect(new RunStore(other).instanceId()).not.toBe(store.instanceId())
+    } finally {
+      other.close()
+      rmSync(otherDir, { recursive: true, force: true })
+    }
   })
 })
 

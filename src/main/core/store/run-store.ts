@@ -112,7 +112,8 @@ export class RunStore {
 
   /** The random id of this history, made on first use. */
   instanceId(): string {
-    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'instance_id'").get() as { value: string } | undefined
+    const row = this.db.prepare("SELECT value FROM meta WHERE key = 'instance_id'").get() as
+      { value: string } | undefined
     if (row) return row.value
     this.db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('instance_id', ?)").run(randomUUID())
     return this.instanceId()

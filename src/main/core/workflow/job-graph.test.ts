@@ -43,11 +43,9 @@ describe('findCycle', () => {
 
 describe('levels', () => {
   it('groups jobs by the length of their longest chain of needs, in file order', () => {
-    expect(levels(g({ build: [], lint: [], test: ['build'], deploy: ['test', 'lint'], docs: ['build'] }))).toEqual([
-      ['build', 'lint'],
-      ['test', 'docs'],
-      ['deploy'],
-    ])
+    expect(
+      levels(g({ build: [], lint: [], test: ['build'], deploy: ['test', 'lint'], docs: ['build'] })),
+    ).toEqual([['build', 'lint'], ['test', 'docs'], ['deploy']])
   })
 
   it('puts a job after the deepest of its needs, not the first', () => {
@@ -95,7 +93,9 @@ const dag = fc
       ),
     ),
   )
-  .map(([needs, order]) => order.map((i): GraphJob => ({ key: `j${i}`, needs: needs[i]!.map((k) => `j${k}`) })))
+  .map(([needs, order]) =>
+    order.map((i): GraphJob => ({ key: `j${i}`, needs: needs[i]!.map((k) => `j${k}`) })),
+  )
 
 describe('properties over random DAGs', () => {
   it('levels covers every job exactly once and puts each after all its needs', () => {

@@ -99,7 +99,12 @@ function readWorkflow(src: YamlSource): Workflow | null {
     const job = readJob(src, key, keyNode, value, needsNodes)
     if (job) jobs.push(job)
   }
-  checkNeeds(src, jobs, needsNodes)
+  checkNeeds(
+    src,
+    jobs,
+    jobEntries.map((e) => e.key),
+    needsNodes,
+  )
   return { file: src.file, name: name || src.file.split('/').pop() || src.file, env, jobs }
 }
 
@@ -135,7 +140,12 @@ function readJob(
   const needsEntry = get('needs')
   const needs = needsEntry ? (src.stringList(needsEntry.value, `${path}.needs`) ?? []) : []
   if (needsEntry?.value) {
-    needsNodes.set(key, isSeq(needsEntry.value) ? (needsEntry.value.items as Node[]) : [needsEntry.value])
+    // Only the items that gave a string, so positions stay aligned with `needs`.
+    const items = isSeq(needsEntry.value) ? (needsEntry.value.items as Node[]) : [needsEntry.value]
+    needsNodes.set(
+      key,
+      items.filter((n) => isScalar(n) && n.value !== null && typeof n.value !== 'object'),
+    )
   }
 
   const envEntry = get('env')
@@ -169,7 +179,10 @@ function readJob(
 }
 
 function readContainer(src: YamlSource, node: Node | null, path: string): string | null {
-  if (isScalar(node)) return src.string(node, path)
+  if (isScalar(node)) {
+    checkNoExpressions(src, node, path)
+    return src.string(node, path)
+  }
   const items = src.entries(node, path, 'a container image name or a mapping with "image"')
   if (!items) return null
   checkKeys(src, items, ['image'], path, {
@@ -223,6 +236,7 @@ function readStep(src: YamlSource, node: Node, path: string, index: number): Wor
   const id = idEntry ? src.string(idEntry.value, `${path}.id`) : null
   const wdEntry = get('working-directory')
   const workingDirectory = wdEntry ? src.string(wdEntry.value, `${path}.working-directory`) : null
+  checkNoExpressions(src, wdEntry?.value ?? null, `${path}.working-directory`)
   const nameEntry = get('name')
   const explicitName = nameEntry ? src.string(nameEntry.value, `${path}.name`) : null
   if (run === null) return null
@@ -231,8 +245,14 @@ function readStep(src: YamlSource, node: Node, path: string, index: number): Wor
 }
 
 /** Unknown and self `needs` (with suggestions), then cycles, reported as their path. */
-function checkNeeds(src: YamlSource, jobs: WorkflowJob[], needsNodes: Map<string, Node[]>): void {
-  const keys = jobs.map((j) => j.key)
+function checkNeeds(
+  src: YamlSource,
+  jobs: WorkflowJob[],
+  declared: string[],
+  needsNodes: Map<string, Node[]>,
+): void {
+  // Every declared job counts as known, even one whose own definition is broken (reported already).
+  const keys = declared
   let broken = false
   for (const job of jobs) {
     job.needs.forEach((dep, i) => {
@@ -256,9 +276,10 @@ function checkNeeds(src: YamlSource, jobs: WorkflowJob[], needsNodes: Map<string
   if (broken) return
   const cycle = findCycle(jobs)
   if (cycle) {
-    const first = jobs.find((j) => j.key === cycle[0])
+    // Point at the entry of the first job's needs that is on the cycle.
+    const first = jobs.find((j) => j.key === cycle[0])!
     src.report(
-      needsNodes.get(first?.key ?? '')?.[0],
+      needsNodes.get(first.key)?.[first.needs.indexOf(cycle[1]!)],
       `jobs.${cycle[0]}.needs`,
       `dependency cycle: ${cycle.join(' -> ')}`,
     )

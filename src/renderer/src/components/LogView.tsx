@@ -37,7 +37,8 @@ export function LogView({ store }: { store: AppStore }) {
         {shown.map((l, i) => {
           const prev = shown[i - 1]
           // A header where a job's next step begins, so the log reads like the job's outline.
-          const newStep = l.stepIndex !== null && (prev?.jobKey !== l.jobKey || prev?.stepIndex !== l.stepIndex)
+          const newStep =
+            l.stepIndex !== null && (prev?.jobKey !== l.jobKey || prev?.stepIndex !== l.stepIndex)
           return (
             <div key={l.seq}>
               {newStep && (

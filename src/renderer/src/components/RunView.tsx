@@ -56,8 +56,8 @@ function JobCard({ job, active, onSelect }: { job: JobView; active: boolean; onS
       </div>
       <div className="job-meta">
         <span>
-          node: {job.nodeName ?? "—"}
-          {job.image ? ` · ${job.image}` : ""}
+          node: {job.nodeName ?? '—'}
+          {job.image ? ` · ${job.image}` : ''}
         </span>
         <span>{duration(job.startedAt, job.finishedAt)}</span>
       </div>

@@ -5,7 +5,16 @@ import type { LogLine, RunDetail, RunSummary } from '../../../shared/model'
 import { createAppStore } from './app-store'
 
 function run(id: number, state: RunSummary['state'] = 'succeeded'): RunSummary {
-  return { id, workflowName: `wf${id}`, workflowFile: `/w${id}.yml`, state, createdAt: 1, startedAt: 1, finishedAt: 2, jobCount: 1 }
+  return {
+    id,
+    workflowName: `wf${id}`,
+    workflowFile: `/w${id}.yml`,
+    state,
+    createdAt: 1,
+    startedAt: 1,
+    finishedAt: 2,
+    jobCount: 1,
+  }
 }
 function line(seq: number, runId: number): LogLine {
   return { seq, runId, jobKey: 'a', stepIndex: 0, stream: 'stdout', text: `line ${seq}`, at: seq }
@@ -28,7 +37,8 @@ function fakeApi(handlers: Partial<{ [M in MethodName]: ApiMethods[M] }>) {
       return () => set.delete(l as (p: unknown) => void)
     },
   }
-  const emit = <E extends EventName>(event: E, payload: ApiEvents[E]) => listeners.get(event)?.forEach((l) => l(payload))
+  const emit = <E extends EventName>(event: E, payload: ApiEvents[E]) =>
+    listeners.get(event)?.forEach((l) => l(payload))
   return { api, emit, calls, listenerCount: () => [...listeners.values()].reduce((n, s) => n + s.size, 0) }
 }
 

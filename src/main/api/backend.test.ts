@@ -1,0 +1,252 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import type { ApiEvents, EventName } from '../../shared/api'
+import type { Farm } from '../core/farm/farm-model'
+import { openDatabase, type Db } from '../core/store/database'
+import { RunStore, type NewRun } from '../core/store/run-store'
+import { Backend } from './backend'
+
+const FARM: Farm = {
+  file: '/repo/farm.yml',
+  knownHosts: '/home/me/.ssh/known_hosts',
+  nodes: [
+    {
+      name: 'n1',
+      host: '10.0.0.5',
+      port: 22,
+      user: 'ci',
+      identityFile: '/secret/key',
+      executor: 'docker',
+      labels: ['self-hosted', 'linux'],
+      slots: 2,
+      defaultImage: 'debian',
+      source: null,
+    },
+  ],
+}
+
+const RUN: NewRun = {
+  workflowName: 'ci',
+  workflowFile: '/repo/ci.yml',
+  farmFile: null,
+  jobs: [{ key: 'build', name: 'build', needs: [], runsOn: ['linux'], steps: ['Run make'] }],
+}
+
+let dir: string
+let db: Db
+let store: RunStore
+let backend: Backend
+const extra: Db[] = []
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ym-api-'))
+  db = openDatabase(dir)
+  store = new RunStore(db)
+  backend = new Backend({ store, farm: FARM, dataDir: dir, version: '9.9.9' })
+})
+afterEach(() => {
+  backend.close()
+  for (const d of extra.splice(0)) d.close()
+  db.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+function otherConnection(): RunStore {
+  const d = openDatabase(dir)
+  extra.push(d)
+  return new RunStore(d)
+}
+
+describe('Backend.invoke', () => {
+  it('answers unknown methods with an error envelope, including inherited names', async () => {
+    for (const method of ['runs.delete', 'toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+      expect(await backend.invoke(method, {})).toEqual({
+        ok: false,
+        error: { name: 'UnknownMethod', message: `no such method: ${method}` },
+      })
+    }
+  })
+
+  it('answers app.info', async () => {
+    expect(await backend.invoke('app.info', {})).toEqual({
+      ok: true,
+      result: { version: '9.9.9', dataDir: dir, farmFile: '/repo/farm.yml' },
+    })
+  })
+
+  it('lists farm nodes without connection details', async () => {
+    const env = await backend.invoke('farm.nodes', undefined)
+    expect(env).toEqual({
+      ok: true,
+      result: [
+        { name: 'n1', host: '10.0.0.5', executor: 'docker', labels: ['self-hosted', 'linux'], slots: 2 },
+      ],
+    })
+    expect(JSON.stringify(env)).not.toContain('/secret/key')
+  })
+
+  it('refuses invalid arguments with InvalidArgumentError and a message that says why', async () => {
+    const bad = async (method: string, args: unknown) => {
+      const env = await backend.invoke(method, args)
+      expect(env.ok).toBe(false)
+      if (env.ok) throw new Error('unreachable')
+      expect(env.error.name).toBe('InvalidArgumentError')
+      return env.error.message
+    }
+    const range = `"runId" must be a whole number from 1 to ${Number.MAX_SAFE_INTEGER}`
+    expect(await bad('runs.get', { runId: 'x' })).toBe(range)
+    expect(await bad('runs.get', { runId: -1 })).toBe(range)
+    expect(await bad('runs.get', { runId: 0 })).toBe(range)
+    expect(await bad('runs.get', { runId: 1.5 })).toBe(range)
+    expect(await bad('runs.get', {})).toBe('"runId" is required')
+    expect(await bad('runs.get', null)).toBe('"runId" is required')
+    expect(await bad('runs.get', 'runId=1')).toBe('arguments must be an object')
+    expect(await bad('runs.list', { limit: 0 })).toBe('"limit" must be a whole number from 1 to 1000')
+    expect(await bad('runs.list', { limit: 1001 })).toBe('"limit" must be a whole number from 1 to 1000')
+    expect(await bad('logs.get', { runId: 1, afterSeq: -1 })).toBe(
+      `"afterSeq" must be a whole number from 0 to ${Number.MAX_SAFE_INTEGER}`,
+    )
+    expect(await bad('logs.get', { runId: 1, limit: 50_001 })).toBe(
+      '"limit" must be a whole number from 1 to 50000',
+    )
+  })
+
+  it('serves runs.list, runs.get and logs.get from the store', async () => {
+    const a = store.createRun(RUN, 1)
+    const b = store.createRun({ ...RUN, workflowName: 'second' }, 2)
+    store.appendLogs(
+      ['one', 'two', 'three'].map((text, i) => ({
+        runId: a.runId,
+        jobId: a.jobIds.get('build')!,
+        stepIndex: 0,
+        stream: 'stdout' as const,
+        text,
+        at: i,
+      })),
+    )
+
+    const list = await backend.invoke('runs.list', {})
+    expect(list.ok && (list.result as Array<{ id: number }>).map((r) => r.id)).toEqual([b.runId, a.runId])
+    const limited = await backend.invoke('runs.list', { limit: 1 })
+    expect(limited.ok && (limited.result as unknown[]).length).toBe(1)
+
+    expect(await backend.invoke('runs.get', { runId: a.runId })).toEqual({
+      ok: true,
+      result: store.getRun(a.runId),
+    })
+
+    const logs = await backend.invoke('logs.get', { runId: a.runId })
+    expect(logs.ok && (logs.result as Array<{ text: string }>).map((l) => l.text)).toEqual([
+      'one',
+      'two',
+      'three',
+    ])
+    const first = store.getLogs(a.runId)[0]!.seq
+    const page = await backend.invoke('logs.get', { runId: a.runId, afterSeq: first, limit: 1 })
+    expect(page.ok && (page.result as Array<{ text: string }>).map((l) => l.text)).toEqual(['two'])
+  })
+
+  it('passes store errors through by name', async () => {
+    expect(await backend.invoke('runs.get', { runId: 999 })).toEqual({
+      ok: false,
+      error: {
+        name: 'RunNotFoundError',
+        message: 'run 999 does not exist; list runs with `yardmaster history`',
+      },
+    })
+  })
+
+  it('call() is the typed in-process path', async () => {
+    const { runId } = store.createRun(RUN)
+    expect((await backend.call('runs.get', { runId })).run.id).toBe(runId)
+    expect(await backend.call('app.info', {})).toMatchObject({ version: '9.9.9' })
+  })
+})
+
+describe('events', () => {
+  it('subscribe, emit and unsubscribe', () => {
+    const got: Array<[EventName, unknown]> = []
+    const off = backend.subscribe((e, p) => got.push([e, p]))
+    const other = vi.fn()
+    backend.subscribe(other)
+    backend.emit('run.changed', { runId: 1 })
+    off()
+    backend.emit('log.appended', { runId: 1, lastSeq: 5 })
+    expect(got).toEqual([['run.changed', { runId: 1 }]])
+    expect(other).toHaveBeenCalledTimes(2)
+    backend.close()
+    backend.emit('run.changed', { runId: 2 })
+    expect(other).toHaveBeenCalledTimes(2)
+  })
+})
+
+describe('watchStore', () => {
+  function collect() {
+    const events: Array<{ event: EventName; payload: ApiEvents[EventName] }> = []
+    backend.subscribe((event, payload) => events.push({ event, payload }))
+    return events
+  }
+
+  it('tells about runs and logs that another connection writes', async () => {
+    const events = collect()
+    backend.watchStore(10)
+    const writer = otherConnection()
+    const created = writer.createRun(RUN)
+    await vi.waitFor(
+      () => expect(events).toContainEqual({ event: 'run.changed', payload: { runId: created.runId } }),
+      {
+        timeout: 2000,
+        interval: 10,
+      },
+    )
+    const last = writer.appendLogs([
+      {
+        runId: created.runId,
+        jobId: created.jobIds.get('build')!,
+        stepIndex: 0,
+        stream: 'stdout',
+        text: 'hi',
+        at: 1,
+      },
+    ])
+    await vi.waitFor(
+      () =>
+        expect(events).toContainEqual({
+          event: 'log.appended',
+          payload: { runId: created.runId, lastSeq: last },
+        }),
+      { timeout: 2000, interval: 10 },
+    )
+  })
+
+  it('stops telling about a finished run once its state is known', async () => {
+    const writer = otherConnection()
+    const done = writer.createRun(RUN)
+    writer.setRunState(done.runId, 'succeeded', 5)
+    const events = collect()
+    backend.watchStore(10)
+    const live = writer.createRun(RUN)
+    await vi.waitFor(
+      () => expect(events).toContainEqual({ event: 'run.changed', payload: { runId: live.runId } }),
+      {
+        timeout: 2000,
+        interval: 10,
+      },
+    )
+    expect(events).not.toContainEqual({ event: 'run.changed', payload: { runId: done.runId } })
+    expect(events.some((e) => e.event === 'log.appended')).toBe(false)
+  })
+
+  it('says nothing when nothing changed, and stops on close', async () => {
+    const events = collect()
+    backend.watchStore(5)
+    await new Promise((r) => setTimeout(r, 50))
+    expect(events).toEqual([])
+    backend.close()
+    otherConnection().createRun(RUN)
+    await new Promise((r) => setTimeout(r, 50))
+    expect(events).toEqual([])
+  })
+})

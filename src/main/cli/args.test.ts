@@ -1,0 +1,91 @@
+import { describe, expect, it } from 'vitest'
+import { defaultDataDir } from '../core/data-dir'
+import { EXIT, parseCli, UsageError } from './args'
+
+function usageError(argv: string[]): string {
+  try {
+    parseCli(argv)
+  } catch (e) {
+    expect(e).toBeInstanceOf(UsageError)
+    expect((e as Error).name).toBe('UsageError')
+    return (e as Error).message
+  }
+  throw new Error(`expected ${argv.join(' ')} to be refused`)
+}
+
+describe('parseCli', () => {
+  it('has defaults for everything', () => {
+    expect(parseCli([])).toEqual({
+      command: 'help',
+      positionals: [],
+      farm: undefined,
+      dataDir: defaultDataDir(),
+      json: false,
+      limit: 20,
+      port: 7420,
+      host: '127.0.0.1',
+    })
+  })
+
+  it('takes the command and its positionals', () => {
+    expect(parseCli(['run', 'ci.yml', '--farm', 'farm.yml'])).toMatchObject({
+      command: 'run',
+      positionals: ['ci.yml'],
+      farm: 'farm.yml',
+    })
+  })
+
+  it('reads --data-dir, --json, --limit and --port', () => {
+    expect(parseCli(['history', '--data-dir=/d', '--json', '--limit', '5', '--port', '0'])).toMatchObject({
+      command: 'history',
+      dataDir: '/d',
+      json: true,
+      limit: 5,
+      port: 0,
+    })
+    expect(parseCli(['serve', '--port', '65535', '--limit', '1000'])).toMatchObject({
+      port: 65535,
+      limit: 1000,
+    })
+  })
+
+  it('maps --help, -h, --version and -v to commands when none is given', () => {
+    expect(parseCli(['--help']).command).toBe('help')
+    expect(parseCli(['-h']).command).toBe('help')
+    expect(parseCli(['--version']).command).toBe('version')
+    expect(parseCli(['-v']).command).toBe('version')
+  })
+
+  it('refuses --limit outside 1..1000 or not a whole number', () => {
+    for (const v of ['0', '1001', '2.5', 'ten', '-1'])
+      expect(usageError(['history', `--limit=${v}`])).toBe('--limit must be a whole number from 1 to 1000')
+  })
+
+  it('refuses --port outside 0..65535 or not a whole number', () => {
+    for (const v of ['65536', '-1', '80.5', 'http'])
+      expect(usageError(['serve', `--port=${v}`])).toBe('--port must be a whole number from 0 to 65535')
+  })
+
+  it('refuses unknown options and options without their value', () => {
+    expect(usageError(['run', '--frm', 'x'])).toMatch(/^Unknown option '--frm'/)
+    expect(usageError(['run', 'ci.yml', '--farm'])).toMatch(/--farm/)
+  })
+
+  it('documents its exit codes', () => {
+    expect(EXIT).toEqual({ ok: 0, failed: 1, invalid: 2 })
+  })
+
+  // BUG: Number('') is 0, so an empty --port (`--port=`, or `--port "$PORT"` with PORT unset)
+  // is read as port 0 (any free port) instead of being refused. The int() helper in args.ts should
+  // refuse values that are not /^\d+$/ (which also stops `--limit 1e2` and `--port 0x50`).
+  it('refuses an empty --port', () => {
+    expect(usageError(['serve', '--port='])).toBe('--port must be a whole number from 0 to 65535')
+  })
+
+  // BUG: --help / -h after a command is parsed and then dropped (ParsedArgs has no `help`), so
+  // `yardmaster run ci.yml --help` runs the workflow and `yardmaster history -h` lists history
+  // instead of printing help.
+  it('honours --help after a command', () => {
+    expect(parseCli(['run', 'ci.yml', '--help']).command).toBe('help')
+  })
+})

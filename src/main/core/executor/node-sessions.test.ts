@@ -1,0 +1,193 @@
+/**
+ * NodeSessions without a network: this machine for real, SSH nodes through a mocked connectSsh
+ * (what the session does with the connection). Real SSH is covered by the lab integration tests.
+ */
+import { EventEmitter } from 'node:events'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import type { Farm, FarmNode } from '../farm/farm-model'
+
+const ping = vi.fn<() => Promise<unknown>>()
+const remotePing = vi.fn<() => Promise<unknown>>()
+vi.mock('../farm/docker-over-ssh', () => ({
+  localDocker: () => ({ ping }),
+  dockerOverSsh: () => ({ ping: remotePing }),
+}))
+const end = vi.fn()
+/** Commands run over the fake connection; each prints a path and exits 0. */
+const execed: string[] = []
+const exec = (command: string, cb: (err: undefined, ch: EventEmitter & { stderr: EventEmitter }) => void) => {
+  execed.push(command)
+  const ch = Object.assign(new EventEmitter(), { stderr: new EventEmitter() })
+  cb(undefined, ch)
+  setImmediate(() => {
+    ch.emit('data', Buffer.from('/remote/ws\n'))
+    ch.emit('close', 0)
+  })
+}
+const connectSsh = vi.fn((..._args: unknown[]) => Promise.resolve({ end, exec }))
+vi.mock('../farm/ssh-connection', () => ({ connectSsh: (...args: unknown[]) => connectSsh(...args) }))
+
+const { NodeSessions, withTimeout } = await import('./node-sessions')
+const { ShellExecutor } = await import('./shell-executor')
+const { DockerExecutor } = await import('./docker-executor')
+const { EngineUnavailableError, NodeUnreachableError } = await import('../farm/farm-errors')
+const { KnownHosts } = await import('../farm/known-hosts')
+
+afterEach(() => {
+  ping.mockReset()
+  remotePing.mockReset()
+  end.mockReset()
+  connectSsh.mockClear()
+  execed.length = 0
+})
+
+function local(name: string, executor: 'docker' | 'shell'): FarmNode {
+  return {
+    name,
+    host: 'local',
+    port: 0,
+    user: '',
+    identityFile: null,
+    executor,
+    labels: ['self-hosted'],
+    slots: 1,
+    defaultImage: null,
+    source: null,
+  }
+}
+const farm: Farm = { file: null, knownHosts: '/nowhere/known_hosts', nodes: [] }
+
+describe('NodeSessions for this machine', () => {
+  it('opens a local shell node without SSH or Docker', async () => {
+    const sessions = new NodeSessions(farm)
+    const node = local('here', 'shell')
+    const s = await sessions.open(node)
+    expect(s.node).toBe(node)
+    expect(s.executor).toBeInstanceOf(ShellExecutor)
+    expect(ping).not.toHaveBeenCalled()
+    expect(() => s.close()).not.toThrow()
+  })
+
+  it('opens a node once and shares the session', async () => {
+    const sessions = new NodeSessions(farm)
+    const node = local('here', 'shell')
+    const [a, b] = await Promise.all([sessions.open(node), sessions.open(node)])
+    expect(a).toBe(b)
+    expect(await sessions.open(node)).toBe(a)
+  })
+
+  it('opens a local docker node when the engine answers', async () => {
+    ping.mockResolvedValue('OK')
+    const s = await new NodeSessions(farm).open(local('dock', 'docker'))
+    expect(s.executor).toBeInstanceOf(DockerExecutor)
+  })
+
+  it('says the engine is unavailable when it refuses, and retries on the next open', async () => {
+    const sessions = new NodeSessions(farm)
+    const node = local('dock', 'docker')
+    ping.mockRejectedValueOnce(new Error('connect ENOENT /var/run/docker.sock'))
+    const err = await sessions.open(node).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(EngineUnavailableError)
+    expect((err as Error).message).toContain(
+      'the Docker engine on node dock (this machine) did not answer: connect ENOENT /var/run/docker.sock',
+    )
+    ping.mockResolvedValueOnce('OK')
+    await expect(sessions.open(node)).resolves.toMatchObject({ node })
+  })
+
+  it('gives up on an engine that does not answer in time', async () => {
+    ping.mockReturnValue(new Promise(() => {}))
+    const err = await new NodeSessions(farm, { timeoutMs: 30 })
+      .open(local('dock', 'docker'))
+      .catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(EngineUnavailableError)
+    expect((err as Error).message).toContain('no answer from the local Docker socket')
+  })
+
+  it('closeAll closes every open session and forgets them', async () => {
+    const sessions = new NodeSessions(farm)
+    ping.mockRejectedValue(new Error('down'))
+    const shell = await sessions.open(local('here', 'shell'))
+    const close = vi.spyOn(shell, 'close')
+    await sessions.open(local('dock', 'docker')).catch(() => {})
+    await sessions.closeAll()
+    expect(close).toHaveBeenCalledTimes(1)
+    expect(await sessions.open(local('here', 'shell'))).not.toBe(shell)
+  })
+})
+
+describe('NodeSessions for SSH nodes (connectSsh mocked)', () => {
+  const remote = (name: string, executor: 'docker' | 'shell'): FarmNode => ({
+    ...local(name, executor),
+    host: `${name}.lab`,
+    port: 22,
+    user: 'ci',
+  })
+
+  it('loads known_hosts once and passes it and the timeout to every connection', async () => {
+    const sessions = new NodeSessions(farm, { timeoutMs: 1234 })
+    await sessions.open(remote('a', 'shell'))
+    await sessions.open(remote('b', 'shell'))
+    expect(connectSsh).toHaveBeenCalledTimes(2)
+    const [node, kh, opts] = connectSsh.mock.calls[0]!
+    expect(node).toMatchObject({ name: 'a' })
+    expect(kh).toBeInstanceOf(KnownHosts)
+    expect((kh as { file: string }).file).toBe('/nowhere/known_hosts')
+    expect(opts).toEqual({ timeoutMs: 1234 })
+    expect(connectSsh.mock.calls[1]![1]).toBe(kh)
+  })
+
+  it('runs a shell node through the SSH connection and ends it on close', async () => {
+    const s = await new NodeSessions(farm).open(remote('a', 'shell'))
+    expect(s.executor).toBeInstanceOf(ShellExecutor)
+    const job = await s.executor.prepare(
+      { instance: 'i', runId: 3, jobKey: 'b', image: null, env: {} },
+      () => {},
+      new AbortController().signal,
+    )
+    expect(job.workspace).toBe('/remote/ws')
+    expect(execed).toEqual(['mktemp -d "${TMPDIR:-/tmp}/yardmaster-3-b-XXXXXX"'])
+    s.close()
+    expect(end).toHaveBeenCalledTimes(1)
+  })
+
+  it('opens a docker node when the remote engine answers', async () => {
+    remotePing.mockResolvedValue('OK')
+    const s = await new NodeSessions(farm).open(remote('a', 'docker'))
+    expect(s.executor).toBeInstanceOf(DockerExecutor)
+    expect(end).not.toHaveBeenCalled()
+  })
+
+  it('closes the connection and says so when the remote engine does not answer', async () => {
+    remotePing.mockReturnValue(new Promise(() => {}))
+    const err = await new NodeSessions(farm, { timeoutMs: 20 })
+      .open(remote('a', 'docker'))
+      .catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(EngineUnavailableError)
+    expect((err as Error).message).toContain('did not answer: no answer within 20 ms')
+    expect(end).toHaveBeenCalledTimes(1)
+  })
+
+  it('passes connection errors through, and retries on the next open', async () => {
+    const node = remote('a', 'shell')
+    const sessions = new NodeSessions(farm)
+    connectSsh.mockRejectedValueOnce(new NodeUnreachableError(node, 'connection refused'))
+    await expect(sessions.open(node)).rejects.toBeInstanceOf(NodeUnreachableError)
+    await expect(sessions.open(node)).resolves.toMatchObject({ node })
+    expect(connectSsh).toHaveBeenCalledTimes(2)
+  })
+})
+
+describe('withTimeout', () => {
+  it('resolves with the promise when it is in time', async () => {
+    await expect(withTimeout(Promise.resolve(5), 1000, 'late')).resolves.toBe(5)
+  })
+
+  it('rejects with the message when it is late', async () => {
+    await expect(withTimeout(new Promise(() => {}), 10, 'too late')).rejects.toThrow('too late')
+  })
+
+  it('passes rejections through', async () => {
+    await expect(withTimeout(Promise.reject(new Error('boom')), 1000, 'late')).rejects.toThrow('boom')
+  })
+})

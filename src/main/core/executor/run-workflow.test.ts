@@ -1,0 +1,413 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { JobState, RunState, StepState } from '../../../shared/model'
+import type { Farm, FarmNode } from '../farm/farm-model'
+import { InvalidSourceError } from '../source/source-error'
+import { openDatabase, type Db } from '../store/database'
+import { RunStore } from '../store/run-store'
+import { parseWorkflow } from '../workflow/parse-workflow'
+import type { JobEnvironment, JobSetup, NodeExecutor } from './job-environment'
+import { NodeSessions, type NodeSession } from './node-sessions'
+import { executeRun, NoReachableNodeError, prepareRun, type RunObserver } from './run-workflow'
+
+let dir: string
+let db: Db
+let store: RunStore
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ym-run-'))
+  db = openDatabase(dir)
+  store = new RunStore(db)
+})
+afterEach(() => {
+  db.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+function node(name: string, labels: string[], extra: Partial<FarmNode> = {}): FarmNode {
+  return {
+    name,
+    host: 'local',
+    port: 0,
+    user: '',
+    identityFile: null,
+    executor: 'shell',
+    labels: ['self-hosted', ...labels],
+    slots: 2,
+    defaultImage: null,
+    source: null,
+    ...extra,
+  }
+}
+
+const farmOf = (...nodes: FarmNode[]): Farm => ({ file: '/farms/lab.yml', knownHosts: '/nowhere', nodes })
+
+/** Sessions whose nodes open to the given executor, or fail with the given error. */
+function fakeSessions(open: Record<string, NodeExecutor | Error>): NodeSessions {
+  return {
+    open: (n: FarmNode): Promise<NodeSession> => {
+      const e = open[n.name]
+      if (!e) return Promise.reject(new Error(`${n.name}: no such node in the test`))
+      if (e instanceof Error) return Promise.reject(e)
+      return Promise.resolve({ node: n, executor: e, close: () => {} })
+    },
+  } as unknown as NodeSessions
+}
+
+/** Records everything an observer hears, as short strings. */
+function recorder() {
+  const events: string[] = []
+  const logs: string[] = []
+  const stored: number[] = []
+  const observer: RunObserver = {
+    runChanged: (_id, s: RunState) => events.push(`run ${s}`),
+    jobChanged: (_id, job, s: JobState, d) => events.push(`job ${job} ${s}${d.node ? ` on ${d.node}` : ''}`),
+    stepChanged: (_id, job, i, _name, s: StepState, code) =>
+      events.push(`step ${job}[${i}] ${s}${code === null ? '' : ` ${code}`}`),
+    log: (t, stream, text) => logs.push(`${t.jobKey}[${t.stepIndex}] ${stream}: ${text}`),
+    logsStored: (_id, seq) => stored.push(seq),
+  }
+  return { events, logs, stored, observer }
+}
+
+const wf = (text: string) => parseWorkflow('ci.yml', text)
+
+describe('executeRun on local shells', () => {
+  it('runs jobs in need order and records everything', async () => {
+    const workflow = wf(`name: ci
+env: { LEVEL: workflow, WF: w }
+jobs:
+  build:
+    runs-on: linux
+    env: { LEVEL: job }
+    steps:
+      - run: echo "$LEVEL $WF $CI $YARDMASTER $GITHUB_JOB $GITHUB_WORKFLOW $RUNNER_NAME"
+      - name: to stderr
+        run: echo oops >&2; printf partial
+        env: { LEVEL: step }
+  test:
+    runs-on: linux
+    needs: build
+    steps:
+      - run: echo "run $GITHUB_RUN_ID"
+`)
+    const farm = farmOf(node('here', ['linux']))
+    const sessions = new NodeSessions(farm)
+    const prepared = await prepareRun(workflow, farm, sessions)
+    expect(prepared.unreachable).toEqual([])
+    const r = recorder()
+    const result = await executeRun(prepared, { store, observer: r.observer })
+    await sessions.closeAll()
+
+    expect(result.state).toBe('succeeded')
+    expect(r.events).toEqual([
+      'run running',
+      'job build running on here',
+      'step build[0] running',
+      'step build[0] succeeded 0',
+      'step build[1] running',
+      'step build[1] succeeded 0',
+      'job build succeeded',
+      'job test running on here',
+      'step test[0] running',
+      'step test[0] succeeded 0',
+      'job test succeeded',
+      'run succeeded',
+    ])
+    expect(r.logs).toEqual([
+      'build[null] system: job build on node here (this machine)',
+      'build[0] stdout: job w true true build ci here',
+      'build[1] stderr: oops',
+      'build[1] stdout: partial',
+      'test[null] system: job test on node here (this machine)',
+      `test[0] stdout: run ${result.runId}`,
+    ])
+
+    const detail = store.getRun(result.runId)
+    expect(detail.run).toMatchObject({
+      state: 'succeeded',
+      workflowName: 'ci',
+      workflowFile: resolve('ci.yml'),
+      jobCount: 2,
+    })
+    expect(detail.run.startedAt).not.toBeNull()
+    expect(detail.run.finishedAt).not.toBeNull()
+    expect(detail.jobs.map((j) => [j.key, j.state, j.nodeName, j.image, j.exitCode, j.reason])).toEqual([
+      ['build', 'succeeded', 'here', null, 0, null],
+      ['test', 'succeeded', 'here', null, 0, null],
+    ])
+    expect(detail.jobs[0]!.steps.map((s) => [s.name, s.state, s.exitCode])).toEqual([
+      ['Run echo "$LEVEL $WF $CI $YARDMASTER $GITHUB_JOB $GITHUB_WORKFLOW $RUNNER_NAME"', 'succeeded', 0],
+      ['to stderr', 'succeeded', 0],
+    ])
+    // Everything the observer saw was stored, in order.
+    expect(
+      store.getLogs(result.runId).map((l) => `${l.jobKey}[${l.stepIndex}] ${l.stream}: ${l.text}`),
+    ).toEqual(r.logs)
+    expect(r.stored.at(-1)).toBe(store.lastSeq())
+  })
+
+  it('a failing step skips the rest of its job and the jobs that need it', async () => {
+    const workflow = wf(`jobs:
+  a:
+    runs-on: linux
+    steps:
+      - run: echo about to fail; exit 3
+      - run: echo never
+  b:
+    runs-on: linux
+    needs: a
+    steps:
+      - run: echo never either
+  c:
+    runs-on: linux
+    needs: b
+    steps:
+      - run: echo nor this
+  other:
+    runs-on: linux
+    steps:
+      - run: echo independent
+`)
+    const farm = farmOf(node('here', ['linux']))
+    const result = await executeRun(await prepareRun(workflow, farm, new NodeSessions(farm)), { store })
+    expect(result.state).toBe('failed')
+    const jobs = store.getRun(result.runId).jobs
+    expect(jobs.map((j) => [j.key, j.state, j.exitCode, j.reason])).toEqual([
+      ['a', 'failed', 3, 'step 1 "Run echo about to fail; exit 3" exited with code 3'],
+      ['b', 'skipped', null, 'needs job "a", which failed'],
+      ['c', 'skipped', null, 'needs job "b", which was skipped'],
+      ['other', 'succeeded', 0, null],
+    ])
+    expect(jobs[0]!.steps.map((s) => [s.state, s.exitCode])).toEqual([
+      ['failed', 3],
+      ['skipped', null],
+    ])
+    expect(jobs[1]!.steps.map((s) => s.state)).toEqual(['skipped'])
+    expect(store.getLogs(result.runId).map((l) => l.text)).not.toContain('never')
+  })
+
+  it('cancelling kills the running step and cancels what has not started', async () => {
+    const workflow = wf(`jobs:
+  slow:
+    runs-on: linux
+    steps:
+      - run: echo started; sleep 30
+      - run: echo never
+  after:
+    runs-on: linux
+    needs: slow
+    steps:
+      - run: echo never
+`)
+    const farm = farmOf(node('here', ['linux']))
+    const ac = new AbortController()
+    const r = recorder()
+    const observer: RunObserver = {
+      ...r.observer,
+      log: (t, s, text) => {
+        r.observer.log!(t, s, text)
+        if (text === 'started') ac.abort()
+      },
+    }
+    const started = Date.now()
+    const result = await executeRun(await prepareRun(workflow, farm, new NodeSessions(farm)), {
+      store,
+      observer,
+      signal: ac.signal,
+    })
+    expect(Date.now() - started).toBeLessThan(10_000)
+    expect(result.state).toBe('cancelled')
+    const jobs = store.getRun(result.runId).jobs
+    expect(jobs.map((j) => [j.key, j.state, j.reason])).toEqual([
+      ['slow', 'cancelled', 'the run was cancelled'],
+      ['after', 'cancelled', 'the run was cancelled before the job started'],
+    ])
+    expect(jobs[0]!.steps.map((s) => s.state)).toEqual(['cancelled', 'cancelled'])
+    expect(jobs[1]!.steps.map((s) => s.state)).toEqual(['cancelled'])
+    expect(store.getRun(result.runId).run.state).toBe('cancelled')
+  })
+
+  it('never runs more jobs on a node than it has slots', async () => {
+    const workflow = wf(`jobs:
+  a: { runs-on: linux, steps: [{ run: sleep 0.2 }] }
+  b: { runs-on: linux, steps: [{ run: sleep 0.2 }] }
+  c: { runs-on: linux, steps: [{ run: sleep 0.2 }] }
+`)
+    const farm = farmOf(node('one', ['linux'], { slots: 1 }))
+    const result = await executeRun(await prepareRun(workflow, farm, new NodeSessions(farm)), { store })
+    expect(result.state).toBe('succeeded')
+    const jobs = store.getRun(result.runId).jobs
+    for (let i = 1; i < jobs.length; i++)
+      expect(jobs[i]!.startedAt!).toBeGreaterThanOrEqual(jobs[i - 1]!.finishedAt!)
+  })
+})
+
+describe('executeRun with fake executors', () => {
+  function fakeExecutor(opts: { prepare?: Error; step?: (script: string) => number | Error } = {}) {
+    const setups: JobSetup[] = []
+    let disposed = 0
+    const executor: NodeExecutor = {
+      prepare: (setup, progress) => {
+        setups.push(setup)
+        progress('pulling image')
+        if (opts.prepare) return Promise.reject(opts.prepare)
+        const env: JobEnvironment = {
+          description: 'fake',
+          workspace: '/ws',
+          runStep: (cmd, onOutput) => {
+            onOutput('stdout', Buffer.from(`ran ${cmd.script}\n`))
+            const r = opts.step?.(cmd.script) ?? 0
+            return r instanceof Error ? Promise.reject(r) : Promise.resolve(r)
+          },
+          dispose: () => {
+            disposed++
+            return Promise.resolve()
+          },
+        }
+        return Promise.resolve(env)
+      },
+    }
+    return { executor, setups, disposed: () => disposed }
+  }
+
+  it('gives docker jobs their container image, or the node default', async () => {
+    const workflow = wf(`jobs:
+  own: { runs-on: linux, container: node:20, steps: [{ run: a }] }
+  dflt: { runs-on: linux, steps: [{ run: b }] }
+`)
+    const fake = fakeExecutor()
+    const farm = farmOf(node('d', ['linux'], { executor: 'docker', defaultImage: 'debian:bookworm' }))
+    const r = recorder()
+    const result = await executeRun(await prepareRun(workflow, farm, fakeSessions({ d: fake.executor })), {
+      store,
+      observer: r.observer,
+    })
+    expect(result.state).toBe('succeeded')
+    expect(fake.setups.map((s) => [s.jobKey, s.image])).toEqual([
+      ['own', 'node:20'],
+      ['dflt', 'debian:bookworm'],
+    ])
+    // Every environment is tagged with this history's instance id and the run id.
+    expect(fake.setups.map((s) => [s.instance, s.runId])).toEqual([
+      [store.instanceId(), result.runId],
+      [store.instanceId(), result.runId],
+    ])
+    expect(store.getRun(result.runId).jobs.map((j) => j.image)).toEqual(['node:20', 'debian:bookworm'])
+    expect(r.logs).toContain('own[null] system: job own on node d (this machine) in image node:20')
+    expect(r.logs).toContain('own[null] system: pulling image')
+    expect(fake.disposed()).toBe(2)
+  })
+
+  it('records the farm file given, or the farm’s own', async () => {
+    const workflow = wf('jobs:\n  a: { runs-on: linux, steps: [{ run: a }] }\n')
+    const farm = farmOf(node('d', ['linux']))
+    const prepared = await prepareRun(workflow, farm, fakeSessions({ d: fakeExecutor().executor }))
+    const { runId } = await executeRun(prepared, { store, farmFile: '/other/farm.yml' })
+    expect(db.prepare('SELECT farm_file AS f FROM runs WHERE id = ?').get(runId)).toEqual({
+      f: '/other/farm.yml',
+    })
+    const again = await executeRun(prepared, { store })
+    expect(db.prepare('SELECT farm_file AS f FROM runs WHERE id = ?').get(again.runId)).toEqual({
+      f: '/farms/lab.yml',
+    })
+  })
+
+  it('fails a job whose environment cannot be prepared, and skips its steps', async () => {
+    const workflow = wf('jobs:\n  a: { runs-on: linux, steps: [{ run: x }, { run: y }] }\n')
+    const fake = fakeExecutor({ prepare: new Error('image not found') })
+    const farm = farmOf(node('d', ['linux']))
+    const result = await executeRun(await prepareRun(workflow, farm, fakeSessions({ d: fake.executor })), {
+      store,
+    })
+    expect(result.state).toBe('failed')
+    const job = store.getRun(result.runId).jobs[0]!
+    expect(job).toMatchObject({ state: 'failed', reason: 'could not start the job on d: image not found' })
+    expect(job.steps.map((s) => s.state)).toEqual(['skipped', 'skipped'])
+  })
+
+  it('fails a step that cannot run at all, and still disposes the environment', async () => {
+    const workflow = wf('jobs:\n  a: { runs-on: linux, steps: [{ run: x }, { run: y }] }\n')
+    const fake = fakeExecutor({ step: (s) => (s === 'x' ? new Error('channel closed') : 0) })
+    const farm = farmOf(node('d', ['linux']))
+    const result = await executeRun(await prepareRun(workflow, farm, fakeSessions({ d: fake.executor })), {
+      store,
+    })
+    expect(result.state).toBe('failed')
+    const job = store.getRun(result.runId).jobs[0]!
+    expect(job).toMatchObject({ state: 'failed', exitCode: -1, reason: 'step 1 "Run x" exited with code -1' })
+    expect(job.steps.map((s) => s.state)).toEqual(['failed', 'skipped'])
+    expect(store.getLogs(result.runId).map((l) => l.text)).toContain('the step could not run: channel closed')
+    expect(fake.disposed()).toBe(1)
+  })
+
+  it('spreads jobs over the candidate with the most free slots', async () => {
+    const workflow = wf(`jobs:
+  a: { runs-on: linux, steps: [{ run: a }] }
+  b: { runs-on: linux, steps: [{ run: b }] }
+`)
+    const farm = farmOf(node('small', ['linux'], { slots: 1 }), node('big', ['linux'], { slots: 3 }))
+    const fake = fakeExecutor()
+    const result = await executeRun(
+      await prepareRun(workflow, farm, fakeSessions({ small: fake.executor, big: fake.executor })),
+      { store },
+    )
+    expect(store.getRun(result.runId).jobs.map((j) => j.nodeName)).toEqual(['big', 'big'])
+  })
+})
+
+describe('prepareRun', () => {
+  it('refuses a job no node can take, at the job, before recording anything', async () => {
+    const workflow = wf('jobs:\n  gpu:\n    runs-on: [linux, gpu]\n    steps: [{ run: a }]\n')
+    const farm = farmOf(node('n1', ['linux']))
+    try {
+      await prepareRun(workflow, farm, fakeSessions({}))
+      expect.unreachable()
+    } catch (e) {
+      expect(e).toBeInstanceOf(InvalidSourceError)
+      expect((e as InvalidSourceError).problems).toEqual([
+        {
+          file: 'ci.yml',
+          line: 2,
+          col: 3,
+          path: 'jobs.gpu.runs-on',
+          message:
+            'job "gpu" cannot run on this farm (/farms/lab.yml): no node carries all of [linux, gpu]: n1 [self-hosted, linux] lacks gpu',
+        },
+      ])
+    }
+    expect(store.listRuns()).toEqual([])
+  })
+
+  it('fails with every reason when no candidate of a job can be reached', async () => {
+    const workflow = wf('jobs:\n  a:\n    runs-on: linux\n    steps: [{ run: a }]\n')
+    const farm = farmOf(node('n1', ['linux']), node('n2', ['linux']))
+    const err = await prepareRun(
+      workflow,
+      farm,
+      fakeSessions({ n1: new Error('n1 refused'), n2: new Error('n2 timed out') }),
+    ).catch((e: unknown) => e)
+    expect(err).toBeInstanceOf(NoReachableNodeError)
+    expect((err as NoReachableNodeError).failures).toEqual([
+      { job: 'a', reasons: ['n1 refused', 'n2 timed out'] },
+    ])
+    expect((err as Error).message).toBe(
+      'the run did not start, nothing was recorded:\n  job a: no reachable node:\n    - n1 refused\n    - n2 timed out',
+    )
+  })
+
+  it('keeps going when a job still has a reachable node, and reports the others', async () => {
+    const workflow = wf('jobs:\n  a:\n    runs-on: linux\n    steps: [{ run: a }]\n')
+    const farm = farmOf(node('down', ['linux']), node('up', ['linux']), node('unused', ['mac']))
+    const prepared = await prepareRun(
+      workflow,
+      farm,
+      fakeSessions({ down: new Error('refused'), up: { prepare: () => Promise.reject(new Error('x')) } }),
+    )
+    expect(prepared.nodesFor.get('a')!.map((n) => n.name)).toEqual(['up'])
+    expect(prepared.unreachable.map((u) => [u.node.name, u.reason])).toEqual([['down', 'refused']])
+    expect([...prepared.sessions.keys()]).toEqual(['up'])
+  })
+})
