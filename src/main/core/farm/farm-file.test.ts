@@ -153,7 +153,7 @@ describe('parseFarm: problems', () => {
 
   it('refuses a node name used twice', () => {
     expect(where('nodes:\n  - name: a\n    host: local\n  - name: a\n    host: local\n')).toEqual([
-      '4:5: node name "a" is used twice (nodes[1].name)',
+      '4:11: node name "a" is used twice (nodes[1].name)',
     ])
   })
 

@@ -17,7 +17,7 @@
 import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
-import { isSeq, type Node } from 'yaml'
+import { isMap, isSeq, type Node } from 'yaml'
 import { InvalidSourceError } from '../source/source-error'
 import { checkKeys, suggest, YamlSource } from '../source/yaml-source'
 import { LOCAL_HOST, type ExecutorKind, type Farm, type FarmNode } from './farm-model'
@@ -79,7 +79,8 @@ function readFarm(src: YamlSource): Farm | null {
       const node = readNode(src, item, `nodes[${i}]`, base)
       if (!node) return
       if (nodes.some((n) => n.name === node.name)) {
-        src.report(item, `nodes[${i}].name`, `node name "${node.name}" is used twice`)
+        const nameNode = isMap(item) ? (item.get('name', true) as Node | undefined) : undefined
+        src.report(nameNode ?? item, `nodes[${i}].name`, `node name "${node.name}" is used twice`)
       }
       nodes.push(node)
     })

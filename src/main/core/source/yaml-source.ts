@@ -2,7 +2,17 @@
  * Reading YAML files while keeping positions, so every complaint can say file:line:col.
  * Both the workflow and the farm file go through here.
  */
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type Pair, type YAMLMap } from 'yaml'
+import {
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  type Node,
+  type Pair,
+  type YAMLMap,
+} from 'yaml'
 import type { SourceProblem } from './source-error'
 
 export class YamlSource {
@@ -99,6 +109,8 @@ export function describe(node: Node | null | undefined): string {
   if (node === null || node === undefined) return 'nothing'
   if (isMap(node)) return 'a mapping'
   if (isSeq(node)) return 'a list'
+  if (isAlias(node))
+    return `an alias (*${node.source}); YAML anchors and aliases are not supported, write the value out`
   if (isScalar(node))
     return node.value === null ? 'an empty value' : `${typeof node.value} ${JSON.stringify(node.value)}`
   return 'an unexpected value'
@@ -134,7 +146,9 @@ export function suggest(word: string, candidates: Iterable<string>): string | nu
       bestDistance = d
     }
   }
-  return best !== null && bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : null
+  // Short words get one edit: with two, `fish` would suggest `bash`.
+  const limit = word.length <= 4 ? 1 : Math.max(2, Math.floor(word.length / 3))
+  return best !== null && bestDistance <= limit ? best : null
 }
 
 /** Reports keys not in `allowed`, with a suggestion when one is close. */

@@ -454,3 +454,26 @@ describe('workflow corpus (test/fixtures/workflows)', () => {
     expect(problems.every((p) => p.file === file && basename(p.file) === name)).toBe(true)
   })
 })
+
+describe('parseWorkflow: empty values and aliases', () => {
+  const problems = (text: string) => {
+    try {
+      parseWorkflow('wf.yml', text)
+      return []
+    } catch (e) {
+      return (e as InvalidSourceError).problems.map((p) => `${p.line}:${p.col}: ${p.message}`)
+    }
+  }
+  it('refuses an empty runs-on label and an empty run script', () => {
+    expect(problems('jobs:\n  a:\n    runs-on: ""\n    steps:\n      - run: ""\n')).toEqual([
+      '3:14: "runs-on" has an empty label',
+      '5:14: "run" is empty: give the script to run',
+    ])
+  })
+  it('says plainly that YAML aliases are not supported', () => {
+    const p = problems(
+      'x: &e {A: "1"}\njobs:\n  a:\n    runs-on: l\n    env: *e\n    steps:\n      - run: "true"\n',
+    )
+    expect(p.some((m) => m.includes('an alias (*e); YAML anchors and aliases are not supported'))).toBe(true)
+  })
+})

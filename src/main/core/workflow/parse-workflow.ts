@@ -134,6 +134,8 @@ function readJob(
     checkNoExpressions(src, runsOnEntry.value, `${path}.runs-on`)
     if (runsOnEntry.value && runsOn.length === 0 && isSeq(runsOnEntry.value)) {
       src.report(runsOnEntry.value, `${path}.runs-on`, '"runs-on" needs at least one label')
+    } else if (runsOn.some((l) => !l.trim())) {
+      src.report(runsOnEntry.value, `${path}.runs-on`, '"runs-on" has an empty label')
     }
   }
 
@@ -239,6 +241,8 @@ function readStep(src: YamlSource, node: Node, path: string, index: number): Wor
   checkNoExpressions(src, wdEntry?.value ?? null, `${path}.working-directory`)
   const nameEntry = get('name')
   const explicitName = nameEntry ? src.string(nameEntry.value, `${path}.name`) : null
+  if (run !== null && !run.trim())
+    src.report(runEntry?.value, `${path}.run`, '"run" is empty: give the script to run')
   if (run === null) return null
   const firstLine = run.trim().split('\n')[0] ?? ''
   return { index, id, name: explicitName ?? `Run ${firstLine}`, run, env, shell, workingDirectory }
