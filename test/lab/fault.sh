@@ -24,7 +24,7 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=./lib.sh
+# shellcheck source=lib.sh source-path=SCRIPTDIR
 source "$HERE/lib.sh"
 
 usage() {

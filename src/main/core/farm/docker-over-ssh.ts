@@ -11,7 +11,9 @@ import type { Client, ClientChannel } from 'ssh2'
 
 class DialStdioAgent extends Agent {
   constructor(private readonly ssh: Client) {
-    super({ keepAlive: true, maxSockets: 32, maxFreeSockets: 4 })
+    // OpenSSH allows 10 sessions per connection by default (MaxSessions); stay under it so
+    // requests queue here instead of failing there.
+    super({ keepAlive: true, maxSockets: 8, maxFreeSockets: 4 })
   }
 
   override createConnection(
