@@ -151,9 +151,12 @@ describe('yardmaster run on the lab', () => {
     expect(res.code).toBe(1)
     expect(Date.now() - started).toBeLessThan(20_000)
     expect(res.out).toContain('started')
-    expect(res.out).not.toContain('not reached')
-    expect(res.out).not.toContain('never runs')
-    expect(res.out).not.toContain('must not run')
+    // (Output lines, not step titles, which quote the scripts.)
+    expect(res.out).toMatch(/^\[a\]\s+started$/m)
+    expect(res.out).not.toMatch(/^\[a\]\s+not reached$/m)
+    expect(res.out).not.toMatch(/^\[a\]\s+never runs$/m)
+    expect(res.out).not.toMatch(/^\[b\]\s+must not run$/m)
+    expect(res.out).toMatch(/^\[a\]\s+· step 1 cancelled$/m)
 
     const h2 = openDatabase(cancelDir)
     try {

@@ -41,7 +41,13 @@ export async function runCommand(args: ParsedArgs, io: CliIo, signal: AbortSigna
           stepChanged: (_r, job, i, name, state, code) => {
             if (state === 'running') io.out(prefix.line(job, 'system', `step ${i + 1}: ${name}`))
             else if (state !== 'succeeded')
-              io.out(prefix.line(job, 'system', `step ${i + 1} ${state} (exit code ${code})`))
+              io.out(
+                prefix.line(
+                  job,
+                  'system',
+                  `step ${i + 1} ${state}${code === null ? '' : ` (exit code ${code})`}`,
+                ),
+              )
           },
           jobChanged: (_r, job, state, d) => {
             if (state !== 'running' && state !== 'pending') {
