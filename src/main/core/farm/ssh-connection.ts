@@ -3,7 +3,7 @@
  * before any credential is sent; failures become the named errors of farm-errors.ts.
  */
 import { readFileSync } from 'node:fs'
-import { Client, type ClientChannel, type ConnectConfig } from 'ssh2'
+import { Client, type ConnectConfig } from 'ssh2'
 import {
   AuthenticationError,
   HostKeyMismatchError,
@@ -114,21 +114,4 @@ function describeNetworkError(e: Error & { code?: string }): string {
   }
   if (/Timed out while waiting for handshake/.test(e.message)) return 'no SSH handshake within the time limit'
   return e.message
-}
-
-/** Runs a command over the connection; resolves with its output and exit code. */
-export function execCollect(
-  client: Client,
-  command: string,
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    client.exec(command, (err, channel: ClientChannel) => {
-      if (err) return reject(err)
-      let stdout = ''
-      let stderr = ''
-      channel.on('data', (d: Buffer) => (stdout += d.toString()))
-      channel.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-      channel.on('close', (code: number | null) => resolve({ code: code ?? null, stdout, stderr }))
-    })
-  })
 }
