@@ -135,6 +135,32 @@ describe('bad input', () => {
     expect(runCount()).toBe(0)
   })
 
+  it('an image the node lacks and cannot pull: the job fails saying how to get it there; the run is recorded as failed', async () => {
+    const wf = write(
+      'noimage.yml',
+      'jobs:\n  a:\n    runs-on: gpu\n    container: lab/not-there:1\n    steps:\n      - run: echo hi\n',
+    )
+    const res = await cli(['run', wf, '--farm', lab().farmFile, '--data-dir', dataDir])
+    expect(res.code).toBe(1)
+    expect(res.out).toContain(
+      'image lab/not-there:1 is not on node n2 (yardlab@127.0.0.12:2222) and could not be pulled',
+    )
+    expect(res.out).toContain('Load it there (docker save lab/not-there:1 | ssh <node> docker load)')
+    const db = openDatabase(dataDir)
+    try {
+      const store = new RunStore(db)
+      const { run, jobs } = store.getRun(store.listRuns(1)[0]!.id)
+      expect(run.state).toBe('failed')
+      expect(jobs[0]).toMatchObject({ state: 'failed', nodeName: 'n2' })
+      expect(jobs[0]!.reason).toContain(
+        'could not start the job on n2: image lab/not-there:1 is not on node n2',
+      )
+      expect(jobs[0]!.steps[0]!.state).toBe('skipped')
+    } finally {
+      db.close()
+    }
+  })
+
   it('a key the host does not accept: a clear authentication error', async () => {
     const key = join(dir, 'stranger')
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', key])
