@@ -14,12 +14,10 @@
  *       slots: 2                        # concurrent jobs, default 1
  *       defaultImage: debian:bookworm   # for jobs without `container:`
  */
-import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { isMap, isSeq, type Node } from 'yaml'
-import { InvalidSourceError } from '../source/source-error'
-import { checkKeys, suggest, YamlSource } from '../source/yaml-source'
+import { checkKeys, loadYamlFile, parseYaml, suggest, YamlSource } from '../source/yaml-source'
 import { LOCAL_HOST, type ExecutorKind, type Farm, type FarmNode } from './farm-model'
 
 const FARM_KEYS = ['knownHosts', 'nodes'] as const
@@ -42,22 +40,11 @@ export function defaultKnownHosts(): string {
 }
 
 export function loadFarmFile(file: string): Farm {
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch (e) {
-    throw new InvalidSourceError('farm', [
-      { file, line: 1, col: 1, path: '', message: `cannot read the farm file: ${(e as Error).message}` },
-    ])
-  }
-  return parseFarm(file, text)
+  return loadYamlFile('farm', file, readFarm)
 }
 
 export function parseFarm(file: string, text: string): Farm {
-  const src = new YamlSource(file, text)
-  const farm = src.root === null && src.problems.length ? null : readFarm(src)
-  if (src.problems.length || !farm) throw new InvalidSourceError('farm', src.problems)
-  return farm
+  return parseYaml('farm', file, text, readFarm)
 }
 
 function readFarm(src: YamlSource): Farm | null {

@@ -13,7 +13,8 @@ import {
   type Pair,
   type YAMLMap,
 } from 'yaml'
-import type { SourceProblem } from './source-error'
+import { readFileSync } from 'node:fs'
+import { InvalidSourceError, type SourceProblem } from './source-error'
 
 export class YamlSource {
   private readonly lines = new LineCounter()
@@ -175,4 +176,38 @@ export function checkKeys(
         (guess ? `; did you mean "${guess}"?` : `; expected one of: ${allowed.join(', ')}`),
     )
   }
+}
+
+/**
+ * Reads a YAML file of `kind` and turns it into a value with `read`, which reports problems on
+ * the source. Throws InvalidSourceError with every problem, including an unreadable file.
+ */
+export function loadYamlFile<T>(
+  kind: 'workflow' | 'farm',
+  file: string,
+  read: (src: YamlSource) => T | null,
+): T {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (e) {
+    const what = kind === 'workflow' ? 'the workflow' : 'the farm file'
+    throw new InvalidSourceError(kind, [
+      { file, line: 1, col: 1, path: '', message: `cannot read ${what}: ${(e as Error).message}` },
+    ])
+  }
+  return parseYaml(kind, file, text, read)
+}
+
+/** As loadYamlFile, from text. */
+export function parseYaml<T>(
+  kind: 'workflow' | 'farm',
+  file: string,
+  text: string,
+  read: (src: YamlSource) => T | null,
+): T {
+  const src = new YamlSource(file, text)
+  const value = src.root === null && src.problems.length ? null : read(src)
+  if (src.problems.length || value === null) throw new InvalidSourceError(kind, src.problems)
+  return value
 }

@@ -3,10 +3,8 @@
  * it completely, reporting every problem with file, line, column and field path in one pass.
  * What we do not run yet is refused here, never at run time.
  */
-import { readFileSync } from 'node:fs'
 import { isMap, isScalar, isSeq, type Node } from 'yaml'
-import { InvalidSourceError } from '../source/source-error'
-import { checkKeys, suggest, YamlSource } from '../source/yaml-source'
+import { checkKeys, loadYamlFile, parseYaml, suggest, YamlSource } from '../source/yaml-source'
 import { findCycle } from './job-graph'
 import type { Workflow, WorkflowJob, WorkflowStep } from './workflow-model'
 
@@ -46,22 +44,11 @@ const UNSUPPORTED_STEP: Record<string, string> = {
 }
 
 export function loadWorkflow(file: string): Workflow {
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch (e) {
-    throw new InvalidSourceError('workflow', [
-      { file, line: 1, col: 1, path: '', message: `cannot read the workflow: ${(e as Error).message}` },
-    ])
-  }
-  return parseWorkflow(file, text)
+  return loadYamlFile('workflow', file, readWorkflow)
 }
 
 export function parseWorkflow(file: string, text: string): Workflow {
-  const src = new YamlSource(file, text)
-  const workflow = src.root === null && src.problems.length ? null : readWorkflow(src)
-  if (src.problems.length || !workflow) throw new InvalidSourceError('workflow', src.problems)
-  return workflow
+  return parseYaml('workflow', file, text, readWorkflow)
 }
 
 function readWorkflow(src: YamlSource): Workflow | null {
