@@ -89,3 +89,131 @@ export interface AppInfo {
   dataDir: string
   farmFile: string | null
 }
+
+/** Facts a node's Docker engine reports (`docker info`, plus `df` of its data root). Sizes in bytes. */
+export interface EngineFacts {
+  serverVersion: string
+  /** As the engine names them: `linux`, `x86_64`. */
+  osType: string
+  operatingSystem: string
+  architecture: string
+  cpus: number
+  memoryBytes: number
+  /** Engine labels (`dockerd --label k=v`), as a set: the engine returns them in no fixed order. */
+  labels: Record<string, string>
+  runtimes: string[]
+  storageDriver: string
+  dataRoot: string
+  /** Free space where images and containers live; null when `df` could not tell. */
+  dataRootFreeBytes: number | null
+}
+
+/** Facts the machine itself reports (uname, nproc, meminfo or sysctl, df /, `command -v`). */
+export interface HostFacts {
+  /** `uname -s`, `uname -m`. */
+  kernel: string
+  machine: string
+  cpus: number | null
+  memoryBytes: number | null
+  rootFreeBytes: number | null
+  /** Tools found on PATH (shell nodes only; null when not looked for). */
+  tools: string[] | null
+}
+
+export interface NodeFacts {
+  /** Null for shell nodes, or when the engine did not answer (see problems). */
+  engine: EngineFacts | null
+  host: HostFacts | null
+  /** Parts of the probe that failed, in plain words; the rest is still good. */
+  problems: string[]
+  probedAt: number
+}
+
+/**
+ * What a node offers to jobs: declared labels merged with labels derived from probed facts.
+ * `labels` is what `runs-on` is matched against (lower case).
+ */
+export interface NodeCapabilities {
+  labels: string[]
+  declared: string[]
+  /** `self-hosted`, OS and architecture as GitHub names them, `docker`, `gpu`. */
+  automatic: string[]
+  /** Engine labels as `key=value`. */
+  engineLabels: string[]
+  os: string | null
+  arch: string | null
+  cpus: number | null
+  memoryBytes: number | null
+  /** Docker nodes: free space of the engine's data root; shell nodes: of `/`. */
+  diskFreeBytes: number | null
+  gpu: boolean
+  tools: string[] | null
+  /** Where the declaration and the probe disagree, said plainly. */
+  notes: string[]
+}
+
+/** One node as `yardmaster nodes` shows it: declared, probed, or why it could not be probed. */
+export interface NodeStatusView extends NodeView {
+  /** `user@host:port`, or `this machine`. */
+  address: string
+  reachable: boolean
+  /** Why the node could not be reached or probed; null when it was. */
+  unreachableReason: string | null
+  facts: NodeFacts | null
+  capabilities: NodeCapabilities
+}
+
+/** `yardmaster node <name> test`. Times in milliseconds. */
+export interface ConnectionTestView {
+  node: string
+  /** TCP + SSH handshake + authentication; null for this machine. */
+  handshakeMs: number | null
+  /** First engine request, which opens its channel; null for shell nodes. */
+  firstRequestMs: number | null
+  engineVersion: string | null
+  apiVersion: string | null
+  /** Median of `samples` round trips on the open connection (engine ping, or `true` in a shell). */
+  roundTripMs: number
+  samples: number
+}
+
+export interface ContainerView {
+  id: string
+  name: string
+  image: string
+  state: string
+  status: string
+  createdAt: number
+  /** Carries io.yardmaster.managed=true: Yardmaster made it. */
+  managed: boolean
+  runId: string | null
+  jobKey: string | null
+}
+
+export interface ImageView {
+  id: string
+  tags: string[]
+  sizeBytes: number
+  createdAt: number
+  dangling: boolean
+}
+
+export interface PruneReport {
+  containers: Array<{ id: string; name: string }>
+  volumes: string[]
+  images: string[]
+  reclaimedBytes: number
+  /** Things that matched but were left, and why (in use, just created). */
+  kept: Array<{ what: string; reason: string }>
+}
+
+export interface ImageCopyView {
+  image: string
+  from: string
+  to: string
+  /** `present`: the target already had the same image; nothing was sent. */
+  outcome: 'copied' | 'present'
+  bytes: number
+  ms: number
+  imageId: string
+}

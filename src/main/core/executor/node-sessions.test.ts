@@ -30,6 +30,7 @@ vi.mock('../farm/ssh-connection', () => ({ connectSsh: (...args: unknown[]) => c
 const { NodeSessions, withTimeout } = await import('./node-sessions')
 const { ShellExecutor } = await import('./shell-executor')
 const { DockerExecutor } = await import('./docker-executor')
+const { LocalCommandRunner, SshCommandRunner } = await import('./command-runner')
 const { EngineUnavailableError, NodeUnreachableError } = await import('../farm/farm-errors')
 const { KnownHosts } = await import('../farm/known-hosts')
 
@@ -66,6 +67,16 @@ describe('NodeSessions for this machine', () => {
     expect(s.executor).toBeInstanceOf(ShellExecutor)
     expect(ping).not.toHaveBeenCalled()
     expect(() => s.close()).not.toThrow()
+  })
+
+  it("exposes a local node's commands and engine for node operations, without SSH", async () => {
+    const shell = await new NodeSessions(farm).open(local('here', 'shell'))
+    expect(shell).toMatchObject({ ssh: null, docker: null })
+    expect(shell.commands).toBeInstanceOf(LocalCommandRunner)
+    ping.mockResolvedValue('OK')
+    const dock = await new NodeSessions(farm).open(local('dock', 'docker'))
+    expect(dock.ssh).toBeNull()
+    expect(dock.docker).toMatchObject({ ping })
   })
 
   it('opens a node once and shares the session', async () => {
@@ -155,6 +166,10 @@ describe('NodeSessions for SSH nodes (connectSsh mocked)', () => {
     remotePing.mockResolvedValue('OK')
     const s = await new NodeSessions(farm).open(remote('a', 'docker'))
     expect(s.executor).toBeInstanceOf(DockerExecutor)
+    // Node operations ride the same connection and engine as the jobs.
+    expect(s.ssh).toMatchObject({ end, exec })
+    expect(s.docker).toMatchObject({ ping: remotePing })
+    expect(s.commands).toBeInstanceOf(SshCommandRunner)
     expect(end).not.toHaveBeenCalled()
   })
 

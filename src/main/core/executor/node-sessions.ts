@@ -7,6 +7,7 @@ import { dockerOverSsh, localDocker } from '../farm/docker-over-ssh'
 import { EngineUnavailableError } from '../farm/farm-errors'
 import { isLocal, type Farm, type FarmNode } from '../farm/farm-model'
 import { KnownHosts } from '../farm/known-hosts'
+import type { NodeHandle } from '../farm/node-handle'
 import { connectSsh } from '../farm/ssh-connection'
 import { LocalCommandRunner, SshCommandRunner } from './command-runner'
 import { DockerExecutor } from './docker-executor'
@@ -19,13 +20,16 @@ export interface NodeSession {
   close(): void
 }
 
+/** What open() gives: the session for jobs, and its connection (NodeHandle) for node operations. */
+export interface ConnectedNode extends NodeSession, NodeHandle {}
+
 export interface NodeSessionOptions {
   /** SSH handshake and engine answer limit. @default 10000 */
   timeoutMs?: number
 }
 
 export class NodeSessions {
-  private readonly sessions = new Map<string, Promise<NodeSession>>()
+  private readonly sessions = new Map<string, Promise<ConnectedNode>>()
   private knownHosts: KnownHosts | null = null
 
   constructor(
@@ -34,7 +38,7 @@ export class NodeSessions {
   ) {}
 
   /** Opens the node, or returns the session already open; rejects with a farm error. */
-  open(node: FarmNode): Promise<NodeSession> {
+  open(node: FarmNode): Promise<ConnectedNode> {
     let s = this.sessions.get(node.name)
     if (!s) {
       s = this.connect(node)
@@ -51,24 +55,40 @@ export class NodeSessions {
     for (const s of await Promise.allSettled(all)) if (s.status === 'fulfilled') s.value.close()
   }
 
-  private async connect(node: FarmNode): Promise<NodeSession> {
+  private async connect(node: FarmNode): Promise<ConnectedNode> {
     const timeoutMs = this.opts.timeoutMs ?? 10_000
     if (isLocal(node)) {
+      const commands = new LocalCommandRunner()
       if (node.executor === 'shell')
-        return { node, executor: new ShellExecutor(new LocalCommandRunner()), close: () => {} }
+        return {
+          node,
+          ssh: null,
+          docker: null,
+          commands,
+          executor: new ShellExecutor(commands),
+          close: () => {},
+        }
       const docker = localDocker()
       await withTimeout(docker.ping(), timeoutMs, 'no answer from the local Docker socket').catch(
         (e: Error) => {
           throw new EngineUnavailableError(node, e.message)
         },
       )
-      return { node, executor: new DockerExecutor(docker, node), close: () => {} }
+      return {
+        node,
+        ssh: null,
+        docker,
+        commands,
+        executor: new DockerExecutor(docker, node),
+        close: () => {},
+      }
     }
     this.knownHosts ??= KnownHosts.load(this.farm.knownHosts)
     const ssh: Client = await connectSsh(node, this.knownHosts, { timeoutMs })
     const close = () => ssh.end()
+    const commands = new SshCommandRunner(ssh)
     if (node.executor === 'shell')
-      return { node, executor: new ShellExecutor(new SshCommandRunner(ssh)), close }
+      return { node, ssh, docker: null, commands, executor: new ShellExecutor(commands), close }
     const docker = dockerOverSsh(ssh)
     try {
       await withTimeout(docker.ping(), timeoutMs, `no answer within ${timeoutMs} ms`)
@@ -76,7 +96,7 @@ export class NodeSessions {
       close()
       throw new EngineUnavailableError(node, (e as Error).message)
     }
-    return { node, executor: new DockerExecutor(docker, node), close }
+    return { node, ssh, docker, commands, executor: new DockerExecutor(docker, node), close }
   }
 }
 

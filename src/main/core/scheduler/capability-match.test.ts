@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { FarmNode } from '../farm/farm-model'
-import { candidates, explainNoMatch, pickNode } from './capability-match'
+import { candidates, explainNoMatch, pickNode, whoCanTake } from './capability-match'
 
 function node(name: string, labels: string[], slots = 1): FarmNode {
   return {
@@ -82,5 +82,66 @@ describe('pickNode', () => {
 
   it('ignores busy counts of nodes that are not candidates', () => {
     expect(pickNode([n2], new Map([['n1', 2]]))).toBe(n2)
+  })
+})
+
+describe('whoCanTake', () => {
+  const m = (name: string, labels: string[], unreachable: string | null = null) => ({
+    name,
+    labels,
+    unreachable,
+  })
+  const farmCaps = [
+    m('n1', ['self-hosted', 'linux', 'x64', 'docker', 'role=general']),
+    m('n2', ['self-hosted', 'linux', 'x64', 'docker', 'gpu']),
+    m('n3', ['self-hosted', 'linux', 'arm64'], 'connection refused'),
+  ]
+
+  it('says can for every node that carries all labels and is reachable', () => {
+    expect(whoCanTake(['linux', 'x64'], farmCaps)).toEqual([
+      { node: 'n1', can: true },
+      { node: 'n2', can: true },
+      { node: 'n3', can: false, reasons: ['lacks label x64', 'unreachable: connection refused'] },
+    ])
+  })
+
+  it('lists every missing label, once, in the order asked, case-insensitively', () => {
+    expect(whoCanTake(['GPU', 'arm64', 'gpu'], farmCaps.slice(0, 2))).toEqual([
+      { node: 'n1', can: false, reasons: ['lacks label gpu', 'lacks label arm64'] },
+      { node: 'n2', can: false, reasons: ['lacks label arm64'] },
+    ])
+  })
+
+  it('matches engine labels as key=value', () => {
+    expect(whoCanTake(['role=general'], farmCaps.slice(0, 2)).map((v) => v.can)).toEqual([true, false])
+  })
+
+  it('refuses an unreachable node even when its labels fit', () => {
+    expect(whoCanTake(['arm64'], farmCaps)[2]).toEqual({
+      node: 'n3',
+      can: false,
+      reasons: ['unreachable: connection refused'],
+    })
+  })
+
+  it('lets any reachable node take a job with no labels, and keeps farm order', () => {
+    expect(whoCanTake([], farmCaps).map((v) => [v.node, v.can])).toEqual([
+      ['n1', true],
+      ['n2', true],
+      ['n3', false],
+    ])
+    expect(whoCanTake(['linux'], [])).toEqual([])
+  })
+
+  it('agrees with candidates on reachable nodes', () => {
+    for (const runsOn of [['linux'], ['gpu', 'x64'], ['arm64'], ['Self-Hosted'], ['windows']]) {
+      const can = whoCanTake(
+        runsOn,
+        farm.map((n) => ({ name: n.name, labels: n.labels, unreachable: null })),
+      )
+        .filter((v) => v.can)
+        .map((v) => v.node)
+      expect(can).toEqual(candidates(runsOn, farm).map((n) => n.name))
+    }
   })
 })

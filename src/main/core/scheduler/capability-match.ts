@@ -4,20 +4,48 @@
  */
 import type { FarmNode } from '../farm/farm-model'
 
+/** Labels of `runsOn` the node does not carry (matching is case-insensitive, as on GitHub). */
+function missingLabels(runsOn: readonly string[], labels: readonly string[]): string[] {
+  const have = new Set(labels.map((l) => l.toLowerCase()))
+  return [...new Set(runsOn.map((l) => l.toLowerCase()))].filter((l) => !have.has(l))
+}
+
 /** Nodes carrying every label of `runsOn` (case-insensitive), in farm order. */
 export function candidates(runsOn: readonly string[], nodes: readonly FarmNode[]): FarmNode[] {
-  const wanted = runsOn.map((l) => l.toLowerCase())
-  return nodes.filter((n) => wanted.every((l) => n.labels.includes(l)))
+  return nodes.filter((n) => missingLabels(runsOn, n.labels).length === 0)
 }
 
 /** One line per node: what it lacks. */
 export function explainNoMatch(runsOn: readonly string[], nodes: readonly FarmNode[]): string {
-  const wanted = runsOn.map((l) => l.toLowerCase())
-  const lines = nodes.map((n) => {
-    const missing = wanted.filter((l) => !n.labels.includes(l))
-    return `${n.name} [${n.labels.join(', ')}] lacks ${missing.join(', ')}`
-  })
+  const lines = nodes.map(
+    (n) => `${n.name} [${n.labels.join(', ')}] lacks ${missingLabels(runsOn, n.labels).join(', ')}`,
+  )
   return `no node carries all of [${runsOn.join(', ')}]: ${lines.join('; ')}`
+}
+
+/**
+ * A node as matching sees it: its capability set's labels (declared, probed, engine) and whether
+ * it can be reached now. Health states and resources will join here.
+ */
+export interface MatchableNode {
+  name: string
+  labels: readonly string[]
+  /** Why the node cannot be reached now; null when it can. */
+  unreachable: string | null
+}
+
+export type NodeVerdict = { node: string; can: true } | { node: string; can: false; reasons: string[] }
+
+/**
+ * For every node, in farm order: can it take a job that `runs-on` these labels, and if not, every
+ * reason why (`lacks label gpu`, `unreachable: …`), so one answer explains the whole farm.
+ */
+export function whoCanTake(runsOn: readonly string[], nodes: readonly MatchableNode[]): NodeVerdict[] {
+  return nodes.map((n) => {
+    const reasons = missingLabels(runsOn, n.labels).map((l) => `lacks label ${l}`)
+    if (n.unreachable !== null) reasons.push(`unreachable: ${n.unreachable}`)
+    return reasons.length ? { node: n.name, can: false, reasons } : { node: n.name, can: true }
+  })
 }
 
 /**
