@@ -5,6 +5,9 @@ import { defineConfig } from 'electron-vite'
 export default defineConfig({
   main: {
     build: {
+      // GitHub's workflow parser is ESM that imports JSON without an import attribute: Node cannot
+      // load it as is, so it is bundled (transformed) rather than left external.
+      externalizeDeps: { exclude: ['@actions/workflow-parser', '@actions/expressions'] },
       rollupOptions: {
         // index: the Electron shell; cli: the same core under plain Node (bin/yardmaster.cjs).
         input: { index: resolve('src/main/index.ts'), cli: resolve('src/main/cli/main.ts') },

@@ -1,5 +1,9 @@
 import { defineConfig } from 'vitest/config'
 
+// GitHub's workflow parser imports JSON without an import attribute, which Node's ESM loader
+// refuses; inlining lets vite transform it, as the app's bundler does.
+const server = { deps: { inline: [/@actions\/workflow-parser/, /@actions\/expressions/] } }
+
 export default defineConfig({
   test: {
     projects: [
@@ -8,6 +12,7 @@ export default defineConfig({
           name: 'unit',
           include: ['src/**/*.test.ts', 'test/unit/**/*.test.ts'],
           environment: 'node',
+          server,
         },
       },
       {
@@ -15,6 +20,7 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           environment: 'node',
+          server,
           testTimeout: 60_000,
           hookTimeout: 60_000,
           // The lab's hosts are shared: files run one at a time so fault injection in one cannot
@@ -27,6 +33,7 @@ export default defineConfig({
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
           environment: 'node',
+          server,
           testTimeout: 60_000,
           hookTimeout: 60_000,
           fileParallelism: false,

@@ -35,6 +35,8 @@ export interface StepView {
   name: string
   state: StepState
   exitCode: number | null
+  /** GitHub's conclusion: `success` for a failed step with continue-on-error; null until it ends. */
+  conclusion: string | null
   startedAt: number | null
   finishedAt: number | null
 }
@@ -52,6 +54,8 @@ export interface JobView {
   exitCode: number | null
   /** Why the job failed or was skipped, in plain words; null when it succeeded. */
   reason: string | null
+  /** The job's `outputs:`, as given to `needs.<job>.outputs`. */
+  outputs: Record<string, string>
   startedAt: number | null
   finishedAt: number | null
   steps: StepView[]
@@ -216,4 +220,6 @@ export interface ImageCopyView {
   bytes: number
   ms: number
   imageId: string
+  /** The image the target had under that name before, now untagged (as `docker load` leaves it). */
+  replacedImageId: string | null
 }

@@ -42,23 +42,23 @@ describe('bad input', () => {
   it('a malformed workflow: exit 2, file:line:col, nothing recorded', async () => {
     const wf = write(
       'broken.yml',
-      'name: broken\njobs:\n  a:\n    runs-on: gpu\n    steps:\n      - run: echo hi\n     bad: indent\n',
+      'on: push\nname: broken\njobs:\n  a:\n    runs-on: gpu\n    steps:\n      - run: echo hi\n     bad: indent\n',
     )
     const res = await cli(['run', wf, '--farm', lab().farmFile, '--data-dir', dataDir])
     expect(res.code).toBe(2)
-    expect(res.err).toMatch(new RegExp(`${wf}:7:\\d+: `))
+    expect(res.err).toMatch(new RegExp(`${wf}:8:\\d+: `))
     expect(runCount()).toBe(0)
   })
 
   it('an unknown needs: exit 2 with the position and a suggestion', async () => {
     const wf = write(
       'needs.yml',
-      'jobs:\n  build:\n    runs-on: gpu\n    steps:\n      - run: "true"\n  test:\n    runs-on: gpu\n    needs: biuld\n    steps:\n      - run: "true"\n',
+      'on: push\njobs:\n  build:\n    runs-on: gpu\n    steps:\n      - run: "true"\n  test:\n    runs-on: gpu\n    needs: biuld\n    steps:\n      - run: "true"\n',
     )
     const res = await cli(['run', wf, '--farm', lab().farmFile, '--data-dir', dataDir])
     expect(res.code).toBe(2)
     expect(res.err).toContain(
-      `${wf}:8:12: job "test" needs unknown job "biuld"; did you mean "build"? (jobs.test.needs)`,
+      `${wf}:9:12: job "test" needs unknown job "biuld"; did you mean "build"? (jobs.test.needs)`,
     )
     expect(runCount()).toBe(0)
   })
@@ -78,11 +78,11 @@ describe('bad input', () => {
   it('a job no node can take: exit 2 naming what each node lacks', async () => {
     const wf = write(
       'nomatch.yml',
-      'jobs:\n  a:\n    runs-on: [gpu, arm64]\n    steps:\n      - run: "true"\n',
+      'on: push\njobs:\n  a:\n    runs-on: [gpu, arm64]\n    steps:\n      - run: "true"\n',
     )
     const res = await cli(['run', wf, '--farm', lab().farmFile, '--data-dir', dataDir])
     expect(res.code).toBe(2)
-    expect(res.err).toContain(`${wf}:2:3: job "a" cannot run on this farm`)
+    expect(res.err).toContain(`${wf}:3:3: job "a" cannot run on this farm`)
     expect(res.err).toContain('n2 [self-hosted, linux, gpu] lacks arm64')
     expect(res.err).toContain('n3 [self-hosted, linux, arm64] lacks gpu')
     expect(runCount()).toBe(0)
@@ -138,7 +138,7 @@ describe('bad input', () => {
   it('an image the node lacks and cannot pull: the job fails saying how to get it there; the run is recorded as failed', async () => {
     const wf = write(
       'noimage.yml',
-      'jobs:\n  a:\n    runs-on: gpu\n    container: lab/not-there:1\n    steps:\n      - run: echo hi\n',
+      'on: push\njobs:\n  a:\n    runs-on: gpu\n    container: lab/not-there:1\n    steps:\n      - run: echo hi\n',
     )
     const res = await cli(['run', wf, '--farm', lab().farmFile, '--data-dir', dataDir])
     expect(res.code).toBe(1)

@@ -24,7 +24,39 @@ describe('parseCli', () => {
       limit: 20,
       port: 7420,
       host: '127.0.0.1',
+      inputs: {},
+      secrets: {},
+      vars: {},
+      event: undefined,
+      eventPath: undefined,
     })
+  })
+
+  it('takes repeated NAME=VALUE options, secrets from the environment, and refuses malformed ones', () => {
+    process.env.YM_TEST_SECRET = 's3cret'
+    const a = parseCli([
+      'run',
+      'x.yml',
+      '--input',
+      'a=1',
+      '--input',
+      'b=x=y',
+      '--secret',
+      'T=t',
+      '--secret-env',
+      'YM_TEST_SECRET',
+      '--var',
+      'V=v',
+    ])
+    expect(a).toMatchObject({
+      inputs: { a: '1', b: 'x=y' },
+      secrets: { T: 't', YM_TEST_SECRET: 's3cret' },
+      vars: { V: 'v' },
+    })
+    expect(() => parseCli(['run', '--input', 'novalue'])).toThrow('--input takes NAME=VALUE, not "novalue"')
+    expect(() => parseCli(['run', '--secret-env', 'YM_NOT_SET_ANYWHERE'])).toThrow(
+      '--secret-env YM_NOT_SET_ANYWHERE: no environment variable YM_NOT_SET_ANYWHERE is set',
+    )
   })
 
   it('takes the command and its positionals', () => {

@@ -15,15 +15,36 @@ export interface ParsedArgs {
   command: string
   positionals: string[]
   farm: string | undefined
+  /** `node <name> copy-image --from <node|local>` */
+  from: string | undefined
+  /** `nodes --runs-on a,b`: which nodes could take a job with these labels */
+  runsOn: string[] | undefined
   dataDir: string
   json: boolean
   limit: number
   port: number
   host: string
+  /** `--input K=V`, `--secret K=V` / `--secret-env K`, `--var K=V` */
+  inputs: Record<string, string>
+  secrets: Record<string, string>
+  vars: Record<string, string>
+  event: string | undefined
+  eventPath: string | undefined
 }
 
 export class UsageError extends Error {
   override name = 'UsageError'
+}
+
+/** `--runs-on "gpu, linux"` -> ['gpu', 'linux']; an option given but empty is a mistake, not "any node". */
+function labelList(v: string | undefined): string[] | undefined {
+  if (v === undefined) return undefined
+  const labels = v
+    .split(',')
+    .map((l) => l.trim())
+    .filter(Boolean)
+  if (!labels.length) throw new UsageError('--runs-on needs at least one label, e.g. --runs-on linux,gpu')
+  return labels
 }
 
 export function parseCli(argv: string[]): ParsedArgs {
@@ -34,10 +55,18 @@ export function parseCli(argv: string[]): ParsedArgs {
       allowPositionals: true,
       options: {
         farm: { type: 'string' },
+        from: { type: 'string' },
+        'runs-on': { type: 'string' },
         'data-dir': { type: 'string' },
         json: { type: 'boolean', default: false },
         limit: { type: 'string' },
         port: { type: 'string' },
+        input: { type: 'string', multiple: true },
+        secret: { type: 'string', multiple: true },
+        'secret-env': { type: 'string', multiple: true },
+        var: { type: 'string', multiple: true },
+        event: { type: 'string' },
+        'event-path': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -60,10 +89,40 @@ export function parseCli(argv: string[]): ParsedArgs {
     command,
     positionals: rest,
     farm: values.farm,
+    from: values.from,
+    runsOn: labelList(values['runs-on']),
     dataDir: values['data-dir'] ?? defaultDataDir(),
     json: values.json ?? false,
     limit: int('limit', values.limit, 20, 1, 1000),
     port: int('port', values.port, 7420, 0, 65535),
     host: '127.0.0.1',
+    inputs: pairs('input', values.input),
+    secrets: { ...pairs('secret', values.secret), ...fromEnv(values['secret-env']) },
+    vars: pairs('var', values.var),
+    event: values.event,
+    eventPath: values['event-path'],
   }
+}
+
+/** `K=V` options into a record; the value may itself contain "=". */
+function pairs(option: string, list: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const item of list ?? []) {
+    const eq = item.indexOf('=')
+    if (eq <= 0) throw new UsageError(`--${option} takes NAME=VALUE, not "${item}"`)
+    out[item.slice(0, eq)] = item.slice(eq + 1)
+  }
+  return out
+}
+
+/** `--secret-env NAME`: the secret's value comes from this process's environment, so it never appears in a command line. */
+function fromEnv(names: string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const name of names ?? []) {
+    const value = process.env[name]
+    if (value === undefined)
+      throw new UsageError(`--secret-env ${name}: no environment variable ${name} is set`)
+    out[name] = value
+  }
+  return out
 }

@@ -7,26 +7,42 @@ import { NoReachableNodeError } from '../core/executor/run-workflow'
 import pkg from '../../../package.json'
 import { EXIT, parseCli, UsageError } from './args'
 import { historyCommand } from './history-command'
+import { validateCommand } from './validate-command'
+import { InvalidInputError } from '../core/executor/run-contexts'
 import { processIo, type CliIo } from './output'
 import { runCommand } from './run-command'
 import { rendererDirBesideBundle, serveCommand } from './serve-command'
+import { nodesCommand } from './nodes-command'
+import { NODE_USAGE, nodeCommand } from './node-command'
 
 export const HELP = `Yardmaster ${pkg.version}: run GitHub Actions style pipelines on your own farm.
 
 Usage:
   yardmaster run <workflow.yml> [--farm farm.yml]   run a workflow, streaming each job's output
+      [--input K=V]... [--secret K=V | --secret-env K]... [--var K=V]...
+      [--event NAME] [--event-path FILE] [--json]
+  yardmaster validate <workflow.yml>...             check workflows; problems as file:line:col
   yardmaster history [--limit N] [--json]           list past runs
   yardmaster serve [--port 7420] [--farm farm.yml]  serve the UI on 127.0.0.1 (token in the URL)
-  yardmaster help | --version
+  yardmaster nodes [--farm farm.yml] [--json] [--runs-on L1,L2]
+                                                    probe every node at once: reachable?, OS/arch,
+                                                    cores, memory, disk free, labels; with --runs-on,
+                                                    which nodes could take such a job and why not
+${NODE_USAGE}  yardmaster help | --version
 
 Options:
   --farm FILE      the farm file (nodes to run on). Default: this machine alone, through the
                    local Docker engine if one answers, else a local shell.
   --data-dir DIR   where history is kept. Default: the per-user app data folder
                    (${'$'}YARDMASTER_DATA_DIR overrides it).
+  --from NODE      copy-image: the node that has the image, or \`local\` for this machine's
+                   Docker engine (unless the farm has a node named local).
 
 Exit codes: 0 the run succeeded; 1 a job failed or the run was cancelled;
 2 the run could not start (invalid workflow or farm file, no node for a job, node unreachable).
+nodes: 0 every node answered; 1 a node is unreachable (the others are still shown).
+node: 0 done; 1 the operation failed (node unreachable, engine error, image not on the source).
+Both: 2 invalid farm file, unknown node or operation, or bad usage.
 `
 
 export async function main(argv: string[], io: CliIo = processIo(), signal?: AbortSignal): Promise<number> {
@@ -37,6 +53,8 @@ export async function main(argv: string[], io: CliIo = processIo(), signal?: Abo
     switch (args.command) {
       case 'run':
         return await runCommand(args, io, abort.signal)
+      case 'validate':
+        return await validateCommand(args, io)
       case 'history':
         return historyCommand(args, io)
       case 'serve':
@@ -44,6 +62,10 @@ export async function main(argv: string[], io: CliIo = processIo(), signal?: Abo
           version: pkg.version,
           rendererDir: rendererDirBesideBundle(__dirname),
         })
+      case 'nodes':
+        return await nodesCommand(args, io, abort.signal)
+      case 'node':
+        return await nodeCommand(args, io, abort.signal)
       case 'version':
         io.out(`${pkg.version}\n`)
         return EXIT.ok
@@ -58,7 +80,11 @@ export async function main(argv: string[], io: CliIo = processIo(), signal?: Abo
       io.err(`yardmaster: ${e.message}\n\n${HELP}`)
       return EXIT.invalid
     }
-    if (e instanceof InvalidSourceError || e instanceof NoReachableNodeError) {
+    if (
+      e instanceof InvalidSourceError ||
+      e instanceof NoReachableNodeError ||
+      e instanceof InvalidInputError
+    ) {
       io.err(`${e.message}\n`)
       return EXIT.invalid
     }

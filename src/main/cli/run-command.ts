@@ -1,4 +1,5 @@
-/** `yardmaster run <workflow.yml> [--farm farm.yml] [--data-dir DIR]` */
+/** `yardmaster run <workflow.yml> [--farm farm.yml] [--input K=V]... [--secret K=V]... [--var K=V]... [--json]` */
+import { readFile } from 'node:fs/promises'
 import { RunStore } from '../core/store/run-store'
 import { openDatabase } from '../core/store/database'
 import { loadWorkflow } from '../core/workflow/parse-workflow'
@@ -7,7 +8,8 @@ import { NodeSessions } from '../core/executor/node-sessions'
 import { describeNode } from '../core/farm/farm-model'
 import { loadFarm } from './farm-option'
 import { JobPrefixer, paint, type CliIo } from './output'
-import { EXIT, type ParsedArgs } from './args'
+import { EXIT, UsageError, type ParsedArgs } from './args'
+import type { Json } from '../core/workflow/expressions'
 
 export async function runCommand(args: ParsedArgs, io: CliIo, signal: AbortSignal): Promise<number> {
   const file = args.positionals[0]
@@ -16,12 +18,21 @@ export async function runCommand(args: ParsedArgs, io: CliIo, signal: AbortSigna
     return EXIT.invalid
   }
   // Validate everything before touching the network or the history.
-  const workflow = loadWorkflow(file)
+  const workflow = await loadWorkflow(file)
   const farm = await loadFarm(args.farm)
+  const eventPayload = args.eventPath ? await readEventPayload(args.eventPath) : undefined
   const sessions = new NodeSessions(farm)
   try {
-    io.err(paint(io, 2, `connecting to ${farm.nodes.map((n) => n.name).join(', ')}...\n`))
-    const prepared = await prepareRun(workflow, farm, sessions)
+    io.err(
+      paint(io, 2, `checking the farm (${farm.nodes.length} node${farm.nodes.length === 1 ? '' : 's'})...\n`),
+    )
+    const prepared = await prepareRun(workflow, farm, sessions, {
+      inputs: args.inputs,
+      secrets: args.secrets,
+      vars: args.vars,
+      event: args.event,
+      eventPayload,
+    })
     for (const u of prepared.unreachable)
       io.err(`warning: ${describeNode(u.node)} is unreachable, jobs avoid it: ${u.reason}\n`)
     const db = openDatabase(args.dataDir)
@@ -55,17 +66,57 @@ export async function runCommand(args: ParsedArgs, io: CliIo, signal: AbortSigna
             }
           },
           log: (t, stream, text) => {
-            if (stream !== 'system' || t.stepIndex === null) io.out(prefix.line(t.jobKey, stream, text))
+            io.out(prefix.line(t.jobKey, stream, text))
           },
         },
       })
       const verdict = result.state === 'succeeded' ? paint(io, 32, 'succeeded') : paint(io, 31, result.state)
       io.err(`run ${result.runId} ${verdict} (history: ${args.dataDir})\n`)
+      if (args.json) io.out(JSON.stringify(runReport(store, result.runId)) + '\n')
       return result.state === 'succeeded' ? EXIT.ok : EXIT.failed
     } finally {
       db.close()
     }
   } finally {
     await sessions.closeAll()
+  }
+}
+
+async function readEventPayload(file: string): Promise<Record<string, Json>> {
+  try {
+    const value = JSON.parse(await readFile(file, 'utf8')) as Json
+    if (value && typeof value === 'object' && !Array.isArray(value)) return value
+    throw new Error('the event payload must be a JSON object')
+  } catch (e) {
+    throw new UsageError(`--event-path ${file}: ${(e as Error).message}`)
+  }
+}
+
+/** The `--json` report: the run's conclusion and, per job, node, outputs and per step outcome and conclusion. */
+export function runReport(store: RunStore, runId: number) {
+  const { run, jobs } = store.getRun(runId)
+  const conclusion = (s: string) =>
+    ({ succeeded: 'success', failed: 'failure', cancelled: 'cancelled', skipped: 'skipped' })[s] ?? s
+  return {
+    runId: run.id,
+    conclusion: conclusion(run.state),
+    jobs: Object.fromEntries(
+      jobs.map((j) => [
+        j.key,
+        {
+          node: j.nodeName,
+          conclusion: conclusion(j.state),
+          outputs: j.outputs,
+          attempts: j.startedAt === null ? 0 : 1,
+          reason: j.reason,
+          steps: j.steps.map((s) => ({
+            name: s.name,
+            outcome: conclusion(s.state),
+            conclusion: s.conclusion ?? conclusion(s.state),
+            exitCode: s.exitCode,
+          })),
+        },
+      ]),
+    ),
   }
 }

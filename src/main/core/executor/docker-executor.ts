@@ -97,6 +97,7 @@ export class DockerExecutor implements NodeExecutor {
 
 class ContainerJob implements JobEnvironment {
   readonly workspace = WORKSPACE
+  readonly temp = '/tmp/yardmaster'
   readonly description: string
 
   constructor(
@@ -109,7 +110,7 @@ class ContainerJob implements JobEnvironment {
   async runStep(cmd: StepCommand, onOutput: OutputSink, signal: AbortSignal): Promise<number | null> {
     if (signal.aborted) return null
     const exec = await this.container.exec({
-      Cmd: stepArgv(cmd.shell, cmd.script),
+      Cmd: stepArgv(cmd),
       Env: Object.entries(cmd.env).map(([k, v]) => `${k}=${v}`),
       WorkingDir: cmd.workingDirectory
         ? cmd.workingDirectory.startsWith('/')

@@ -9,7 +9,7 @@ const echoed = (quoted: string) =>
 
 describe('stepArgv', () => {
   it('runs shell: bash as GitHub does, with pipefail and no profile', () => {
-    expect(stepArgv('bash', 'make')).toEqual([
+    expect(stepArgv({ shell: 'bash', script: 'make' })).toEqual([
       'bash',
       '--noprofile',
       '--norc',
@@ -21,11 +21,11 @@ describe('stepArgv', () => {
   })
 
   it('runs shell: sh with -e', () => {
-    expect(stepArgv('sh', 'make')).toEqual(['sh', '-e', '-c', 'make'])
+    expect(stepArgv({ shell: 'sh', script: 'make' })).toEqual(['sh', '-e', '-c', 'make'])
   })
 
   it('picks bash -e, else sh -e, inside the environment when no shell is given', () => {
-    const argv = stepArgv(null, 'echo "$0"; false; echo not reached')
+    const argv = stepArgv({ shell: null, script: 'echo "$0"; false; echo not reached' })
     expect(argv.slice(0, 2)).toEqual(['sh', '-c'])
     expect(argv[3]).toBe('yardmaster-step')
     expect(argv[4]).toBe('echo "$0"; false; echo not reached')

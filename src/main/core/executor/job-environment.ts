@@ -7,11 +7,13 @@ export type OutputSink = (stream: 'stdout' | 'stderr', chunk: Buffer) => void
 
 export interface StepCommand {
   script: string
-  /** null: GitHub's default, `bash -e` when bash exists, else `sh -e`. */
-  shell: 'bash' | 'sh' | null
+  /** bash, sh, python, or a command with {0}; null: GitHub's default, `bash -e` when bash exists, else `sh -e`. */
+  shell: string | null
   env: Record<string, string>
   /** Relative to the job's workspace, or absolute. */
   workingDirectory: string | null
+  /** Folders to put in front of PATH ($GITHUB_PATH of earlier steps). */
+  pathPrepend?: string[]
 }
 
 export interface JobSetup {
@@ -29,6 +31,8 @@ export interface JobEnvironment {
   readonly description: string
   /** The workspace path inside the environment (GITHUB_WORKSPACE). */
   readonly workspace: string
+  /** A scratch folder for the job, outside the workspace (RUNNER_TEMP). */
+  readonly temp: string
   /** Runs one step; resolves with its exit code, or null when the signal aborted it. */
   runStep(cmd: StepCommand, onOutput: OutputSink, signal: AbortSignal): Promise<number | null>
   /** Removes what prepare made (container, workspace). Never throws. */
@@ -45,9 +49,24 @@ export interface NodeExecutor {
  * `bash --noprofile --norc -eo pipefail`, `shell: sh` is `sh -e`, and no shell means bash -e
  * where bash exists, else sh -e. Choosing inside the environment saves a round trip.
  */
-export function stepArgv(shell: StepCommand['shell'], script: string): string[] {
+export function stepArgv(cmd: Pick<StepCommand, 'shell' | 'script' | 'pathPrepend'>): string[] {
+  const argv = shellArgv(cmd.shell, cmd.script)
+  if (!cmd.pathPrepend?.length) return argv
+  // PATH of the environment is only known inside it: prepend there.
+  const path = cmd.pathPrepend.map(shellQuote).join(':')
+  return ['sh', '-c', `PATH=${path}:"$PATH"; export PATH; exec "$@"`, 'yardmaster-path', ...argv]
+}
+
+function shellArgv(shell: StepCommand['shell'], script: string): string[] {
   if (shell === 'bash') return ['bash', '--noprofile', '--norc', '-eo', 'pipefail', '-c', script]
   if (shell === 'sh') return ['sh', '-e', '-c', script]
+  if (shell === 'python') return ['python3', '-c', script]
+  if (shell?.includes('{0}')) {
+    // A custom shell gets the script as a file, as on GitHub: `{0}` is replaced by its path.
+    const write = 'f=$(mktemp "${TMPDIR:-/tmp}/yardmaster-step-XXXXXX") && printf %s "$1" > "$f" && shift && '
+    const command = shell.replace('{0}', '"$f"')
+    return ['sh', '-c', `${write}${command}; rc=$?; rm -f "$f"; exit $rc`, 'yardmaster-step', script]
+  }
   const pick =
     'if command -v bash >/dev/null 2>&1; then exec bash --noprofile --norc -e -c "$1"; else exec sh -e -c "$1"; fi'
   return ['sh', '-c', pick, 'yardmaster-step', script]

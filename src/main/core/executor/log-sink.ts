@@ -17,6 +17,7 @@ export type LineListener = (target: LogTarget, stream: LogStream, text: string) 
 
 export class LogSink {
   private pending: NewLogLine[] = []
+  private readonly filters = new Map<number, (text: string) => string | null>()
   private timer: NodeJS.Timeout | null = null
   /** Per job/step/stream: the text of an unfinished line, and a decoder that keeps a UTF-8 character cut between chunks. */
   private readonly partial = new Map<string, { text: string; decoder: StringDecoder }>()
@@ -50,7 +51,19 @@ export class LogSink {
     }
   }
 
-  line(target: LogTarget, stream: LogStream, text: string): void {
+  /**
+   * Output of a job passes through its filter (workflow commands, masks) before it is shown or
+   * stored; a filter returning null hides the line.
+   */
+  setFilter(jobId: number, filter: ((text: string) => string | null) | null): void {
+    if (filter) this.filters.set(jobId, filter)
+    else this.filters.delete(jobId)
+  }
+
+  line(target: LogTarget, stream: LogStream, raw: string): void {
+    const filter = stream === 'system' ? undefined : this.filters.get(target.jobId)
+    const text = filter ? filter(raw) : raw
+    if (text === null) return
     this.onLine(target, stream, text)
     this.pending.push({
       runId: target.runId,

@@ -156,8 +156,10 @@ describe('NodeSessions for SSH nodes (connectSsh mocked)', () => {
       () => {},
       new AbortController().signal,
     )
-    expect(job.workspace).toBe('/remote/ws')
-    expect(execed).toEqual(['mktemp -d "${TMPDIR:-/tmp}/yardmaster-3-b-XXXXXX"'])
+    expect(job.workspace).toBe('/remote/ws/work')
+    expect(execed).toEqual([
+      'd=$(mktemp -d "${TMPDIR:-/tmp}/yardmaster-3-b-XXXXXX") && mkdir "$d/work" "$d/temp" && echo "$d"',
+    ])
     s.close()
     expect(end).toHaveBeenCalledTimes(1)
   })

@@ -72,11 +72,12 @@ function recorder() {
   return { events, logs, stored, observer }
 }
 
-const wf = (text: string) => parseWorkflow('ci.yml', text)
+// GitHub's schema requires `on:`; these tests are about running, so give every workflow one.
+const wf = (text: string) => parseWorkflow('ci.yml', /^on:/m.test(text) ? text : `on: push\n${text}`)
 
 describe('executeRun on local shells', () => {
   it('runs jobs in need order and records everything', async () => {
-    const workflow = wf(`name: ci
+    const workflow = await wf(`name: ci
 env: { LEVEL: workflow, WF: w }
 jobs:
   build:
@@ -150,7 +151,7 @@ jobs:
   })
 
   it('a failing step skips the rest of its job and the jobs that need it', async () => {
-    const workflow = wf(`jobs:
+    const workflow = await wf(`jobs:
   a:
     runs-on: linux
     steps:
@@ -190,7 +191,7 @@ jobs:
   })
 
   it('cancelling kills the running step and cancels what has not started', async () => {
-    const workflow = wf(`jobs:
+    const workflow = await wf(`jobs:
   slow:
     runs-on: linux
     steps:
@@ -231,7 +232,7 @@ jobs:
   })
 
   it('never runs more jobs on a node than it has slots', async () => {
-    const workflow = wf(`jobs:
+    const workflow = await wf(`jobs:
   a: { runs-on: linux, steps: [{ run: sleep 0.2 }] }
   b: { runs-on: linux, steps: [{ run: sleep 0.2 }] }
   c: { runs-on: linux, steps: [{ run: sleep 0.2 }] }
@@ -256,6 +257,7 @@ describe('executeRun with fake executors', () => {
         if (opts.prepare) return Promise.reject(opts.prepare)
         const env: JobEnvironment = {
           description: 'fake',
+          temp: '/tmp/fake',
           workspace: '/ws',
           runStep: (cmd, onOutput) => {
             onOutput('stdout', Buffer.from(`ran ${cmd.script}\n`))
@@ -274,7 +276,7 @@ describe('executeRun with fake executors', () => {
   }
 
   it('gives docker jobs their container image, or the node default', async () => {
-    const workflow = wf(`jobs:
+    const workflow = await wf(`jobs:
   own: { runs-on: linux, container: node:20, steps: [{ run: a }] }
   dflt: { runs-on: linux, steps: [{ run: b }] }
 `)
@@ -302,7 +304,7 @@ describe('executeRun with fake executors', () => {
   })
 
   it('records the farm file given, or the farm’s own', async () => {
-    const workflow = wf('jobs:\n  a: { runs-on: linux, steps: [{ run: a }] }\n')
+    const workflow = await wf('jobs:\n  a: { runs-on: linux, steps: [{ run: a }] }\n')
     const farm = farmOf(node('d', ['linux']))
     const prepared = await prepareRun(workflow, farm, fakeSessions({ d: fakeExecutor().executor }))
     const { runId } = await executeRun(prepared, { store, farmFile: '/other/farm.yml' })
@@ -316,7 +318,7 @@ describe('executeRun with fake executors', () => {
   })
 
   it('fails a job whose environment cannot be prepared, and skips its steps', async () => {
-    const workflow = wf('jobs:\n  a: { runs-on: linux, steps: [{ run: x }, { run: y }] }\n')
+    const workflow = await wf('jobs:\n  a: { runs-on: linux, steps: [{ run: x }, { run: y }] }\n')
     const fake = fakeExecutor({ prepare: new Error('image not found') })
     const farm = farmOf(node('d', ['linux']))
     const result = await executeRun(await prepareRun(workflow, farm, fakeSessions({ d: fake.executor })), {
@@ -329,7 +331,7 @@ describe('executeRun with fake executors', () => {
   })
 
   it('fails a step that cannot run at all, and still disposes the environment', async () => {
-    const workflow = wf('jobs:\n  a: { runs-on: linux, steps: [{ run: x }, { run: y }] }\n')
+    const workflow = await wf('jobs:\n  a: { runs-on: linux, steps: [{ run: x }, { run: y }] }\n')
     const fake = fakeExecutor({ step: (s) => (s === 'x' ? new Error('channel closed') : 0) })
     const farm = farmOf(node('d', ['linux']))
     const result = await executeRun(await prepareRun(workflow, farm, fakeSessions({ d: fake.executor })), {
@@ -337,14 +339,14 @@ describe('executeRun with fake executors', () => {
     })
     expect(result.state).toBe('failed')
     const job = store.getRun(result.runId).jobs[0]!
-    expect(job).toMatchObject({ state: 'failed', exitCode: -1, reason: 'step 1 "Run x" exited with code -1' })
+    expect(job).toMatchObject({ state: 'failed', exitCode: null, reason: 'step 1 "Run x" could not run' })
     expect(job.steps.map((s) => s.state)).toEqual(['failed', 'skipped'])
     expect(store.getLogs(result.runId).map((l) => l.text)).toContain('the step could not run: channel closed')
     expect(fake.disposed()).toBe(1)
   })
 
   it('spreads jobs over the candidate with the most free slots', async () => {
-    const workflow = wf(`jobs:
+    const workflow = await wf(`jobs:
   a: { runs-on: linux, steps: [{ run: a }] }
   b: { runs-on: linux, steps: [{ run: b }] }
 `)
@@ -360,7 +362,7 @@ describe('executeRun with fake executors', () => {
 
 describe('prepareRun', () => {
   it('refuses a job no node can take, at the job, before recording anything', async () => {
-    const workflow = wf('jobs:\n  gpu:\n    runs-on: [linux, gpu]\n    steps: [{ run: a }]\n')
+    const workflow = await wf('jobs:\n  gpu:\n    runs-on: [linux, gpu]\n    steps: [{ run: a }]\n')
     const farm = farmOf(node('n1', ['linux']))
     try {
       await prepareRun(workflow, farm, fakeSessions({}))
@@ -370,7 +372,7 @@ describe('prepareRun', () => {
       expect((e as InvalidSourceError).problems).toEqual([
         {
           file: 'ci.yml',
-          line: 2,
+          line: 3, // after the `on: push` line wf() adds
           col: 3,
           path: 'jobs.gpu.runs-on',
           message:
@@ -382,7 +384,7 @@ describe('prepareRun', () => {
   })
 
   it('fails with every reason when no candidate of a job can be reached', async () => {
-    const workflow = wf('jobs:\n  a:\n    runs-on: linux\n    steps: [{ run: a }]\n')
+    const workflow = await wf('jobs:\n  a:\n    runs-on: linux\n    steps: [{ run: a }]\n')
     const farm = farmOf(node('n1', ['linux']), node('n2', ['linux']))
     const err = await prepareRun(
       workflow,
@@ -399,7 +401,7 @@ describe('prepareRun', () => {
   })
 
   it('keeps going when a job still has a reachable node, and reports the others', async () => {
-    const workflow = wf('jobs:\n  a:\n    runs-on: linux\n    steps: [{ run: a }]\n')
+    const workflow = await wf('jobs:\n  a:\n    runs-on: linux\n    steps: [{ run: a }]\n')
     const farm = farmOf(node('down', ['linux']), node('up', ['linux']), node('unused', ['mac']))
     const prepared = await prepareRun(
       workflow,

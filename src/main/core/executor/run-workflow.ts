@@ -1,7 +1,9 @@
 /**
- * Runs a validated workflow on a farm: prepare (match every job to nodes that can take it and
- * reach them, before anything is recorded), then execute (jobs wait for their needs and for a
- * free slot; each runs its steps in a fresh environment on its node; everything is recorded).
+ * Runs a validated workflow on a farm, with GitHub's meaning: prepare (evaluate each job's
+ * `runs-on`, match it to nodes that can take it and reach them, before anything is recorded),
+ * then execute (a job starts when its needs are done and its `if` holds, on a node with a free
+ * slot; its steps run in a fresh environment; every state, exit code, output and log line is
+ * recorded).
  */
 import { resolve } from 'node:path'
 import type { JobState, LogStream, RunState, StepState } from '../../../shared/model'
@@ -9,9 +11,30 @@ import { describeNode, type Farm, type FarmNode } from '../farm/farm-model'
 import { candidates, explainNoMatch, pickNode } from '../scheduler/capability-match'
 import { InvalidSourceError, type SourceProblem } from '../source/source-error'
 import type { RunStore } from '../store/run-store'
-import type { Workflow, WorkflowJob } from '../workflow/workflow-model'
+import {
+  evaluateEnv,
+  evaluateExpression,
+  evaluateText,
+  evaluateToken,
+  toText,
+  truthy,
+  type ExpressionContexts,
+  type Json,
+  type RunStatus,
+} from '../workflow/expressions'
+import {
+  collectScript,
+  FILE_COMMAND_VARS,
+  FILE_COMMANDS,
+  parseKeyValueFile,
+  splitCollected,
+} from '../workflow/file-commands'
+import { WorkflowCommands } from '../workflow/workflow-commands'
+import type { Workflow, WorkflowJob, WorkflowStep } from '../workflow/workflow-model'
+import type { JobEnvironment } from './job-environment'
 import { LogSink, type LogTarget } from './log-sink'
 import type { NodeSession, NodeSessions } from './node-sessions'
+import { githubContext, resolveInputs, runnerArch, runnerOs, type RunParameters } from './run-contexts'
 
 /** The run could not start: no reachable node for a job. Nothing was recorded. */
 export class NoReachableNodeError extends Error {
@@ -49,6 +72,10 @@ export interface RunObserver {
 export interface PreparedRun {
   workflow: Workflow
   farm: Farm
+  params: RunParameters
+  inputs: Record<string, Json>
+  /** job key -> its evaluated runs-on labels */
+  runsOn: Map<string, string[]>
   /** job key -> reachable nodes that carry its labels, in farm order */
   nodesFor: Map<string, FarmNode[]>
   sessions: Map<string, NodeSession>
@@ -56,27 +83,63 @@ export interface PreparedRun {
   unreachable: Array<{ node: FarmNode; reason: string }>
 }
 
+/** The labels of a `runs-on` value: a label, a list, or `{ group, labels }`. */
+export function runsOnLabels(value: Json): string[] {
+  if (typeof value === 'string') return [value]
+  if (Array.isArray(value)) return value.map((v) => toText(v))
+  if (value && typeof value === 'object') {
+    const labels = value.labels
+    const group = value.group
+    return [...(group ? [`group:${toText(group)}`] : []), ...runsOnLabels(labels ?? null)]
+  }
+  return []
+}
+
 /**
- * Matches jobs to nodes and opens those nodes. Throws InvalidSourceError (a job no node can
- * take) or NoReachableNodeError; records nothing.
+ * Evaluates runs-on, matches jobs to nodes and opens those nodes. Throws InvalidSourceError (a
+ * job no node can take), InvalidInputError or NoReachableNodeError; records nothing.
  */
 export async function prepareRun(
   workflow: Workflow,
   farm: Farm,
   sessions: NodeSessions,
+  params: RunParameters = {},
 ): Promise<PreparedRun> {
+  const inputs = resolveInputs(workflow.inputs, params.inputs ?? {})
+  const planContexts: ExpressionContexts = {
+    github: githubContext(workflow, 0, params),
+    inputs,
+    vars: params.vars ?? {},
+    needs: {},
+    strategy: {},
+    matrix: {},
+  }
   const problems: SourceProblem[] = []
+  const problem = (job: WorkflowJob, message: string) =>
+    problems.push({
+      file: workflow.file,
+      line: job.line,
+      col: job.col,
+      path: `jobs.${job.key}.runs-on`,
+      message,
+    })
   const matched = new Map<string, FarmNode[]>()
+  const runsOn = new Map<string, string[]>()
   for (const job of workflow.jobs) {
-    const c = candidates(job.runsOn, farm.nodes)
+    let labels: string[] = []
+    try {
+      labels = runsOnLabels(evaluateToken(job.runsOn, planContexts))
+    } catch (e) {
+      problem(job, `job "${job.key}": runs-on must be known before the run starts: ${(e as Error).message}`)
+      continue
+    }
+    runsOn.set(job.key, labels)
+    const c = candidates(labels, farm.nodes)
     if (!c.length) {
-      problems.push({
-        file: workflow.file,
-        line: job.line,
-        col: job.col,
-        path: `jobs.${job.key}.runs-on`,
-        message: `job "${job.key}" cannot run on this farm${farm.file ? ` (${farm.file})` : ''}: ${explainNoMatch(job.runsOn, farm.nodes)}`,
-      })
+      problem(
+        job,
+        `job "${job.key}" cannot run on this farm${farm.file ? ` (${farm.file})` : ''}: ${explainNoMatch(labels, farm.nodes)}`,
+      )
     }
     matched.set(job.key, c)
   }
@@ -105,7 +168,7 @@ export async function prepareRun(
   const unreachable = needed
     .filter((n) => failed.has(n.name))
     .map((node) => ({ node, reason: failed.get(node.name)! }))
-  return { workflow, farm, nodesFor, sessions: open, unreachable }
+  return { workflow, farm, params, inputs, runsOn, nodesFor, sessions: open, unreachable }
 }
 
 export interface ExecuteOptions {
@@ -122,8 +185,18 @@ export interface RunResult {
   state: RunState
 }
 
+/** GitHub's names for job results, as `needs.<job>.result` gives them. */
+const RESULT: Record<JobState, string> = {
+  pending: '',
+  running: '',
+  succeeded: 'success',
+  failed: 'failure',
+  cancelled: 'cancelled',
+  skipped: 'skipped',
+}
+
 export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): Promise<RunResult> {
-  const { workflow } = prepared
+  const { workflow, params } = prepared
   const { store } = opts
   const observer = opts.observer ?? {}
   const signal = opts.signal ?? new AbortController().signal
@@ -135,12 +208,13 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       key: j.key,
       name: j.name,
       needs: j.needs,
-      runsOn: j.runsOn,
+      runsOn: prepared.runsOn.get(j.key) ?? [],
       steps: j.steps.map((s) => s.name),
     })),
   })
   const { runId } = created
   const instance = store.instanceId()
+  const secrets = params.secrets ?? {}
   const logs = new LogSink(
     store,
     (t, stream, text) => observer.log?.(t, stream, text),
@@ -148,11 +222,22 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     (id, seq) => observer.logsStored?.(id, seq),
   )
   const states = new Map<string, JobState>(workflow.jobs.map((j) => [j.key, 'pending']))
+  const outputs = new Map<string, Record<string, string>>()
   const setJob = (job: WorkflowJob, state: JobState, patch: Parameters<RunStore['updateJob']>[1] = {}) => {
     states.set(job.key, state)
     store.updateJob(created.jobIds.get(job.key)!, { ...patch, state })
     observer.jobChanged?.(runId, job.key, state, { node: patch.nodeName ?? undefined, reason: patch.reason })
   }
+  const github = githubContext(workflow, runId, params)
+  const baseContexts = (): ExpressionContexts => ({
+    github,
+    inputs: prepared.inputs,
+    vars: params.vars ?? {},
+    secrets,
+    strategy: { 'fail-fast': true, 'job-index': 0, 'job-total': 1, 'max-parallel': 1 },
+    matrix: {},
+    needs: {},
+  })
 
   store.setRunState(runId, 'running')
   observer.runChanged?.(runId, 'running')
@@ -164,33 +249,53 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
 
   while (pending.length || running.size) {
     for (const job of [...pending]) {
-      const needStates = job.needs.map((n) => [n, states.get(n)!] as const)
-      if (signal.aborted) {
+      if (!job.needs.every((n) => finished(states.get(n)!))) continue
+      const stepIds = created.stepIds.get(job.key)!
+      const needs: Record<string, Json> = {}
+      for (const n of job.needs) needs[n] = { result: RESULT[states.get(n)!], outputs: outputs.get(n) ?? {} }
+      const status: RunStatus = {
+        success: job.needs.every((n) => states.get(n) === 'succeeded'),
+        failure: job.needs.some((n) => states.get(n) === 'failed'),
+        cancelled: signal.aborted,
+      }
+      let run: boolean
+      try {
+        run = truthy(
+          evaluateExpression(
+            job.if,
+            { ...baseContexts(), needs, github: { ...github, job: job.key } },
+            status,
+          ),
+        )
+      } catch (e) {
         pending.splice(pending.indexOf(job), 1)
-        setJob(job, 'cancelled', {
-          reason: 'the run was cancelled before the job started',
+        setJob(job, 'failed', {
+          reason: `the job's "if" failed: ${(e as Error).message}`,
           finishedAt: Date.now(),
         })
-        skipSteps(store, created.stepIds.get(job.key)!, 'cancelled')
+        markSteps(store, stepIds, 'skipped')
         continue
       }
-      if (!needStates.every(([, s]) => finished(s))) continue
-      const unmet = needStates.find(([, s]) => s !== 'succeeded')
-      if (unmet) {
+      if (!run) {
         pending.splice(pending.indexOf(job), 1)
-        setJob(job, 'skipped', {
-          reason: `needs job "${unmet[0]}", which ${pastTense(unmet[1])}`,
-          finishedAt: Date.now(),
-        })
-        skipSteps(store, created.stepIds.get(job.key)!, 'skipped')
+        const unmet = job.needs.find((n) => states.get(n) !== 'succeeded')
+        const reason = signal.aborted
+          ? 'the run was cancelled before the job started'
+          : unmet
+            ? `needs job "${unmet}", which ${pastTense(states.get(unmet)!)}`
+            : `its condition is false: ${job.if}`
+        setJob(job, signal.aborted ? 'cancelled' : 'skipped', { reason, finishedAt: Date.now() })
+        markSteps(store, stepIds, signal.aborted ? 'cancelled' : 'skipped')
         continue
       }
       const node = pickNode(prepared.nodesFor.get(job.key)!, busy)
       if (!node) continue
       pending.splice(pending.indexOf(job), 1)
       busy.set(node.name, (busy.get(node.name) ?? 0) + 1)
-      const p = runJob(job, node)
-        .catch(() => {})
+      const p = runJob(job, node, needs)
+        .catch((e: Error) => {
+          setJob(job, 'failed', { reason: `internal error: ${e.message}`, finishedAt: Date.now() })
+        })
         .finally(() => {
           busy.set(node.name, busy.get(node.name)! - 1)
           running.delete(job.key)
@@ -202,23 +307,45 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   }
   logs.flush()
 
-  const all = [...states.values()]
-  const state: RunState = all.includes('failed')
+  const failedJobs = workflow.jobs.filter(
+    (j) => states.get(j.key) === 'failed' && !staticTrue(j.continueOnError),
+  )
+  const state: RunState = failedJobs.length
     ? 'failed'
-    : all.includes('cancelled') || signal.aborted
+    : [...states.values()].includes('cancelled') || signal.aborted
       ? 'cancelled'
-      : all.every((s) => s === 'succeeded' || s === 'skipped')
-        ? 'succeeded'
-        : 'failed'
+      : 'succeeded'
   store.setRunState(runId, state)
   observer.runChanged?.(runId, state)
   return { runId, state }
 
-  async function runJob(job: WorkflowJob, node: FarmNode): Promise<void> {
+  async function runJob(job: WorkflowJob, node: FarmNode, needs: Record<string, Json>): Promise<void> {
     const jobId = created.jobIds.get(job.key)!
     const stepIds = created.stepIds.get(job.key)!
     const jobTarget: LogTarget = { runId, jobId, jobKey: job.key, stepIndex: null }
-    const image = node.executor === 'docker' ? (job.image ?? node.defaultImage) : null
+    const commands = new WorkflowCommands(Object.values(secrets))
+    logs.setFilter(jobId, (line) => commands.process(line))
+    const fail = (reason: string) => {
+      logs.line(jobTarget, 'system', reason)
+      markSteps(store, stepIds, 'skipped')
+      setJob(job, 'failed', { reason, finishedAt: Date.now() })
+    }
+
+    const jobGithub = { ...github, job: job.key }
+    const runner = { os: runnerOs(), arch: runnerArch(), name: node.name, temp: '', tool_cache: '' }
+    let contexts: ExpressionContexts = { ...baseContexts(), github: jobGithub, needs, runner, env: {} }
+    let env: Record<string, string>
+    let image: string | null = null
+    try {
+      const workflowEnv = evaluateEnv(workflow.env, contexts)
+      env = { ...workflowEnv, ...evaluateEnv(job.env, { ...contexts, env: workflowEnv }) }
+      contexts = { ...contexts, env }
+      if (node.executor === 'docker')
+        image = containerImage(evaluateToken(job.container, contexts)) ?? node.defaultImage
+    } catch (e) {
+      setJob(job, 'running', { nodeName: node.name, startedAt: Date.now() })
+      return fail(`could not evaluate the job: ${(e as Error).message}`)
+    }
     setJob(job, 'running', { nodeName: node.name, image, startedAt: Date.now() })
     logs.line(
       jobTarget,
@@ -226,83 +353,227 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       `job ${job.key} on node ${describeNode(node)}${image ? ` in image ${image}` : ''}`,
     )
 
-    const env: Record<string, string> = {
-      CI: 'true',
-      YARDMASTER: 'true',
-      GITHUB_RUN_ID: String(runId),
-      GITHUB_JOB: job.key,
-      GITHUB_WORKFLOW: workflow.name,
-      RUNNER_NAME: node.name,
-      ...workflow.env,
-      ...job.env,
-    }
     const session = prepared.sessions.get(node.name)!
-    let environment
+    let environment: JobEnvironment
     try {
       environment = await session.executor.prepare(
-        { instance, runId, jobKey: job.key, image, env },
+        {
+          instance,
+          runId,
+          jobKey: job.key,
+          image,
+          env: {
+            CI: 'true',
+            YARDMASTER: 'true',
+            GITHUB_ACTIONS: 'true',
+            ...githubEnv(jobGithub),
+            RUNNER_OS: runner.os,
+            RUNNER_ARCH: runner.arch,
+            RUNNER_NAME: node.name,
+            ...env,
+          },
+        },
         (m) => logs.line(jobTarget, 'system', m),
         signal,
       )
     } catch (e) {
-      const aborted = signal.aborted
-      const reason = aborted
-        ? 'the run was cancelled'
-        : `could not start the job on ${node.name}: ${(e as Error).message}`
-      logs.line(jobTarget, 'system', reason)
-      skipSteps(store, stepIds, aborted ? 'cancelled' : 'skipped')
-      setJob(job, aborted ? 'cancelled' : 'failed', { reason, finishedAt: Date.now() })
-      return
+      if (signal.aborted) {
+        markSteps(store, stepIds, 'cancelled')
+        setJob(job, 'cancelled', { reason: 'the run was cancelled', finishedAt: Date.now() })
+        return
+      }
+      return fail(`could not start the job on ${node.name}: ${(e as Error).message}`)
     }
 
-    let failure: { index: number; code: number | null } | null = null
+    const steps: Record<string, Json> = {}
+    const addedEnv: Record<string, string> = {}
+    const addedPath: string[] = []
+    let jobFailed = false
     let cancelled = false
+    let failure: { step: WorkflowStep; code: number | null; why: string } | null = null
+    const cmdRoot = `${environment.temp}/_runner_file_commands`
     try {
+      const quiet = () => {}
+      await environment.runStep(
+        {
+          script: `mkdir -p ${job.steps.map((s) => `"${cmdRoot}/${s.index}"`).join(' ')} && cd "${cmdRoot}" && for d in *; do for f in ${FILE_COMMANDS.join(' ')}; do : > "$d/$f"; done; done`,
+          shell: 'sh',
+          env: {},
+          workingDirectory: null,
+        },
+        quiet,
+        signal,
+      )
       for (const step of job.steps) {
         const stepId = stepIds[step.index]!
-        if (failure || cancelled) {
-          store.updateStep(stepId, { state: failure ? 'skipped' : 'cancelled' })
-          continue
-        }
         const target: LogTarget = { ...jobTarget, stepIndex: step.index }
-        store.updateStep(stepId, { state: 'running', startedAt: Date.now() })
-        observer.stepChanged?.(runId, job.key, step.index, step.name, 'running', null)
-        let code: number | null
+        const stepContexts: ExpressionContexts = {
+          ...contexts,
+          env: { ...env, ...addedEnv },
+          steps,
+          job: { status: jobFailed ? 'failure' : 'success' },
+          runner: { ...runner, temp: environment.temp },
+          github: { ...jobGithub, workspace: environment.workspace },
+        }
+        const status: RunStatus = { success: !jobFailed, failure: jobFailed, cancelled: signal.aborted }
+        let outcome: 'success' | 'failure' | 'cancelled' | 'skipped'
+        let code: number | null = null
+        let stepOutputs: Record<string, string> = {}
+        let continueOnError = false
         try {
-          code = await environment.runStep(
-            { script: step.run, shell: step.shell, env: step.env, workingDirectory: step.workingDirectory },
-            (stream, chunk) => logs.write(target, stream, chunk),
-            signal,
-          )
+          if (!truthy(evaluateExpression(step.if, stepContexts, status)))
+            outcome = signal.aborted ? 'cancelled' : 'skipped'
+          else {
+            continueOnError = truthy(evaluateToken(step.continueOnError, stepContexts))
+            const r = await runStep(step, stepContexts, target, stepId)
+            code = r.code
+            stepOutputs = r.outputs
+            outcome = code === 0 ? 'success' : code === null ? 'cancelled' : 'failure'
+          }
         } catch (e) {
           logs.line(target, 'system', `the step could not run: ${(e as Error).message}`)
-          code = signal.aborted ? null : -1
+          outcome = signal.aborted ? 'cancelled' : 'failure'
+          code = null
         }
         logs.endStep(target)
-        const state: StepState = code === 0 ? 'succeeded' : code === null ? 'cancelled' : 'failed'
-        store.updateStep(stepId, { state, exitCode: code, finishedAt: Date.now() })
-        observer.stepChanged?.(runId, job.key, step.index, step.name, state, code)
-        if (state === 'failed') failure = { index: step.index, code }
-        if (state === 'cancelled') cancelled = true
+        const conclusion = outcome === 'failure' && continueOnError ? 'success' : outcome
+        steps[step.contextKey] = { outputs: stepOutputs, outcome, conclusion }
+        const state: StepState =
+          outcome === 'success'
+            ? 'succeeded'
+            : outcome === 'failure'
+              ? 'failed'
+              : outcome === 'cancelled'
+                ? 'cancelled'
+                : 'skipped'
+        store.updateStep(stepId, { state, exitCode: code, conclusion, finishedAt: Date.now() })
+        if (outcome !== 'skipped') observer.stepChanged?.(runId, job.key, step.index, step.name, state, code)
+        if (outcome === 'cancelled') cancelled = true
+        if (conclusion === 'failure') {
+          jobFailed = true
+          failure ??= { step, code, why: code === null ? 'could not run' : `exited with code ${code}` }
+        }
       }
+      contexts = { ...contexts, steps, env: { ...env, ...addedEnv } }
     } finally {
+      logs.setFilter(jobId, null)
       await environment.dispose()
     }
+    let jobOutputs: Record<string, string> = {}
+    try {
+      jobOutputs = evaluateEnv(job.outputs, contexts)
+    } catch (e) {
+      logs.line(jobTarget, 'system', `could not evaluate the job's outputs: ${(e as Error).message}`)
+      jobFailed = true
+    }
+    outputs.set(job.key, jobOutputs)
     const now = Date.now()
-    if (failure) {
-      const name = job.steps[failure.index]!.name
+    if (cancelled || (signal.aborted && !jobFailed)) {
+      setJob(job, 'cancelled', { reason: 'the run was cancelled', outputs: jobOutputs, finishedAt: now })
+    } else if (jobFailed) {
       setJob(job, 'failed', {
-        exitCode: failure.code,
-        reason: `step ${failure.index + 1} "${name}" exited with code ${failure.code}`,
+        exitCode: failure?.code ?? null,
+        reason: failure
+          ? `step ${failure.step.index + 1} "${failure.step.name}" ${failure.why}`
+          : 'the job failed',
+        outputs: jobOutputs,
         finishedAt: now,
       })
-    } else if (cancelled) setJob(job, 'cancelled', { reason: 'the run was cancelled', finishedAt: now })
-    else setJob(job, 'succeeded', { exitCode: 0, reason: null, finishedAt: now })
+    } else setJob(job, 'succeeded', { exitCode: 0, reason: null, outputs: jobOutputs, finishedAt: now })
+
+    async function runStep(
+      step: WorkflowStep,
+      ctx: ExpressionContexts,
+      target: LogTarget,
+      stepId: number,
+    ): Promise<{ code: number | null; outputs: Record<string, string> }> {
+      store.updateStep(stepId, { state: 'running', startedAt: Date.now() })
+      observer.stepChanged?.(runId, job.key, step.index, step.name, 'running', null)
+      if (step.uses !== null) {
+        logs.line(
+          target,
+          'system',
+          `${step.uses}: built-in actions arrive with the artifacts and cache work; this step cannot run yet`,
+        )
+        return { code: 1, outputs: {} }
+      }
+      const dir = `${cmdRoot}/${step.index}`
+      const fileEnv = Object.fromEntries(FILE_COMMANDS.map((f) => [FILE_COMMAND_VARS[f], `${dir}/${f}`]))
+      const stepEnv = evaluateEnv(step.env, ctx)
+      const wd = step.workingDirectory
+        ? evaluateText(step.workingDirectory, ctx)
+        : (job.defaults.workingDirectory ?? workflow.defaults.workingDirectory)
+      const code = await environment.runStep(
+        {
+          script: evaluateText(step.run, ctx),
+          shell: step.shell ?? job.defaults.shell ?? workflow.defaults.shell,
+          env: {
+            ...env,
+            ...addedEnv,
+            ...stepEnv,
+            ...fileEnv,
+            RUNNER_TEMP: environment.temp,
+            GITHUB_WORKSPACE: environment.workspace,
+          },
+          workingDirectory: wd,
+          pathPrepend: [...addedPath],
+        },
+        (stream, chunk) => logs.write(target, stream, chunk),
+        signal,
+      )
+      logs.endStep(target)
+      if (code === null) return { code, outputs: {} }
+      // Read back what the step wrote to its file commands.
+      let text = ''
+      await environment.runStep(
+        { script: collectScript(dir), shell: 'sh', env: {}, workingDirectory: null },
+        (stream, chunk) => {
+          if (stream === 'stdout') text += chunk.toString('utf8')
+        },
+        signal,
+      )
+      const files = splitCollected(text)
+      Object.assign(addedEnv, parseKeyValueFile(files.env, '$GITHUB_ENV'))
+      for (const p of files.path
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .reverse())
+        addedPath.unshift(p)
+      for (const line of files.summary.split('\n').filter(Boolean))
+        logs.line(target, 'system', `summary: ${commands.mask(line)}`)
+      return { code, outputs: parseKeyValueFile(files.output, '$GITHUB_OUTPUT') }
+    }
   }
 }
 
-function skipSteps(store: RunStore, stepIds: number[], state: 'skipped' | 'cancelled'): void {
-  for (const id of stepIds) store.updateStep(id, { state })
+/** GITHUB_* variables from the github context, as the runner sets them. */
+function githubEnv(github: Record<string, Json>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(github)) {
+    if (k === 'event' || k === 'token' || typeof v === 'object') continue
+    out[`GITHUB_${k.toUpperCase()}`] = toText(v)
+  }
+  return out
+}
+
+function containerImage(value: Json): string | null {
+  if (typeof value === 'string') return value || null
+  if (value && typeof value === 'object' && !Array.isArray(value) && typeof value.image === 'string')
+    return value.image
+  return null
+}
+
+function staticTrue(token: WorkflowJob['continueOnError']): boolean {
+  try {
+    return truthy(evaluateToken(token, {}))
+  } catch {
+    return false
+  }
+}
+
+function markSteps(store: RunStore, stepIds: number[], state: 'skipped' | 'cancelled'): void {
+  for (const id of stepIds) store.updateStep(id, { state, conclusion: state })
 }
 
 function pastTense(s: JobState): string {

@@ -43,7 +43,7 @@ describe('ShellExecutor over a local shell', () => {
     const a = await prepare({}, 'build/linux x64')
     const b = await prepare({}, 'build/linux x64')
     expect(a.workspace).not.toBe(b.workspace)
-    expect(a.workspace).toMatch(/\/yardmaster-7-build_linux_x64-[A-Za-z0-9]{6}$/)
+    expect(a.workspace).toMatch(/\/yardmaster-7-build_linux_x64-[A-Za-z0-9]{6}\/work$/)
     expect(a.workspace.startsWith(`${process.env.TMPDIR || '/tmp'}/`)).toBe(true)
     expect(existsSync(a.workspace)).toBe(true)
     expect(a.description).toBe(`workspace ${a.workspace}`)
@@ -161,7 +161,7 @@ describe('ShellExecutor over a local shell', () => {
     const flaky: CommandRunner = {
       run: (command, onOutput) => {
         calls++
-        if (command.startsWith('mktemp')) {
+        if (command.includes('mktemp')) {
           onOutput('stdout', Buffer.from('/tmp/ws\n'))
           return Promise.resolve(0)
         }
@@ -173,7 +173,8 @@ describe('ShellExecutor over a local shell', () => {
       () => {},
       new AbortController().signal,
     )
-    expect(job.workspace).toBe('/tmp/ws')
+    expect(job.workspace).toBe('/tmp/ws/work')
+    expect(job.temp).toBe('/tmp/ws/temp')
     await expect(job.dispose()).resolves.toBeUndefined()
     expect(calls).toBe(2)
   })
@@ -183,7 +184,7 @@ describe('ShellExecutor over a local shell', () => {
     const recorder: CommandRunner = {
       run: (command, onOutput) => {
         lines.push(command)
-        if (command.startsWith('mktemp')) onOutput('stdout', Buffer.from('/tmp/ws x\n'))
+        if (command.includes('mktemp')) onOutput('stdout', Buffer.from('/tmp/ws x\n'))
         return Promise.resolve(0)
       },
     }
@@ -197,8 +198,12 @@ describe('ShellExecutor over a local shell', () => {
       () => {},
       new AbortController().signal,
     )
-    expect(lines[0]).toBe('mktemp -d "${TMPDIR:-/tmp}/yardmaster-1-a-XXXXXX"')
-    expect(lines[1]).toBe("cd '/tmp/ws x' && exec env K=v 'GITHUB_WORKSPACE=/tmp/ws x' sh -e -c make")
+    expect(lines[0]).toBe(
+      'd=$(mktemp -d "${TMPDIR:-/tmp}/yardmaster-1-a-XXXXXX") && mkdir "$d/work" "$d/temp" && echo "$d"',
+    )
+    expect(lines[1]).toBe(
+      "cd '/tmp/ws x/work' && exec env K=v 'GITHUB_WORKSPACE=/tmp/ws x/work' sh -e -c make",
+    )
     await job.dispose()
     expect(lines[2]).toBe("rm -rf '/tmp/ws x'")
   })

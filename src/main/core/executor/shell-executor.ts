@@ -24,27 +24,32 @@ export class ShellExecutor implements NodeExecutor {
     let out = ''
     const prefix = `yardmaster-${setup.runId}-${setup.jobKey.replace(/[^A-Za-z0-9_-]/g, '_')}-XXXXXX`
     const code = await this.commands.run(
-      `mktemp -d "\${TMPDIR:-/tmp}/${prefix}"`,
+      // <base>/work is the workspace, <base>/temp is RUNNER_TEMP, as the runner lays out _work and _temp.
+      `d=$(mktemp -d "\${TMPDIR:-/tmp}/${prefix}") && mkdir "$d/work" "$d/temp" && echo "$d"`,
       (stream, d) => {
         if (stream === 'stdout') out += d.toString()
       },
       signal,
     )
-    const workspace = out.trim()
-    if (code !== 0 || !workspace)
+    const base = out.trim()
+    if (code !== 0 || !base)
       throw new Error(`could not create a workspace on the node (mktemp exited ${code})`)
-    return new ShellJob(this.commands, workspace, setup.env)
+    return new ShellJob(this.commands, base, setup.env)
   }
 }
 
 class ShellJob implements JobEnvironment {
   readonly description: string
+  readonly workspace: string
+  readonly temp: string
   constructor(
     private readonly commands: CommandRunner,
-    readonly workspace: string,
+    private readonly base: string,
     private readonly env: Record<string, string>,
   ) {
-    this.description = `workspace ${workspace}`
+    this.workspace = `${base}/work`
+    this.temp = `${base}/temp`
+    this.description = `workspace ${this.workspace}`
   }
 
   runStep(cmd: StepCommand, onOutput: OutputSink, signal: AbortSignal): Promise<number | null> {
@@ -56,14 +61,13 @@ class ShellJob implements JobEnvironment {
       : this.workspace
     const assignments = Object.entries(env).map(([k, v]) => shellQuote(`${k}=${v}`))
     const line =
-      `cd ${shellQuote(dir)} && exec env ${assignments.join(' ')} ` +
-      stepArgv(cmd.shell, cmd.script).map(shellQuote).join(' ')
+      `cd ${shellQuote(dir)} && exec env ${assignments.join(' ')} ` + stepArgv(cmd).map(shellQuote).join(' ')
     return this.commands.run(line, onOutput, signal)
   }
 
   async dispose(): Promise<void> {
     try {
-      await this.commands.run(`rm -rf ${shellQuote(this.workspace)}`, () => {}, new AbortController().signal)
+      await this.commands.run(`rm -rf ${shellQuote(this.base)}`, () => {}, new AbortController().signal)
     } catch {
       /* the node may be gone; nothing else to clean */
     }

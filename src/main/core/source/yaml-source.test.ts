@@ -11,7 +11,9 @@ describe('editDistance', () => {
     expect(editDistance('needs', 'neds')).toBe(1)
     expect(editDistance('runs_on', 'runs-on')).toBe(1)
     expect(editDistance('kitten', 'sitting')).toBe(3)
-    expect(editDistance('biuld', 'build')).toBe(2) // a swap is two edits
+    expect(editDistance('biuld', 'build')).toBe(1) // a swap of neighbours is one edit
+    expect(editDistance('jbos', 'jobs')).toBe(1)
+    expect(editDistance('fish', 'bash')).toBe(2)
   })
 
   it('is symmetric', () => {

@@ -62,4 +62,13 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       CREATE INDEX runs_by_created ON runs (created_at DESC);
     `,
   },
+  {
+    version: 2,
+    sql: `
+      -- Job outputs (for needs.<job>.outputs and reports) and step conclusions (continue-on-error
+      -- makes a failed outcome a successful conclusion).
+      ALTER TABLE jobs ADD COLUMN outputs_json TEXT NOT NULL DEFAULT '{}';
+      ALTER TABLE steps ADD COLUMN conclusion TEXT;
+    `,
+  },
 ]

@@ -56,12 +56,21 @@ describe('createRun', () => {
       [created.jobIds.get('deploy'), 'deploy', 'deploy', 'pending', ['build'], ['linux', 'prod']],
     ])
     expect(detail.jobs[0]!.steps).toEqual([
-      { index: 0, name: 'Run make', state: 'pending', exitCode: null, startedAt: null, finishedAt: null },
+      {
+        index: 0,
+        name: 'Run make',
+        state: 'pending',
+        exitCode: null,
+        conclusion: null,
+        startedAt: null,
+        finishedAt: null,
+      },
       {
         index: 1,
         name: 'Run make check',
         state: 'pending',
         exitCode: null,
+        conclusion: null,
         startedAt: null,
         finishedAt: null,
       },
@@ -140,6 +149,7 @@ describe('state updates', () => {
       index: 1,
       name: 'Run make check',
       state: 'succeeded',
+      conclusion: null,
       exitCode: 0,
       startedAt: 3,
       finishedAt: 4,

@@ -36,6 +36,7 @@ export interface JobPatch {
   image?: string | null
   exitCode?: number | null
   reason?: string | null
+  outputs?: Record<string, string>
   startedAt?: number | null
   finishedAt?: number | null
 }
@@ -43,6 +44,7 @@ export interface JobPatch {
 export interface StepPatch {
   state?: StepState
   exitCode?: number | null
+  conclusion?: string | null
   startedAt?: number | null
   finishedAt?: number | null
 }
@@ -78,6 +80,7 @@ interface JobRow {
   image: string | null
   exit_code: number | null
   reason: string | null
+  outputs_json: string
   started_at: number | null
   finished_at: number | null
 }
@@ -88,6 +91,7 @@ interface StepRow {
   name: string
   state: StepState
   exit_code: number | null
+  conclusion: string | null
   started_at: number | null
   finished_at: number | null
 }
@@ -168,6 +172,7 @@ export class RunStore {
       image: patch.image,
       exit_code: patch.exitCode,
       reason: patch.reason,
+      outputs_json: patch.outputs === undefined ? undefined : JSON.stringify(patch.outputs),
       started_at: patch.startedAt,
       finished_at: patch.finishedAt,
     })
@@ -177,6 +182,7 @@ export class RunStore {
     this.update('steps', stepId, {
       state: patch.state,
       exit_code: patch.exitCode,
+      conclusion: patch.conclusion,
       started_at: patch.startedAt,
       finished_at: patch.finishedAt,
     })
@@ -290,6 +296,7 @@ function toJobView(j: JobRow, steps: StepRow[]): JobView {
     image: j.image,
     exitCode: j.exit_code,
     reason: j.reason,
+    outputs: JSON.parse(j.outputs_json) as Record<string, string>,
     startedAt: j.started_at,
     finishedAt: j.finished_at,
     steps: steps.map((s): StepView => ({
@@ -297,6 +304,7 @@ function toJobView(j: JobRow, steps: StepRow[]): JobView {
       name: s.name,
       state: s.state,
       exitCode: s.exit_code,
+      conclusion: s.conclusion,
       startedAt: s.started_at,
       finishedAt: s.finished_at,
     })),

@@ -1,301 +1,428 @@
 /**
- * Reads a workflow in GitHub Actions syntax (the subset the walking skeleton runs) and checks
- * it completely, reporting every problem with file, line, column and field path in one pass.
- * What we do not run yet is refused here, never at run time.
+ * Reads a workflow in GitHub Actions syntax with GitHub's own parser, then adds what it leaves
+ * to us: field paths and "did you mean" on every problem, dependency cycles as their path, and
+ * refusal (at validation time, never at run time) of what Yardmaster does not run. Every problem
+ * is reported in one pass.
  */
-import { isMap, isScalar, isSeq, type Node } from 'yaml'
-import { checkKeys, loadYamlFile, parseYaml, suggest, YamlSource } from '../source/yaml-source'
+import { readFile } from 'node:fs/promises'
+import { InvalidSourceError, type SourceProblem } from '../source/source-error'
+import { suggest } from '../source/yaml-source'
+import {
+  entries,
+  isMapping,
+  isSequence,
+  literal,
+  parseActionsSyntax,
+  positionOf,
+  type MappingToken,
+  type TemplateToken,
+} from './actions-syntax'
 import { findCycle } from './job-graph'
-import type { Workflow, WorkflowJob, WorkflowStep } from './workflow-model'
+import type { RunDefaults, Workflow, WorkflowInput, WorkflowJob, WorkflowStep } from './workflow-model'
 
-const WORKFLOW_KEYS = ['name', 'on', 'env', 'jobs'] as const
-const JOB_KEYS = ['name', 'runs-on', 'needs', 'env', 'container', 'steps'] as const
-const STEP_KEYS = ['id', 'name', 'run', 'env', 'shell', 'working-directory'] as const
-const SHELLS = ['bash', 'sh'] as const
-const JOB_ID = /^[A-Za-z_][A-Za-z0-9_-]*$/
+/** Actions Yardmaster provides itself; any other `uses:` is refused. */
+export const BUILTIN_ACTIONS = [
+  'actions/checkout',
+  'actions/upload-artifact',
+  'actions/download-artifact',
+  'actions/cache',
+]
+export const SHELLS = ['bash', 'sh', 'python']
 
-const LATER = 'is not supported yet'
-const UNSUPPORTED_WORKFLOW: Record<string, string> = Object.fromEntries(
-  ['run-name', 'defaults', 'concurrency', 'permissions'].map((k) => [k, `"${k}" ${LATER}`]),
-)
-const UNSUPPORTED_JOB: Record<string, string> = Object.fromEntries(
-  [
+const KEYS: Record<'workflow' | 'job' | 'step', string[]> = {
+  workflow: ['name', 'run-name', 'on', 'env', 'defaults', 'concurrency', 'permissions', 'jobs'],
+  job: [
+    'name',
+    'needs',
     'if',
-    'strategy',
+    'runs-on',
+    'env',
+    'defaults',
+    'container',
     'services',
+    'strategy',
     'outputs',
     'timeout-minutes',
     'continue-on-error',
-    'defaults',
-    'environment',
     'concurrency',
     'permissions',
+    'environment',
+    'steps',
     'uses',
     'with',
     'secrets',
-  ].map((k) => [k, `job "${k}" ${LATER}`]),
-)
-const UNSUPPORTED_STEP: Record<string, string> = {
-  uses: 'steps with "uses:" (actions) are not supported yet; write the step as a "run:" script',
-  with: 'step "with" is not supported yet (it only applies to "uses:" steps)',
-  if: `step "if" ${LATER}`,
-  'continue-on-error': `step "continue-on-error" ${LATER}`,
-  'timeout-minutes': `step "timeout-minutes" ${LATER}`,
+  ],
+  step: [
+    'id',
+    'name',
+    'if',
+    'run',
+    'uses',
+    'with',
+    'env',
+    'shell',
+    'working-directory',
+    'continue-on-error',
+    'timeout-minutes',
+  ],
+}
+const NOT_YET: Record<string, string> = {
+  services: 'job "services" are not supported yet',
+  uses: 'calling a reusable workflow (job "uses") is not supported yet',
 }
 
-export function loadWorkflow(file: string): Workflow {
-  return loadYamlFile('workflow', file, readWorkflow)
-}
-
-export function parseWorkflow(file: string, text: string): Workflow {
-  return parseYaml('workflow', file, text, readWorkflow)
-}
-
-function readWorkflow(src: YamlSource): Workflow | null {
-  const top = src.entries(src.root, '', 'a workflow')
-  if (!top) return null
-  checkKeys(src, top, WORKFLOW_KEYS, '', UNSUPPORTED_WORKFLOW)
-  const get = (k: string) => top.find((e) => e.key === k)
-
-  const nameEntry = get('name')
-  const name = nameEntry ? (src.string(nameEntry.value, 'name') ?? '') : ''
-  const envEntry = get('env')
-  const env = envEntry ? src.stringMap(envEntry.value, 'env') : {}
-  checkNoExpressions(src, envEntry?.value ?? null, 'env')
-
-  const jobsEntry = get('jobs')
-  if (!jobsEntry) {
-    src.report(src.root, 'jobs', 'a workflow needs a "jobs:" mapping with at least one job')
-    return null
+export async function loadWorkflow(file: string): Promise<Workflow> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (e) {
+    throw new InvalidSourceError('workflow', [
+      { file, line: 1, col: 1, path: '', message: `cannot read the workflow: ${(e as Error).message}` },
+    ])
   }
-  const jobEntries = src.entries(jobsEntry.value, 'jobs', 'jobs')
-  if (!jobEntries) return null
-  if (jobEntries.length === 0)
-    src.report(jobsEntry.value ?? jobsEntry.keyNode, 'jobs', 'a workflow needs at least one job')
+  return parseWorkflow(file, text)
+}
 
+export async function parseWorkflow(file: string, text: string): Promise<Workflow> {
+  const syntax = await parseActionsSyntax(file, text)
+  const problems: SourceProblem[] = tidy(syntax.problems.map((p) => explain(p, syntax.root)))
+  const report = (token: TemplateToken | undefined, path: string, message: string) => {
+    const at = positionOf(token)
+    problems.push({ file, line: at.line, col: at.col, path, message })
+  }
+  const root = syntax.root
+  if (!root) {
+    if (!problems.length) report(undefined, '', 'a workflow must be a mapping with "on:" and "jobs:"')
+    throw new InvalidSourceError('workflow', sortProblems(problems))
+  }
+
+  const top = new Map(entries(root).map((e) => [e.key, e]))
+  const jobsEntry = top.get('jobs')
+  if (jobsEntry && isMapping(jobsEntry.value) && entries(jobsEntry.value).length === 0) {
+    dropWhere(problems, (p) => /at least one job with(out| no) dependencies/i.test(p.message))
+    report(jobsEntry.value, 'jobs', 'a workflow needs at least one job')
+  }
+  const defaults = readDefaults(top.get('defaults')?.value)
   const jobs: WorkflowJob[] = []
-  const needsNodes = new Map<string, Node[]>()
-  for (const { key, keyNode, value } of jobEntries) {
-    if (!JOB_ID.test(key)) {
-      src.report(
-        keyNode,
-        `jobs.${key}`,
-        `job id "${key}" must start with a letter or "_" and contain only letters, digits, "-" and "_"`,
-      )
-    }
-    const job = readJob(src, key, keyNode, value, needsNodes)
-    if (job) jobs.push(job)
+  const needsTokens = new Map<string, TemplateToken>()
+  for (const { key, keyToken, value } of entries(top.get('jobs')?.value)) {
+    jobs.push(readJob(key, keyToken, value, syntax.template, report))
+    const needs = entries(value).find((e) => e.key === 'needs')?.value
+    if (needs) needsTokens.set(key, needs)
   }
-  checkNeeds(
-    src,
+  // GitHub's converter stops at a cycle with a vaguer message; ours names it, so drop its.
+  if (checkCycles(jobs, needsTokens, report)) {
+    dropWhere(problems, (p) => /at least one job with(out| no) dependencies|creates a cycle/i.test(p.message))
+  }
+  if (problems.length) throw new InvalidSourceError('workflow', sortProblems(tidy(problems)))
+
+  const nameValue = literal(top.get('name')?.value)
+  return {
+    file,
+    name: typeof nameValue === 'string' && nameValue ? nameValue : (file.split('/').pop() ?? file),
+    env: top.get('env')?.value ?? null,
+    defaults,
+    events: readEvents(top.get('on')?.value),
+    inputs: readInputs(top.get('on')?.value),
     jobs,
-    jobEntries.map((e) => e.key),
-    needsNodes,
-  )
-  return { file: src.file, name: name || src.file.split('/').pop() || src.file, env, jobs }
+  }
 }
+
+type Report = (token: TemplateToken | undefined, path: string, message: string) => void
 
 function readJob(
-  src: YamlSource,
   key: string,
-  keyNode: Node,
-  node: Node | null,
-  needsNodes: Map<string, Node[]>,
-): WorkflowJob | null {
+  keyToken: TemplateToken,
+  value: TemplateToken,
+  template: Awaited<ReturnType<typeof parseActionsSyntax>>['template'],
+  report: Report,
+): WorkflowJob {
   const path = `jobs.${key}`
-  const items = src.entries(node, path, `the job "${key}"`)
-  if (!items) return null
-  checkKeys(src, items, JOB_KEYS, path, UNSUPPORTED_JOB)
-  const get = (k: string) => items.find((e) => e.key === k)
-
-  const runsOnEntry = get('runs-on')
-  let runsOn: string[] = []
-  if (!runsOnEntry)
-    src.report(
-      keyNode,
-      `${path}.runs-on`,
-      `job "${key}" needs "runs-on": the labels a node must carry to run it`,
-    )
-  else {
-    runsOn = src.stringList(runsOnEntry.value, `${path}.runs-on`) ?? []
-    checkNoExpressions(src, runsOnEntry.value, `${path}.runs-on`)
-    if (runsOnEntry.value && runsOn.length === 0 && isSeq(runsOnEntry.value)) {
-      src.report(runsOnEntry.value, `${path}.runs-on`, '"runs-on" needs at least one label')
-    } else if (runsOn.some((l) => !l.trim())) {
-      src.report(runsOnEntry.value, `${path}.runs-on`, '"runs-on" has an empty label')
+  const fields = new Map(entries(value).map((e) => [e.key, e]))
+  for (const [k, message] of Object.entries(NOT_YET)) {
+    const f = fields.get(k)
+    if (f) report(f.keyToken, `${path}.${k}`, message)
+  }
+  const stepsField = fields.get('steps')
+  if (!fields.has('uses')) {
+    if (!stepsField)
+      report(keyToken, `${path}.steps`, `job "${key}" has no "steps:"; give it at least one step`)
+    else if (isSequence(stepsField.value) && stepsField.value.count === 0) {
+      report(stepsField.value, `${path}.steps`, `job "${key}" has an empty list of steps`)
     }
   }
-
-  const needsEntry = get('needs')
-  const needs = needsEntry ? (src.stringList(needsEntry.value, `${path}.needs`) ?? []) : []
-  if (needsEntry?.value) {
-    // Only the items that gave a string, so positions stay aligned with `needs`.
-    const items = isSeq(needsEntry.value) ? (needsEntry.value.items as Node[]) : [needsEntry.value]
-    needsNodes.set(
-      key,
-      items.filter((n) => isScalar(n) && n.value !== null && typeof n.value !== 'object'),
-    )
+  const runsOnField = fields.get('runs-on')
+  if (runsOnField) {
+    const labels = isSequence(runsOnField.value) ? [...runsOnField.value] : [runsOnField.value]
+    if (labels.length === 0 || labels.some((l) => literal(l) === '')) {
+      report(runsOnField.value, `${path}.runs-on`, '"runs-on" needs at least one label, and no empty ones')
+    }
   }
-
-  const envEntry = get('env')
-  const env = envEntry ? src.stringMap(envEntry.value, `${path}.env`) : {}
-  checkNoExpressions(src, envEntry?.value ?? null, `${path}.env`)
-
-  let image: string | null = null
-  const containerEntry = get('container')
-  if (containerEntry) image = readContainer(src, containerEntry.value, `${path}.container`)
-
-  const stepsEntry = get('steps')
-  const steps: WorkflowStep[] = []
-  if (!stepsEntry) src.report(keyNode, `${path}.steps`, `job "${key}" needs "steps:", a list of steps to run`)
-  else if (!isSeq(stepsEntry.value) || stepsEntry.value.items.length === 0) {
-    src.report(
-      stepsEntry.value ?? stepsEntry.keyNode,
-      `${path}.steps`,
-      '"steps" must be a list with at least one step',
-    )
-  } else {
-    stepsEntry.value.items.forEach((item, i) => {
-      const step = readStep(src, item as Node, `${path}.steps[${i}]`, i)
-      if (step) steps.push(step)
-    })
+  const converted = template?.jobs.find((j) => j.id.value === key)
+  const steps = entries(value).find((e) => e.key === 'steps')?.value
+  const stepTokens = steps && isSequence(steps) ? [...steps] : []
+  const convertedSteps = converted && 'steps' in converted ? converted.steps : []
+  const nameLiteral = literal(fields.get('name')?.value)
+  const at = positionOf(keyToken)
+  return {
+    key,
+    name: typeof nameLiteral === 'string' ? nameLiteral : key,
+    nameToken: fields.get('name')?.value ?? null,
+    needs: converted?.needs?.map((n) => n.value) ?? readNeeds(fields.get('needs')?.value),
+    if: converted?.if?.expression ?? 'success()',
+    runsOn: fields.get('runs-on')?.value ?? null,
+    env: fields.get('env')?.value ?? null,
+    container: fields.get('container')?.value ?? null,
+    strategy: fields.get('strategy')?.value ?? null,
+    outputs: fields.get('outputs')?.value ?? null,
+    continueOnError: fields.get('continue-on-error')?.value ?? null,
+    timeoutMinutes: fields.get('timeout-minutes')?.value ?? null,
+    defaults: readDefaults(fields.get('defaults')?.value),
+    steps: stepTokens.map((t, i) => readStep(t, i, `${path}.steps[${i}]`, convertedSteps[i], report)),
+    line: at.line,
+    col: at.col,
   }
-
-  const nameEntry = get('name')
-  const name = nameEntry ? (src.string(nameEntry.value, `${path}.name`) ?? key) : key
-  const at = src.position(keyNode)
-  return { key, name, runsOn, needs, env, image, steps, line: at.line, col: at.col }
 }
 
-function readContainer(src: YamlSource, node: Node | null, path: string): string | null {
-  if (isScalar(node)) {
-    checkNoExpressions(src, node, path)
-    return src.string(node, path)
+function readStep(
+  token: TemplateToken,
+  index: number,
+  path: string,
+  converted: { if?: { expression: string } } | undefined,
+  report: Report,
+): WorkflowStep {
+  const fields = new Map(entries(token).map((e) => [e.key, e]))
+  const id = literal(fields.get('id')?.value)
+  const usesEntry = fields.get('uses')
+  const uses = typeof literal(usesEntry?.value) === 'string' ? String(literal(usesEntry?.value)) : null
+  if (uses !== null) {
+    const name = uses.split('@')[0] ?? uses
+    if (!BUILTIN_ACTIONS.includes(name)) {
+      report(
+        usesEntry?.value,
+        `${path}.uses`,
+        `action "${uses}" is not available: Yardmaster runs only its built-in actions (${BUILTIN_ACTIONS.join(', ')}) and "run:" steps`,
+      )
+    }
   }
-  const items = src.entries(node, path, 'a container image name or a mapping with "image"')
-  if (!items) return null
-  checkKeys(src, items, ['image'], path, {
-    env: `container "env" ${LATER}`,
-    options: `container "options" ${LATER}`,
-    volumes: `container "volumes" ${LATER}`,
-    credentials: `container "credentials" ${LATER}`,
-    ports: `container "ports" ${LATER}`,
+  const shellEntry = fields.get('shell')
+  const shell = literal(shellEntry?.value)
+  if (typeof shell === 'string' && !SHELLS.includes(shell) && !shell.includes('{0}')) {
+    const guess = suggest(shell, SHELLS)
+    report(
+      shellEntry?.value,
+      `${path}.shell`,
+      `shell "${shell}" is not supported; use ${SHELLS.join(', ')}, or a command with {0} for the script file` +
+        (guess ? ` (did you mean "${guess}"?)` : ''),
+    )
+  }
+  const run = fields.get('run')?.value ?? null
+  // The text as written, also when it holds expressions (then the token keeps it as `source`).
+  const runText = literal(run ?? undefined) ?? (run as { source?: string } | null)?.source
+  const nameLiteral = literal(fields.get('name')?.value)
+  const firstLine = typeof runText === 'string' ? (runText.trim().split('\n')[0] ?? '') : (uses ?? '')
+  const at = positionOf(token)
+  return {
+    index,
+    id: typeof id === 'string' ? id : null,
+    contextKey: typeof id === 'string' ? id : `__${index}`,
+    name: typeof nameLiteral === 'string' ? nameLiteral : `Run ${firstLine || '(script)'}`,
+    nameToken: fields.get('name')?.value ?? null,
+    if: converted?.if?.expression ?? 'success()',
+    run,
+    uses,
+    with: fields.get('with')?.value ?? null,
+    env: fields.get('env')?.value ?? null,
+    shell: typeof shell === 'string' ? shell : null,
+    workingDirectory: fields.get('working-directory')?.value ?? null,
+    continueOnError: fields.get('continue-on-error')?.value ?? null,
+    timeoutMinutes: fields.get('timeout-minutes')?.value ?? null,
+    line: at.line,
+    col: at.col,
+  }
+}
+
+function readNeeds(token: TemplateToken | undefined): string[] {
+  if (!token) return []
+  if (isSequence(token)) return [...token].map((t) => String(literal(t) ?? ''))
+  const v = literal(token)
+  return v === undefined || v === null ? [] : [String(v)]
+}
+
+function readDefaults(token: TemplateToken | undefined): RunDefaults {
+  const run = entries(token).find((e) => e.key === 'run')?.value
+  const f = new Map(entries(run).map((e) => [e.key, literal(e.value)]))
+  const shell = f.get('shell')
+  const wd = f.get('working-directory')
+  return {
+    shell: typeof shell === 'string' ? shell : null,
+    workingDirectory: typeof wd === 'string' ? wd : null,
+  }
+}
+
+function readEvents(token: TemplateToken | undefined): string[] {
+  if (!token) return []
+  if (isSequence(token)) return [...token].map((t) => String(literal(t)))
+  if (isMapping(token)) return entries(token).map((e) => e.key)
+  const v = literal(token)
+  return typeof v === 'string' ? [v] : []
+}
+
+function readInputs(on: TemplateToken | undefined): WorkflowInput[] {
+  const out: WorkflowInput[] = []
+  for (const event of ['workflow_dispatch', 'workflow_call']) {
+    const inputs = entries(entries(on).find((e) => e.key === event)?.value).find(
+      (e) => e.key === 'inputs',
+    )?.value
+    for (const { key, value } of entries(inputs)) {
+      if (out.some((i) => i.name === key)) continue
+      const f = new Map(entries(value).map((e) => [e.key, e.value]))
+      const type = literal(f.get('type'))
+      const options = f.get('options')
+      const dflt = literal(f.get('default'))
+      const description = literal(f.get('description'))
+      out.push({
+        name: key,
+        type: (typeof type === 'string' ? type : 'string') as WorkflowInput['type'],
+        required: literal(f.get('required')) === true,
+        default: dflt === undefined ? null : dflt,
+        options: options && isSequence(options) ? [...options].map((o) => String(literal(o))) : [],
+        description: typeof description === 'string' ? description : null,
+      })
+    }
+  }
+  return out
+}
+
+/** GitHub only says a workflow "must contain at least one job with no dependencies"; we name the cycle. */
+function checkCycles(jobs: WorkflowJob[], needsTokens: Map<string, TemplateToken>, report: Report): boolean {
+  const known = new Set(jobs.map((j) => j.key))
+  const cycle = findCycle(jobs.map((j) => ({ key: j.key, needs: j.needs.filter((n) => known.has(n)) })))
+  if (!cycle) return false
+  // Point at the entry of the first job's needs that is on the cycle.
+  const needs = needsTokens.get(cycle[0]!)
+  const items = needs && isSequence(needs) ? [...needs] : needs ? [needs] : []
+  const at = items.find((t) => literal(t) === cycle[1]) ?? needs
+  report(at, `jobs.${cycle[0]}.needs`, `dependency cycle: ${cycle.join(' -> ')}`)
+  return true
+}
+
+/** Adds the field path and a suggestion to a problem from GitHub's parser. */
+function explain(p: SourceProblem, root: MappingToken | null): SourceProblem {
+  const located = root ? locate(root, p.line, p.col) : null
+  let path = located?.mappingPath ?? located?.path ?? ''
+  let message = p.message
+  const unexpected = /^Unexpected value '([^']+)'$/.exec(message)
+  if (unexpected && !located?.isValue) {
+    // The parser drops the unknown key, so the position falls inside the mapping that held it.
+    const container = located?.mappingPath ?? located?.path ?? ''
+    const level = levelOf(container)
+    path = container ? `${container}.${unexpected[1]}` : unexpected[1]!
+    const guess = level ? suggest(unexpected[1]!, KEYS[level]) : null
+    message =
+      `unknown key "${unexpected[1]}"` +
+      (guess ? `; did you mean "${guess}"?` : level ? `; expected one of: ${KEYS[level].join(', ')}` : '')
+  }
+  const missing = /^Required property is missing: (\S+)$/.exec(message)
+  if (missing) {
+    path = path ? `${path}.${missing[1]}` : missing[1]!
+    message = `"${missing[1]}" is required here`
+  }
+  const unknownNeed = /^Job '([^']+)' depends on unknown job '([^']+)'\.$/.exec(message)
+  if (unknownNeed && root) {
+    const jobs = entries(entries(root).find((e) => e.key === 'jobs')?.value).map((e) => e.key)
+    const guess = suggest(unknownNeed[2]!, jobs)
+    message =
+      `job "${unknownNeed[1]}" needs unknown job "${unknownNeed[2]}"` +
+      (guess ? `; did you mean "${guess}"?` : `; the jobs are: ${jobs.join(', ')}`)
+  }
+  return { ...p, path, message }
+}
+
+/**
+ * GitHub's parser often says one thing twice at one place ("A sequence was not expected" then
+ * "Invalid format for jobs"); keep the first. A "required" problem that an unknown key's
+ * suggestion already explains (runs_on -> runs-on) goes too.
+ */
+function tidy(problems: SourceProblem[]): SourceProblem[] {
+  const echo =
+    /^(Invalid format for |Unexpected type '.*' encountered while reading|There's not enough info to determine what you meant)/
+  return problems.filter((p, i) => {
+    const here = problems.filter((q, j) => j !== i && q.line === p.line && q.col === p.col)
+    if (echo.test(p.message) && here.some((q) => !echo.test(q.message))) return false
+    if (p.message === "Unexpected value ''" && here.length) return false
+    const required = /^"(\S+)" is required here$/.exec(p.message)
+    if (required && here.some((q) => q.message.includes(`did you mean "${required[1]}"?`))) return false
+    return true
   })
-  const imageEntry = items.find((e) => e.key === 'image')
-  if (!imageEntry) {
-    src.report(node, `${path}.image`, 'a container needs an "image"')
-    return null
-  }
-  checkNoExpressions(src, imageEntry.value, `${path}.image`)
-  return src.string(imageEntry.value, `${path}.image`)
 }
 
-function readStep(src: YamlSource, node: Node, path: string, index: number): WorkflowStep | null {
-  const items = src.entries(node, path, 'a step')
-  if (!items) return null
-  checkKeys(src, items, STEP_KEYS, path, UNSUPPORTED_STEP)
-  const get = (k: string) => items.find((e) => e.key === k)
-
-  const runEntry = get('run')
-  let run: string | null = null
-  if (runEntry) {
-    run = src.string(runEntry.value, `${path}.run`)
-    checkNoExpressions(src, runEntry.value, `${path}.run`)
-  } else if (!get('uses')) src.report(node, `${path}.run`, 'a step needs "run:", the script to run')
-
-  const shellEntry = get('shell')
-  let shell: WorkflowStep['shell'] = null
-  if (shellEntry) {
-    const s = src.string(shellEntry.value, `${path}.shell`)
-    if (s !== null && !(SHELLS as readonly string[]).includes(s)) {
-      const guess = suggest(s, SHELLS)
-      src.report(
-        shellEntry.value,
-        `${path}.shell`,
-        `shell "${s}" is not supported yet; use one of: ${SHELLS.join(', ')}` +
-          (guess ? ` (did you mean "${guess}"?)` : ''),
-      )
-    } else if (s !== null) shell = s as 'bash' | 'sh'
-  }
-
-  const envEntry = get('env')
-  const env = envEntry ? src.stringMap(envEntry.value, `${path}.env`) : {}
-  checkNoExpressions(src, envEntry?.value ?? null, `${path}.env`)
-  const idEntry = get('id')
-  const id = idEntry ? src.string(idEntry.value, `${path}.id`) : null
-  const wdEntry = get('working-directory')
-  const workingDirectory = wdEntry ? src.string(wdEntry.value, `${path}.working-directory`) : null
-  checkNoExpressions(src, wdEntry?.value ?? null, `${path}.working-directory`)
-  const nameEntry = get('name')
-  const explicitName = nameEntry ? src.string(nameEntry.value, `${path}.name`) : null
-  if (run !== null && !run.trim())
-    src.report(runEntry?.value, `${path}.run`, '"run" is empty: give the script to run')
-  if (run === null) return null
-  const firstLine = run.trim().split('\n')[0] ?? ''
-  return { index, id, name: explicitName ?? `Run ${firstLine}`, run, env, shell, workingDirectory }
+function dropWhere(problems: SourceProblem[], test: (p: SourceProblem) => boolean): void {
+  for (let i = problems.length - 1; i >= 0; i--) if (test(problems[i]!)) problems.splice(i, 1)
 }
 
-/** Unknown and self `needs` (with suggestions), then cycles, reported as their path. */
-function checkNeeds(
-  src: YamlSource,
-  jobs: WorkflowJob[],
-  declared: string[],
-  needsNodes: Map<string, Node[]>,
-): void {
-  // Every declared job counts as known, even one whose own definition is broken (reported already).
-  const keys = declared
-  let broken = false
-  for (const job of jobs) {
-    job.needs.forEach((dep, i) => {
-      const node = needsNodes.get(job.key)?.[i]
-      const path = `jobs.${job.key}.needs`
-      if (dep === job.key) {
-        src.report(node, path, `job "${job.key}" cannot need itself`)
-        broken = true
-      } else if (!keys.includes(dep)) {
-        const guess = suggest(dep, keys)
-        src.report(
-          node,
-          path,
-          `job "${job.key}" needs unknown job "${dep}"` +
-            (guess ? `; did you mean "${guess}"?` : `; the jobs are: ${keys.join(', ')}`),
-        )
-        broken = true
+interface Located {
+  /** Path of the deepest token containing the position. */
+  path: string
+  /** Path of the mapping that starts exactly at the position (where "missing property" errors point). */
+  mappingPath?: string
+  /** The position is a value (a sequence item or mapping value), not a key. */
+  isValue?: boolean
+  /** When the position is a mapping key: which kind of mapping holds it. */
+  level?: 'workflow' | 'job' | 'step'
+}
+
+/** Which kind of mapping the keys at `path` belong to, for suggestions. */
+function levelOf(path: string): Located['level'] {
+  if (path === '') return 'workflow'
+  if (/^jobs\.[^.]+$/.test(path)) return 'job'
+  if (/^jobs\.[^.]+\.steps\[\d+\]$/.test(path)) return 'step'
+  return undefined
+}
+
+function locate(root: MappingToken, line: number, col: number): Located | null {
+  const inside = (t: TemplateToken) => {
+    const r = t.range
+    if (!r) return false
+    const after = line > r.start.line || (line === r.start.line && col >= r.start.column)
+    const before = line < r.end.line || (line === r.end.line && col <= r.end.column)
+    return after && before
+  }
+  let found: Located | null = null
+  let mappingPath: string | undefined
+  const walk = (t: TemplateToken, path: string): void => {
+    if (isMapping(t)) {
+      if (mappingPath === undefined && t.range?.start.line === line && t.range.start.column === col)
+        mappingPath = path
+      for (const { key, keyToken, value } of entries(t)) {
+        const p = path ? `${path}.${key}` : key
+        const r = keyToken.range
+        if (r && r.start.line === line && r.start.column === col) {
+          found = { path: p, level: levelOf(path) }
+          return
+        }
+        if (inside(value) || inside(keyToken)) {
+          found = { path: p }
+          walk(value, p)
+        }
       }
-    })
+    } else if (isSequence(t)) {
+      ;[...t].forEach((item, i) => {
+        if (!inside(item)) return
+        const r = item.range
+        found = {
+          path: `${path}[${i}]`,
+          isValue: !isMapping(item) && r?.start.line === line && r.start.column === col,
+        }
+        walk(item, `${path}[${i}]`)
+      })
+    }
   }
-  if (broken) return
-  const cycle = findCycle(jobs)
-  if (cycle) {
-    // Point at the entry of the first job's needs that is on the cycle.
-    const first = jobs.find((j) => j.key === cycle[0])!
-    src.report(
-      needsNodes.get(first.key)?.[first.needs.indexOf(cycle[1]!)],
-      `jobs.${cycle[0]}.needs`,
-      `dependency cycle: ${cycle.join(' -> ')}`,
-    )
-  }
+  walk(root, '')
+  if (mappingPath !== undefined) return { ...(found ?? { path: mappingPath }), mappingPath, isValue: false }
+  return found
 }
 
-/** Expressions (`${{ }}`) arrive with the full workflow engine; until then refuse them clearly. */
-function checkNoExpressions(src: YamlSource, node: Node | null, path: string): void {
-  if (node === null) return
-  if (isScalar(node)) {
-    if (typeof node.value === 'string' && node.value.includes('${{')) {
-      src.report(
-        node,
-        path,
-        'expressions ("${{ ... }}") are not supported yet; use environment variables ($NAME) in scripts',
-      )
-    }
-    return
-  }
-  if (isMap(node)) {
-    for (const pair of node.items)
-      checkNoExpressions(
-        src,
-        pair.value as Node | null,
-        `${path}.${String((pair.key as { value?: unknown })?.value)}`,
-      )
-  } else if (isSeq(node)) node.items.forEach((n, i) => checkNoExpressions(src, n as Node, `${path}[${i}]`))
+function sortProblems(problems: SourceProblem[]): SourceProblem[] {
+  return [...problems].sort((a, b) => a.line - b.line || a.col - b.col)
 }

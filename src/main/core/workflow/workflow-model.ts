@@ -1,35 +1,78 @@
-/** A workflow as Yardmaster understands it after validation. */
+/**
+ * A workflow as Yardmaster runs it, after GitHub's parser checked it. Values that may hold
+ * expressions stay tokens, evaluated when their contexts exist (at plan time or run time).
+ */
+import type { TemplateToken } from './actions-syntax'
 
 export interface WorkflowStep {
   index: number
+  /** The user's `id:`, or null. */
   id: string | null
-  /** Display name: `name:` or, as on GitHub, `Run <first line of the script>`. */
+  /** The key of this step in the `steps` context: `id`, or `__<index>` for steps without one. */
+  contextKey: string
+  /** Static display name: `name:` when it has no expression, else GitHub's `Run <first line>`. */
   name: string
-  run: string
-  env: Record<string, string>
-  /** `bash` or `sh`; null means GitHub's default (bash if present, else sh). */
-  shell: 'bash' | 'sh' | null
-  workingDirectory: string | null
+  nameToken: TemplateToken | null
+  /** The step condition, normalised by GitHub's parser (`success() && (...)` when it had no status function). */
+  if: string
+  run: TemplateToken | null
+  /** Action reference for `uses:` steps (built-ins only). */
+  uses: string | null
+  with: TemplateToken | null
+  env: TemplateToken | null
+  shell: string | null
+  workingDirectory: TemplateToken | null
+  continueOnError: TemplateToken | null
+  timeoutMinutes: TemplateToken | null
+  line: number
+  col: number
 }
 
 export interface WorkflowJob {
   key: string
+  /** Static display name (`name:` without expressions, else the key). */
   name: string
-  runsOn: string[]
+  nameToken: TemplateToken | null
   needs: string[]
-  env: Record<string, string>
-  /** `container:` image; null means the node's default image. */
-  image: string | null
+  if: string
+  runsOn: TemplateToken | null
+  env: TemplateToken | null
+  /** `container:` (an image string or a mapping with `image`). */
+  container: TemplateToken | null
+  strategy: TemplateToken | null
+  outputs: TemplateToken | null
+  continueOnError: TemplateToken | null
+  timeoutMinutes: TemplateToken | null
+  defaults: RunDefaults
   steps: WorkflowStep[]
   /** Where the job is defined, for messages that come after parsing (scheduling). */
   line: number
   col: number
 }
 
+export interface RunDefaults {
+  shell: string | null
+  workingDirectory: string | null
+}
+
+export interface WorkflowInput {
+  name: string
+  type: 'string' | 'boolean' | 'choice' | 'number' | 'environment'
+  required: boolean
+  default: string | number | boolean | null
+  options: string[]
+  description: string | null
+}
+
 export interface Workflow {
   file: string
   name: string
-  env: Record<string, string>
+  env: TemplateToken | null
+  defaults: RunDefaults
+  /** Event names the workflow is triggered by (`on:`). */
+  events: string[]
+  /** `workflow_dispatch` (or `workflow_call`) inputs. */
+  inputs: WorkflowInput[]
   /** In file order. */
   jobs: WorkflowJob[]
 }

@@ -1,0 +1,304 @@
+/** `yardmaster node <name> test|containers|images|prune|copy-image <image> --from <node|local>` */
+import type { ContainerView, ImageView, PruneReport } from '../../shared/model'
+import { NodeSessions, withTimeout } from '../core/executor/node-sessions'
+import { testConnection } from '../core/farm/connection-test'
+import { localDocker } from '../core/farm/docker-over-ssh'
+import { describeNode, type Farm, type FarmNode } from '../core/farm/farm-model'
+import { copyImage, type NamedEngine } from '../core/farm/image-transfer'
+import { KnownHosts } from '../core/farm/known-hosts'
+import { engineOf, listContainers, listImages, NoEngineError, pruneNode } from '../core/farm/node-operations'
+import { suggest } from '../core/source/yaml-source'
+import { EXIT, type ParsedArgs } from './args'
+import { loadFarm } from './farm-option'
+import { paint, type CliIo } from './output'
+import { formatBytes, formatTable } from './text-table'
+
+const OPERATIONS = ['test', 'containers', 'images', 'prune', 'copy-image'] as const
+type Operation = (typeof OPERATIONS)[number]
+
+export const NODE_USAGE = `  yardmaster node <name> test [--json]              time a fresh connection: handshake, engine, round trip
+  yardmaster node <name> containers|images [--json] list them; containers made by Yardmaster are marked
+  yardmaster node <name> prune [--json]             remove what Yardmaster left there (stopped containers
+                                                    and volumes it labelled, dangling images), nothing else
+  yardmaster node <name> copy-image <image> --from <node|local>
+                                                    copy an image without a registry (save | load over SSH)
+`
+
+/** The name `--from` takes for this machine's own engine, when no farm node is called that. */
+const LOCAL_ENGINE = 'local'
+
+/**
+ * A mistake in what was asked (unknown node or operation, missing argument): exit 2 with the
+ * message and, when it helps, this command's usage; never the whole help.
+ */
+class NodeUsageError extends Error {
+  constructor(
+    message: string,
+    readonly showUsage = false,
+  ) {
+    super(message)
+    this.name = 'NodeUsageError'
+  }
+}
+
+export async function nodeCommand(args: ParsedArgs, io: CliIo, signal: AbortSignal): Promise<number> {
+  try {
+    return await runNodeCommand(args, io, signal)
+  } catch (e) {
+    if (!(e instanceof NodeUsageError || e instanceof NoEngineError)) throw e
+    io.err(
+      `yardmaster node: ${e.message}\n${e instanceof NodeUsageError && e.showUsage ? `\nUsage:\n${NODE_USAGE}` : ''}`,
+    )
+    return EXIT.invalid
+  }
+}
+
+async function runNodeCommand(args: ParsedArgs, io: CliIo, signal: AbortSignal): Promise<number> {
+  const [name, op, ...rest] = args.positionals
+  if (!name) throw new NodeUsageError('which node?', true)
+  const farm = await loadFarm(args.farm)
+  const node = findNode(farm, name)
+  if (!op) throw new NodeUsageError(`what should be done on ${name}?`, true)
+  if (!(OPERATIONS as readonly string[]).includes(op)) {
+    const guess = suggest(op, OPERATIONS)
+    throw new NodeUsageError(
+      `unknown node operation "${op}"${guess ? `; did you mean "${guess}"?` : '.'} ` +
+        `Operations: ${OPERATIONS.join(', ')}`,
+      true,
+    )
+  }
+  const operation = op as Operation
+  if (operation !== 'copy-image' && rest.length)
+    throw new NodeUsageError(`${operation} takes no arguments, but was given: ${rest.join(' ')}`)
+  if (operation !== 'copy-image' && args.from !== undefined)
+    throw new NodeUsageError(`--from is for copy-image, not ${operation}`)
+  if (operation !== 'test' && node.executor === 'shell')
+    throw new NoEngineError(node, operation === 'prune' ? 'prune' : `${operation.replace('-', ' ')} on`)
+
+  try {
+    switch (operation) {
+      case 'test':
+        return await testOperation(farm, node, args, io)
+      case 'copy-image':
+        return await copyOperation(farm, node, rest, args, io, signal)
+      default:
+        return await engineOperation(farm, node, operation, args, io)
+    }
+  } catch (e) {
+    if (e instanceof NodeUsageError || e instanceof NoEngineError) throw e
+    io.err(`yardmaster node ${node.name} ${operation}: ${(e as Error).message}\n`)
+    return EXIT.failed
+  }
+}
+
+function findNode(farm: Farm, name: string): FarmNode {
+  const node = farm.nodes.find((n) => n.name === name)
+  if (node) return node
+  const names = farm.nodes.map((n) => n.name)
+  const guess = suggest(name, names)
+  throw new NodeUsageError(
+    `there is no node "${name}" in ${farm.file ?? 'the default farm (this machine)'}` +
+      (guess ? `; did you mean "${guess}"?` : '.') +
+      ` Nodes: ${names.join(', ')}`,
+  )
+}
+
+async function testOperation(farm: Farm, node: FarmNode, args: ParsedArgs, io: CliIo): Promise<number> {
+  const r = await testConnection(node, KnownHosts.load(farm.knownHosts))
+  if (args.json) {
+    io.out(JSON.stringify(r) + '\n')
+    return EXIT.ok
+  }
+  const lines = [`${describeNode(node)}: ${paint(io, 32, 'reachable')}`]
+  if (r.handshakeMs !== null)
+    lines.push(`  SSH handshake  ${r.handshakeMs} ms (connect, key exchange, authentication)`)
+  if (r.engineVersion !== null)
+    lines.push(
+      `  engine         Docker ${r.engineVersion} (API ${r.apiVersion ?? '?'}); first request ${r.firstRequestMs} ms`,
+    )
+  lines.push(
+    `  round trip     ${r.roundTripMs} ms (median of ${r.samples} ${r.engineVersion !== null ? 'engine pings' : '`true` commands'})`,
+  )
+  io.out(lines.join('\n') + '\n')
+  return EXIT.ok
+}
+
+async function engineOperation(
+  farm: Farm,
+  node: FarmNode,
+  op: 'containers' | 'images' | 'prune',
+  args: ParsedArgs,
+  io: CliIo,
+): Promise<number> {
+  const sessions = new NodeSessions(farm)
+  try {
+    const handle = await sessions.open(node)
+    const result =
+      op === 'containers'
+        ? await listContainers(handle)
+        : op === 'images'
+          ? await listImages(handle)
+          : await pruneNode(handle)
+    if (args.json) io.out(JSON.stringify(result) + '\n')
+    else if (op === 'containers') io.out(containersText(io, node, result as ContainerView[]))
+    else if (op === 'images') io.out(imagesText(node, result as ImageView[]))
+    else io.out(pruneText(node, result as PruneReport))
+    return EXIT.ok
+  } finally {
+    await sessions.closeAll()
+  }
+}
+
+function containersText(io: CliIo, node: FarmNode, cs: ContainerView[]): string {
+  const ours = cs.filter((c) => c.managed).length
+  const summary = `${cs.length} container${cs.length === 1 ? '' : 's'} on ${node.name}: ${ours} made by Yardmaster, ${cs.length - ours} other${cs.length - ours === 1 ? '' : 's'}\n`
+  if (!cs.length) return summary
+  const rows = cs.map((c) => [
+    c.id,
+    c.name,
+    c.image,
+    c.state,
+    c.managed ? `yes${c.runId ? ` (run ${c.runId}${c.jobKey ? `, job ${c.jobKey}` : ''})` : ''}` : 'no',
+    c.status,
+  ])
+  const table = formatTable(['ID', 'NAME', 'IMAGE', 'STATE', 'YARDMASTER', 'STATUS'], rows, (r, col, t) =>
+    col === 4 && cs[r]!.managed ? paint(io, 36, t) : t,
+  )
+  return table + summary
+}
+
+function imagesText(node: FarmNode, is: ImageView[]): string {
+  const summary = `${is.length} image${is.length === 1 ? '' : 's'} on ${node.name}\n`
+  if (!is.length) return summary
+  const rows = is.map((i) => [
+    i.id,
+    i.tags.length ? i.tags.join(', ') : '<dangling>',
+    formatBytes(i.sizeBytes),
+    new Date(i.createdAt).toISOString().slice(0, 10),
+  ])
+  return formatTable(['ID', 'TAGS', 'SIZE', 'CREATED'], rows) + summary
+}
+
+function pruneText(node: FarmNode, r: PruneReport): string {
+  const lines: string[] = []
+  const list = (what: string, items: string[]) => {
+    if (items.length)
+      lines.push(`removed ${items.length} ${what}${items.length === 1 ? '' : 's'}: ${items.join(', ')}`)
+  }
+  list(
+    'stopped Yardmaster container',
+    r.containers.map((c) => `${c.name} (${c.id})`),
+  )
+  list('Yardmaster volume', r.volumes)
+  list('dangling image', r.images)
+  for (const k of r.kept) lines.push(`kept ${k.what}: ${k.reason}`)
+  if (!r.containers.length && !r.volumes.length && !r.images.length)
+    lines.unshift(
+      `nothing to prune on ${node.name}: no stopped Yardmaster containers, no Yardmaster volumes, no dangling images`,
+    )
+  else lines.push(`reclaimed ${formatBytes(r.reclaimedBytes)} on ${node.name}`)
+  return lines.join('\n') + '\n'
+}
+
+async function copyOperation(
+  farm: Farm,
+  node: FarmNode,
+  rest: string[],
+  args: ParsedArgs,
+  io: CliIo,
+  signal: AbortSignal,
+): Promise<number> {
+  const [image, ...extra] = rest
+  if (!image)
+    throw new NodeUsageError(
+      `copy-image: which image? e.g. node ${node.name} copy-image lab/busybox:1 --from n1`,
+    )
+  if (extra.length) throw new NodeUsageError(`copy-image takes one image, but was given: ${rest.join(' ')}`)
+  const from = args.from
+  if (!from)
+    throw new NodeUsageError(
+      `copy-image needs --from <node|${LOCAL_ENGINE}>: where the image is now ` +
+        `(nodes: ${farm.nodes.map((n) => n.name).join(', ')})`,
+    )
+  if (from === node.name)
+    throw new NodeUsageError(`--from ${from} is the node being copied to; name another node`)
+  const fromNode = farm.nodes.find((n) => n.name === from)
+  if (!fromNode && from !== LOCAL_ENGINE) {
+    const guess = suggest(from, [...farm.nodes.map((n) => n.name), LOCAL_ENGINE])
+    throw new NodeUsageError(
+      `--from ${from}: there is no such node${guess ? `; did you mean "${guess}"?` : ''} ` +
+        `Use a node of the farm (${farm.nodes.map((n) => n.name).join(', ')}) or ${LOCAL_ENGINE} for this machine's engine.`,
+    )
+  }
+  if (fromNode?.executor === 'shell') throw new NoEngineError(fromNode, 'copy images from')
+
+  const sessions = new NodeSessions(farm)
+  try {
+    // Both ends open at once: the slower handshake sets the wait, not the sum.
+    const [target, source] = await Promise.all([
+      sessions
+        .open(node)
+        .then((h): NamedEngine => ({ name: node.name, docker: engineOf(h, 'copy images to') })),
+      fromNode
+        ? sessions.open(fromNode).then((h): NamedEngine => ({ name: fromNode.name, docker: engineOf(h, '') }))
+        : openLocalEngine(),
+    ])
+    const progress = progressPrinter(io, image, source.name, node.name)
+    const r = await copyImage(source, target, image, { onProgress: progress.update, signal })
+    progress.done()
+    const id = shortId(r.imageId)
+    if (r.outcome === 'present')
+      io.out(`${node.name} already has ${image} (the same image, ${id}); nothing was copied\n`)
+    else {
+      io.out(
+        `copied ${image} from ${source.name} to ${node.name}: ${formatBytes(r.bytes)} in ${(r.ms / 1000).toFixed(1)} s (image ${id})\n`,
+      )
+      if (r.replacedImageId)
+        io.out(
+          `${node.name} had another image under that name (${shortId(r.replacedImageId)}); it is now untagged, ` +
+            `and \`yardmaster node ${node.name} prune\` removes it if nothing uses it\n`,
+        )
+    }
+    return EXIT.ok
+  } finally {
+    await sessions.closeAll()
+  }
+}
+
+async function openLocalEngine(): Promise<NamedEngine> {
+  const docker = localDocker()
+  try {
+    await withTimeout(docker.ping(), 5000, 'no answer within 5000 ms')
+  } catch (e) {
+    throw new Error(
+      `no Docker engine answers on this machine (${process.env.DOCKER_HOST || 'unix:///var/run/docker.sock'}): ` +
+        `${(e as Error).message}. Start Docker here, or copy from a node with --from <node>.`,
+    )
+  }
+  return { name: LOCAL_ENGINE, docker }
+}
+
+function shortId(id: string): string {
+  return id.replace(/^sha256:/, '').slice(0, 12)
+}
+
+/** Progress on stderr: rewritten in place on a terminal; otherwise a line every few seconds, none for a quick copy. */
+function progressPrinter(io: CliIo, image: string, from: string, to: string) {
+  let lastLine = Date.now()
+  let shown = false
+  return {
+    update: (p: { bytes: number; expectedBytes: number | null }) => {
+      const text = `copying ${image} from ${from} to ${to}: ${formatBytes(p.bytes)}${p.expectedBytes ? ` of about ${formatBytes(p.expectedBytes)}` : ''}`
+      if (io.color) {
+        io.err(`\r${text}\x1b[K`)
+        shown = true
+      } else if (Date.now() - lastLine >= 3000) {
+        io.err(text + '\n')
+        lastLine = Date.now()
+      }
+    },
+    done: () => {
+      if (shown) io.err('\n')
+    },
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * GitHub's own workflow parser (@actions/workflow-parser): YAML, the workflow schema, allowed
+ * expression contexts and functions, and job dependencies, with ranges. This module is the
+ * only one that talks to it; the rest of core sees tokens and SourceProblems.
+ */
+import {
+  convertWorkflowTemplate,
+  isBasicExpression,
+  isBoolean,
+  isMapping,
+  isNumber,
+  isSequence,
+  isString,
+  NoOperationTraceWriter,
+  parseWorkflow,
+  type WorkflowTemplate,
+} from '@actions/workflow-parser'
+import { ErrorPolicy } from '@actions/workflow-parser/model/convert'
+import type { MappingToken, TemplateToken } from '@actions/workflow-parser/templates/tokens/index'
+import type { SourceProblem } from '../source/source-error'
+
+export type { MappingToken, TemplateToken }
+export { isBasicExpression, isBoolean, isMapping, isNumber, isSequence, isString }
+
+export interface ParsedSyntax {
+  /** The raw token tree (every key the user wrote, with ranges); null when YAML itself failed. */
+  root: MappingToken | null
+  /** GitHub's converted model (jobs, needs, normalised `if`s); null when conversion failed. */
+  template: WorkflowTemplate | null
+  problems: SourceProblem[]
+}
+
+export async function parseActionsSyntax(file: string, text: string): Promise<ParsedSyntax> {
+  const parsed = parseWorkflow({ name: file, content: text }, new NoOperationTraceWriter())
+  const root = parsed.value && isMapping(parsed.value) ? parsed.value : null
+  let template: WorkflowTemplate | null = null
+  if (parsed.value) {
+    // TryConversion: report dependency errors together with schema errors, in one pass.
+    template = await convertWorkflowTemplate(parsed.context, parsed.value, undefined, {
+      errorPolicy: ErrorPolicy.TryConversion,
+    }).catch(() => null)
+  }
+  const seen = new Set<string>()
+  const problems: SourceProblem[] = []
+  for (const e of parsed.context.errors.getErrors()) {
+    const at = e.range?.start ?? positionInMessage(e.message)
+    // YAML errors carry a source excerpt after the first line; we show our own position.
+    const message = (e.rawMessage.replace(/^.*?\(Line: \d+, Col: \d+\): /, '').split('\n')[0] ?? '').replace(
+      / at line \d+, column \d+:$/,
+      '',
+    )
+    const key = `${at.line}:${at.column}:${message}`
+    if (seen.has(key)) continue
+    seen.add(key)
+    problems.push({ file, line: at.line, col: at.column, path: '', message })
+  }
+  return { root, template, problems }
+}
+
+function positionInMessage(message: string): { line: number; column: number } {
+  const m = /\(Line: (\d+), Col: (\d+)\)/.exec(message)
+  return m ? { line: Number(m[1]), column: Number(m[2]) } : { line: 1, column: 1 }
+}
+
+/** Entries of a mapping token, keys as strings. */
+export function entries(
+  token: TemplateToken | undefined,
+): Array<{ key: string; keyToken: TemplateToken; value: TemplateToken }> {
+  if (!token || !isMapping(token)) return []
+  const out = []
+  for (const pair of token)
+    out.push({
+      key: String((pair.key as { value?: unknown }).value ?? pair.key.toString()),
+      keyToken: pair.key,
+      value: pair.value,
+    })
+  return out
+}
+
+/** A literal's JavaScript value (string, number, boolean, null), or undefined for anything else. */
+export function literal(token: TemplateToken | undefined): string | number | boolean | null | undefined {
+  if (!token) return undefined
+  if (isString(token) || isNumber(token) || isBoolean(token)) return token.value
+  if (token.templateTokenType === 7 /* null */) return null
+  return undefined
+}
+
+/** 1-based position of a token. */
+export function positionOf(token: TemplateToken | undefined): { line: number; col: number } {
+  const start = token?.range?.start
+  return start ? { line: start.line, col: start.column } : { line: 1, col: 1 }
+}

@@ -1,0 +1,101 @@
+/**
+ * Workflow commands in a step's output (`::add-mask::`, `::group::`, `::error file=..::`,
+ * `::stop-commands::`...), and masking of secrets and masked values. One instance per job:
+ * masks added by a step hold for the rest of the job.
+ */
+
+export interface Annotation {
+  level: 'error' | 'warning' | 'notice'
+  message: string
+  file?: string
+  line?: number
+  col?: number
+  title?: string
+}
+
+export class WorkflowCommands {
+  private readonly masks: string[] = []
+  private stopToken: string | null = null
+  readonly annotations: Annotation[] = []
+
+  constructor(secrets: Iterable<string> = []) {
+    for (const s of secrets) this.addMask(s)
+  }
+
+  addMask(value: string): void {
+    // Each line of a multi-line secret is masked on its own, as lines are shown one by one.
+    for (const part of value.split('\n')) {
+      const v = part.trim()
+      if (v.length >= 1 && !this.masks.includes(v)) this.masks.push(v)
+    }
+    this.masks.sort((a, b) => b.length - a.length)
+  }
+
+  mask(text: string): string {
+    let out = text
+    for (const m of this.masks) out = out.split(m).join('***')
+    return out
+  }
+
+  /** A line of output: what to show (masked), or null to hide it (a command line). */
+  process(raw: string): string | null {
+    const line = raw.trimStart()
+    if (this.stopToken !== null) {
+      if (line === `::${this.stopToken}::`) {
+        this.stopToken = null
+        return null
+      }
+      return this.mask(raw)
+    }
+    const m = /^::([a-z-]+)(?: ([^:]*))?::(.*)$/.exec(line)
+    if (!m) return this.mask(raw)
+    const [, command, props = '', value = ''] = m
+    switch (command) {
+      case 'add-mask':
+        this.addMask(value)
+        return null
+      case 'stop-commands':
+        this.stopToken = value
+        return null
+      case 'group':
+        return this.mask(`▸ ${value}`)
+      case 'endgroup':
+        return null
+      case 'debug':
+        return this.mask(`debug: ${value}`)
+      case 'error':
+      case 'warning':
+      case 'notice': {
+        const a: Annotation = { level: command, message: this.mask(unescape(value)), ...parseProps(props) }
+        this.annotations.push(a)
+        const where = a.file ? ` (${a.file}${a.line ? `:${a.line}` : ''}${a.col ? `:${a.col}` : ''})` : ''
+        return `${command[0]!.toUpperCase()}${command.slice(1)}: ${a.title ? `${this.mask(a.title)}: ` : ''}${a.message}${where}`
+      }
+      default:
+        return this.mask(raw)
+    }
+  }
+}
+
+function parseProps(props: string): Omit<Annotation, 'level' | 'message'> {
+  const out: Omit<Annotation, 'level' | 'message'> = {}
+  for (const pair of props.split(',')) {
+    const eq = pair.indexOf('=')
+    if (eq < 0) continue
+    const key = pair.slice(0, eq).trim()
+    const value = unescape(pair.slice(eq + 1).trim())
+    if (key === 'file' || key === 'title') out[key] = value
+    else if (key === 'line' || key === 'col') out[key] = Number(value)
+  }
+  return out
+}
+
+/** GitHub's escaping of command data: %25 %0D %0A %3A %2C. */
+function unescape(s: string): string {
+  return s
+    .replace(/%0D/g, '\r')
+    .replace(/%0A/g, '\n')
+    .replace(/%3A/g, ':')
+    .replace(/%2C/g, ',')
+    .replace(/%25/g, '%')
+}

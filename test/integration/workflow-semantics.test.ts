@@ -1,0 +1,134 @@
+/**
+ * GitHub's meaning of a workflow, end to end on a lab host: what the steps print, what the run
+ * reports (--json), and what the history holds.
+ */
+import { join } from 'node:path'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { openDatabase } from '../../src/main/core/store/database'
+import { RunStore } from '../../src/main/core/store/run-store'
+import { cli, tempDir, type CliResult } from '../support/cli'
+import { lab, REPO } from '../support/lab'
+
+const fixture = join(REPO, 'test', 'fixtures', 'lab', 'semantics.yml')
+
+describe('workflow semantics on the lab', () => {
+  let res: CliResult
+  let dataDir: string
+  let report: {
+    runId: number
+    conclusion: string
+    jobs: Record<
+      string,
+      {
+        node: string | null
+        conclusion: string
+        outputs: Record<string, string>
+        steps: Array<{ name: string; outcome: string; conclusion: string; exitCode: number | null }>
+      }
+    >
+  }
+
+  beforeAll(async () => {
+    dataDir = tempDir()
+    res = await cli([
+      'run',
+      fixture,
+      '--farm',
+      lab().farmFile,
+      '--data-dir',
+      dataDir,
+      '--input',
+      'who=farm',
+      '--input',
+      'loud=true',
+      '--secret',
+      'TOKEN=tok-9f8e7d',
+      '--json',
+    ])
+    report = JSON.parse(res.out.trim().split('\n').at(-1)!) as typeof report
+  }, 60_000)
+
+  const line = (job: string, text: string | RegExp) =>
+    res.out
+      .split('\n')
+      .some((l) => l.startsWith(`[${job}]`) && (typeof text === 'string' ? l.endsWith(text) : text.test(l)))
+
+  it('succeeds, and reports each job and step with GitHub’s outcome and conclusion', () => {
+    expect(res.code).toBe(0)
+    expect(report.conclusion).toBe('success')
+    expect(report.jobs.produce!.steps.map((s) => [s.name, s.outcome, s.conclusion, s.exitCode])).toEqual([
+      ['prepare the working directory', 'success', 'success', 0],
+      ['Run echo "answer=42" >> "$GITHUB_OUTPUT"', 'success', 'success', 0],
+      ['env, inputs and path', 'success', 'success', 0],
+      ['allowed to fail', 'failure', 'success', 3],
+      ['skipped on success', 'skipped', 'skipped', null],
+      ['report', 'success', 'success', 0],
+      ['pipefail under bash', 'failure', 'success', 1],
+    ])
+    expect(report.jobs.produce).toMatchObject({
+      node: 'n1',
+      conclusion: 'success',
+      outputs: { answer: '42', story: 'line one\nline two' },
+    })
+    expect(report.jobs.consume).toMatchObject({ conclusion: 'success' })
+    expect(report.jobs.never).toMatchObject({ conclusion: 'skipped', node: null })
+  })
+
+  it('evaluates expressions over inputs, env, steps, job and needs', () => {
+    expect(line('produce', 'hello farm loud=true level=low later=from-env-file')).toBe(true)
+    expect(line('produce', 'flaky outcome=failure conclusion=success status=success')).toBe(true)
+    expect(line('consume', 'answer=42 result=success')).toBe(true)
+    expect(line('consume', 'story=line one')).toBe(true)
+    expect(line('consume', 'line two')).toBe(true)
+    expect(res.out).not.toMatch(/^\[\w+\]\s+must not run/m) // (step titles in the JSON report quote it)
+  })
+
+  it('runs file commands: GITHUB_PATH, defaults.run.working-directory, the step summary', () => {
+    expect(line('produce', 'tool-from-path')).toBe(true)
+    expect(line('produce', 'pwd=/workspace/sub')).toBe(true)
+    expect(line('produce', 'summary: ### summary line')).toBe(true)
+  })
+
+  it('masks secrets and ::add-mask:: values, and turns ::warning:: into an annotation', () => {
+    expect(line('produce', 'mask check: *** and ***')).toBe(true)
+    expect(res.out).not.toContain('hunter2')
+    expect(res.out).not.toContain('tok-9f8e7d')
+    expect(line('produce', 'Warning: look here (app.c:3)')).toBe(true)
+    expect(res.out).not.toContain('::add-mask::')
+  })
+
+  it('never stores a secret in the history', () => {
+    const db = openDatabase(dataDir)
+    try {
+      const rows = db.prepare('SELECT text FROM log_lines').all() as Array<{ text: string }>
+      expect(rows.length).toBeGreaterThan(5)
+      expect(rows.some((r) => r.text.includes('tok-9f8e7d') || r.text.includes('hunter2'))).toBe(false)
+      const detail = new RunStore(db).getRun(report.runId)
+      expect(detail.jobs.find((j) => j.key === 'produce')!.outputs).toEqual({
+        answer: '42',
+        story: 'line one\nline two',
+      })
+    } finally {
+      db.close()
+    }
+  })
+
+  it('refuses inputs the workflow does not declare or cannot take, before running anything', async () => {
+    const dir = tempDir()
+    const bad = await cli([
+      'run',
+      fixture,
+      '--farm',
+      lab().farmFile,
+      '--data-dir',
+      dir,
+      '--input',
+      'level=extreme',
+      '--input',
+      'color=red',
+    ])
+    expect(bad.code).toBe(2)
+    expect(bad.err).toContain('unknown input "color"; the workflow\'s inputs are: who, loud, level')
+    expect(bad.err).toContain('input "level" must be one of: low, high (not "extreme")')
+  })
+})
