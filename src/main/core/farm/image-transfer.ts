@@ -113,6 +113,7 @@ export async function copyImage(
     bytes: counter.bytes,
     ms: Math.round(performance.now() - t0),
     imageId: source.Id,
+    replacedImageId: present?.Id ?? null,
   }
 }
 
