@@ -408,8 +408,8 @@ describe('prepareRun', () => {
       farm,
       fakeSessions({ down: new Error('refused'), up: { prepare: () => Promise.reject(new Error('x')) } }),
     )
-    expect(prepared.nodesFor.get('a')!.map((n) => n.name)).toEqual(['up'])
+    expect(prepared.instances.get('a')![0]!.nodes.map((n) => n.name)).toEqual(['up'])
     expect(prepared.unreachable.map((u) => [u.node.name, u.reason])).toEqual([['down', 'refused']])
-    expect([...prepared.sessions.keys()]).toEqual(['up'])
+    expect([...prepared.opened.keys()]).toEqual(['up'])
   })
 })

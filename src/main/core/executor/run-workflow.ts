@@ -1,20 +1,22 @@
 /**
- * Runs a validated workflow on a farm, with GitHub's meaning: prepare (evaluate each job's
- * `runs-on`, match it to nodes that can take it and reach them, before anything is recorded),
- * then execute (a job starts when its needs are done and its `if` holds, on a node with a free
- * slot; its steps run in a fresh environment; every state, exit code, output and log line is
- * recorded).
+ * Runs a validated workflow on a farm, with GitHub's meaning.
+ *
+ * prepare: resolve inputs; for every job whose matrix and `runs-on` are known before the run
+ *   (no `needs` in them), expand the matrix, evaluate `runs-on` per instance, match nodes and
+ *   open them. Nothing is recorded until this succeeds.
+ * execute: a job is decided when every job it needs is done: its `if` (with the status
+ *   functions) runs or skips it; then its matrix expands (now, for dynamic matrices) into
+ *   instances that start on nodes with a free slot, at most `max-parallel` at a time, and
+ *   `fail-fast` cancels the siblings of a failed instance. Everything is recorded.
  */
 import { resolve } from 'node:path'
 import type { JobState, LogStream, RunState, StepState } from '../../../shared/model'
-import { describeNode, type Farm, type FarmNode } from '../farm/farm-model'
+import type { Farm, FarmNode } from '../farm/farm-model'
 import { candidates, explainNoMatch, pickNode } from '../scheduler/capability-match'
 import { InvalidSourceError, type SourceProblem } from '../source/source-error'
 import type { RunStore } from '../store/run-store'
 import {
-  evaluateEnv,
   evaluateExpression,
-  evaluateText,
   evaluateToken,
   toText,
   truthy,
@@ -22,19 +24,12 @@ import {
   type Json,
   type RunStatus,
 } from '../workflow/expressions'
-import {
-  collectScript,
-  FILE_COMMAND_VARS,
-  FILE_COMMANDS,
-  parseKeyValueFile,
-  splitCollected,
-} from '../workflow/file-commands'
-import { WorkflowCommands } from '../workflow/workflow-commands'
-import type { Workflow, WorkflowJob, WorkflowStep } from '../workflow/workflow-model'
-import type { JobEnvironment } from './job-environment'
+import { expandMatrix, instanceName, type MatrixCombination } from '../workflow/matrix'
+import type { Workflow, WorkflowJob } from '../workflow/workflow-model'
+import { FailFastCancel, runJobInstance } from './job-runner'
 import { LogSink, type LogTarget } from './log-sink'
 import type { NodeSession, NodeSessions } from './node-sessions'
-import { githubContext, resolveInputs, runnerArch, runnerOs, type RunParameters } from './run-contexts'
+import { githubContext, resolveInputs, type RunParameters } from './run-contexts'
 
 /** The run could not start: no reachable node for a job. Nothing was recorded. */
 export class NoReachableNodeError extends Error {
@@ -69,16 +64,25 @@ export interface RunObserver {
   logsStored?(runId: number, lastSeq: number): void
 }
 
+/** One job, or one combination of its matrix. */
+export interface PlannedInstance {
+  key: string
+  name: string
+  matrix: MatrixCombination
+  runsOn: string[]
+  /** Reachable nodes that carry its labels, in farm order. */
+  nodes: FarmNode[]
+}
+
 export interface PreparedRun {
   workflow: Workflow
   farm: Farm
   params: RunParameters
   inputs: Record<string, Json>
-  /** job key -> its evaluated runs-on labels */
-  runsOn: Map<string, string[]>
-  /** job key -> reachable nodes that carry its labels, in farm order */
-  nodesFor: Map<string, FarmNode[]>
-  sessions: Map<string, NodeSession>
+  /** job key -> its instances, or null when its matrix or runs-on depend on other jobs (decided at run time) */
+  instances: Map<string, PlannedInstance[] | null>
+  sessions: NodeSessions
+  opened: Map<string, NodeSession>
   /** Nodes that could not be opened but were not needed by every job (reported as warnings). */
   unreachable: Array<{ node: FarmNode; reason: string }>
 }
@@ -95,9 +99,43 @@ export function runsOnLabels(value: Json): string[] {
   return []
 }
 
+/** Does a token mention a context (e.g. `needs`) in any of its expressions? */
+function mentions(token: WorkflowJob['strategy'], context: string): boolean {
+  if (!token) return false
+  return new RegExp(`\\b${context}\\b`).test(JSON.stringify(token))
+}
+
+/** The matrix combinations of a job (one empty combination without a matrix), and its strategy. */
+export function jobStrategy(job: WorkflowJob, contexts: ExpressionContexts) {
+  const strategy = evaluateToken(job.strategy, contexts)
+  const s = strategy && typeof strategy === 'object' && !Array.isArray(strategy) ? strategy : {}
+  const combos = s.matrix === undefined || s.matrix === null ? [{}] : expandMatrix(s.matrix)
+  const failFast = s['fail-fast'] === undefined ? true : truthy(s['fail-fast'])
+  const maxParallel =
+    typeof s['max-parallel'] === 'number' && s['max-parallel'] > 0 ? s['max-parallel'] : Infinity
+  return { combos, failFast, maxParallel }
+}
+
+/** Instances of a job with their labels and candidate nodes (reachability aside). */
+function planInstances(job: WorkflowJob, farm: Farm, contexts: ExpressionContexts) {
+  const { combos } = jobStrategy(job, contexts)
+  return combos.map((matrix) => {
+    const runsOn = runsOnLabels(evaluateToken(job.runsOn, { ...contexts, matrix }))
+    const name = job.nameToken ? toText(evaluateToken(job.nameToken, { ...contexts, matrix })) : job.key
+    return {
+      key: combos.length > 1 || Object.keys(matrix).length ? instanceName(job.key, matrix) : job.key,
+      name: Object.keys(matrix).length && !job.nameToken ? instanceName(job.key, matrix) : name,
+      matrix,
+      runsOn,
+      nodes: candidates(runsOn, farm.nodes),
+    }
+  })
+}
+
 /**
- * Evaluates runs-on, matches jobs to nodes and opens those nodes. Throws InvalidSourceError (a
- * job no node can take), InvalidInputError or NoReachableNodeError; records nothing.
+ * Resolves inputs, plans what can be planned, matches jobs to nodes and opens those nodes.
+ * Throws InvalidSourceError (a job no node can take, a bad matrix), InvalidInputError or
+ * NoReachableNodeError; records nothing.
  */
 export async function prepareRun(
   workflow: Workflow,
@@ -115,60 +153,64 @@ export async function prepareRun(
     matrix: {},
   }
   const problems: SourceProblem[] = []
-  const problem = (job: WorkflowJob, message: string) =>
-    problems.push({
-      file: workflow.file,
-      line: job.line,
-      col: job.col,
-      path: `jobs.${job.key}.runs-on`,
-      message,
-    })
-  const matched = new Map<string, FarmNode[]>()
-  const runsOn = new Map<string, string[]>()
+  const instances = new Map<string, PlannedInstance[] | null>()
   for (const job of workflow.jobs) {
-    let labels: string[] = []
-    try {
-      labels = runsOnLabels(evaluateToken(job.runsOn, planContexts))
-    } catch (e) {
-      problem(job, `job "${job.key}": runs-on must be known before the run starts: ${(e as Error).message}`)
+    const problem = (message: string, field = '') =>
+      problems.push({
+        file: workflow.file,
+        line: job.line,
+        col: job.col,
+        path: `jobs.${job.key}${field}`,
+        message,
+      })
+    if (mentions(job.strategy, 'needs') || mentions(job.runsOn, 'needs')) {
+      instances.set(job.key, null)
       continue
     }
-    runsOn.set(job.key, labels)
-    const c = candidates(labels, farm.nodes)
-    if (!c.length) {
-      problem(
-        job,
-        `job "${job.key}" cannot run on this farm${farm.file ? ` (${farm.file})` : ''}: ${explainNoMatch(labels, farm.nodes)}`,
-      )
+    try {
+      const planned = planInstances(job, farm, planContexts)
+      for (const p of planned) {
+        if (!p.nodes.length) {
+          problem(
+            `job "${p.key}" cannot run on this farm${farm.file ? ` (${farm.file})` : ''}: ${explainNoMatch(p.runsOn, farm.nodes)}`,
+            '.runs-on',
+          )
+        }
+      }
+      instances.set(job.key, planned)
+    } catch (e) {
+      problem(`job "${job.key}": ${(e as Error).message}`)
     }
-    matched.set(job.key, c)
   }
   if (problems.length) throw new InvalidSourceError('workflow', problems)
 
-  const needed = [...new Set([...matched.values()].flat())]
-  const opened = await Promise.allSettled(needed.map((n) => sessions.open(n)))
-  const open = new Map<string, NodeSession>()
+  const needed = [...new Set([...instances.values()].flatMap((list) => (list ?? []).flatMap((i) => i.nodes)))]
+  const results = await Promise.allSettled(needed.map((n) => sessions.open(n)))
+  const opened = new Map<string, NodeSession>()
   const failed = new Map<string, string>()
-  opened.forEach((r, i) => {
+  results.forEach((r, i) => {
     const node = needed[i]!
-    if (r.status === 'fulfilled') open.set(node.name, r.value)
+    if (r.status === 'fulfilled') opened.set(node.name, r.value)
     else failed.set(node.name, (r.reason as Error).message)
   })
 
-  const nodesFor = new Map<string, FarmNode[]>()
   const failures: Array<{ job: string; reasons: string[] }> = []
-  for (const job of workflow.jobs) {
-    const c = matched.get(job.key)!
-    const reachable = c.filter((n) => open.has(n.name))
-    if (!reachable.length)
-      failures.push({ job: job.key, reasons: c.map((n) => failed.get(n.name) ?? `${n.name}: unknown`) })
-    nodesFor.set(job.key, reachable)
+  for (const list of instances.values()) {
+    for (const inst of list ?? []) {
+      const reachable = inst.nodes.filter((n) => opened.has(n.name))
+      if (!reachable.length)
+        failures.push({
+          job: inst.key,
+          reasons: inst.nodes.map((n) => failed.get(n.name) ?? `${n.name}: unknown`),
+        })
+      inst.nodes = reachable
+    }
   }
   if (failures.length) throw new NoReachableNodeError(failures)
   const unreachable = needed
     .filter((n) => failed.has(n.name))
     .map((node) => ({ node, reason: failed.get(node.name)! }))
-  return { workflow, farm, params, inputs, runsOn, nodesFor, sessions: open, unreachable }
+  return { workflow, farm, params, inputs, instances, sessions, opened, unreachable }
 }
 
 export interface ExecuteOptions {
@@ -195,25 +237,50 @@ const RESULT: Record<JobState, string> = {
   skipped: 'skipped',
 }
 
+interface Instance extends PlannedInstance {
+  jobId: number
+  stepIds: number[]
+  index: number
+  state: JobState
+}
+
+/** A workflow job while the run goes on: waiting, then its instances, then done. */
+interface Group {
+  job: WorkflowJob
+  phase: 'waiting' | 'running' | 'done'
+  instances: Instance[]
+  queue: Instance[]
+  running: number
+  failFast: boolean
+  maxParallel: number
+  abort: AbortController
+  result: JobState
+  outputs: Record<string, string>
+}
+
 export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): Promise<RunResult> {
   const { workflow, params } = prepared
   const { store } = opts
   const observer = opts.observer ?? {}
-  const signal = opts.signal ?? new AbortController().signal
+  const runSignal = opts.signal ?? new AbortController().signal
   const created = store.createRun({
     workflowName: workflow.name,
     workflowFile: resolve(workflow.file),
     farmFile: opts.farmFile ?? prepared.farm.file,
-    jobs: workflow.jobs.map((j) => ({
-      key: j.key,
-      name: j.name,
-      needs: j.needs,
-      runsOn: prepared.runsOn.get(j.key) ?? [],
-      steps: j.steps.map((s) => s.name),
-    })),
+    jobs: workflow.jobs.map((j) => {
+      const planned = prepared.instances.get(j.key)
+      const first = planned?.length === 1 ? planned[0] : undefined
+      return {
+        key: first?.key ?? j.key,
+        name: first?.name ?? j.name,
+        needs: j.needs,
+        runsOn: first?.runsOn ?? [],
+        steps: j.steps.map((s) => s.name),
+      }
+    }),
   })
   const { runId } = created
-  const instance = store.instanceId()
+  const instanceId = store.instanceId()
   const secrets = params.secrets ?? {}
   const logs = new LogSink(
     store,
@@ -221,347 +288,239 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     100,
     (id, seq) => observer.logsStored?.(id, seq),
   )
-  const states = new Map<string, JobState>(workflow.jobs.map((j) => [j.key, 'pending']))
-  const outputs = new Map<string, Record<string, string>>()
-  const setJob = (job: WorkflowJob, state: JobState, patch: Parameters<RunStore['updateJob']>[1] = {}) => {
-    states.set(job.key, state)
-    store.updateJob(created.jobIds.get(job.key)!, { ...patch, state })
-    observer.jobChanged?.(runId, job.key, state, { node: patch.nodeName ?? undefined, reason: patch.reason })
-  }
   const github = githubContext(workflow, runId, params)
-  const baseContexts = (): ExpressionContexts => ({
+  const base: ExpressionContexts = {
     github,
     inputs: prepared.inputs,
     vars: params.vars ?? {},
     secrets,
-    strategy: { 'fail-fast': true, 'job-index': 0, 'job-total': 1, 'max-parallel': 1 },
     matrix: {},
-    needs: {},
-  })
+    strategy: {},
+  }
+
+  const groups = new Map<string, Group>(
+    workflow.jobs.map((job) => [
+      job.key,
+      {
+        job,
+        phase: 'waiting',
+        instances: [],
+        queue: [],
+        running: 0,
+        failFast: true,
+        maxParallel: Infinity,
+        abort: new AbortController(),
+        result: 'pending',
+        outputs: {},
+      },
+    ]),
+  )
+  const rowOf = (job: WorkflowJob) => {
+    const planned = prepared.instances.get(job.key)
+    const key = planned?.length === 1 ? planned[0]!.key : job.key
+    return { key, jobId: created.jobIds.get(key)!, stepIds: created.stepIds.get(key)! }
+  }
+  const setInstance = (inst: Instance, state: JobState, patch: Parameters<RunStore['updateJob']>[1] = {}) => {
+    inst.state = state
+    store.updateJob(inst.jobId, { ...patch, state })
+    observer.jobChanged?.(runId, inst.key, state, { node: patch.nodeName ?? undefined, reason: patch.reason })
+  }
+  /** Ends a group that never got instances (skipped, cancelled, or its plan failed). */
+  const endGroup = (g: Group, state: JobState, reason: string) => {
+    const row = rowOf(g.job)
+    g.phase = 'done'
+    g.result = state
+    store.updateJob(row.jobId, { state, reason, finishedAt: Date.now() })
+    for (const id of row.stepIds)
+      store.updateStep(id, {
+        state: state === 'cancelled' ? 'cancelled' : 'skipped',
+        conclusion: state === 'cancelled' ? 'cancelled' : 'skipped',
+      })
+    observer.jobChanged?.(runId, row.key, state, { reason })
+  }
+  const needsContext = (job: WorkflowJob) => {
+    const needs: Record<string, Json> = {}
+    for (const n of job.needs)
+      needs[n] = { result: RESULT[groups.get(n)!.result], outputs: groups.get(n)!.outputs }
+    return needs
+  }
 
   store.setRunState(runId, 'running')
   observer.runChanged?.(runId, 'running')
 
   const busy = new Map<string, number>()
-  const running = new Map<string, Promise<void>>()
-  const pending = [...workflow.jobs]
-  const finished = (s: JobState) => s !== 'pending' && s !== 'running'
+  const running = new Set<Promise<void>>()
 
-  while (pending.length || running.size) {
-    for (const job of [...pending]) {
-      if (!job.needs.every((n) => finished(states.get(n)!))) continue
-      const stepIds = created.stepIds.get(job.key)!
-      const needs: Record<string, Json> = {}
-      for (const n of job.needs) needs[n] = { result: RESULT[states.get(n)!], outputs: outputs.get(n) ?? {} }
-      const status: RunStatus = {
-        success: job.needs.every((n) => states.get(n) === 'succeeded'),
-        failure: job.needs.some((n) => states.get(n) === 'failed'),
-        cancelled: signal.aborted,
-      }
-      let run: boolean
-      try {
-        run = truthy(
-          evaluateExpression(
-            job.if,
-            { ...baseContexts(), needs, github: { ...github, job: job.key } },
-            status,
-          ),
-        )
-      } catch (e) {
-        pending.splice(pending.indexOf(job), 1)
-        setJob(job, 'failed', {
-          reason: `the job's "if" failed: ${(e as Error).message}`,
-          finishedAt: Date.now(),
-        })
-        markSteps(store, stepIds, 'skipped')
-        continue
-      }
-      if (!run) {
-        pending.splice(pending.indexOf(job), 1)
-        const unmet = job.needs.find((n) => states.get(n) !== 'succeeded')
-        const reason = signal.aborted
-          ? 'the run was cancelled before the job started'
-          : unmet
-            ? `needs job "${unmet}", which ${pastTense(states.get(unmet)!)}`
-            : `its condition is false: ${job.if}`
-        setJob(job, signal.aborted ? 'cancelled' : 'skipped', { reason, finishedAt: Date.now() })
-        markSteps(store, stepIds, signal.aborted ? 'cancelled' : 'skipped')
-        continue
-      }
-      const node = pickNode(prepared.nodesFor.get(job.key)!, busy)
-      if (!node) continue
-      pending.splice(pending.indexOf(job), 1)
-      busy.set(node.name, (busy.get(node.name) ?? 0) + 1)
-      const p = runJob(job, node, needs)
-        .catch((e: Error) => {
-          setJob(job, 'failed', { reason: `internal error: ${e.message}`, finishedAt: Date.now() })
-        })
-        .finally(() => {
-          busy.set(node.name, busy.get(node.name)! - 1)
-          running.delete(job.key)
-        })
-      running.set(job.key, p)
+  /** Decides a waiting group whose needs are done: skip it, or expand it into instances. */
+  const decide = async (g: Group): Promise<void> => {
+    const job = g.job
+    const needs = needsContext(job)
+    const status: RunStatus = {
+      success: job.needs.every((n) => groups.get(n)!.result === 'succeeded'),
+      failure: job.needs.some((n) => groups.get(n)!.result === 'failed'),
+      cancelled: runSignal.aborted,
     }
-    if (!running.size) break
-    await Promise.race(running.values())
+    let go: boolean
+    try {
+      go = truthy(evaluateExpression(job.if, { ...base, github: { ...github, job: job.key }, needs }, status))
+    } catch (e) {
+      return endGroup(g, 'failed', `the job's "if" failed: ${(e as Error).message}`)
+    }
+    if (!go) {
+      const unmet = job.needs.find((n) => groups.get(n)!.result !== 'succeeded')
+      if (runSignal.aborted) return endGroup(g, 'cancelled', 'the run was cancelled before the job started')
+      return endGroup(
+        g,
+        'skipped',
+        unmet
+          ? `needs job "${unmet}", which ${pastTense(groups.get(unmet)!.result)}`
+          : `its condition is false: ${job.if}`,
+      )
+    }
+    let planned = prepared.instances.get(job.key) ?? null
+    const contexts = { ...base, needs }
+    try {
+      const strategy = jobStrategy(job, contexts)
+      g.failFast = strategy.failFast
+      g.maxParallel = strategy.maxParallel
+      if (!planned) {
+        // A dynamic matrix or runs-on: plan now, and open the nodes it needs.
+        planned = planInstances(job, prepared.farm, contexts)
+        for (const p of planned) {
+          const open = await Promise.allSettled(p.nodes.map((n) => prepared.sessions.open(n)))
+          open.forEach((r) => r.status === 'fulfilled' && prepared.opened.set(r.value.node.name, r.value))
+          p.nodes = p.nodes.filter((_, i) => open[i]!.status === 'fulfilled')
+        }
+      }
+    } catch (e) {
+      return endGroup(g, 'failed', `could not plan the job: ${(e as Error).message}`)
+    }
+    const row = rowOf(job)
+    g.instances = planned.map((p, index) => {
+      if (index === 0) {
+        if (p.key !== row.key || planned.length > 1) store.renameJob(row.jobId, p.key, p.name, p.runsOn)
+        return { ...p, jobId: row.jobId, stepIds: row.stepIds, index, state: 'pending' as JobState }
+      }
+      const added = store.addJob(runId, {
+        key: p.key,
+        name: p.name,
+        needs: job.needs,
+        runsOn: p.runsOn,
+        steps: job.steps.map((s) => s.name),
+      })
+      return { ...p, jobId: added.jobId, stepIds: added.stepIds, index, state: 'pending' as JobState }
+    })
+    g.queue = [...g.instances]
+    g.phase = 'running'
+    for (const inst of g.instances) {
+      if (!inst.nodes.length) {
+        g.queue.splice(g.queue.indexOf(inst), 1)
+        const reason = `no reachable node can take it: ${explainNoMatch(inst.runsOn, prepared.farm.nodes)}`
+        setInstance(inst, 'failed', { reason, finishedAt: Date.now() })
+        for (const id of inst.stepIds) store.updateStep(id, { state: 'skipped', conclusion: 'skipped' })
+      }
+    }
+  }
+
+  const start = (g: Group, inst: Instance, node: FarmNode) => {
+    g.queue.splice(g.queue.indexOf(inst), 1)
+    g.running++
+    busy.set(node.name, (busy.get(node.name) ?? 0) + 1)
+    const strategy = {
+      'fail-fast': g.failFast,
+      'job-index': inst.index,
+      'job-total': g.instances.length,
+      'max-parallel': Number.isFinite(g.maxParallel) ? g.maxParallel : g.instances.length,
+    }
+    const p = runJobInstance(
+      {
+        workflow,
+        job: g.job,
+        key: inst.key,
+        jobId: inst.jobId,
+        stepIds: inst.stepIds,
+        contexts: { ...base, needs: needsContext(g.job), matrix: inst.matrix, strategy },
+        secrets: Object.values(secrets),
+        instance: instanceId,
+        runId,
+      },
+      {
+        store,
+        logs,
+        node,
+        executor: prepared.opened.get(node.name)!.executor,
+        signal: AbortSignal.any([runSignal, g.abort.signal]),
+        setJob: (state, patch) => setInstance(inst, state, patch),
+        stepChanged: (i, name, state, code) => observer.stepChanged?.(runId, inst.key, i, name, state, code),
+      },
+    )
+      .then((r) => {
+        Object.assign(g.outputs, r.outputs)
+        if (r.state === 'failed' && g.failFast && g.instances.length > 1)
+          g.abort.abort(new FailFastCancel(inst.key))
+      })
+      .catch((e: Error) =>
+        setInstance(inst, 'failed', { reason: `internal error: ${e.message}`, finishedAt: Date.now() }),
+      )
+      .finally(() => {
+        g.running--
+        busy.set(node.name, busy.get(node.name)! - 1)
+        running.delete(p)
+      })
+    running.add(p)
+  }
+
+  for (;;) {
+    for (const g of groups.values()) {
+      if (g.phase === 'waiting' && g.job.needs.every((n) => groups.get(n)!.phase === 'done')) await decide(g)
+      if (g.phase !== 'running') continue
+      for (const inst of [...g.queue]) {
+        if (runSignal.aborted || g.abort.signal.aborted) {
+          g.queue.splice(g.queue.indexOf(inst), 1)
+          const reason =
+            g.abort.signal.reason instanceof FailFastCancel
+              ? g.abort.signal.reason.message
+              : 'the run was cancelled before the job started'
+          setInstance(inst, 'cancelled', { reason, finishedAt: Date.now() })
+          for (const id of inst.stepIds) store.updateStep(id, { state: 'cancelled', conclusion: 'cancelled' })
+          continue
+        }
+        if (g.running >= g.maxParallel) break
+        const node = pickNode(inst.nodes, busy)
+        if (node) start(g, inst, node)
+      }
+      if (!g.queue.length && g.running === 0) {
+        g.phase = 'done'
+        const states = g.instances.map((i) => i.state)
+        g.result = states.includes('failed')
+          ? 'failed'
+          : states.includes('cancelled')
+            ? 'cancelled'
+            : 'succeeded'
+      }
+    }
+    if (![...groups.values()].some((g) => g.phase !== 'done')) break
+    if (!running.size) {
+      // Nothing runs and nothing could start: every remaining job waits on something that cannot happen.
+      for (const g of groups.values())
+        if (g.phase === 'waiting') endGroup(g, 'skipped', 'its needs never finished')
+      continue
+    }
+    await Promise.race(running)
   }
   logs.flush()
 
-  const failedJobs = workflow.jobs.filter(
-    (j) => states.get(j.key) === 'failed' && !staticTrue(j.continueOnError),
+  const failedJobs = [...groups.values()].filter(
+    (g) => g.result === 'failed' && !staticTrue(g.job.continueOnError),
   )
   const state: RunState = failedJobs.length
     ? 'failed'
-    : [...states.values()].includes('cancelled') || signal.aborted
+    : [...groups.values()].some((g) => g.result === 'cancelled') || runSignal.aborted
       ? 'cancelled'
       : 'succeeded'
   store.setRunState(runId, state)
   observer.runChanged?.(runId, state)
   return { runId, state }
-
-  async function runJob(job: WorkflowJob, node: FarmNode, needs: Record<string, Json>): Promise<void> {
-    const jobId = created.jobIds.get(job.key)!
-    const stepIds = created.stepIds.get(job.key)!
-    const jobTarget: LogTarget = { runId, jobId, jobKey: job.key, stepIndex: null }
-    const commands = new WorkflowCommands(Object.values(secrets))
-    logs.setFilter(jobId, (line) => commands.process(line))
-    const fail = (reason: string) => {
-      logs.line(jobTarget, 'system', reason)
-      markSteps(store, stepIds, 'skipped')
-      setJob(job, 'failed', { reason, finishedAt: Date.now() })
-    }
-
-    const jobGithub = { ...github, job: job.key }
-    const runner = { os: runnerOs(), arch: runnerArch(), name: node.name, temp: '', tool_cache: '' }
-    let contexts: ExpressionContexts = { ...baseContexts(), github: jobGithub, needs, runner, env: {} }
-    let env: Record<string, string>
-    let image: string | null = null
-    try {
-      const workflowEnv = evaluateEnv(workflow.env, contexts)
-      env = { ...workflowEnv, ...evaluateEnv(job.env, { ...contexts, env: workflowEnv }) }
-      contexts = { ...contexts, env }
-      if (node.executor === 'docker')
-        image = containerImage(evaluateToken(job.container, contexts)) ?? node.defaultImage
-    } catch (e) {
-      setJob(job, 'running', { nodeName: node.name, startedAt: Date.now() })
-      return fail(`could not evaluate the job: ${(e as Error).message}`)
-    }
-    setJob(job, 'running', { nodeName: node.name, image, startedAt: Date.now() })
-    logs.line(
-      jobTarget,
-      'system',
-      `job ${job.key} on node ${describeNode(node)}${image ? ` in image ${image}` : ''}`,
-    )
-
-    const session = prepared.sessions.get(node.name)!
-    let environment: JobEnvironment
-    try {
-      environment = await session.executor.prepare(
-        {
-          instance,
-          runId,
-          jobKey: job.key,
-          image,
-          env: {
-            CI: 'true',
-            YARDMASTER: 'true',
-            GITHUB_ACTIONS: 'true',
-            ...githubEnv(jobGithub),
-            RUNNER_OS: runner.os,
-            RUNNER_ARCH: runner.arch,
-            RUNNER_NAME: node.name,
-            ...env,
-          },
-        },
-        (m) => logs.line(jobTarget, 'system', m),
-        signal,
-      )
-    } catch (e) {
-      if (signal.aborted) {
-        markSteps(store, stepIds, 'cancelled')
-        setJob(job, 'cancelled', { reason: 'the run was cancelled', finishedAt: Date.now() })
-        return
-      }
-      return fail(`could not start the job on ${node.name}: ${(e as Error).message}`)
-    }
-
-    const steps: Record<string, Json> = {}
-    const addedEnv: Record<string, string> = {}
-    const addedPath: string[] = []
-    let jobFailed = false
-    let cancelled = false
-    let failure: { step: WorkflowStep; code: number | null; why: string } | null = null
-    const cmdRoot = `${environment.temp}/_runner_file_commands`
-    try {
-      const quiet = () => {}
-      await environment.runStep(
-        {
-          script: `mkdir -p ${job.steps.map((s) => `"${cmdRoot}/${s.index}"`).join(' ')} && cd "${cmdRoot}" && for d in *; do for f in ${FILE_COMMANDS.join(' ')}; do : > "$d/$f"; done; done`,
-          shell: 'sh',
-          env: {},
-          workingDirectory: null,
-        },
-        quiet,
-        signal,
-      )
-      for (const step of job.steps) {
-        const stepId = stepIds[step.index]!
-        const target: LogTarget = { ...jobTarget, stepIndex: step.index }
-        const stepContexts: ExpressionContexts = {
-          ...contexts,
-          env: { ...env, ...addedEnv },
-          steps,
-          job: { status: jobFailed ? 'failure' : 'success' },
-          runner: { ...runner, temp: environment.temp },
-          github: { ...jobGithub, workspace: environment.workspace },
-        }
-        const status: RunStatus = { success: !jobFailed, failure: jobFailed, cancelled: signal.aborted }
-        let outcome: 'success' | 'failure' | 'cancelled' | 'skipped'
-        let code: number | null = null
-        let stepOutputs: Record<string, string> = {}
-        let continueOnError = false
-        try {
-          if (!truthy(evaluateExpression(step.if, stepContexts, status)))
-            outcome = signal.aborted ? 'cancelled' : 'skipped'
-          else {
-            continueOnError = truthy(evaluateToken(step.continueOnError, stepContexts))
-            const r = await runStep(step, stepContexts, target, stepId)
-            code = r.code
-            stepOutputs = r.outputs
-            outcome = code === 0 ? 'success' : code === null ? 'cancelled' : 'failure'
-          }
-        } catch (e) {
-          logs.line(target, 'system', `the step could not run: ${(e as Error).message}`)
-          outcome = signal.aborted ? 'cancelled' : 'failure'
-          code = null
-        }
-        logs.endStep(target)
-        const conclusion = outcome === 'failure' && continueOnError ? 'success' : outcome
-        steps[step.contextKey] = { outputs: stepOutputs, outcome, conclusion }
-        const state: StepState =
-          outcome === 'success'
-            ? 'succeeded'
-            : outcome === 'failure'
-              ? 'failed'
-              : outcome === 'cancelled'
-                ? 'cancelled'
-                : 'skipped'
-        store.updateStep(stepId, { state, exitCode: code, conclusion, finishedAt: Date.now() })
-        if (outcome !== 'skipped') observer.stepChanged?.(runId, job.key, step.index, step.name, state, code)
-        if (outcome === 'cancelled') cancelled = true
-        if (conclusion === 'failure') {
-          jobFailed = true
-          failure ??= { step, code, why: code === null ? 'could not run' : `exited with code ${code}` }
-        }
-      }
-      contexts = { ...contexts, steps, env: { ...env, ...addedEnv } }
-    } finally {
-      logs.setFilter(jobId, null)
-      await environment.dispose()
-    }
-    let jobOutputs: Record<string, string> = {}
-    try {
-      jobOutputs = evaluateEnv(job.outputs, contexts)
-    } catch (e) {
-      logs.line(jobTarget, 'system', `could not evaluate the job's outputs: ${(e as Error).message}`)
-      jobFailed = true
-    }
-    outputs.set(job.key, jobOutputs)
-    const now = Date.now()
-    if (cancelled || (signal.aborted && !jobFailed)) {
-      setJob(job, 'cancelled', { reason: 'the run was cancelled', outputs: jobOutputs, finishedAt: now })
-    } else if (jobFailed) {
-      setJob(job, 'failed', {
-        exitCode: failure?.code ?? null,
-        reason: failure
-          ? `step ${failure.step.index + 1} "${failure.step.name}" ${failure.why}`
-          : 'the job failed',
-        outputs: jobOutputs,
-        finishedAt: now,
-      })
-    } else setJob(job, 'succeeded', { exitCode: 0, reason: null, outputs: jobOutputs, finishedAt: now })
-
-    async function runStep(
-      step: WorkflowStep,
-      ctx: ExpressionContexts,
-      target: LogTarget,
-      stepId: number,
-    ): Promise<{ code: number | null; outputs: Record<string, string> }> {
-      store.updateStep(stepId, { state: 'running', startedAt: Date.now() })
-      observer.stepChanged?.(runId, job.key, step.index, step.name, 'running', null)
-      if (step.uses !== null) {
-        logs.line(
-          target,
-          'system',
-          `${step.uses}: built-in actions arrive with the artifacts and cache work; this step cannot run yet`,
-        )
-        return { code: 1, outputs: {} }
-      }
-      const dir = `${cmdRoot}/${step.index}`
-      const fileEnv = Object.fromEntries(FILE_COMMANDS.map((f) => [FILE_COMMAND_VARS[f], `${dir}/${f}`]))
-      const stepEnv = evaluateEnv(step.env, ctx)
-      const wd = step.workingDirectory
-        ? evaluateText(step.workingDirectory, ctx)
-        : (job.defaults.workingDirectory ?? workflow.defaults.workingDirectory)
-      const code = await environment.runStep(
-        {
-          script: evaluateText(step.run, ctx),
-          shell: step.shell ?? job.defaults.shell ?? workflow.defaults.shell,
-          env: {
-            ...env,
-            ...addedEnv,
-            ...stepEnv,
-            ...fileEnv,
-            RUNNER_TEMP: environment.temp,
-            GITHUB_WORKSPACE: environment.workspace,
-          },
-          workingDirectory: wd,
-          pathPrepend: [...addedPath],
-        },
-        (stream, chunk) => logs.write(target, stream, chunk),
-        signal,
-      )
-      logs.endStep(target)
-      if (code === null) return { code, outputs: {} }
-      // Read back what the step wrote to its file commands.
-      let text = ''
-      await environment.runStep(
-        { script: collectScript(dir), shell: 'sh', env: {}, workingDirectory: null },
-        (stream, chunk) => {
-          if (stream === 'stdout') text += chunk.toString('utf8')
-        },
-        signal,
-      )
-      const files = splitCollected(text)
-      Object.assign(addedEnv, parseKeyValueFile(files.env, '$GITHUB_ENV'))
-      for (const p of files.path
-        .split('\n')
-        .map((l) => l.trim())
-        .filter(Boolean)
-        .reverse())
-        addedPath.unshift(p)
-      for (const line of files.summary.split('\n').filter(Boolean))
-        logs.line(target, 'system', `summary: ${commands.mask(line)}`)
-      return { code, outputs: parseKeyValueFile(files.output, '$GITHUB_OUTPUT') }
-    }
-  }
-}
-
-/** GITHUB_* variables from the github context, as the runner sets them. */
-function githubEnv(github: Record<string, Json>): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(github)) {
-    if (k === 'event' || k === 'token' || typeof v === 'object') continue
-    out[`GITHUB_${k.toUpperCase()}`] = toText(v)
-  }
-  return out
-}
-
-function containerImage(value: Json): string | null {
-  if (typeof value === 'string') return value || null
-  if (value && typeof value === 'object' && !Array.isArray(value) && typeof value.image === 'string')
-    return value.image
-  return null
 }
 
 function staticTrue(token: WorkflowJob['continueOnError']): boolean {
@@ -570,10 +529,6 @@ function staticTrue(token: WorkflowJob['continueOnError']): boolean {
   } catch {
     return false
   }
-}
-
-function markSteps(store: RunStore, stepIds: number[], state: 'skipped' | 'cancelled'): void {
-  for (const id of stepIds) store.updateStep(id, { state, conclusion: state })
 }
 
 function pastTense(s: JobState): string {

@@ -156,6 +156,40 @@ export class RunStore {
     })()
   }
 
+  /**
+   * A job found only while the run goes on (a matrix instance): the row and its steps, in one
+   * transaction. Returns the job's id and its step ids by index.
+   */
+  addJob(
+    runId: number,
+    job: { key: string; name: string; needs: string[]; runsOn: string[]; steps: string[] },
+  ): { jobId: number; stepIds: number[] } {
+    return this.db.transaction(() => {
+      const jobId = Number(
+        this.db
+          .prepare(
+            "INSERT INTO jobs (run_id, job_key, name, state, needs_json, runs_on_json) VALUES (?, ?, ?, 'pending', ?, ?)",
+          )
+          .run(runId, job.key, job.name, JSON.stringify(job.needs), JSON.stringify(job.runsOn))
+          .lastInsertRowid,
+      )
+      const insertStep = this.db.prepare(
+        "INSERT INTO steps (job_id, idx, name, state) VALUES (?, ?, ?, 'pending')",
+      )
+      return {
+        jobId,
+        stepIds: job.steps.map((name, i) => Number(insertStep.run(jobId, i, name).lastInsertRowid)),
+      }
+    })()
+  }
+
+  /** Gives a job row its instance key, name and labels once its matrix is known. */
+  renameJob(jobId: number, key: string, name: string, runsOn: string[]): void {
+    this.db
+      .prepare('UPDATE jobs SET job_key = ?, name = ?, runs_on_json = ? WHERE id = ?')
+      .run(key, name, JSON.stringify(runsOn), jobId)
+  }
+
   setRunState(runId: number, state: RunState, at = Date.now()): void {
     const column = state === 'running' ? 'started_at' : state === 'queued' ? null : 'finished_at'
     const sql = column

@@ -1,0 +1,375 @@
+/**
+ * Runs one job instance (a job, or one combination of its matrix) on its node: a fresh
+ * environment, then each step whose `if` holds, with file commands read back after each step,
+ * workflow commands and masks applied to every line, and GitHub's outcome and conclusion per
+ * step. Timeouts (job and step) end the work as failures; cancellation as cancelled.
+ */
+import type { JobState, StepState } from '../../../shared/model'
+import { describeNode, type FarmNode } from '../farm/farm-model'
+import type { RunStore } from '../store/run-store'
+import {
+  evaluateEnv,
+  evaluateExpression,
+  evaluateText,
+  evaluateToken,
+  truthy,
+  type ExpressionContexts,
+  type Json,
+  type RunStatus,
+} from '../workflow/expressions'
+import {
+  collectScript,
+  FILE_COMMAND_VARS,
+  FILE_COMMANDS,
+  parseKeyValueFile,
+  splitCollected,
+} from '../workflow/file-commands'
+import { WorkflowCommands } from '../workflow/workflow-commands'
+import type { Workflow, WorkflowJob, WorkflowStep } from '../workflow/workflow-model'
+import type { JobEnvironment, NodeExecutor } from './job-environment'
+import type { LogSink, LogTarget } from './log-sink'
+import { runnerArch, runnerOs } from './run-contexts'
+
+/** GitHub's default job timeout. */
+export const DEFAULT_JOB_TIMEOUT_MINUTES = 360
+
+export interface JobInstanceSpec {
+  workflow: Workflow
+  job: WorkflowJob
+  /** The row's key: the job key, or `key (a, b)` for a matrix instance. */
+  key: string
+  jobId: number
+  stepIds: number[]
+  /** Contexts the job starts with: github, inputs, vars, secrets, needs, matrix, strategy. */
+  contexts: ExpressionContexts
+  secrets: string[]
+  instance: string
+  runId: number
+}
+
+export interface JobInstanceDeps {
+  store: RunStore
+  logs: LogSink
+  node: FarmNode
+  executor: NodeExecutor
+  /** Aborted when the run is cancelled, or fail-fast cancels sibling instances. */
+  signal: AbortSignal
+  setJob(state: JobState, patch?: Parameters<RunStore['updateJob']>[1]): void
+  stepChanged(stepIndex: number, name: string, state: StepState, exitCode: number | null): void
+}
+
+export interface JobInstanceResult {
+  state: JobState
+  outputs: Record<string, string>
+}
+
+export async function runJobInstance(
+  spec: JobInstanceSpec,
+  deps: JobInstanceDeps,
+): Promise<JobInstanceResult> {
+  const { workflow, job, jobId, stepIds } = spec
+  const { store, logs, node } = deps
+  const jobTarget: LogTarget = { runId: spec.runId, jobId, jobKey: spec.key, stepIndex: null }
+  const commands = new WorkflowCommands(spec.secrets)
+  const fail = (reason: string): JobInstanceResult => {
+    logs.line(jobTarget, 'system', reason)
+    for (const id of stepIds) store.updateStep(id, { state: 'skipped', conclusion: 'skipped' })
+    deps.setJob('failed', { reason, finishedAt: Date.now() })
+    return { state: 'failed', outputs: {} }
+  }
+
+  const github = { ...(spec.contexts.github as Record<string, Json>), job: job.key }
+  const runner = { os: runnerOs(), arch: runnerArch(), name: node.name, temp: '', tool_cache: '' }
+  let contexts: ExpressionContexts = { ...spec.contexts, github, runner, env: {} }
+  let env: Record<string, string>
+  let image: string | null = null
+  let timeoutMinutes = DEFAULT_JOB_TIMEOUT_MINUTES
+  try {
+    const workflowEnv = evaluateEnv(workflow.env, contexts)
+    env = { ...workflowEnv, ...evaluateEnv(job.env, { ...contexts, env: workflowEnv }) }
+    contexts = { ...contexts, env }
+    if (node.executor === 'docker')
+      image = containerImage(evaluateToken(job.container, contexts)) ?? node.defaultImage
+    if (job.timeoutMinutes)
+      timeoutMinutes = minutes(evaluateToken(job.timeoutMinutes, contexts), 'timeout-minutes')
+  } catch (e) {
+    deps.setJob('running', { nodeName: node.name, startedAt: Date.now() })
+    return fail(`could not evaluate the job: ${(e as Error).message}`)
+  }
+  deps.setJob('running', { nodeName: node.name, image, startedAt: Date.now() })
+  logs.line(
+    jobTarget,
+    'system',
+    `job ${spec.key} on node ${describeNode(node)}${image ? ` in image ${image}` : ''}`,
+  )
+
+  const timeout = AbortSignal.timeout(timeoutMinutes * 60_000)
+  const signal = AbortSignal.any([deps.signal, timeout])
+  const timedOut = () => timeout.aborted && !deps.signal.aborted
+
+  let environment: JobEnvironment
+  try {
+    environment = await deps.executor.prepare(
+      {
+        instance: spec.instance,
+        runId: spec.runId,
+        jobKey: spec.key,
+        image,
+        env: {
+          CI: 'true',
+          YARDMASTER: 'true',
+          GITHUB_ACTIONS: 'true',
+          ...githubEnv(github),
+          RUNNER_OS: runner.os,
+          RUNNER_ARCH: runner.arch,
+          RUNNER_NAME: node.name,
+          ...env,
+        },
+      },
+      (m) => logs.line(jobTarget, 'system', m),
+      signal,
+    )
+  } catch (e) {
+    if (signal.aborted && !timedOut()) {
+      for (const id of stepIds) store.updateStep(id, { state: 'cancelled', conclusion: 'cancelled' })
+      deps.setJob('cancelled', { reason: cancelReason(deps.signal), finishedAt: Date.now() })
+      return { state: 'cancelled', outputs: {} }
+    }
+    return fail(`could not start the job on ${node.name}: ${(e as Error).message}`)
+  }
+
+  logs.setFilter(jobId, (line) => commands.process(line))
+  const steps: Record<string, Json> = {}
+  const addedEnv: Record<string, string> = {}
+  const addedPath: string[] = []
+  let jobFailed = false
+  let cancelled = false
+  let failure: { step: WorkflowStep; code: number | null; why: string } | null = null
+  const cmdRoot = `${environment.temp}/_runner_file_commands`
+  try {
+    // One folder of file-command files per step, made up front: one round trip, not one per step.
+    const dirs = job.steps.map((s) => `"${cmdRoot}/${s.index}"`).join(' ')
+    await environment.runStep(
+      {
+        script: `mkdir -p ${dirs} && for d in ${dirs}; do for f in ${FILE_COMMANDS.join(' ')}; do : > "$d/$f"; done; done`,
+        shell: 'sh',
+        env: {},
+        workingDirectory: null,
+      },
+      () => {},
+      signal,
+    )
+    for (const step of job.steps) {
+      const stepId = stepIds[step.index]!
+      const target: LogTarget = { ...jobTarget, stepIndex: step.index }
+      const stepContexts: ExpressionContexts = {
+        ...contexts,
+        env: { ...env, ...addedEnv },
+        steps,
+        job: { status: jobFailed ? 'failure' : signal.aborted ? 'cancelled' : 'success' },
+        runner: { ...runner, temp: environment.temp },
+        github: { ...github, workspace: environment.workspace },
+      }
+      const status: RunStatus = { success: !jobFailed, failure: jobFailed, cancelled: signal.aborted }
+      let outcome: 'success' | 'failure' | 'cancelled' | 'skipped'
+      let code: number | null = null
+      let stepOutputs: Record<string, string> = {}
+      let continueOnError = false
+      let stepTimedOut = false
+      try {
+        if (!truthy(evaluateExpression(step.if, stepContexts, status)))
+          outcome = signal.aborted ? 'cancelled' : 'skipped'
+        else {
+          continueOnError = truthy(evaluateToken(step.continueOnError, stepContexts))
+          const r = await runStep(step, stepContexts, target, stepId)
+          code = r.code
+          stepOutputs = r.outputs
+          stepTimedOut = r.timedOut
+          stepTimedOut = r.timedOut
+          outcome = code === 0 ? 'success' : code === null && !r.timedOut ? 'cancelled' : 'failure'
+        }
+      } catch (e) {
+        logs.line(target, 'system', `the step could not run: ${(e as Error).message}`)
+        outcome = signal.aborted && !timedOut() ? 'cancelled' : 'failure'
+        code = null
+      }
+      logs.endStep(target)
+      const conclusion = outcome === 'failure' && continueOnError ? 'success' : outcome
+      steps[step.contextKey] = { outputs: stepOutputs, outcome, conclusion }
+      const state: StepState =
+        outcome === 'success'
+          ? 'succeeded'
+          : outcome === 'failure'
+            ? 'failed'
+            : outcome === 'cancelled'
+              ? 'cancelled'
+              : 'skipped'
+      store.updateStep(stepId, { state, exitCode: code, conclusion, finishedAt: Date.now() })
+      if (outcome !== 'skipped') deps.stepChanged(step.index, step.name, state, code)
+      if (outcome === 'cancelled') cancelled = true
+      if (conclusion === 'failure') {
+        jobFailed = true
+        failure ??= {
+          step,
+          code,
+          why: timedOut()
+            ? 'was stopped: the job timed out'
+            : stepTimedOut
+              ? 'timed out'
+              : code === null
+                ? 'could not run'
+                : `exited with code ${code}`,
+        }
+      }
+    }
+    contexts = { ...contexts, steps, env: { ...env, ...addedEnv } }
+  } finally {
+    logs.setFilter(jobId, null)
+    await environment.dispose()
+  }
+
+  let outputs: Record<string, string> = {}
+  try {
+    outputs = evaluateEnv(job.outputs, contexts)
+  } catch (e) {
+    logs.line(jobTarget, 'system', `could not evaluate the job's outputs: ${(e as Error).message}`)
+    jobFailed = true
+  }
+  const now = Date.now()
+  if (timedOut() && !failure) {
+    deps.setJob('failed', {
+      reason: `the job timed out after ${timeoutMinutes} minutes`,
+      outputs,
+      finishedAt: now,
+    })
+    return { state: 'failed', outputs }
+  }
+  if (cancelled && !jobFailed) {
+    deps.setJob('cancelled', { reason: cancelReason(deps.signal), outputs, finishedAt: now })
+    return { state: 'cancelled', outputs }
+  }
+  if (jobFailed) {
+    deps.setJob('failed', {
+      exitCode: failure?.code ?? null,
+      reason: failure
+        ? `step ${failure.step.index + 1} "${failure.step.name}" ${failure.why}`
+        : 'the job failed',
+      outputs,
+      finishedAt: now,
+    })
+    return { state: 'failed', outputs }
+  }
+  deps.setJob('succeeded', { exitCode: 0, reason: null, outputs, finishedAt: now })
+  return { state: 'succeeded', outputs }
+
+  async function runStep(
+    step: WorkflowStep,
+    ctx: ExpressionContexts,
+    target: LogTarget,
+    stepId: number,
+  ): Promise<{ code: number | null; outputs: Record<string, string>; timedOut: boolean }> {
+    store.updateStep(stepId, { state: 'running', startedAt: Date.now() })
+    deps.stepChanged(step.index, step.name, 'running', null)
+    if (step.uses !== null) {
+      logs.line(
+        target,
+        'system',
+        `${step.uses}: built-in actions arrive with the artifacts and cache work; this step cannot run yet`,
+      )
+      return { code: 1, outputs: {}, timedOut: false }
+    }
+    const dir = `${cmdRoot}/${step.index}`
+    const fileEnv = Object.fromEntries(FILE_COMMANDS.map((f) => [FILE_COMMAND_VARS[f], `${dir}/${f}`]))
+    const stepEnv = evaluateEnv(step.env, ctx)
+    const wd = step.workingDirectory
+      ? evaluateText(step.workingDirectory, ctx)
+      : (job.defaults.workingDirectory ?? workflow.defaults.workingDirectory)
+    const stepTimeout = step.timeoutMinutes
+      ? AbortSignal.timeout(minutes(evaluateToken(step.timeoutMinutes, ctx), 'timeout-minutes') * 60_000)
+      : null
+    const stepSignal = stepTimeout ? AbortSignal.any([signal, stepTimeout]) : signal
+    const code = await environment.runStep(
+      {
+        script: evaluateText(step.run, ctx),
+        shell: step.shell ?? job.defaults.shell ?? workflow.defaults.shell,
+        env: {
+          ...env,
+          ...addedEnv,
+          ...stepEnv,
+          ...fileEnv,
+          RUNNER_TEMP: environment.temp,
+          GITHUB_WORKSPACE: environment.workspace,
+        },
+        workingDirectory: wd,
+        pathPrepend: [...addedPath],
+      },
+      (stream, chunk) => logs.write(target, stream, chunk),
+      stepSignal,
+    )
+    logs.endStep(target)
+    const stepTimedOut = (stepTimeout?.aborted ?? false) && !signal.aborted
+    if (stepTimedOut)
+      logs.line(
+        target,
+        'system',
+        `the step timed out after ${evaluateText(step.timeoutMinutes, ctx)} minutes`,
+      )
+    if (code === null) return { code, outputs: {}, timedOut: stepTimedOut || timedOut() }
+    // Read back what the step wrote to its file commands.
+    let text = ''
+    await environment.runStep(
+      { script: collectScript(dir), shell: 'sh', env: {}, workingDirectory: null },
+      (stream, chunk) => {
+        if (stream === 'stdout') text += chunk.toString('utf8')
+      },
+      signal,
+    )
+    const files = splitCollected(text)
+    Object.assign(addedEnv, parseKeyValueFile(files.env, '$GITHUB_ENV'))
+    for (const p of files.path
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .reverse())
+      addedPath.unshift(p)
+    for (const line of files.summary.split('\n').filter(Boolean))
+      logs.line(target, 'system', `summary: ${commands.mask(line)}`)
+    return { code, outputs: parseKeyValueFile(files.output, '$GITHUB_OUTPUT'), timedOut: false }
+  }
+}
+
+function cancelReason(signal: AbortSignal): string {
+  return signal.reason instanceof FailFastCancel ? signal.reason.message : 'the run was cancelled'
+}
+
+/** Why fail-fast cancelled an instance: a sibling failed. */
+export class FailFastCancel extends Error {
+  constructor(sibling: string) {
+    super(`cancelled by fail-fast: ${sibling} failed`)
+    this.name = 'FailFastCancel'
+  }
+}
+
+function minutes(value: Json, what: string): number {
+  const n = typeof value === 'number' ? value : Number(value)
+  if (!Number.isFinite(n) || n <= 0)
+    throw new Error(`${what} must be a positive number of minutes, not ${JSON.stringify(value)}`)
+  return n
+}
+
+/** GITHUB_* variables from the github context, as the runner sets them. */
+function githubEnv(github: Record<string, Json>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [k, v] of Object.entries(github)) {
+    if (k === 'event' || k === 'token' || (typeof v === 'object' && v !== null)) continue
+    out[`GITHUB_${k.toUpperCase()}`] = v === null ? '' : String(v)
+  }
+  return out
+}
+
+function containerImage(value: Json): string | null {
+  if (typeof value === 'string') return value || null
+  if (value && typeof value === 'object' && !Array.isArray(value) && typeof value.image === 'string')
+    return value.image
+  return null
+}
