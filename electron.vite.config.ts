@@ -9,8 +9,13 @@ export default defineConfig({
       // load it as is, so it is bundled (transformed) rather than left external.
       externalizeDeps: { exclude: ['@actions/workflow-parser', '@actions/expressions'] },
       rollupOptions: {
-        // index: the Electron shell; cli: the same core under plain Node (bin/yardmaster.cjs).
-        input: { index: resolve('src/main/index.ts'), cli: resolve('src/main/cli/main.ts') },
+        // index: the Electron shell; cli: the same core under plain Node (bin/yardmaster.cjs);
+        // bench-kit: the pieces benchmarks time (bench/*.mjs).
+        input: {
+          index: resolve('src/main/index.ts'),
+          cli: resolve('src/main/cli/main.ts'),
+          'bench-kit': resolve('src/main/bench-kit.ts'),
+        },
       },
     },
   },

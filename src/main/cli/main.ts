@@ -8,6 +8,7 @@ import pkg from '../../../package.json'
 import { EXIT, parseCli, UsageError } from './args'
 import { historyCommand } from './history-command'
 import { validateCommand } from './validate-command'
+import { planCommand } from './plan-command'
 import { InvalidInputError } from '../core/executor/run-contexts'
 import { processIo, type CliIo } from './output'
 import { runCommand } from './run-command'
@@ -22,6 +23,8 @@ Usage:
       [--input K=V]... [--secret K=V | --secret-env K]... [--var K=V]...
       [--event NAME] [--event-path FILE] [--json]
   yardmaster validate <workflow.yml>...             check workflows; problems as file:line:col
+  yardmaster plan <workflow.yml> [--farm F] [--json] the job graph: levels, critical path, matrix
+                                                    instances, and which nodes could take each job
   yardmaster history [--limit N] [--json]           list past runs
   yardmaster serve [--port 7420] [--farm farm.yml]  serve the UI on 127.0.0.1 (token in the URL)
   yardmaster nodes [--farm farm.yml] [--json] [--runs-on L1,L2]
@@ -55,6 +58,8 @@ export async function main(argv: string[], io: CliIo = processIo(), signal?: Abo
         return await runCommand(args, io, abort.signal)
       case 'validate':
         return await validateCommand(args, io)
+      case 'plan':
+        return await planCommand(args, io)
       case 'history':
         return historyCommand(args, io)
       case 'serve':

@@ -24,7 +24,8 @@ import {
   type Json,
   type RunStatus,
 } from '../workflow/expressions'
-import { expandMatrix, instanceName, type MatrixCombination } from '../workflow/matrix'
+import { instanceName, type MatrixCombination } from '../workflow/matrix'
+import { jobStrategy, plannedAtRunTime, runsOnLabels } from '../workflow/plan'
 import type { Workflow, WorkflowJob } from '../workflow/workflow-model'
 import { FailFastCancel, runJobInstance } from './job-runner'
 import { LogSink, type LogTarget } from './log-sink'
@@ -87,35 +88,6 @@ export interface PreparedRun {
   unreachable: Array<{ node: FarmNode; reason: string }>
 }
 
-/** The labels of a `runs-on` value: a label, a list, or `{ group, labels }`. */
-export function runsOnLabels(value: Json): string[] {
-  if (typeof value === 'string') return [value]
-  if (Array.isArray(value)) return value.map((v) => toText(v))
-  if (value && typeof value === 'object') {
-    const labels = value.labels
-    const group = value.group
-    return [...(group ? [`group:${toText(group)}`] : []), ...runsOnLabels(labels ?? null)]
-  }
-  return []
-}
-
-/** Does a token mention a context (e.g. `needs`) in any of its expressions? */
-function mentions(token: WorkflowJob['strategy'], context: string): boolean {
-  if (!token) return false
-  return new RegExp(`\\b${context}\\b`).test(JSON.stringify(token))
-}
-
-/** The matrix combinations of a job (one empty combination without a matrix), and its strategy. */
-export function jobStrategy(job: WorkflowJob, contexts: ExpressionContexts) {
-  const strategy = evaluateToken(job.strategy, contexts)
-  const s = strategy && typeof strategy === 'object' && !Array.isArray(strategy) ? strategy : {}
-  const combos = s.matrix === undefined || s.matrix === null ? [{}] : expandMatrix(s.matrix)
-  const failFast = s['fail-fast'] === undefined ? true : truthy(s['fail-fast'])
-  const maxParallel =
-    typeof s['max-parallel'] === 'number' && s['max-parallel'] > 0 ? s['max-parallel'] : Infinity
-  return { combos, failFast, maxParallel }
-}
-
 /** Instances of a job with their labels and candidate nodes (reachability aside). */
 function planInstances(job: WorkflowJob, farm: Farm, contexts: ExpressionContexts) {
   const { combos } = jobStrategy(job, contexts)
@@ -163,7 +135,7 @@ export async function prepareRun(
         path: `jobs.${job.key}${field}`,
         message,
       })
-    if (mentions(job.strategy, 'needs') || mentions(job.runsOn, 'needs')) {
+    if (plannedAtRunTime(job)) {
       instances.set(job.key, null)
       continue
     }
@@ -382,7 +354,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     try {
       const strategy = jobStrategy(job, contexts)
       g.failFast = strategy.failFast
-      g.maxParallel = strategy.maxParallel
+      g.maxParallel = strategy.maxParallel ?? Infinity
       if (!planned) {
         // A dynamic matrix or runs-on: plan now, and open the nodes it needs.
         planned = planInstances(job, prepared.farm, contexts)

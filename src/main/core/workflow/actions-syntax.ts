@@ -54,8 +54,13 @@ export async function parseActionsSyntax(file: string, text: string): Promise<Pa
     seen.add(key)
     problems.push({ file, line: at.line, col: at.column, path: '', message })
   }
-  return { root, template, problems }
+  // One YAML syntax error sets off a cascade of follow-on ones; the first says what to fix.
+  const syntax = problems.filter((p) => YAML_SYNTAX.test(p.message))
+  return { root, template, problems: problems.filter((p) => !YAML_SYNTAX.test(p.message) || p === syntax[0]) }
 }
+
+const YAML_SYNTAX =
+  /token in YAML stream|at node end|must be sufficiently indented|must start at the same column|Implicit keys|Nested mappings are not allowed|Missing closing/
 
 function positionInMessage(message: string): { line: number; column: number } {
   const m = /\(Line: (\d+), Col: (\d+)\)/.exec(message)

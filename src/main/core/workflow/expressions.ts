@@ -65,6 +65,12 @@ function statusFunctions(status: RunStatus): FunctionDefinition[] {
 
 const NO_STATUS: RunStatus = { success: true, failure: false, cancelled: false }
 
+// The same expressions recur across jobs and matrix instances, and the same contexts across a
+// job's expressions: parse each once, convert each contexts object once. (So a contexts object
+// must not change after its first use: callers make a new one, as they do per job and step.)
+const parsed = new Map<string, ReturnType<Parser['parse']>>()
+const dictionaries = new WeakMap<ExpressionContexts, data.Dictionary>()
+
 export function evaluateExpression(
   expression: string,
   contexts: ExpressionContexts,
@@ -72,9 +78,18 @@ export function evaluateExpression(
 ): Json {
   const functions = statusFunctions(status)
   try {
-    const tokens = new Lexer(expression).lex()
-    const tree = new Parser(tokens.tokens, Object.keys(contexts), functions).parse()
-    const dictionary = JSON.parse(JSON.stringify(contexts), data.reviver) as data.Dictionary
+    const key = `${Object.keys(contexts).join(',')}|${expression}`
+    let tree = parsed.get(key)
+    if (!tree) {
+      tree = new Parser(new Lexer(expression).lex().tokens, Object.keys(contexts), functions).parse()
+      if (parsed.size >= 10_000) parsed.clear()
+      parsed.set(key, tree)
+    }
+    let dictionary = dictionaries.get(contexts)
+    if (!dictionary) {
+      dictionary = JSON.parse(JSON.stringify(contexts), data.reviver) as data.Dictionary
+      dictionaries.set(contexts, dictionary)
+    }
     const result = new Evaluator(
       tree,
       dictionary,

@@ -1,0 +1,145 @@
+/**
+ * The plan of a workflow before it runs: levels of jobs that can run in parallel, the critical
+ * path, matrix instances, and which farm nodes could take each one (and why the others
+ * cannot). Pure: no node is contacted.
+ */
+import type { FarmNode } from '../farm/farm-model'
+import { whoCanTake } from '../scheduler/capability-match'
+import { evaluateToken, toText, truthy, type ExpressionContexts, type Json } from './expressions'
+import { levels, type GraphJob } from './job-graph'
+import { expandMatrix, instanceName } from './matrix'
+import type { Workflow, WorkflowJob } from './workflow-model'
+
+export interface PlannedNode {
+  name: string
+  /** Null when the node can take the job; else why not. */
+  rejected: string | null
+}
+
+export interface PlanInstance {
+  key: string
+  matrix: Record<string, Json>
+  runsOn: string[]
+  nodes: PlannedNode[]
+}
+
+export interface PlanJob {
+  key: string
+  name: string
+  needs: string[]
+  level: number
+  if: string
+  /** Null when the matrix or runs-on depend on other jobs: decided at run time. */
+  instances: PlanInstance[] | null
+  /** Why the instances could not be planned (a bad matrix), if so. */
+  problem: string | null
+  failFast: boolean
+  maxParallel: number | null
+}
+
+export interface WorkflowPlan {
+  name: string
+  file: string
+  events: string[]
+  inputs: Workflow['inputs']
+  levels: string[][]
+  /** The longest chain of needs, by number of jobs. */
+  criticalPath: string[]
+  jobs: PlanJob[]
+}
+
+/** The labels of a `runs-on` value: a label, a list, or `{ group, labels }`. */
+export function runsOnLabels(value: Json): string[] {
+  if (typeof value === 'string') return [value]
+  if (Array.isArray(value)) return value.map((v) => toText(v))
+  if (value && typeof value === 'object') {
+    const group = value.group
+    return [...(group ? [`group:${toText(group)}`] : []), ...runsOnLabels(value.labels ?? null)]
+  }
+  return []
+}
+
+/** Does a job's matrix or runs-on depend on other jobs (so it is planned when they finish)? */
+export function plannedAtRunTime(job: WorkflowJob): boolean {
+  return /\bneeds\b/.test(JSON.stringify(job.strategy ?? null) + JSON.stringify(job.runsOn ?? null))
+}
+
+/** A job's matrix combinations (one empty combination without a matrix), fail-fast and max-parallel. */
+export function jobStrategy(job: WorkflowJob, contexts: ExpressionContexts) {
+  const strategy = evaluateToken(job.strategy, contexts)
+  const s = strategy && typeof strategy === 'object' && !Array.isArray(strategy) ? strategy : {}
+  const combos = s.matrix === undefined || s.matrix === null ? [{}] : expandMatrix(s.matrix)
+  const failFast = s['fail-fast'] === undefined ? true : truthy(s['fail-fast'])
+  const maxParallel =
+    typeof s['max-parallel'] === 'number' && s['max-parallel'] > 0 ? s['max-parallel'] : null
+  return { combos, failFast, maxParallel }
+}
+
+/** Longest path through the needs graph (jobs must be acyclic, needs known). */
+export function criticalPath(jobs: readonly GraphJob[]): string[] {
+  const byKey = new Map(jobs.map((j) => [j.key, j]))
+  const best = new Map<string, string[]>()
+  for (const level of levels(jobs)) {
+    for (const key of level) {
+      let longest: string[] = []
+      for (const n of byKey.get(key)!.needs) {
+        const p = best.get(n)!
+        if (p.length > longest.length) longest = p
+      }
+      best.set(key, [...longest, key])
+    }
+  }
+  let out: string[] = []
+  for (const p of best.values()) if (p.length > out.length) out = p
+  return out
+}
+
+export function planWorkflow(
+  workflow: Workflow,
+  nodes: readonly FarmNode[],
+  contexts: ExpressionContexts,
+): WorkflowPlan {
+  const lv = levels(workflow.jobs)
+  const levelOf = new Map(lv.flatMap((keys, i) => keys.map((k) => [k, i] as const)))
+  return {
+    name: workflow.name,
+    file: workflow.file,
+    events: workflow.events,
+    inputs: workflow.inputs,
+    levels: lv,
+    criticalPath: criticalPath(workflow.jobs),
+    jobs: workflow.jobs.map((job) => planJob(job, levelOf.get(job.key)!, nodes, contexts)),
+  }
+}
+
+function planJob(
+  job: WorkflowJob,
+  level: number,
+  nodes: readonly FarmNode[],
+  contexts: ExpressionContexts,
+): PlanJob {
+  const base = { key: job.key, name: job.name, needs: job.needs, level, if: job.if }
+  if (plannedAtRunTime(job))
+    return { ...base, instances: null, problem: null, failFast: true, maxParallel: null }
+  try {
+    const { combos, failFast, maxParallel } = jobStrategy(job, contexts)
+    const matchable = nodes.map((n) => ({ name: n.name, labels: n.labels, unreachable: null }))
+    const instances = combos.map((matrix) => {
+      const runsOn = runsOnLabels(
+        evaluateToken(job.runsOn, Object.keys(matrix).length ? { ...contexts, matrix } : contexts),
+      )
+      return {
+        key: Object.keys(matrix).length ? instanceName(job.key, matrix) : job.key,
+        matrix,
+        runsOn,
+        nodes: whoCanTake(runsOn, matchable).map((v) => ({
+          name: v.node,
+          rejected: v.can ? null : v.reasons.join('; '),
+        })),
+      }
+    })
+    return { ...base, instances, problem: null, failFast, maxParallel }
+  } catch (e) {
+    return { ...base, instances: null, problem: (e as Error).message, failFast: true, maxParallel: null }
+  }
+}
