@@ -132,3 +132,38 @@ describe('workflow semantics on the lab', () => {
     expect(bad.err).toContain('input "level" must be one of: low, high (not "extreme")')
   })
 })
+
+describe('--platform and --job on the lab', () => {
+  it('runs ubuntu-latest jobs in the image --platform names, and only the selected job and its needs', async () => {
+    const dir = tempDir()
+    const wf = join(dir, 'platform.yml')
+    const { writeFileSync } = await import('node:fs')
+    writeFileSync(
+      wf,
+      'on: push\njobs:\n  first:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo "first in $(cat /etc/os-release 2>/dev/null | head -1 || echo busybox)"\n' +
+        '  second:\n    needs: first\n    runs-on: ubuntu-latest\n    steps:\n      - run: busybox | head -1\n' +
+        '  other:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo "other must not run"\n',
+    )
+    const res = await cli([
+      'run',
+      wf,
+      '--farm',
+      lab().farmFile,
+      '--data-dir',
+      dir,
+      '--platform',
+      'ubuntu-latest=lab/busybox:1',
+      '--job',
+      'second',
+      '--json',
+    ])
+    expect(res.code).toBe(0)
+    const report = JSON.parse(res.out.trim().split('\n').at(-1)!) as {
+      jobs: Record<string, { node: string }>
+    }
+    expect(Object.keys(report.jobs)).toEqual(['first', 'second'])
+    expect(res.out).toMatch(/^\[second\]\s+BusyBox v/m)
+    expect(res.out).toMatch(/in image lab\/busybox:1/)
+    expect(res.out).not.toContain('other must not run')
+  })
+})

@@ -11,6 +11,7 @@ import { Backend } from './backend'
 const FARM: Farm = {
   file: '/repo/farm.yml',
   knownHosts: '/home/me/.ssh/known_hosts',
+  platforms: {},
   nodes: [
     {
       name: 'n1',

@@ -29,6 +29,8 @@ describe('parseCli', () => {
       vars: {},
       event: undefined,
       eventPath: undefined,
+      platforms: {},
+      job: undefined,
     })
   })
 

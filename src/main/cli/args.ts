@@ -30,6 +30,10 @@ export interface ParsedArgs {
   vars: Record<string, string>
   event: string | undefined
   eventPath: string | undefined
+  /** `--platform LABEL=IMAGE` */
+  platforms: Record<string, string>
+  /** `--job ID`: run this job and the jobs it needs. */
+  job: string | undefined
 }
 
 export class UsageError extends Error {
@@ -66,6 +70,8 @@ export function parseCli(argv: string[]): ParsedArgs {
         'secret-env': { type: 'string', multiple: true },
         var: { type: 'string', multiple: true },
         event: { type: 'string' },
+        platform: { type: 'string', multiple: true },
+        job: { type: 'string' },
         'event-path': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
@@ -101,6 +107,8 @@ export function parseCli(argv: string[]): ParsedArgs {
     vars: pairs('var', values.var),
     event: values.event,
     eventPath: values['event-path'],
+    platforms: pairs('platform', values.platform),
+    job: values.job,
   }
 }
 

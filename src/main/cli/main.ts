@@ -21,7 +21,7 @@ export const HELP = `Yardmaster ${pkg.version}: run GitHub Actions style pipelin
 Usage:
   yardmaster run <workflow.yml> [--farm farm.yml]   run a workflow, streaming each job's output
       [--input K=V]... [--secret K=V | --secret-env K]... [--var K=V]...
-      [--event NAME] [--event-path FILE] [--json]
+      [--event NAME] [--event-path FILE] [--job ID] [--platform LABEL=IMAGE]... [--json]
   yardmaster validate <workflow.yml>...             check workflows; problems as file:line:col
   yardmaster plan <workflow.yml> [--farm F] [--json] the job graph: levels, critical path, matrix
                                                     instances, and which nodes could take each job

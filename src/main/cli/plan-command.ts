@@ -1,6 +1,6 @@
 /** `yardmaster plan <workflow.yml> [--farm farm.yml] [--input K=V]... [--json]`: the job graph, offline. */
 import { githubContext, resolveInputs } from '../core/executor/run-contexts'
-import { loadWorkflow } from '../core/workflow/parse-workflow'
+import { loadWorkflow, selectJob } from '../core/workflow/parse-workflow'
 import { planWorkflow, type WorkflowPlan } from '../core/workflow/plan'
 import { EXIT, type ParsedArgs } from './args'
 import { loadFarm } from './farm-option'
@@ -15,16 +15,21 @@ export async function planCommand(args: ParsedArgs, io: CliIo): Promise<number> 
     return EXIT.invalid
   }
   const workflow = await loadWorkflow(file)
-  const farm = await loadFarm(args.farm)
+  const farm = await loadFarm(args.farm, args.platforms)
   const inputs = resolveInputs(workflow.inputs, args.inputs)
-  const plan = planWorkflow(workflow, farm.nodes, {
-    github: githubContext(workflow, 0, { inputs: args.inputs, event: args.event }),
-    inputs,
-    vars: args.vars,
-    needs: {},
-    strategy: {},
-    matrix: {},
-  })
+  const plan = planWorkflow(
+    selectJob(workflow, args.job),
+    farm.nodes,
+    {
+      github: githubContext(workflow, 0, { inputs: args.inputs, event: args.event }),
+      inputs,
+      vars: args.vars,
+      needs: {},
+      strategy: {},
+      matrix: {},
+    },
+    farm.platforms,
+  )
   if (args.json) io.out(JSON.stringify(plan) + '\n')
   else io.out(renderPlan(io, plan, farm.file))
   const stuck = plan.jobs.some((j) => j.problem || j.instances?.some((i) => i.nodes.every((n) => n.rejected)))

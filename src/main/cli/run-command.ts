@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises'
 import { RunStore } from '../core/store/run-store'
 import { openDatabase } from '../core/store/database'
-import { loadWorkflow } from '../core/workflow/parse-workflow'
+import { loadWorkflow, selectJob } from '../core/workflow/parse-workflow'
 import { executeRun, prepareRun } from '../core/executor/run-workflow'
 import { NodeSessions } from '../core/executor/node-sessions'
 import { describeNode } from '../core/farm/farm-model'
@@ -18,8 +18,8 @@ export async function runCommand(args: ParsedArgs, io: CliIo, signal: AbortSigna
     return EXIT.invalid
   }
   // Validate everything before touching the network or the history.
-  const workflow = await loadWorkflow(file)
-  const farm = await loadFarm(args.farm)
+  const workflow = selectJob(await loadWorkflow(file), args.job)
+  const farm = await loadFarm(args.farm, args.platforms)
   const eventPayload = args.eventPath ? await readEventPayload(args.eventPath) : undefined
   const sessions = new NodeSessions(farm)
   try {

@@ -43,6 +43,8 @@ export interface JobInstanceSpec {
   /** Contexts the job starts with: github, inputs, vars, secrets, needs, matrix, strategy. */
   contexts: ExpressionContexts
   secrets: string[]
+  /** The image of a platform label in runs-on (ubuntu-latest=...), used when the job has no container. */
+  platformImage?: string | null
   instance: string
   runId: number
 }
@@ -88,8 +90,10 @@ export async function runJobInstance(
     const workflowEnv = evaluateEnv(workflow.env, contexts)
     env = { ...workflowEnv, ...evaluateEnv(job.env, { ...contexts, env: workflowEnv }) }
     contexts = { ...contexts, env }
-    if (node.executor === 'docker')
-      image = containerImage(evaluateToken(job.container, contexts)) ?? node.defaultImage
+    if (node.executor === 'docker') {
+      image =
+        containerImage(evaluateToken(job.container, contexts)) ?? spec.platformImage ?? node.defaultImage
+    }
     if (job.timeoutMinutes)
       timeoutMinutes = minutes(evaluateToken(job.timeoutMinutes, contexts), 'timeout-minutes')
   } catch (e) {

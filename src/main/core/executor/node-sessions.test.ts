@@ -56,7 +56,7 @@ function local(name: string, executor: 'docker' | 'shell'): FarmNode {
     source: null,
   }
 }
-const farm: Farm = { file: null, knownHosts: '/nowhere/known_hosts', nodes: [] }
+const farm: Farm = { file: null, knownHosts: '/nowhere/known_hosts', nodes: [], platforms: {} }
 
 describe('NodeSessions for this machine', () => {
   it('opens a local shell node without SSH or Docker', async () => {

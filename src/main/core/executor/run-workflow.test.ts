@@ -42,7 +42,12 @@ function node(name: string, labels: string[], extra: Partial<FarmNode> = {}): Fa
   }
 }
 
-const farmOf = (...nodes: FarmNode[]): Farm => ({ file: '/farms/lab.yml', knownHosts: '/nowhere', nodes })
+const farmOf = (...nodes: FarmNode[]): Farm => ({
+  file: '/farms/lab.yml',
+  knownHosts: '/nowhere',
+  nodes,
+  platforms: {},
+})
 
 /** Sessions whose nodes open to the given executor, or fail with the given error. */
 function fakeSessions(open: Record<string, NodeExecutor | Error>): NodeSessions {

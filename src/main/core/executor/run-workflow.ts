@@ -12,7 +12,13 @@
 import { resolve } from 'node:path'
 import type { JobState, LogStream, RunState, StepState } from '../../../shared/model'
 import type { Farm, FarmNode } from '../farm/farm-model'
-import { candidates, explainNoMatch, pickNode } from '../scheduler/capability-match'
+import {
+  explainRequirements,
+  nodesFor,
+  pickNode,
+  requirementsOf,
+  type Requirements,
+} from '../scheduler/capability-match'
 import { InvalidSourceError, type SourceProblem } from '../source/source-error'
 import type { RunStore } from '../store/run-store'
 import {
@@ -71,6 +77,8 @@ export interface PlannedInstance {
   name: string
   matrix: MatrixCombination
   runsOn: string[]
+  /** runs-on with platform labels resolved: the labels nodes need, and the platform's image. */
+  requirements: Requirements
   /** Reachable nodes that carry its labels, in farm order. */
   nodes: FarmNode[]
 }
@@ -94,12 +102,14 @@ function planInstances(job: WorkflowJob, farm: Farm, contexts: ExpressionContext
   return combos.map((matrix) => {
     const runsOn = runsOnLabels(evaluateToken(job.runsOn, { ...contexts, matrix }))
     const name = job.nameToken ? toText(evaluateToken(job.nameToken, { ...contexts, matrix })) : job.key
+    const requirements = requirementsOf(runsOn, farm.platforms)
     return {
       key: combos.length > 1 || Object.keys(matrix).length ? instanceName(job.key, matrix) : job.key,
       name: Object.keys(matrix).length && !job.nameToken ? instanceName(job.key, matrix) : name,
       matrix,
       runsOn,
-      nodes: candidates(runsOn, farm.nodes),
+      requirements,
+      nodes: nodesFor(requirements, farm.nodes),
     }
   })
 }
@@ -144,7 +154,7 @@ export async function prepareRun(
       for (const p of planned) {
         if (!p.nodes.length) {
           problem(
-            `job "${p.key}" cannot run on this farm${farm.file ? ` (${farm.file})` : ''}: ${explainNoMatch(p.runsOn, farm.nodes)}`,
+            `job "${p.key}" cannot run on this farm${farm.file ? ` (${farm.file})` : ''}: ${explainRequirements(p.requirements, farm.nodes)}`,
             '.runs-on',
           )
         }
@@ -387,7 +397,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     for (const inst of g.instances) {
       if (!inst.nodes.length) {
         g.queue.splice(g.queue.indexOf(inst), 1)
-        const reason = `no reachable node can take it: ${explainNoMatch(inst.runsOn, prepared.farm.nodes)}`
+        const reason = `no reachable node can take it: ${explainRequirements(inst.requirements, prepared.farm.nodes)}`
         setInstance(inst, 'failed', { reason, finishedAt: Date.now() })
         for (const id of inst.stepIds) store.updateStep(id, { state: 'skipped', conclusion: 'skipped' })
       }
@@ -412,6 +422,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         jobId: inst.jobId,
         stepIds: inst.stepIds,
         contexts: { ...base, needs: needsContext(g.job), matrix: inst.matrix, strategy },
+        platformImage: inst.requirements.image,
         secrets: Object.values(secrets),
         instance: instanceId,
         runId,

@@ -22,6 +22,7 @@ export async function defaultFarm(probeMs = 1500): Promise<Farm> {
   return {
     file: null,
     knownHosts: defaultKnownHosts(),
+    platforms: {},
     nodes: [
       {
         name: 'local',

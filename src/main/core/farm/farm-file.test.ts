@@ -3,7 +3,14 @@ import { homedir, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { formatProblem, InvalidSourceError, type SourceProblem } from '../source/source-error'
-import { defaultKnownHosts, expandPath, loadFarmFile, normalizeLabels, parseFarm } from './farm-file'
+import {
+  defaultKnownHosts,
+  expandPath,
+  loadFarmFile,
+  normalizeLabels,
+  parseFarm,
+  withPlatforms,
+} from './farm-file'
 
 const FIXTURE = resolve(__dirname, '../../../../test/fixtures/farms/three-nodes.yml')
 
@@ -26,6 +33,7 @@ describe('parseFarm: valid farms', () => {
     expect(farm).toEqual({
       file: '/farms/farm.yml',
       knownHosts: join(homedir(), '.ssh', 'known_hosts'),
+      platforms: {},
       nodes: [
         {
           name: 'n1',
@@ -227,5 +235,34 @@ describe('helpers', () => {
   it('normalizeLabels', () => {
     expect(normalizeLabels([])).toEqual(['self-hosted'])
     expect(normalizeLabels(['A', 'a', 'B'])).toEqual(['self-hosted', 'a', 'b'])
+  })
+})
+
+describe('parseFarm: platforms', () => {
+  it('maps runner labels to an image, with or without the node labels they need', () => {
+    const farm = parseFarm(
+      '/f.yml',
+      'platforms:\n  Ubuntu-Latest: debian:bookworm\n  ubuntu-22.04: { image: ubuntu:22.04, labels: [X64] }\nnodes:\n  - { name: a, host: local }\n',
+    )
+    expect(farm.platforms).toEqual({
+      'ubuntu-latest': { image: 'debian:bookworm', labels: [] },
+      'ubuntu-22.04': { image: 'ubuntu:22.04', labels: ['x64'] },
+    })
+    expect(withPlatforms(farm, { 'ubuntu-22.04': 'mine:1', macos: 'x' }).platforms).toEqual({
+      'ubuntu-latest': { image: 'debian:bookworm', labels: [] },
+      'ubuntu-22.04': { image: 'mine:1', labels: ['x64'] },
+      macos: { image: 'x', labels: [] },
+    })
+  })
+
+  it('reports a platform without image and unknown keys, at their place', () => {
+    expect(() =>
+      parseFarm(
+        '/f.yml',
+        'platforms:\n  u: { labels: [x] }\n  v: { image: i, lables: [x] }\nnodes:\n  - { name: a, host: local }\n',
+      ),
+    ).toThrow(
+      /\/f\.yml:2:6: platform "u" needs an "image" \(platforms\.u\.image\)\n.*\/f\.yml:3:18: unknown key "lables"; did you mean "labels"\? \(platforms\.v\.lables\)/,
+    )
   })
 })

@@ -18,9 +18,9 @@ import { homedir } from 'node:os'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { isMap, isSeq, type Node } from 'yaml'
 import { checkKeys, loadYamlFile, parseYaml, suggest, YamlSource } from '../source/yaml-source'
-import { LOCAL_HOST, type ExecutorKind, type Farm, type FarmNode } from './farm-model'
+import { LOCAL_HOST, type ExecutorKind, type Farm, type FarmNode, type Platform } from './farm-model'
 
-const FARM_KEYS = ['knownHosts', 'nodes'] as const
+const FARM_KEYS = ['knownHosts', 'nodes', 'platforms'] as const
 const NODE_KEYS = [
   'name',
   'host',
@@ -72,7 +72,46 @@ function readFarm(src: YamlSource): Farm | null {
       nodes.push(node)
     })
   }
-  return { file: src.file, knownHosts: kh ? expandPath(kh, base) : defaultKnownHosts(), nodes }
+  const platformsEntry = top.find((e) => e.key === 'platforms')
+  const platforms = platformsEntry ? readPlatforms(src, platformsEntry.value) : {}
+  return { file: src.file, knownHosts: kh ? expandPath(kh, base) : defaultKnownHosts(), nodes, platforms }
+}
+
+/**
+ *   platforms:
+ *     ubuntu-latest: debian:bookworm                        # image only: any docker node
+ *     ubuntu-22.04: { image: ubuntu:22.04, labels: [x64] }  # image, and the labels a node needs
+ */
+function readPlatforms(src: YamlSource, node: Node | null): Record<string, Platform> {
+  const out: Record<string, Platform> = {}
+  for (const { key, value } of src.entries(node, 'platforms', 'a mapping of runner labels to images') ?? []) {
+    const path = `platforms.${key}`
+    if (isMap(value)) {
+      const items = src.entries(value, path, 'a platform') ?? []
+      checkKeys(src, items, ['image', 'labels'], path)
+      const imageEntry = items.find((e) => e.key === 'image')
+      if (!imageEntry) {
+        src.report(value, `${path}.image`, `platform "${key}" needs an "image"`)
+        continue
+      }
+      const image = src.string(imageEntry.value, `${path}.image`)
+      const labelsEntry = items.find((e) => e.key === 'labels')
+      const labels = labelsEntry ? (src.stringList(labelsEntry.value, `${path}.labels`) ?? []) : []
+      if (image) out[key.toLowerCase()] = { image, labels: labels.map((l) => l.toLowerCase()) }
+    } else {
+      const image = src.string(value, path)
+      if (image) out[key.toLowerCase()] = { image, labels: [] }
+    }
+  }
+  return out
+}
+
+/** `--platform LABEL=IMAGE` entries, over the farm file's platforms. */
+export function withPlatforms(farm: Farm, given: Record<string, string>): Farm {
+  const platforms = { ...farm.platforms }
+  for (const [label, image] of Object.entries(given))
+    platforms[label.toLowerCase()] = { image, labels: platforms[label.toLowerCase()]?.labels ?? [] }
+  return { ...farm, platforms }
 }
 
 function readNode(src: YamlSource, node: Node, path: string, base: string): FarmNode | null {

@@ -27,6 +27,17 @@ export interface Farm {
   /** OpenSSH known_hosts file used to verify host keys. */
   knownHosts: string
   nodes: FarmNode[]
+  /**
+   * Runner labels such as `ubuntu-latest` mapped to an image and to the node labels that can
+   * serve it, as users of local runners expect (`platforms:` in the farm file, `--platform`).
+   */
+  platforms: Record<string, Platform>
+}
+
+export interface Platform {
+  image: string
+  /** Labels a docker node needs to serve this platform (may be empty: any docker node). */
+  labels: string[]
 }
 
 export const LOCAL_HOST = 'local'

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest'
 import type { FarmNode } from '../farm/farm-model'
-import { candidates, explainNoMatch, pickNode, whoCanTake } from './capability-match'
+import {
+  candidates,
+  explainNoMatch,
+  explainRequirements,
+  nodesFor,
+  pickNode,
+  requirementsOf,
+  whoCanTake,
+} from './capability-match'
 
 function node(name: string, labels: string[], slots = 1): FarmNode {
   return {
@@ -143,5 +151,33 @@ describe('whoCanTake', () => {
         .map((v) => v.node)
       expect(can).toEqual(candidates(runsOn, farm).map((n) => n.name))
     }
+  })
+})
+
+describe('platforms (ubuntu-latest=IMAGE)', () => {
+  const platforms = {
+    'ubuntu-latest': { image: 'debian:bookworm', labels: ['x64'] },
+    plain: { image: 'busybox', labels: [] },
+  }
+  const docker = (name: string, labels: string[]) => ({ ...node(name, labels), executor: 'docker' as const })
+  const shell = (name: string, labels: string[]) => ({ ...node(name, labels), executor: 'shell' as const })
+
+  it('turns platform labels into their image and the labels they need, case-insensitively', () => {
+    expect(requirementsOf(['Ubuntu-Latest', 'gpu'], platforms)).toEqual({
+      labels: ['x64', 'gpu'],
+      image: 'debian:bookworm',
+      docker: true,
+    })
+    expect(requirementsOf(['plain'], platforms)).toEqual({ labels: [], image: 'busybox', docker: true })
+    expect(requirementsOf(['linux'], platforms)).toEqual({ labels: ['linux'], image: null, docker: false })
+  })
+
+  it('only docker nodes serve a platform, and the explanation says so', () => {
+    const nodes = [shell('mac', ['x64']), docker('d1', ['x64']), docker('d2', ['arm64'])]
+    const req = requirementsOf(['ubuntu-latest'], platforms)
+    expect(nodesFor(req, nodes).map((n) => n.name)).toEqual(['d1'])
+    expect(explainRequirements(req, [nodes[0]!, nodes[2]!])).toBe(
+      'no node carries all of [x64] with docker: mac [self-hosted, x64] runs no containers (the platform image debian:bookworm needs docker); d2 [self-hosted, arm64] lacks x64',
+    )
   })
 })

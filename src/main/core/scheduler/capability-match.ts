@@ -64,3 +64,45 @@ export function pickNode(cands: readonly FarmNode[], busy: ReadonlyMap<string, n
   }
   return best
 }
+
+/** What a job's `runs-on` asks of a node once platform labels (ubuntu-latest...) are resolved. */
+export interface Requirements {
+  labels: string[]
+  /** The platform's image, when a runs-on label named a platform. */
+  image: string | null
+  /** Platforms are images: only docker nodes can serve them. */
+  docker: boolean
+}
+
+export function requirementsOf(
+  runsOn: readonly string[],
+  platforms: Readonly<Record<string, { image: string; labels: string[] }>>,
+): Requirements {
+  const labels: string[] = []
+  let image: string | null = null
+  for (const label of runsOn) {
+    const p = platforms[label.toLowerCase()]
+    if (!p) labels.push(label)
+    else {
+      image ??= p.image
+      labels.push(...p.labels)
+    }
+  }
+  return { labels: [...new Set(labels)], image, docker: image !== null }
+}
+
+/** Nodes that meet the requirements, in farm order. */
+export function nodesFor(req: Requirements, nodes: readonly FarmNode[]): FarmNode[] {
+  return candidates(req.labels, nodes).filter((n) => !req.docker || n.executor === 'docker')
+}
+
+/** Why no node meets the requirements, node by node. */
+export function explainRequirements(req: Requirements, nodes: readonly FarmNode[]): string {
+  const lines = nodes.map((n) => {
+    const why = missingLabels(req.labels, n.labels).map((l) => `lacks ${l}`)
+    if (req.docker && n.executor !== 'docker')
+      why.push(`runs no containers (the platform image ${req.image} needs docker)`)
+    return `${n.name} [${n.labels.join(', ')}] ${why.join(', ') || 'is fine'}`
+  })
+  return `no node carries all of [${req.labels.join(', ')}]${req.docker ? ' with docker' : ''}: ${lines.join('; ')}`
+}

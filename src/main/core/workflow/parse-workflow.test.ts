@@ -10,7 +10,7 @@ import { formatProblem, InvalidSourceError, type SourceProblem } from '../source
 import { literal } from './actions-syntax'
 import { evaluateToken } from './expressions'
 import { levels } from './job-graph'
-import { loadWorkflow, parseWorkflow } from './parse-workflow'
+import { loadWorkflow, parseWorkflow, selectJob } from './parse-workflow'
 
 const FIXTURES = resolve(__dirname, '../../../../test/fixtures/workflows')
 
@@ -286,5 +286,19 @@ describe('workflow corpus (test/fixtures/workflows)', () => {
     }
     expect(problems.map(formatProblem).sort()).toEqual(expected.sort())
     expect(problems.every((p) => p.file === file && basename(p.file) === name)).toBe(true)
+  })
+})
+
+describe('selectJob (--job)', () => {
+  it('keeps the job and everything it needs, in file order', async () => {
+    const wf = await parseWorkflow(
+      'w.yml',
+      `on: push\njobs:\n  a:\n    runs-on: x\n${STEP}  b:\n    needs: a\n    runs-on: x\n${STEP}  c:\n    runs-on: x\n${STEP}  d:\n    needs: [b]\n    runs-on: x\n${STEP}`,
+    )
+    expect(selectJob(wf, 'd').jobs.map((j) => j.key)).toEqual(['a', 'b', 'd'])
+    expect(selectJob(wf, 'c').jobs.map((j) => j.key)).toEqual(['c'])
+    expect(selectJob(wf, undefined)).toBe(wf)
+    expect(() => selectJob(wf, 'dd')).toThrow('--job dd: no such job; did you mean "d"?')
+    expect(() => selectJob(wf, 'deploy')).toThrow('--job deploy: no such job; the jobs are: a, b, c, d')
   })
 })

@@ -426,3 +426,35 @@ function locate(root: MappingToken, line: number, col: number): Located | null {
 function sortProblems(problems: SourceProblem[]): SourceProblem[] {
   return [...problems].sort((a, b) => a.line - b.line || a.col - b.col)
 }
+
+/**
+ * `--job ID`: the workflow cut down to that job and every job it needs, directly or not.
+ * An unknown id is an InvalidSourceError naming the jobs there are.
+ */
+export function selectJob(workflow: Workflow, key: string | undefined): Workflow {
+  if (key === undefined) return workflow
+  const byKey = new Map(workflow.jobs.map((j) => [j.key, j]))
+  if (!byKey.has(key)) {
+    const keys = workflow.jobs.map((j) => j.key)
+    const guess = suggest(key, keys)
+    throw new InvalidSourceError('workflow', [
+      {
+        file: workflow.file,
+        line: 1,
+        col: 1,
+        path: 'jobs',
+        message:
+          `--job ${key}: no such job` +
+          (guess ? `; did you mean "${guess}"?` : `; the jobs are: ${keys.join(', ')}`),
+      },
+    ])
+  }
+  const keep = new Set<string>()
+  const visit = (k: string) => {
+    if (keep.has(k)) return
+    keep.add(k)
+    for (const n of byKey.get(k)!.needs) visit(n)
+  }
+  visit(key)
+  return { ...workflow, jobs: workflow.jobs.filter((j) => keep.has(j.key)) }
+}

@@ -3,8 +3,8 @@
  * path, matrix instances, and which farm nodes could take each one (and why the others
  * cannot). Pure: no node is contacted.
  */
-import type { FarmNode } from '../farm/farm-model'
-import { whoCanTake } from '../scheduler/capability-match'
+import type { FarmNode, Platform } from '../farm/farm-model'
+import { requirementsOf, whoCanTake } from '../scheduler/capability-match'
 import { evaluateToken, toText, truthy, type ExpressionContexts, type Json } from './expressions'
 import { levels, type GraphJob } from './job-graph'
 import { expandMatrix, instanceName } from './matrix'
@@ -20,6 +20,8 @@ export interface PlanInstance {
   key: string
   matrix: Record<string, Json>
   runsOn: string[]
+  /** The platform image a runs-on label maps to (ubuntu-latest=...), if any. */
+  image: string | null
   nodes: PlannedNode[]
 }
 
@@ -98,6 +100,7 @@ export function planWorkflow(
   workflow: Workflow,
   nodes: readonly FarmNode[],
   contexts: ExpressionContexts,
+  platforms: Readonly<Record<string, Platform>> = {},
 ): WorkflowPlan {
   const lv = levels(workflow.jobs)
   const levelOf = new Map(lv.flatMap((keys, i) => keys.map((k) => [k, i] as const)))
@@ -108,7 +111,7 @@ export function planWorkflow(
     inputs: workflow.inputs,
     levels: lv,
     criticalPath: criticalPath(workflow.jobs),
-    jobs: workflow.jobs.map((job) => planJob(job, levelOf.get(job.key)!, nodes, contexts)),
+    jobs: workflow.jobs.map((job) => planJob(job, levelOf.get(job.key)!, nodes, contexts, platforms)),
   }
 }
 
@@ -117,6 +120,7 @@ function planJob(
   level: number,
   nodes: readonly FarmNode[],
   contexts: ExpressionContexts,
+  platforms: Readonly<Record<string, Platform>>,
 ): PlanJob {
   const base = { key: job.key, name: job.name, needs: job.needs, level, if: job.if }
   if (plannedAtRunTime(job))
@@ -128,14 +132,19 @@ function planJob(
       const runsOn = runsOnLabels(
         evaluateToken(job.runsOn, Object.keys(matrix).length ? { ...contexts, matrix } : contexts),
       )
+      const req = requirementsOf(runsOn, platforms)
       return {
         key: Object.keys(matrix).length ? instanceName(job.key, matrix) : job.key,
         matrix,
         runsOn,
-        nodes: whoCanTake(runsOn, matchable).map((v) => ({
-          name: v.node,
-          rejected: v.can ? null : v.reasons.join('; '),
-        })),
+        image: req.image,
+        nodes: whoCanTake(req.labels, matchable).map((v) => {
+          const reasons = v.can ? [] : [...v.reasons]
+          const node = nodes.find((n) => n.name === v.node)!
+          if (req.docker && node.executor !== 'docker')
+            reasons.push(`runs no containers (platform image ${req.image})`)
+          return { name: v.node, rejected: reasons.length ? reasons.join('; ') : null }
+        }),
       }
     })
     return { ...base, instances, problem: null, failFast, maxParallel }
