@@ -2,6 +2,7 @@
  * GitHub's meaning of a workflow, end to end on a lab host: what the steps print, what the run
  * reports (--json), and what the history holds.
  */
+import { createHash } from 'node:crypto'
 import { join } from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { openDatabase } from '../../src/main/core/store/database'
@@ -60,6 +61,7 @@ describe('workflow semantics on the lab', () => {
       ['prepare the working directory', 'success', 'success', 0],
       ['Run echo "answer=42" >> "$GITHUB_OUTPUT"', 'success', 'success', 0],
       ['env, inputs and path', 'success', 'success', 0],
+      ['hash files', 'success', 'success', 0],
       ['allowed to fail', 'failure', 'success', 3],
       ['skipped on success', 'skipped', 'skipped', null],
       ['report', 'success', 'success', 0],
@@ -81,6 +83,12 @@ describe('workflow semantics on the lab', () => {
     expect(line('consume', 'story=line one')).toBe(true)
     expect(line('consume', 'line two')).toBe(true)
     expect(res.out).not.toMatch(/^\[\w+\]\s+must not run/m) // (step titles in the JSON report quote it)
+  })
+
+  it('computes hashFiles() over the workspace on the node, as GitHub does', () => {
+    const sha = (s: string) => createHash('sha256').update(s).digest()
+    const expected = createHash('sha256').update(sha('alpha\n')).update(sha('beta\n')).digest('hex')
+    expect(line('produce', `hash=${expected} none=`)).toBe(true)
   })
 
   it('runs file commands: GITHUB_PATH, defaults.run.working-directory, the step summary', () => {

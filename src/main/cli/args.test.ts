@@ -123,3 +123,26 @@ describe('parseCli', () => {
     expect(parseCli(['run', 'ci.yml', '--help']).command).toBe('help')
   })
 })
+
+describe('node options', () => {
+  it('reads --from for copy-image', () => {
+    expect(parseCli(['node', 'n2', 'copy-image', 'lab/x:1', '--from', 'n1'])).toMatchObject({
+      command: 'node',
+      positionals: ['n2', 'copy-image', 'lab/x:1'],
+      from: 'n1',
+    })
+    expect(parseCli(['nodes']).from).toBeUndefined()
+  })
+
+  it('splits --runs-on at commas, trimming blanks', () => {
+    expect(parseCli(['nodes', '--runs-on', 'linux, gpu,,x64 ']).runsOn).toEqual(['linux', 'gpu', 'x64'])
+    expect(parseCli(['nodes']).runsOn).toBeUndefined()
+  })
+
+  it('refuses an empty --runs-on rather than matching every node', () => {
+    for (const v of ['', ' , '])
+      expect(usageError(['nodes', `--runs-on=${v}`])).toBe(
+        '--runs-on needs at least one label, e.g. --runs-on linux,gpu',
+      )
+  })
+})

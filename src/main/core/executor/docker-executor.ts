@@ -65,7 +65,7 @@ export class DockerExecutor implements NodeExecutor {
         [LABEL_RUN]: String(setup.runId),
         [LABEL_JOB]: setup.jobKey,
       },
-      HostConfig: { AutoRemove: false },
+      HostConfig: { AutoRemove: false, ...hostLimits(setup.resources) },
     })
     try {
       await container.start()
@@ -146,4 +146,15 @@ class ContainerJob implements JobEnvironment {
   async dispose(): Promise<void> {
     await this.container.remove({ force: true }).catch(() => {})
   }
+}
+
+/** container.options' --cpus, --memory and --gpus as engine limits. */
+function hostLimits(r: JobSetup['resources']): Docker.HostConfig {
+  if (!r) return {}
+  const out: Docker.HostConfig = {}
+  if (r.cpus !== null) out.NanoCpus = Math.round(r.cpus * 1e9)
+  if (r.memoryBytes !== null) out.Memory = r.memoryBytes
+  if (r.gpus !== null)
+    out.DeviceRequests = [{ Driver: '', Count: r.gpus === 'all' ? -1 : r.gpus, Capabilities: [['gpu']] }]
+  return out
 }

@@ -1,3 +1,5 @@
+import type { ResourceNeeds } from '../workflow/container-options'
+
 /**
  * "Where commands run", one interface for every kind of node (act's pkg/container idea):
  * a container on a Docker engine over SSH or locally, a shell over SSH, a local shell; later a
@@ -24,6 +26,8 @@ export interface JobSetup {
   /** Image for container executors; ignored by shells. */
   image: string | null
   env: Record<string, string>
+  /** Limits for the job's container (docker executors); shells ignore them. */
+  resources?: ResourceNeeds
 }
 
 export interface JobEnvironment {

@@ -12,6 +12,7 @@ import {
   evaluateExpression,
   evaluateText,
   evaluateToken,
+  HASH_FILES_CONTEXT,
   truthy,
   type ExpressionContexts,
   type Json,
@@ -26,7 +27,10 @@ import {
 } from '../workflow/file-commands'
 import { WorkflowCommands } from '../workflow/workflow-commands'
 import type { Workflow, WorkflowJob, WorkflowStep } from '../workflow/workflow-model'
-import type { JobEnvironment, NodeExecutor } from './job-environment'
+import { shellQuote, type JobEnvironment, type NodeExecutor } from './job-environment'
+import { combineDigests, findHashFilesCalls, hashFilesKey, matchFiles } from '../workflow/hash-files'
+import { NO_NEEDS, type ResourceNeeds } from '../workflow/container-options'
+import { containerOf } from '../workflow/plan'
 import type { LogSink, LogTarget } from './log-sink'
 import { runnerArch, runnerOs } from './run-contexts'
 
@@ -45,6 +49,8 @@ export interface JobInstanceSpec {
   secrets: string[]
   /** The image of a platform label in runs-on (ubuntu-latest=...), used when the job has no container. */
   platformImage?: string | null
+  /** --cpus/--memory/--gpus from container.options, applied as container limits. */
+  resources?: ResourceNeeds
   instance: string
   runId: number
 }
@@ -91,8 +97,7 @@ export async function runJobInstance(
     env = { ...workflowEnv, ...evaluateEnv(job.env, { ...contexts, env: workflowEnv }) }
     contexts = { ...contexts, env }
     if (node.executor === 'docker') {
-      image =
-        containerImage(evaluateToken(job.container, contexts)) ?? spec.platformImage ?? node.defaultImage
+      image = containerOf(job, contexts).image ?? spec.platformImage ?? node.defaultImage
     }
     if (job.timeoutMinutes)
       timeoutMinutes = minutes(evaluateToken(job.timeoutMinutes, contexts), 'timeout-minutes')
@@ -119,6 +124,7 @@ export async function runJobInstance(
         runId: spec.runId,
         jobKey: spec.key,
         image,
+        resources: spec.resources ?? NO_NEEDS,
         env: {
           CI: 'true',
           YARDMASTER: 'true',
@@ -174,6 +180,8 @@ export async function runJobInstance(
         runner: { ...runner, temp: environment.temp },
         github: { ...github, workspace: environment.workspace },
       }
+      const hashes = await hashFilesFor(step, environment, signal)
+      if (hashes) stepContexts[HASH_FILES_CONTEXT] = hashes
       const status: RunStatus = { success: !jobFailed, failure: jobFailed, cancelled: signal.aborted }
       let outcome: 'success' | 'failure' | 'cancelled' | 'skipped'
       let code: number | null = null
@@ -342,6 +350,53 @@ export async function runJobInstance(
   }
 }
 
+/**
+ * The answers to a step's hashFiles() calls, computed in its environment: one `find` for the
+ * workspace's files, one `sha256sum` for those the patterns match. Null when the step has none.
+ */
+async function hashFilesFor(
+  step: WorkflowStep,
+  environment: JobEnvironment,
+  signal: AbortSignal,
+): Promise<Record<string, string> | null> {
+  const text = JSON.stringify([step.if, step.run, step.env, step.with, step.nameToken, step.workingDirectory])
+  const calls = findHashFilesCalls(text)
+  if (!calls.length) return null
+  const run = async (script: string) => {
+    let out = ''
+    let err = ''
+    const code = await environment.runStep(
+      { script, shell: 'sh', env: {}, workingDirectory: null },
+      (stream, chunk) =>
+        stream === 'stdout' ? (out += chunk.toString('utf8')) : (err += chunk.toString('utf8')),
+      signal,
+    )
+    if (code !== 0)
+      throw new Error(
+        `hashFiles(): "${script.slice(0, 60)}" failed on the node: ${err.trim() || `exit ${code}`}`,
+      )
+    return out
+  }
+  const files = (await run("find . -type f ! -path './.git/*' 2>/dev/null")).split('\n').filter(Boolean)
+  const answers: Record<string, string> = {}
+  for (const patterns of calls) {
+    const matched = matchFiles(files, patterns)
+    let digests: string[] = []
+    if (matched.length) {
+      const out = await run(`sha256sum -- ${matched.map((f) => shellQuote(f)).join(' ')}`)
+      const byFile = new Map(
+        out
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => [l.slice(66).replace(/^\*/, ''), l.slice(0, 64)]),
+      )
+      digests = matched.map((f) => byFile.get(f) ?? '')
+    }
+    answers[hashFilesKey(patterns)] = combineDigests(digests)
+  }
+  return answers
+}
+
 function cancelReason(signal: AbortSignal): string {
   return signal.reason instanceof FailFastCancel ? signal.reason.message : 'the run was cancelled'
 }
@@ -369,11 +424,4 @@ function githubEnv(github: Record<string, Json>): Record<string, string> {
     out[`GITHUB_${k.toUpperCase()}`] = v === null ? '' : String(v)
   }
   return out
-}
-
-function containerImage(value: Json): string | null {
-  if (typeof value === 'string') return value || null
-  if (value && typeof value === 'object' && !Array.isArray(value) && typeof value.image === 'string')
-    return value.image
-  return null
 }

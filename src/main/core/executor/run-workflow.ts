@@ -31,7 +31,8 @@ import {
   type RunStatus,
 } from '../workflow/expressions'
 import { instanceName, type MatrixCombination } from '../workflow/matrix'
-import { jobStrategy, plannedAtRunTime, runsOnLabels } from '../workflow/plan'
+import { containerOf, jobStrategy, plannedAtRunTime, runsOnLabels } from '../workflow/plan'
+import { resourceNeeds } from '../workflow/container-options'
 import type { Workflow, WorkflowJob } from '../workflow/workflow-model'
 import { FailFastCancel, runJobInstance } from './job-runner'
 import { LogSink, type LogTarget } from './log-sink'
@@ -102,7 +103,11 @@ function planInstances(job: WorkflowJob, farm: Farm, contexts: ExpressionContext
   return combos.map((matrix) => {
     const runsOn = runsOnLabels(evaluateToken(job.runsOn, { ...contexts, matrix }))
     const name = job.nameToken ? toText(evaluateToken(job.nameToken, { ...contexts, matrix })) : job.key
-    const requirements = requirementsOf(runsOn, farm.platforms)
+    const requirements = requirementsOf(
+      runsOn,
+      farm.platforms,
+      resourceNeeds(containerOf(job, { ...contexts, matrix }).options),
+    )
     return {
       key: combos.length > 1 || Object.keys(matrix).length ? instanceName(job.key, matrix) : job.key,
       name: Object.keys(matrix).length && !job.nameToken ? instanceName(job.key, matrix) : name,
@@ -423,6 +428,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         stepIds: inst.stepIds,
         contexts: { ...base, needs: needsContext(g.job), matrix: inst.matrix, strategy },
         platformImage: inst.requirements.image,
+        resources: inst.requirements.resources,
         secrets: Object.values(secrets),
         instance: instanceId,
         runId,

@@ -45,6 +45,8 @@ describe('parseFarm: valid farms', () => {
           labels: ['self-hosted'],
           slots: 1,
           defaultImage: null,
+          cpus: null,
+          memoryBytes: null,
           source: { file: '/farms/farm.yml', line: 2, col: 5 },
         },
       ],
@@ -151,11 +153,11 @@ describe('parseFarm: problems', () => {
 
   it('refuses unknown keys, suggesting the close one', () => {
     expect(
-      where('knownhosts: x\nnodes:\n  - name: a\n    host: local\n    lables: [x]\n    cpus: 4\n'),
+      where('knownhosts: x\nnodes:\n  - name: a\n    host: local\n    lables: [x]\n    ram: 4\n'),
     ).toEqual([
       '1:1: unknown key "knownhosts"; did you mean "knownHosts"? (knownhosts)',
       '5:5: unknown key "lables"; did you mean "labels"? (nodes[0].lables)',
-      '6:5: unknown key "cpus"; expected one of: name, host, port, user, identityFile, executor, labels, slots, defaultImage (nodes[0].cpus)',
+      '6:5: unknown key "ram"; expected one of: name, host, port, user, identityFile, executor, labels, slots, defaultImage, cpus, memory (nodes[0].ram)',
     ])
   })
 

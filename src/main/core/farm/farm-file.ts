@@ -17,6 +17,7 @@
 import { homedir } from 'node:os'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { isMap, isSeq, type Node } from 'yaml'
+import { parseSize } from '../workflow/container-options'
 import { checkKeys, loadYamlFile, parseYaml, suggest, YamlSource } from '../source/yaml-source'
 import { LOCAL_HOST, type ExecutorKind, type Farm, type FarmNode, type Platform } from './farm-model'
 
@@ -31,6 +32,8 @@ const NODE_KEYS = [
   'labels',
   'slots',
   'defaultImage',
+  'cpus',
+  'memory',
 ] as const
 const EXECUTORS: readonly ExecutorKind[] = ['docker', 'shell']
 const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
@@ -169,6 +172,26 @@ function readNode(src: YamlSource, node: Node, path: string, base: string): Farm
   const identity = idEntry ? src.string(idEntry.value, `${path}.identityFile`) : null
   const imageEntry = get('defaultImage')
   const defaultImage = imageEntry ? src.string(imageEntry.value, `${path}.defaultImage`) : null
+  const cpusEntry = get('cpus')
+  let cpus: number | null = null
+  if (cpusEntry) {
+    const v = Number(src.string(cpusEntry.value, `${path}.cpus`))
+    if (!Number.isFinite(v) || v <= 0)
+      src.report(cpusEntry.value, `${path}.cpus`, 'cpus must be a positive number')
+    else cpus = v
+  }
+  const memoryEntry = get('memory')
+  let memoryBytes: number | null = null
+  if (memoryEntry) {
+    const text = src.string(memoryEntry.value, `${path}.memory`)
+    memoryBytes = text === null ? null : parseSize(text)
+    if (text !== null && !memoryBytes)
+      src.report(
+        memoryEntry.value,
+        `${path}.memory`,
+        `memory must be a size such as 16g or 512m, not "${text}"`,
+      )
+  }
 
   if (name === null || host === null || port === null || slots === null) return null
   const at = src.position(node)
@@ -182,6 +205,8 @@ function readNode(src: YamlSource, node: Node, path: string, base: string): Farm
     labels: normalizeLabels(labels),
     slots,
     defaultImage,
+    cpus,
+    memoryBytes,
     source: { file: src.file, line: at.line, col: at.col },
   }
 }

@@ -17,6 +17,9 @@ export interface FarmNode {
   slots: number
   /** Image for jobs without `container:` (docker nodes). */
   defaultImage: string | null
+  /** Declared capacity, for fitting jobs that ask for `--cpus`/`--memory`; unknown when absent. */
+  cpus?: number | null
+  memoryBytes?: number | null
   /** Where the node is declared, for messages. */
   source: { file: string; line: number; col: number } | null
 }

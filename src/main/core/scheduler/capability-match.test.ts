@@ -163,13 +163,25 @@ describe('platforms (ubuntu-latest=IMAGE)', () => {
   const shell = (name: string, labels: string[]) => ({ ...node(name, labels), executor: 'shell' as const })
 
   it('turns platform labels into their image and the labels they need, case-insensitively', () => {
+    const resources = { cpus: null, memoryBytes: null, gpus: null }
     expect(requirementsOf(['Ubuntu-Latest', 'gpu'], platforms)).toEqual({
       labels: ['x64', 'gpu'],
+      resources,
       image: 'debian:bookworm',
       docker: true,
     })
-    expect(requirementsOf(['plain'], platforms)).toEqual({ labels: [], image: 'busybox', docker: true })
-    expect(requirementsOf(['linux'], platforms)).toEqual({ labels: ['linux'], image: null, docker: false })
+    expect(requirementsOf(['plain'], platforms)).toEqual({
+      labels: [],
+      resources,
+      image: 'busybox',
+      docker: true,
+    })
+    expect(requirementsOf(['linux'], platforms)).toEqual({
+      labels: ['linux'],
+      resources,
+      image: null,
+      docker: false,
+    })
   })
 
   it('only docker nodes serve a platform, and the explanation says so', () => {
@@ -177,7 +189,31 @@ describe('platforms (ubuntu-latest=IMAGE)', () => {
     const req = requirementsOf(['ubuntu-latest'], platforms)
     expect(nodesFor(req, nodes).map((n) => n.name)).toEqual(['d1'])
     expect(explainRequirements(req, [nodes[0]!, nodes[2]!])).toBe(
-      'no node carries all of [x64] with docker: mac [self-hosted, x64] runs no containers (the platform image debian:bookworm needs docker); d2 [self-hosted, arm64] lacks x64',
+      'no node can take [x64] with docker: mac [self-hosted, x64] runs no containers (the platform image debian:bookworm needs docker); d2 [self-hosted, arm64] lacks x64',
     )
+  })
+})
+
+describe('fitting container resources', () => {
+  const sized = (name: string, cpus: number | null, memoryBytes: number | null, labels: string[] = []) => ({
+    ...node(name, labels),
+    cpus,
+    memoryBytes,
+  })
+  it('keeps nodes whose declared capacity fits, and unknown capacity fits', () => {
+    const nodes = [
+      sized('small', 2, 4 * 1024 ** 3),
+      sized('big', 16, 64 * 1024 ** 3),
+      sized('unknown', null, null),
+    ]
+    const req = requirementsOf([], {}, { cpus: 4, memoryBytes: 8 * 1024 ** 3, gpus: null })
+    expect(nodesFor(req, nodes).map((n) => n.name)).toEqual(['big', 'unknown'])
+    expect(explainRequirements(req, [nodes[0]!])).toBe(
+      'no node can take []: small [self-hosted] has 2 cpus, the job asks for 4, has 4g memory, the job asks for 8g',
+    )
+  })
+  it('sends jobs that ask for GPUs to nodes labelled gpu', () => {
+    const req = requirementsOf(['linux'], {}, { cpus: null, memoryBytes: null, gpus: 1 })
+    expect(req.labels).toEqual(['linux', 'gpu'])
   })
 })

@@ -3,6 +3,7 @@
  * runner does.
  */
 import type { FarmNode } from '../farm/farm-model'
+import { formatSize, NO_NEEDS, type ResourceNeeds } from '../workflow/container-options'
 
 /** Labels of `runsOn` the node does not carry (matching is case-insensitive, as on GitHub). */
 function missingLabels(runsOn: readonly string[], labels: readonly string[]): string[] {
@@ -68,6 +69,8 @@ export function pickNode(cands: readonly FarmNode[], busy: ReadonlyMap<string, n
 /** What a job's `runs-on` asks of a node once platform labels (ubuntu-latest...) are resolved. */
 export interface Requirements {
   labels: string[]
+  /** From `container.options`: --cpus, --memory, --gpus. */
+  resources: ResourceNeeds
   /** The platform's image, when a runs-on label named a platform. */
   image: string | null
   /** Platforms are images: only docker nodes can serve them. */
@@ -77,6 +80,7 @@ export interface Requirements {
 export function requirementsOf(
   runsOn: readonly string[],
   platforms: Readonly<Record<string, { image: string; labels: string[] }>>,
+  resources: ResourceNeeds = NO_NEEDS,
 ): Requirements {
   const labels: string[] = []
   let image: string | null = null
@@ -88,12 +92,32 @@ export function requirementsOf(
       labels.push(...p.labels)
     }
   }
-  return { labels: [...new Set(labels)], image, docker: image !== null }
+  // A job that asks for GPUs needs a node that has them.
+  if (resources.gpus !== null) labels.push('gpu')
+  return {
+    labels: [...new Set(labels.map((l) => l.toLowerCase()))],
+    resources,
+    image,
+    docker: image !== null,
+  }
 }
 
 /** Nodes that meet the requirements, in farm order. */
 export function nodesFor(req: Requirements, nodes: readonly FarmNode[]): FarmNode[] {
-  return candidates(req.labels, nodes).filter((n) => !req.docker || n.executor === 'docker')
+  return candidates(req.labels, nodes).filter(
+    (n) => (!req.docker || n.executor === 'docker') && !tooSmall(req.resources, n).length,
+  )
+}
+
+/** What the node lacks for the job's --cpus and --memory (declared capacity; unknown fits). */
+export function tooSmall(needs: ResourceNeeds, node: FarmNode): string[] {
+  const why: string[] = []
+  if (needs.cpus !== null && node.cpus != null && needs.cpus > node.cpus)
+    why.push(`has ${node.cpus} cpus, the job asks for ${needs.cpus}`)
+  if (needs.memoryBytes !== null && node.memoryBytes != null && needs.memoryBytes > node.memoryBytes) {
+    why.push(`has ${formatSize(node.memoryBytes)} memory, the job asks for ${formatSize(needs.memoryBytes)}`)
+  }
+  return why
 }
 
 /** Why no node meets the requirements, node by node. */
@@ -102,7 +126,8 @@ export function explainRequirements(req: Requirements, nodes: readonly FarmNode[
     const why = missingLabels(req.labels, n.labels).map((l) => `lacks ${l}`)
     if (req.docker && n.executor !== 'docker')
       why.push(`runs no containers (the platform image ${req.image} needs docker)`)
+    why.push(...tooSmall(req.resources, n))
     return `${n.name} [${n.labels.join(', ')}] ${why.join(', ') || 'is fine'}`
   })
-  return `no node carries all of [${req.labels.join(', ')}]${req.docker ? ' with docker' : ''}: ${lines.join('; ')}`
+  return `no node can take [${req.labels.join(', ')}]${req.docker ? ' with docker' : ''}: ${lines.join('; ')}`
 }

@@ -40,7 +40,13 @@ export class ExpressionError extends Error {
   }
 }
 
-function statusFunctions(status: RunStatus): FunctionDefinition[] {
+/**
+ * Answers of a step's hashFiles() calls, computed on the node beforehand (see hash-files.ts),
+ * travel in the contexts under this key, by JSON of their patterns.
+ */
+export const HASH_FILES_CONTEXT = '__hashFiles'
+
+function statusFunctions(status: RunStatus, hashes: Json | undefined): FunctionDefinition[] {
   const fn = (name: string, value: () => boolean): FunctionDefinition => ({
     name,
     minArgs: 0,
@@ -56,8 +62,13 @@ function statusFunctions(status: RunStatus): FunctionDefinition[] {
       name: 'hashFiles',
       minArgs: 1,
       maxArgs: 255,
-      call: () => {
-        throw new Error('hashFiles() is not supported yet')
+      call: (...args) => {
+        const key = JSON.stringify(args.map((a) => (a as data.StringData).coerceString()))
+        const answer =
+          hashes && typeof hashes === 'object' && !Array.isArray(hashes) ? hashes[key] : undefined
+        if (typeof answer !== 'string')
+          throw new Error('hashFiles() is only available in steps, with literal patterns')
+        return new data.StringData(answer)
       },
     },
   ]
@@ -76,7 +87,7 @@ export function evaluateExpression(
   contexts: ExpressionContexts,
   status: RunStatus = NO_STATUS,
 ): Json {
-  const functions = statusFunctions(status)
+  const functions = statusFunctions(status, contexts[HASH_FILES_CONTEXT])
   try {
     const key = `${Object.keys(contexts).join(',')}|${expression}`
     let tree = parsed.get(key)

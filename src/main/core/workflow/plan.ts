@@ -4,7 +4,8 @@
  * cannot). Pure: no node is contacted.
  */
 import type { FarmNode, Platform } from '../farm/farm-model'
-import { requirementsOf, whoCanTake } from '../scheduler/capability-match'
+import { requirementsOf, tooSmall, whoCanTake } from '../scheduler/capability-match'
+import { resourceNeeds } from './container-options'
 import { evaluateToken, toText, truthy, type ExpressionContexts, type Json } from './expressions'
 import { levels, type GraphJob } from './job-graph'
 import { expandMatrix, instanceName } from './matrix'
@@ -59,6 +60,22 @@ export function runsOnLabels(value: Json): string[] {
     return [...(group ? [`group:${toText(group)}`] : []), ...runsOnLabels(value.labels ?? null)]
   }
   return []
+}
+
+/** A job's `container:` evaluated: its image and its docker run options. */
+export function containerOf(
+  job: WorkflowJob,
+  contexts: ExpressionContexts,
+): { image: string | null; options: string | null } {
+  const value = evaluateToken(job.container, contexts)
+  if (typeof value === 'string') return { image: value || null, options: null }
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    return {
+      image: typeof value.image === 'string' && value.image ? value.image : null,
+      options: typeof value.options === 'string' ? value.options : null,
+    }
+  }
+  return { image: null, options: null }
 }
 
 /** Does a job's matrix or runs-on depend on other jobs (so it is planned when they finish)? */
@@ -132,7 +149,8 @@ function planJob(
       const runsOn = runsOnLabels(
         evaluateToken(job.runsOn, Object.keys(matrix).length ? { ...contexts, matrix } : contexts),
       )
-      const req = requirementsOf(runsOn, platforms)
+      const ctx = Object.keys(matrix).length ? { ...contexts, matrix } : contexts
+      const req = requirementsOf(runsOn, platforms, resourceNeeds(containerOf(job, ctx).options))
       return {
         key: Object.keys(matrix).length ? instanceName(job.key, matrix) : job.key,
         matrix,
@@ -143,6 +161,7 @@ function planJob(
           const node = nodes.find((n) => n.name === v.node)!
           if (req.docker && node.executor !== 'docker')
             reasons.push(`runs no containers (platform image ${req.image})`)
+          reasons.push(...tooSmall(req.resources, node))
           return { name: v.node, rejected: reasons.length ? reasons.join('; ') : null }
         }),
       }
