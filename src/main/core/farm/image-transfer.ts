@@ -72,13 +72,13 @@ export async function copyImage(
     destroy(e?: Error): void
   }
   // Whatever ends the copy early (cancel, a refused load, a dropped connection) must also end
-  // both streams, or the save channel stays open on a paused stream.
-  const abandon = (reason: Error) => {
-    tar.destroy(reason)
-    counter.destroy(reason)
+  // both streams, or the save channel stays open on a paused stream. Without an error: the
+  // failure is already on its way to the caller, and an 'error' event nobody awaits would crash.
+  const abandon = () => {
+    tar.destroy()
+    counter.destroy()
   }
-  const stop = () => abandon(new Error(`copy of ${image} to ${to.name} cancelled`))
-  opts.signal?.addEventListener('abort', stop, { once: true })
+  opts.signal?.addEventListener('abort', abandon, { once: true })
   try {
     tar.on('error', (e: Error) => counter.destroy(e))
     tar.pipe(counter)
@@ -89,10 +89,10 @@ export async function copyImage(
     const problem = loadProblem(await readAll(response))
     if (problem) throw new ImageLoadError(image, to.name, problem)
   } catch (e) {
-    abandon(e as Error)
+    abandon()
     throw e
   } finally {
-    opts.signal?.removeEventListener('abort', stop)
+    opts.signal?.removeEventListener('abort', abandon)
   }
   opts.signal?.throwIfAborted()
   counter.report(true)
