@@ -175,3 +175,42 @@ describe('--platform and --job on the lab', () => {
     expect(res.out).not.toContain('other must not run')
   })
 })
+
+describe('container: env, volumes and options on the lab', () => {
+  it('gives the job container its env and bind mounts, and its --cpus/--memory as limits', async () => {
+    const { mkdtempSync, writeFileSync, chmodSync } = await import('node:fs')
+    const dir = tempDir()
+    // The engine runs on this machine, so a folder here can be mounted into the job.
+    const shared = mkdtempSync('/tmp/ym-volume-')
+    chmodSync(shared, 0o755)
+    writeFileSync(join(shared, 'hello.txt'), 'from the host\n')
+    const wf = join(dir, 'container.yml')
+    writeFileSync(
+      wf,
+      `on: push\njobs:\n  a:\n    runs-on: general\n    container:\n      image: lab/busybox:1\n      env: { FROM_CONTAINER: "yes" }\n      volumes: ["${shared}:/data:ro"]\n      options: --cpus 0.5 --memory 64m\n    steps:\n      - run: echo "env=$FROM_CONTAINER"; cat /data/hello.txt; cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us\n`,
+    )
+    const res = await cli(['run', wf, '--farm', lab().farmFile, '--data-dir', dir])
+    expect(res.code).toBe(0)
+    expect(res.out).toMatch(/^\[a\]\s+env=yes$/m)
+    expect(res.out).toMatch(/^\[a\]\s+from the host$/m)
+    expect(res.out).toMatch(/^\[a\]\s+(50000 100000|50000)$/m)
+  })
+
+  it('refuses a job that asks for more than any node has, before the run starts', async () => {
+    const { writeFileSync, readFileSync } = await import('node:fs')
+    const dir = tempDir()
+    const farm = join(dir, 'farm.yml')
+    writeFileSync(
+      farm,
+      readFileSync(lab().farmFile, 'utf8').replace(/(name: n1\n)/, '$1    cpus: 2\n    memory: 1g\n'),
+    )
+    const wf = join(dir, 'big.yml')
+    writeFileSync(
+      wf,
+      'on: push\njobs:\n  big:\n    runs-on: general\n    container:\n      image: lab/busybox:1\n      options: --cpus 8\n    steps:\n      - run: "true"\n',
+    )
+    const res = await cli(['run', wf, '--farm', farm, '--data-dir', dir])
+    expect(res.code).toBe(2)
+    expect(res.err).toContain('n1 [self-hosted, linux, general] has 2 cpus, the job asks for 8')
+  })
+})

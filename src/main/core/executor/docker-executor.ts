@@ -52,7 +52,7 @@ export class DockerExecutor implements NodeExecutor {
         `job ${setup.jobKey} has no "container:" image and node ${this.node.name} has no defaultImage; set one of them`,
       )
     }
-    await this.ensureImage(image, progress)
+    await this.ensureImage(image, progress, setup.credentials ?? null)
     signal.throwIfAborted()
     const container = await this.docker.createContainer({
       Image: image,
@@ -65,7 +65,11 @@ export class DockerExecutor implements NodeExecutor {
         [LABEL_RUN]: String(setup.runId),
         [LABEL_JOB]: setup.jobKey,
       },
-      HostConfig: { AutoRemove: false, ...hostLimits(setup.resources) },
+      HostConfig: {
+        AutoRemove: false,
+        Binds: setup.volumes?.length ? setup.volumes : undefined,
+        ...hostLimits(setup.resources),
+      },
     })
     try {
       await container.start()
@@ -76,7 +80,11 @@ export class DockerExecutor implements NodeExecutor {
     return new ContainerJob(this.docker, container)
   }
 
-  private async ensureImage(image: string, progress: (m: string) => void): Promise<void> {
+  private async ensureImage(
+    image: string,
+    progress: (m: string) => void,
+    credentials: { username: string; password: string } | null,
+  ): Promise<void> {
     try {
       await this.docker.getImage(image).inspect()
       return
@@ -85,7 +93,7 @@ export class DockerExecutor implements NodeExecutor {
     }
     progress(`image ${image} is not on ${this.node.name}; pulling it`)
     try {
-      const stream = await this.docker.pull(image)
+      const stream = await this.docker.pull(image, credentials ? { authconfig: credentials } : {})
       await new Promise<void>((resolve, reject) =>
         this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
       )

@@ -28,6 +28,9 @@ export interface JobSetup {
   env: Record<string, string>
   /** Limits for the job's container (docker executors); shells ignore them. */
   resources?: ResourceNeeds
+  /** `container.volumes` bind mounts and `container.credentials` (docker executors). */
+  volumes?: string[]
+  credentials?: { username: string; password: string } | null
 }
 
 export interface JobEnvironment {

@@ -30,7 +30,7 @@ import type { Workflow, WorkflowJob, WorkflowStep } from '../workflow/workflow-m
 import { shellQuote, type JobEnvironment, type NodeExecutor } from './job-environment'
 import { combineDigests, findHashFilesCalls, hashFilesKey, matchFiles } from '../workflow/hash-files'
 import { NO_NEEDS, type ResourceNeeds } from '../workflow/container-options'
-import { containerOf } from '../workflow/plan'
+import { containerOf, type JobContainer } from '../workflow/plan'
 import type { LogSink, LogTarget } from './log-sink'
 import { runnerArch, runnerOs } from './run-contexts'
 
@@ -91,13 +91,15 @@ export async function runJobInstance(
   let contexts: ExpressionContexts = { ...spec.contexts, github, runner, env: {} }
   let env: Record<string, string>
   let image: string | null = null
+  let container: JobContainer | null = null
   let timeoutMinutes = DEFAULT_JOB_TIMEOUT_MINUTES
   try {
     const workflowEnv = evaluateEnv(workflow.env, contexts)
     env = { ...workflowEnv, ...evaluateEnv(job.env, { ...contexts, env: workflowEnv }) }
     contexts = { ...contexts, env }
     if (node.executor === 'docker') {
-      image = containerOf(job, contexts).image ?? spec.platformImage ?? node.defaultImage
+      container = containerOf(job, contexts)
+      image = container.image ?? spec.platformImage ?? node.defaultImage
     }
     if (job.timeoutMinutes)
       timeoutMinutes = minutes(evaluateToken(job.timeoutMinutes, contexts), 'timeout-minutes')
@@ -125,6 +127,8 @@ export async function runJobInstance(
         jobKey: spec.key,
         image,
         resources: spec.resources ?? NO_NEEDS,
+        volumes: container?.volumes ?? [],
+        credentials: container?.credentials ?? null,
         env: {
           CI: 'true',
           YARDMASTER: 'true',
@@ -134,6 +138,7 @@ export async function runJobInstance(
           RUNNER_ARCH: runner.arch,
           RUNNER_NAME: node.name,
           ...env,
+          ...container?.env,
         },
       },
       (m) => logs.line(jobTarget, 'system', m),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { FarmNode } from '../farm/farm-model'
 import { parseWorkflow } from './parse-workflow'
-import { criticalPath, planWorkflow, runsOnLabels } from './plan'
+import { containerOf, criticalPath, planWorkflow, runsOnLabels } from './plan'
 
 const node = (name: string, labels: string[]): FarmNode => ({
   name,
@@ -100,5 +100,48 @@ jobs:
       instances: null,
       problem: 'matrix axis "os" has no values',
     })
+  })
+})
+
+describe('containerOf', () => {
+  it('reads an image string, or the mapping with env, volumes, options and credentials, evaluated', async () => {
+    const wf = await parseWorkflow(
+      'ci.yml',
+      `on: push
+jobs:
+  a:
+    runs-on: linux
+    container: debian:\${{ matrix.v }}
+    steps: [{ run: x }]
+  b:
+    runs-on: linux
+    container:
+      image: registry.local/app:1
+      env: { MODE: "\${{ matrix.v }}", N: 3 }
+      volumes: [/srv/cache:/cache, "/etc/ssl:/ssl:ro"]
+      options: --cpus 2
+      credentials: { username: bot, password: "\${{ secrets.REG }}" }
+    steps: [{ run: x }]
+  c:
+    runs-on: linux
+    steps: [{ run: x }]
+`,
+    )
+    const ctx = { matrix: { v: '12' }, secrets: { REG: 'pw' } }
+    expect(containerOf(wf.jobs[0]!, ctx)).toEqual({
+      image: 'debian:12',
+      options: null,
+      env: {},
+      volumes: [],
+      credentials: null,
+    })
+    expect(containerOf(wf.jobs[1]!, ctx)).toEqual({
+      image: 'registry.local/app:1',
+      options: '--cpus 2',
+      env: { MODE: '12', N: '3' },
+      volumes: ['/srv/cache:/cache', '/etc/ssl:/ssl:ro'],
+      credentials: { username: 'bot', password: 'pw' },
+    })
+    expect(containerOf(wf.jobs[2]!, ctx).image).toBeNull()
   })
 })

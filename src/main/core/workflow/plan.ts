@@ -63,19 +63,34 @@ export function runsOnLabels(value: Json): string[] {
 }
 
 /** A job's `container:` evaluated: its image and its docker run options. */
-export function containerOf(
-  job: WorkflowJob,
-  contexts: ExpressionContexts,
-): { image: string | null; options: string | null } {
+export interface JobContainer {
+  image: string | null
+  options: string | null
+  env: Record<string, string>
+  /** `source:target[:ro]` bind mounts. */
+  volumes: string[]
+  /** Registry login for pulling the image. */
+  credentials: { username: string; password: string } | null
+}
+
+export function containerOf(job: WorkflowJob, contexts: ExpressionContexts): JobContainer {
+  const none: JobContainer = { image: null, options: null, env: {}, volumes: [], credentials: null }
   const value = evaluateToken(job.container, contexts)
-  if (typeof value === 'string') return { image: value || null, options: null }
-  if (value && typeof value === 'object' && !Array.isArray(value)) {
-    return {
-      image: typeof value.image === 'string' && value.image ? value.image : null,
-      options: typeof value.options === 'string' ? value.options : null,
-    }
+  if (typeof value === 'string') return { ...none, image: value || null }
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return none
+  const text = (v: Json | undefined) => (v === undefined || v === null ? '' : toText(v))
+  const env = value.env && typeof value.env === 'object' && !Array.isArray(value.env) ? value.env : {}
+  const creds =
+    value.credentials && typeof value.credentials === 'object' && !Array.isArray(value.credentials)
+      ? value.credentials
+      : null
+  return {
+    image: typeof value.image === 'string' && value.image ? value.image : null,
+    options: typeof value.options === 'string' ? value.options : null,
+    env: Object.fromEntries(Object.entries(env).map(([k, v]) => [k, text(v)])),
+    volumes: Array.isArray(value.volumes) ? value.volumes.map(text) : [],
+    credentials: creds ? { username: text(creds.username), password: text(creds.password) } : null,
   }
-  return { image: null, options: null }
 }
 
 /** Does a job's matrix or runs-on depend on other jobs (so it is planned when they finish)? */
