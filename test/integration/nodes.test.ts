@@ -112,6 +112,8 @@ describe('capabilities', () => {
     expect(n1!.capabilities).toMatchObject({ os: 'linux', arch: THIS_ARCH, cpus: availableParallelism() })
     expect(n1!.capabilities.tools).toEqual(expect.arrayContaining(['git', 'bash', 'docker']))
     expect(n1!.capabilities.labels).not.toContain('docker')
+    const text = await cli(['nodes', '--farm', file])
+    expect(text.out).toMatch(/^n1: tools: git, bash, python3, docker$/m)
   })
 })
 
@@ -219,7 +221,9 @@ describe('yardmaster node', () => {
     const file = labFarmWith((f) => f.replace('executor: docker', 'executor: shell'))
     const res = await cli(['node', 'n1', 'containers', '--farm', file])
     expect(res.code).toBe(2)
-    expect(res.err).toContain('runs jobs in a shell (executor: shell), so it has no Docker engine')
+    expect(res.err).toContain(
+      'node n1 (yardlab@127.0.0.11:2222) runs jobs in a shell (executor: shell), so it has no Docker engine to list containers of.',
+    )
   })
 })
 

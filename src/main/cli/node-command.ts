@@ -24,6 +24,14 @@ export const NODE_USAGE = `  yardmaster node <name> test [--json]              t
                                                     copy an image without a registry (save | load over SSH)
 `
 
+/** How NoEngineError says what was asked ("…has no Docker engine to <this>"). */
+const ENGINE_WORK: Record<Exclude<Operation, 'test'>, string> = {
+  containers: 'list containers of',
+  images: 'list images of',
+  prune: 'prune',
+  'copy-image': 'copy images to',
+}
+
 /** The name `--from` takes for this machine's own engine, when no farm node is called that. */
 const LOCAL_ENGINE = 'local'
 
@@ -72,8 +80,7 @@ async function runNodeCommand(args: ParsedArgs, io: CliIo, signal: AbortSignal):
     throw new NodeUsageError(`${operation} takes no arguments, but was given: ${rest.join(' ')}`)
   if (operation !== 'copy-image' && args.from !== undefined)
     throw new NodeUsageError(`--from is for copy-image, not ${operation}`)
-  if (operation !== 'test' && node.executor === 'shell')
-    throw new NoEngineError(node, operation === 'prune' ? 'prune' : `${operation.replace('-', ' ')} on`)
+  if (operation !== 'test' && node.executor === 'shell') throw new NoEngineError(node, ENGINE_WORK[operation])
 
   try {
     switch (operation) {

@@ -2,6 +2,7 @@
 import type { NodeStatusView } from '../../shared/model'
 import { NodeSessions } from '../core/executor/node-sessions'
 import { probeFarm } from '../core/farm/farm-status'
+import { PROBED_TOOLS } from '../core/farm/node-probe'
 import { whoCanTake, type NodeVerdict } from '../core/scheduler/capability-match'
 import { EXIT, type ParsedArgs } from './args'
 import { loadFarm } from './farm-option'
@@ -79,6 +80,14 @@ function footnotes(statuses: NodeStatusView[]): string {
     if (s.unreachableReason) lines.push(`${s.name}: unreachable: ${s.unreachableReason}`)
     for (const note of s.capabilities.notes) lines.push(`${s.name}: ${note}`)
     for (const problem of s.facts?.problems ?? []) lines.push(`${s.name}: ${problem}`)
+    // Shell jobs use the machine's own tools, so say which of the usual ones are there.
+    const tools = s.capabilities.tools
+    if (tools) {
+      const missing = PROBED_TOOLS.filter((t) => !tools.includes(t))
+      lines.push(
+        `${s.name}: tools: ${tools.join(', ') || 'none'}${missing.length ? ` (missing: ${missing.join(', ')})` : ''}`,
+      )
+    }
   }
   return lines.length ? '\n' + lines.join('\n') + '\n' : ''
 }
