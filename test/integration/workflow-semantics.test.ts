@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest'
 import { openDatabase } from '../../src/main/core/store/database'
 import { RunStore } from '../../src/main/core/store/run-store'
 import { cli, tempDir, type CliResult } from '../support/cli'
-import { lab, REPO } from '../support/lab'
+import { hostEngine, lab, REPO } from '../support/lab'
 
 const fixture = join(REPO, 'test', 'fixtures', 'lab', 'semantics.yml')
 
@@ -212,5 +212,38 @@ describe('container: env, volumes and options on the lab', () => {
     const res = await cli(['run', wf, '--farm', farm, '--data-dir', dir])
     expect(res.code).toBe(2)
     expect(res.err).toContain('n1 [self-hosted, linux, general] has 2 cpus, the job asks for 8')
+  })
+})
+
+describe('services on the lab', () => {
+  it('starts service containers beside the job, reachable by name, and removes them after', async () => {
+    const { writeFileSync } = await import('node:fs')
+    const dir = tempDir()
+    const wf = join(dir, 'services.yml')
+    writeFileSync(
+      wf,
+      `on: push
+jobs:
+  a:
+    runs-on: general
+    container: lab/busybox:1
+    services:
+      web:
+        image: lab/busybox:1
+        env: { GREETING: service-up }
+        command: mkdir -p /www && echo "$GREETING" > /www/index.html && exec busybox httpd -f -p 8080 -h /www
+    steps:
+      - run: for i in 1 2 3 4 5 6 7 8 9 10; do busybox wget -qO- http://web:8080/ && exit 0; sleep 0.3; done; exit 1
+`,
+    )
+    const res = await cli(['run', wf, '--farm', lab().farmFile, '--data-dir', dir])
+    expect(res.out).toMatch(/^\[a\]\s+service-up$/m)
+    expect(res.code).toBe(0)
+    expect(res.out).toContain('starting service web (lab/busybox:1)')
+    const left = await hostEngine('n1').listContainers({
+      all: true,
+      filters: { label: ['io.yardmaster.service=web'] },
+    })
+    expect(left).toEqual([])
   })
 })

@@ -21,6 +21,7 @@ export const LABEL_MANAGED = 'io.yardmaster.managed'
 export const LABEL_INSTANCE = 'io.yardmaster.instance'
 export const LABEL_RUN = 'io.yardmaster.run'
 export const LABEL_JOB = 'io.yardmaster.job'
+export const LABEL_SERVICE = 'io.yardmaster.service'
 
 export class ImageUnavailableError extends Error {
   constructor(node: FarmNode, image: string, detail: string) {
@@ -53,31 +54,52 @@ export class DockerExecutor implements NodeExecutor {
       )
     }
     await this.ensureImage(image, progress, setup.credentials ?? null)
+    for (const s of setup.services ?? []) await this.ensureImage(s.image, progress, s.credentials)
     signal.throwIfAborted()
+    const labels = {
+      [LABEL_MANAGED]: 'true',
+      [LABEL_INSTANCE]: setup.instance,
+      [LABEL_RUN]: String(setup.runId),
+      [LABEL_JOB]: setup.jobKey,
+    }
     const container = await this.docker.createContainer({
       Image: image,
       Cmd: KEEPALIVE,
       WorkingDir: WORKSPACE,
       Env: Object.entries({ ...setup.env, GITHUB_WORKSPACE: WORKSPACE }).map(([k, v]) => `${k}=${v}`),
-      Labels: {
-        [LABEL_MANAGED]: 'true',
-        [LABEL_INSTANCE]: setup.instance,
-        [LABEL_RUN]: String(setup.runId),
-        [LABEL_JOB]: setup.jobKey,
-      },
+      Labels: labels,
       HostConfig: {
         AutoRemove: false,
         Binds: setup.volumes?.length ? setup.volumes : undefined,
+        // Services share this container's network: their names resolve to localhost here.
+        ExtraHosts: setup.services?.length ? setup.services.map((s) => `${s.name}:127.0.0.1`) : undefined,
         ...hostLimits(setup.resources),
       },
     })
+    const services: Docker.Container[] = []
     try {
       await container.start()
+      for (const s of setup.services ?? []) {
+        progress(`starting service ${s.name} (${s.image})`)
+        const service = await this.docker.createContainer({
+          Image: s.image,
+          ...(s.command ? { Cmd: ['sh', '-c', s.command] } : {}),
+          ...(s.entrypoint ? { Entrypoint: [s.entrypoint] } : {}),
+          Env: Object.entries(s.env).map(([k, v]) => `${k}=${v}`),
+          Labels: { ...labels, [LABEL_SERVICE]: s.name },
+          HostConfig: {
+            NetworkMode: `container:${container.id}`,
+            Binds: s.volumes.length ? s.volumes : undefined,
+          },
+        })
+        services.push(service)
+        await service.start()
+      }
     } catch (e) {
-      await container.remove({ force: true }).catch(() => {})
+      for (const c of [...services, container]) await c.remove({ force: true }).catch(() => {})
       throw e
     }
-    return new ContainerJob(this.docker, container)
+    return new ContainerJob(this.docker, container, services)
   }
 
   private async ensureImage(
@@ -111,6 +133,7 @@ class ContainerJob implements JobEnvironment {
   constructor(
     private readonly docker: Docker,
     private readonly container: Docker.Container,
+    private readonly services: Docker.Container[] = [],
   ) {
     this.description = `container ${container.id.slice(0, 12)}`
   }
@@ -152,6 +175,8 @@ class ContainerJob implements JobEnvironment {
   }
 
   async dispose(): Promise<void> {
+    // Services first: they live in the job container's network namespace.
+    for (const s of this.services) await s.remove({ force: true }).catch(() => {})
     await this.container.remove({ force: true }).catch(() => {})
   }
 }

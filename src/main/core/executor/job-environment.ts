@@ -1,4 +1,4 @@
-import type { ResourceNeeds } from '../workflow/container-options'
+import type { ResourceNeeds, ServiceSpec } from '../workflow/container-options'
 
 /**
  * "Where commands run", one interface for every kind of node (act's pkg/container idea):
@@ -31,6 +31,8 @@ export interface JobSetup {
   /** `container.volumes` bind mounts and `container.credentials` (docker executors). */
   volumes?: string[]
   credentials?: { username: string; password: string } | null
+  /** `services:` containers beside the job's (docker executors). */
+  services?: ServiceSpec[]
 }
 
 export interface JobEnvironment {

@@ -30,7 +30,7 @@ import type { Workflow, WorkflowJob, WorkflowStep } from '../workflow/workflow-m
 import { shellQuote, type JobEnvironment, type NodeExecutor } from './job-environment'
 import { combineDigests, findHashFilesCalls, hashFilesKey, matchFiles } from '../workflow/hash-files'
 import { NO_NEEDS, type ResourceNeeds } from '../workflow/container-options'
-import { containerOf, type JobContainer } from '../workflow/plan'
+import { containerOf, servicesOf, type JobContainer } from '../workflow/plan'
 import type { LogSink, LogTarget } from './log-sink'
 import { runnerArch, runnerOs } from './run-contexts'
 
@@ -128,6 +128,7 @@ export async function runJobInstance(
         image,
         resources: spec.resources ?? NO_NEEDS,
         volumes: container?.volumes ?? [],
+        services: node.executor === 'docker' ? servicesOf(job, contexts) : [],
         credentials: container?.credentials ?? null,
         env: {
           CI: 'true',

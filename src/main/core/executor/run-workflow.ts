@@ -108,6 +108,8 @@ function planInstances(job: WorkflowJob, farm: Farm, contexts: ExpressionContext
       farm.platforms,
       resourceNeeds(containerOf(job, { ...contexts, matrix }).options),
     )
+    // Service containers need a docker node, as platform images do.
+    if (job.services) requirements.docker = true
     return {
       key: combos.length > 1 || Object.keys(matrix).length ? instanceName(job.key, matrix) : job.key,
       name: Object.keys(matrix).length && !job.nameToken ? instanceName(job.key, matrix) : name,

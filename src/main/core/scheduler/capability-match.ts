@@ -125,7 +125,11 @@ export function explainRequirements(req: Requirements, nodes: readonly FarmNode[
   const lines = nodes.map((n) => {
     const why = missingLabels(req.labels, n.labels).map((l) => `lacks ${l}`)
     if (req.docker && n.executor !== 'docker')
-      why.push(`runs no containers (the platform image ${req.image} needs docker)`)
+      why.push(
+        req.image
+          ? `runs no containers (the platform image ${req.image} needs docker)`
+          : 'runs no containers (the job has services)',
+      )
     why.push(...tooSmall(req.resources, n))
     return `${n.name} [${n.labels.join(', ')}] ${why.join(', ') || 'is fine'}`
   })

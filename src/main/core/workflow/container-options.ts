@@ -66,3 +66,18 @@ export function formatSize(bytes: number): string {
   }
   return `${bytes}b`
 }
+
+/**
+ * A service container. It shares the job container's network namespace, so the job reaches it
+ * on localhost, and by its name (an /etc/hosts entry in the job container).
+ */
+export interface ServiceSpec {
+  name: string
+  image: string
+  env: Record<string, string>
+  volumes: string[]
+  credentials: { username: string; password: string } | null
+  /** Replaces the image's command / entrypoint, when given. */
+  command: string | null
+  entrypoint: string | null
+}

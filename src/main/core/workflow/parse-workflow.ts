@@ -5,6 +5,7 @@
  * is reported in one pass.
  */
 import { readFile } from 'node:fs/promises'
+import { isScalar, LineCounter, parseDocument, visit } from 'yaml'
 import { InvalidSourceError, type SourceProblem } from '../source/source-error'
 import { suggest } from '../source/yaml-source'
 import {
@@ -66,8 +67,74 @@ const KEYS: Record<'workflow' | 'job' | 'step', string[]> = {
     'timeout-minutes',
   ],
 }
+const CONTEXTS = [
+  'github',
+  'env',
+  'vars',
+  'secrets',
+  'inputs',
+  'job',
+  'jobs',
+  'steps',
+  'runner',
+  'strategy',
+  'matrix',
+  'needs',
+]
+const FUNCTIONS = [
+  'contains',
+  'startsWith',
+  'endsWith',
+  'format',
+  'join',
+  'toJSON',
+  'fromJSON',
+  'hashFiles',
+  'success',
+  'failure',
+  'always',
+  'cancelled',
+]
+
+/** What GitHub expects of keys whose values are often mistyped. */
+const EXPECTED: Record<string, string> = {
+  'timeout-minutes': 'a number of minutes (or an expression)',
+  'continue-on-error': 'true, false or an expression',
+  'fail-fast': 'true, false or an expression',
+  'max-parallel': 'a number (or an expression)',
+  'cancel-in-progress': 'true, false or an expression',
+  required: 'true or false',
+  type: 'one of string, boolean, choice, number, environment',
+}
+
+/** The key whose scalar value starts at line:col in the YAML, if a value starts there. */
+function mappingValueAt(text: string, line: number, col: number): { key: string; quoted: boolean } | null {
+  const lines = new LineCounter()
+  const doc = parseDocument(text, { lineCounter: lines })
+  const offset = (lines.lineStarts[line - 1] ?? 0) + col - 1
+  let found: { key: string; quoted: boolean } | null = null
+  visit(doc, {
+    Pair(_, pair) {
+      const value = pair.value as { range?: [number, number, number] } | null
+      if (found === null && isScalar(pair.value) && value?.range?.[0] === offset && isScalar(pair.key)) {
+        const type = (pair.value as { type?: string }).type
+        found = { key: String(pair.key.value), quoted: type === 'QUOTE_DOUBLE' || type === 'QUOTE_SINGLE' }
+        return visit.BREAK
+      }
+      return undefined
+    },
+  })
+  return found
+}
+
+function notTogether(key: string, level: 'workflow' | 'job' | 'step'): string {
+  if (level === 'step' && (key === 'run' || key === 'uses'))
+    return 'a step has either "run:" or "uses:", not both'
+  if (level === 'job') return `"${key}" cannot be used in a job that calls a reusable workflow ("uses:")`
+  return `"${key}" is not allowed here`
+}
+
 const NOT_YET: Record<string, string> = {
-  services: 'job "services" are not supported yet',
   uses: 'calling a reusable workflow (job "uses") is not supported yet',
 }
 
@@ -85,7 +152,7 @@ export async function loadWorkflow(file: string): Promise<Workflow> {
 
 export async function parseWorkflow(file: string, text: string): Promise<Workflow> {
   const syntax = await parseActionsSyntax(file, text)
-  const problems: SourceProblem[] = tidy(syntax.problems.map((p) => explain(p, syntax.root)))
+  const problems: SourceProblem[] = tidy(syntax.problems.map((p) => explain(p, syntax.root, text)))
   const report = (token: TemplateToken | undefined, path: string, message: string) => {
     const at = positionOf(token)
     problems.push({ file, line: at.line, col: at.col, path, message })
@@ -102,7 +169,7 @@ export async function parseWorkflow(file: string, text: string): Promise<Workflo
     dropWhere(problems, (p) => /at least one job with(out| no) dependencies/i.test(p.message))
     report(jobsEntry.value, 'jobs', 'a workflow needs at least one job')
   }
-  const defaults = readDefaults(top.get('defaults')?.value)
+  const defaults = readDefaults(top.get('defaults')?.value, 'defaults', report)
   const jobs: WorkflowJob[] = []
   const needsTokens = new Map<string, TemplateToken>()
   for (const { key, keyToken, value } of entries(top.get('jobs')?.value)) {
@@ -110,10 +177,19 @@ export async function parseWorkflow(file: string, text: string): Promise<Workflo
     const needs = entries(value).find((e) => e.key === 'needs')?.value
     if (needs) needsTokens.set(key, needs)
   }
-  // GitHub's converter stops at a cycle with a vaguer message; ours names it, so drop its.
-  if (checkCycles(jobs, needsTokens, report)) {
-    dropWhere(problems, (p) => /at least one job with(out| no) dependencies|creates a cycle/i.test(p.message))
-  }
+  // GitHub's converter reports dependency problems vaguely, stops at the first, and blames jobs
+  // near a broken one ("creates a cycle", "at least one job with no dependencies"). Ours are
+  // exact and complete, so its go.
+  dropWhere(problems, (p) =>
+    /at least one job with(out| no) dependencies|creates a cycle|depends on unknown job/i.test(p.message),
+  )
+  checkUnknownNeeds(
+    jobs,
+    [...entries(jobsEntry?.value)].map((e) => e.key),
+    needsTokens,
+    report,
+  )
+  checkCycles(jobs, needsTokens, report)
   if (problems.length) throw new InvalidSourceError('workflow', sortProblems(tidy(problems)))
 
   const nameValue = literal(top.get('name')?.value)
@@ -144,7 +220,8 @@ function readJob(
     if (f) report(f.keyToken, `${path}.${k}`, message)
   }
   const stepsField = fields.get('steps')
-  if (!fields.has('uses')) {
+  // (A job that is not a mapping at all is reported by GitHub's schema.)
+  if (!fields.has('uses') && isMapping(value)) {
     if (!stepsField)
       report(keyToken, `${path}.steps`, `job "${key}" has no "steps:"; give it at least one step`)
     else if (isSequence(stepsField.value) && stepsField.value.count === 0) {
@@ -154,9 +231,9 @@ function readJob(
   const runsOnField = fields.get('runs-on')
   if (runsOnField) {
     const labels = isSequence(runsOnField.value) ? [...runsOnField.value] : [runsOnField.value]
-    if (labels.length === 0 || labels.some((l) => literal(l) === '')) {
-      report(runsOnField.value, `${path}.runs-on`, '"runs-on" needs at least one label, and no empty ones')
-    }
+    // (An empty label is reported by GitHub's schema, at the label.)
+    if (labels.length === 0)
+      report(runsOnField.value, `${path}.runs-on`, '"runs-on" needs at least one label')
   }
   const converted = template?.jobs.find((j) => j.id.value === key)
   const steps = entries(value).find((e) => e.key === 'steps')?.value
@@ -173,11 +250,12 @@ function readJob(
     runsOn: fields.get('runs-on')?.value ?? null,
     env: fields.get('env')?.value ?? null,
     container: fields.get('container')?.value ?? null,
+    services: fields.get('services')?.value ?? null,
     strategy: fields.get('strategy')?.value ?? null,
     outputs: fields.get('outputs')?.value ?? null,
     continueOnError: fields.get('continue-on-error')?.value ?? null,
     timeoutMinutes: fields.get('timeout-minutes')?.value ?? null,
-    defaults: readDefaults(fields.get('defaults')?.value),
+    defaults: readDefaults(fields.get('defaults')?.value, `${path}.defaults`, report),
     steps: stepTokens.map((t, i) => readStep(t, i, `${path}.steps[${i}]`, convertedSteps[i], report)),
     line: at.line,
     col: at.col,
@@ -207,15 +285,7 @@ function readStep(
   }
   const shellEntry = fields.get('shell')
   const shell = literal(shellEntry?.value)
-  if (typeof shell === 'string' && !SHELLS.includes(shell) && !shell.includes('{0}')) {
-    const guess = suggest(shell, SHELLS)
-    report(
-      shellEntry?.value,
-      `${path}.shell`,
-      `shell "${shell}" is not supported; use ${SHELLS.join(', ')}, or a command with {0} for the script file` +
-        (guess ? ` (did you mean "${guess}"?)` : ''),
-    )
-  }
+  if (typeof shell === 'string') checkShell(shell, shellEntry?.value, `${path}.shell`, report)
   const run = fields.get('run')?.value ?? null
   // The text as written, also when it holds expressions (then the token keeps it as `source`).
   const runText = literal(run ?? undefined) ?? (run as { source?: string } | null)?.source
@@ -242,6 +312,18 @@ function readStep(
   }
 }
 
+function checkShell(shell: string, token: TemplateToken | undefined, path: string, report: Report): void {
+  // An empty shell is reported by GitHub's schema already.
+  if (!shell || SHELLS.includes(shell) || shell.includes('{0}')) return
+  const guess = suggest(shell, SHELLS)
+  report(
+    token,
+    path,
+    `shell "${shell}" is not supported; use ${SHELLS.join(', ')}, or a command with {0} for the script file` +
+      (guess ? ` (did you mean "${guess}"?)` : ''),
+  )
+}
+
 function readNeeds(token: TemplateToken | undefined): string[] {
   if (!token) return []
   if (isSequence(token)) return [...token].map((t) => String(literal(t) ?? ''))
@@ -249,10 +331,13 @@ function readNeeds(token: TemplateToken | undefined): string[] {
   return v === undefined || v === null ? [] : [String(v)]
 }
 
-function readDefaults(token: TemplateToken | undefined): RunDefaults {
+function readDefaults(token: TemplateToken | undefined, path: string, report: Report): RunDefaults {
   const run = entries(token).find((e) => e.key === 'run')?.value
   const f = new Map(entries(run).map((e) => [e.key, literal(e.value)]))
   const shell = f.get('shell')
+  if (typeof shell === 'string') {
+    checkShell(shell, entries(run).find((e) => e.key === 'shell')?.value, `${path}.run.shell`, report)
+  }
   const wd = f.get('working-directory')
   return {
     shell: typeof shell === 'string' ? shell : null,
@@ -295,46 +380,113 @@ function readInputs(on: TemplateToken | undefined): WorkflowInput[] {
 }
 
 /** GitHub only says a workflow "must contain at least one job with no dependencies"; we name the cycle. */
-function checkCycles(jobs: WorkflowJob[], needsTokens: Map<string, TemplateToken>, report: Report): boolean {
+/** Every cycle, each as its path, at the entry of the first job's needs that is on it. */
+function checkCycles(jobs: WorkflowJob[], needsTokens: Map<string, TemplateToken>, report: Report): void {
   const known = new Set(jobs.map((j) => j.key))
-  const cycle = findCycle(jobs.map((j) => ({ key: j.key, needs: j.needs.filter((n) => known.has(n)) })))
-  if (!cycle) return false
-  // Point at the entry of the first job's needs that is on the cycle.
-  const needs = needsTokens.get(cycle[0]!)
-  const items = needs && isSequence(needs) ? [...needs] : needs ? [needs] : []
-  const at = items.find((t) => literal(t) === cycle[1]) ?? needs
-  report(at, `jobs.${cycle[0]}.needs`, `dependency cycle: ${cycle.join(' -> ')}`)
-  return true
+  const graph = jobs.map((j) => ({ key: j.key, needs: j.needs.filter((n) => known.has(n)) }))
+  for (let guard = 0; guard < jobs.length; guard++) {
+    const cycle = findCycle(graph)
+    if (!cycle) return
+    const [from, to] = [cycle[0]!, cycle[1]!]
+    const needs = needsTokens.get(from)
+    const items = needs && isSequence(needs) ? [...needs] : needs ? [needs] : []
+    report(
+      items.find((t) => literal(t) === to) ?? needs,
+      `jobs.${from}.needs`,
+      `dependency cycle: ${cycle.join(' -> ')}`,
+    )
+    // Break this cycle at its first edge and look for another.
+    const job = graph.find((g) => g.key === from)!
+    job.needs = job.needs.filter((n) => n !== to)
+  }
+}
+
+/** Needs that name no job, at their own entry, with a suggestion or the list of jobs. */
+function checkUnknownNeeds(
+  jobs: WorkflowJob[],
+  declared: string[],
+  needsTokens: Map<string, TemplateToken>,
+  report: Report,
+): void {
+  for (const job of jobs) {
+    const token = needsTokens.get(job.key)
+    const items = token && isSequence(token) ? [...token] : token ? [token] : []
+    items.forEach((item, i) => {
+      const name = literal(item)
+      if (typeof name !== 'string' || declared.includes(name)) return
+      const guess = name ? suggest(name, declared) : null
+      const what = name ? `unknown job "${name}"` : 'an empty job name'
+      report(
+        item,
+        isSequence(token!) ? `jobs.${job.key}.needs[${i}]` : `jobs.${job.key}.needs`,
+        `job "${job.key}" needs ${what}` +
+          (guess ? `; did you mean "${guess}"?` : `; the jobs are: ${declared.join(', ')}`),
+      )
+    })
+  }
 }
 
 /** Adds the field path and a suggestion to a problem from GitHub's parser. */
-function explain(p: SourceProblem, root: MappingToken | null): SourceProblem {
+function explain(p: SourceProblem, root: MappingToken | null, text: string): SourceProblem {
   const located = root ? locate(root, p.line, p.col) : null
   let path = located?.mappingPath ?? located?.path ?? ''
   let message = p.message
   const unexpected = /^Unexpected value '([^']+)'$/.exec(message)
+  // GitHub says "Unexpected value" for unknown keys and for values of the wrong kind alike; the
+  // YAML itself tells which it is.
+  const at = unexpected ? mappingValueAt(text, p.line, p.col) : null
+  if (unexpected && at) {
+    const valueOf = at.key
+    const expected = EXPECTED[valueOf]
+    path = path.endsWith(`.${valueOf}`) || path === valueOf ? path : path ? `${path}.${valueOf}` : valueOf
+    // A quoted "true" or "30" is a string to GitHub: say so, it is the usual reason.
+    const quoted =
+      at.quoted && /^(true|false|\d+(\.\d+)?)$/.test(unexpected[1]!)
+        ? ' (a quoted string; remove the quotes)'
+        : ''
+    message = expected
+      ? `"${valueOf}" must be ${expected}, not "${unexpected[1]}"${quoted}`
+      : `"${valueOf}" cannot be "${unexpected[1]}" here${quoted}`
+    return { ...p, path, message }
+  }
   if (unexpected && !located?.isValue) {
     // The parser drops the unknown key, so the position falls inside the mapping that held it.
     const container = located?.mappingPath ?? located?.path ?? ''
     const level = levelOf(container)
     path = container ? `${container}.${unexpected[1]}` : unexpected[1]!
     const guess = level ? suggest(unexpected[1]!, KEYS[level]) : null
+    if (level && guess === unexpected[1]) {
+      // A known key that cannot stand with the others here (run with uses, runs-on in a reusable-workflow call).
+      message = notTogether(unexpected[1]!, level)
+      return { ...p, path, message }
+    }
     message =
       `unknown key "${unexpected[1]}"` +
       (guess ? `; did you mean "${guess}"?` : level ? `; expected one of: ${KEYS[level].join(', ')}` : '')
+  }
+  const context = /^Unrecognized named-value: '([^']+)'$/.exec(message)
+  if (context) {
+    const name = context[1]!
+    message = CONTEXTS.includes(name)
+      ? `the "${name}" context is not available here`
+      : `unknown context "${name}"` +
+        (suggest(name, CONTEXTS)
+          ? `; did you mean "${suggest(name, CONTEXTS)}"?`
+          : `; the contexts are: ${CONTEXTS.join(', ')}`)
+  }
+  const fn = /^Unrecognized function: '([^']+)'$/.exec(message)
+  if (fn) {
+    const name = fn[1]!
+    const known = FUNCTIONS.find((f) => f.toLowerCase() === name.toLowerCase())
+    message = known
+      ? `${known}() is not available here`
+      : `unknown function "${name}"` +
+        (suggest(name, FUNCTIONS) ? `; did you mean "${suggest(name, FUNCTIONS)}"?` : '')
   }
   const missing = /^Required property is missing: (\S+)$/.exec(message)
   if (missing) {
     path = path ? `${path}.${missing[1]}` : missing[1]!
     message = `"${missing[1]}" is required here`
-  }
-  const unknownNeed = /^Job '([^']+)' depends on unknown job '([^']+)'\.$/.exec(message)
-  if (unknownNeed && root) {
-    const jobs = entries(entries(root).find((e) => e.key === 'jobs')?.value).map((e) => e.key)
-    const guess = suggest(unknownNeed[2]!, jobs)
-    message =
-      `job "${unknownNeed[1]}" needs unknown job "${unknownNeed[2]}"` +
-      (guess ? `; did you mean "${guess}"?` : `; the jobs are: ${jobs.join(', ')}`)
   }
   return { ...p, path, message }
 }
@@ -346,15 +498,40 @@ function explain(p: SourceProblem, root: MappingToken | null): SourceProblem {
  */
 function tidy(problems: SourceProblem[]): SourceProblem[] {
   const echo =
-    /^(Invalid format for |Unexpected type '.*' encountered while reading|There's not enough info to determine what you meant)/
-  return problems.filter((p, i) => {
-    const here = problems.filter((q, j) => j !== i && q.line === p.line && q.col === p.col)
-    if (echo.test(p.message) && here.some((q) => !echo.test(q.message))) return false
-    if (p.message === "Unexpected value ''" && here.length) return false
+    /^(Invalid format for |Unexpected type '.*' encountered while reading|There's not enough info to determine what you meant|Unexpected symbol: '\$\{\{')/
+  const empty = "Unexpected value ''"
+  const parent = (path: string) => path.replace(/(\.[^.[\]]+|\[\d+\])$/, '')
+  const out: SourceProblem[] = []
+  for (const p of problems) {
+    const here = problems.filter((q) => q !== p && q.line === p.line && q.col === p.col)
+    const primary = (q: SourceProblem) => !echo.test(q.message) && q.message !== empty
+    if (!primary(p)) {
+      // An echo, or GitHub's bare "Unexpected value ''": kept only when nothing clearer is said here.
+      if (here.some(primary)) continue
+      if (out.some((q) => q.line === p.line && q.col === p.col)) continue
+      if (p.message === empty || here.some((q) => q.message === empty)) {
+        out.push({ ...p, message: 'a value is required here' })
+        continue
+      }
+      // An expression error GitHub repeats for the `${{` wrapper: the line's other problem says it.
+      if (
+        /^Unexpected symbol: '\$\{\{'/.test(p.message) &&
+        problems.some((q) => q !== p && q.line === p.line)
+      )
+        continue
+    }
     const required = /^"(\S+)" is required here$/.exec(p.message)
-    if (required && here.some((q) => q.message.includes(`did you mean "${required[1]}"?`))) return false
-    return true
-  })
+    if (
+      required &&
+      problems.some(
+        (q) => q.message.includes(`did you mean "${required[1]}"?`) && parent(q.path) === parent(p.path),
+      )
+    ) {
+      continue
+    }
+    out.push(p)
+  }
+  return out
 }
 
 function dropWhere(problems: SourceProblem[], test: (p: SourceProblem) => boolean): void {

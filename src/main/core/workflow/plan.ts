@@ -10,6 +10,7 @@ import { evaluateToken, toText, truthy, type ExpressionContexts, type Json } fro
 import { levels, type GraphJob } from './job-graph'
 import { expandMatrix, instanceName } from './matrix'
 import type { Workflow, WorkflowJob } from './workflow-model'
+import type { ServiceSpec } from './container-options'
 
 export interface PlannedNode {
   name: string
@@ -73,9 +74,9 @@ export interface JobContainer {
   credentials: { username: string; password: string } | null
 }
 
-export function containerOf(job: WorkflowJob, contexts: ExpressionContexts): JobContainer {
+export function containerOf(job: WorkflowJob, contexts: ExpressionContexts, evaluated?: Json): JobContainer {
   const none: JobContainer = { image: null, options: null, env: {}, volumes: [], credentials: null }
-  const value = evaluateToken(job.container, contexts)
+  const value = evaluated === undefined ? evaluateToken(job.container, contexts) : evaluated
   if (typeof value === 'string') return { ...none, image: value || null }
   if (!value || typeof value !== 'object' || Array.isArray(value)) return none
   const text = (v: Json | undefined) => (v === undefined || v === null ? '' : toText(v))
@@ -91,6 +92,27 @@ export function containerOf(job: WorkflowJob, contexts: ExpressionContexts): Job
     volumes: Array.isArray(value.volumes) ? value.volumes.map(text) : [],
     credentials: creds ? { username: text(creds.username), password: text(creds.password) } : null,
   }
+}
+
+/** A job's `services:`, evaluated: one spec per service, in file order. */
+export function servicesOf(job: WorkflowJob, contexts: ExpressionContexts): ServiceSpec[] {
+  const value = evaluateToken(job.services, contexts)
+  if (!value || typeof value !== 'object' || Array.isArray(value)) return []
+  return Object.entries(value).map(([name, v]) => {
+    const c = containerOf({ ...job, container: null }, contexts, v)
+    if (!c.image) throw new Error(`service "${name}" needs an image`)
+    const spec = v && typeof v === 'object' && !Array.isArray(v) ? v : {}
+    const text = (x: Json | undefined) => (typeof x === 'string' && x ? x : null)
+    return {
+      name,
+      image: c.image,
+      env: c.env,
+      volumes: c.volumes,
+      credentials: c.credentials,
+      command: text(spec.command),
+      entrypoint: text(spec.entrypoint),
+    }
+  })
 }
 
 /** Does a job's matrix or runs-on depend on other jobs (so it is planned when they finish)? */
@@ -166,6 +188,7 @@ function planJob(
       )
       const ctx = Object.keys(matrix).length ? { ...contexts, matrix } : contexts
       const req = requirementsOf(runsOn, platforms, resourceNeeds(containerOf(job, ctx).options))
+      if (job.services) req.docker = true
       return {
         key: Object.keys(matrix).length ? instanceName(job.key, matrix) : job.key,
         matrix,
@@ -175,7 +198,11 @@ function planJob(
           const reasons = v.can ? [] : [...v.reasons]
           const node = nodes.find((n) => n.name === v.node)!
           if (req.docker && node.executor !== 'docker')
-            reasons.push(`runs no containers (platform image ${req.image})`)
+            reasons.push(
+              req.image
+                ? `runs no containers (platform image ${req.image})`
+                : 'runs no containers (the job has services)',
+            )
           reasons.push(...tooSmall(req.resources, node))
           return { name: v.node, rejected: reasons.length ? reasons.join('; ') : null }
         }),

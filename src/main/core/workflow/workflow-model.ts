@@ -39,6 +39,8 @@ export interface WorkflowJob {
   env: TemplateToken | null
   /** `container:` (an image string or a mapping with `image`). */
   container: TemplateToken | null
+  /** `services:` containers beside the job's, by name. */
+  services: TemplateToken | null
   strategy: TemplateToken | null
   outputs: TemplateToken | null
   continueOnError: TemplateToken | null
