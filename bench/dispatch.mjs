@@ -18,7 +18,7 @@ const dir = mkdtempSync(join(tmpdir(), 'ym-bench-'))
 const workflow = join(dir, 'dispatch.yml')
 writeFileSync(
   workflow,
-  `name: dispatch bench\njobs:\n  one:\n    runs-on: general\n    container: ${image}\n    steps:\n      - run: echo ${marker}\n`,
+  `name: dispatch bench\non: push\njobs:\n  one:\n    runs-on: general\n    container: ${image}\n    steps:\n      - run: echo ${marker}\n`,
 )
 
 /** Spawns a command; resolves with ms to the first stdout line containing the marker, and ms to exit. */
