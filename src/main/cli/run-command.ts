@@ -65,6 +65,7 @@ export async function runCommand(args: ParsedArgs, io: CliIo, signal: AbortSigna
               io.out(prefix.line(job, 'system', `job ${state}${d.reason ? `: ${d.reason}` : ''}`))
             }
           },
+          notice: (_id, text) => io.err(paint(io, 33, `${text}\n`)),
           log: (t, stream, text) => {
             io.out(prefix.line(t.jobKey, stream, text))
           },

@@ -404,11 +404,16 @@ async function hashFilesFor(
 }
 
 function cancelReason(signal: AbortSignal): string {
-  return signal.reason instanceof FailFastCancel ? signal.reason.message : 'the run was cancelled'
+  return signal.reason instanceof RunCancel ? signal.reason.message : 'the run was cancelled'
+}
+
+/** Why a run or job was cancelled, when it was not the user: its message is shown and stored. */
+export class RunCancel extends Error {
+  override name = 'RunCancel'
 }
 
 /** Why fail-fast cancelled an instance: a sibling failed. */
-export class FailFastCancel extends Error {
+export class FailFastCancel extends RunCancel {
   constructor(sibling: string) {
     super(`cancelled by fail-fast: ${sibling} failed`)
     this.name = 'FailFastCancel'

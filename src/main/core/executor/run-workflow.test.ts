@@ -418,3 +418,49 @@ describe('prepareRun', () => {
     expect([...prepared.opened.keys()]).toEqual(['up'])
   })
 })
+
+describe('concurrency groups', () => {
+  const slow = (group: string, cancel = false) =>
+    wf(
+      `on: push\nconcurrency: { group: ${group}, cancel-in-progress: ${cancel} }\njobs:\n  a:\n    runs-on: linux\n    steps:\n      - run: sleep 0.6\n`,
+    )
+
+  it('runs a second run of the group after the first, and tells the observer why it waits', async () => {
+    const farm = farmOf(node('here', ['linux']))
+    const notices: string[] = []
+    const one = executeRun(await prepareRun(await slow('deploy'), farm, new NodeSessions(farm)), {
+      store,
+      concurrencyPollMs: 20,
+    })
+    await new Promise((r) => setTimeout(r, 150))
+    const two = executeRun(await prepareRun(await slow('deploy'), farm, new NodeSessions(farm)), {
+      store,
+      concurrencyPollMs: 20,
+      observer: { notice: (_id, t) => notices.push(t) },
+    })
+    const [a, b] = await Promise.all([one, two])
+    expect([a.state, b.state]).toEqual(['succeeded', 'succeeded'])
+    expect(notices).toEqual([`waiting: concurrency group "deploy" is held by run ${a.runId}`])
+    const first = store.getRun(a.runId).run
+    const second = store.getRun(b.runId).run
+    expect(second.startedAt!).toBeGreaterThanOrEqual(first.finishedAt!)
+  })
+
+  it('with cancel-in-progress cancels the running run, saying why', async () => {
+    const farm = farmOf(node('here', ['linux']))
+    const one = executeRun(await prepareRun(await slow('ci', true), farm, new NodeSessions(farm)), {
+      store,
+      concurrencyPollMs: 20,
+    })
+    await new Promise((r) => setTimeout(r, 200))
+    const two = executeRun(await prepareRun(await slow('ci', true), farm, new NodeSessions(farm)), {
+      store,
+      concurrencyPollMs: 20,
+    })
+    const [a, b] = await Promise.all([one, two])
+    expect([a.state, b.state]).toEqual(['cancelled', 'succeeded'])
+    expect(store.getRun(a.runId).jobs[0]!.reason).toBe(
+      `cancelled by run ${b.runId} in concurrency group "ci" (cancel-in-progress)`,
+    )
+  })
+})

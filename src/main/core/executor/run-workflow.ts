@@ -34,7 +34,8 @@ import { instanceName, type MatrixCombination } from '../workflow/matrix'
 import { containerOf, jobStrategy, plannedAtRunTime, runsOnLabels } from '../workflow/plan'
 import { resourceNeeds } from '../workflow/container-options'
 import type { Workflow, WorkflowJob } from '../workflow/workflow-model'
-import { FailFastCancel, runJobInstance } from './job-runner'
+import { FailFastCancel, RunCancel, runJobInstance } from './job-runner'
+import { ConcurrencyGate, concurrencyOf } from '../scheduler/concurrency-gate'
 import { LogSink, type LogTarget } from './log-sink'
 import type { NodeSession, NodeSessions } from './node-sessions'
 import { githubContext, resolveInputs, type RunParameters } from './run-contexts'
@@ -69,6 +70,8 @@ export interface RunObserver {
     exitCode: number | null,
   ): void
   log?(target: LogTarget, stream: LogStream, text: string): void
+  /** Something the user should know that is not a job's output (waiting for a concurrency group). */
+  notice?(runId: number, text: string): void
   logsStored?(runId: number, lastSeq: number): void
 }
 
@@ -209,6 +212,8 @@ export interface ExecuteOptions {
   signal?: AbortSignal
   /** Recorded in history. */
   farmFile?: string | null
+  /** How often concurrency claims and cancel requests are polled. @default 500 */
+  concurrencyPollMs?: number
 }
 
 export interface RunResult {
@@ -236,7 +241,10 @@ interface Instance extends PlannedInstance {
 /** A workflow job while the run goes on: waiting, then its instances, then done. */
 interface Group {
   job: WorkflowJob
-  phase: 'waiting' | 'running' | 'done'
+  /** acquiring: waiting for its concurrency group. */
+  phase: 'waiting' | 'acquiring' | 'running' | 'done'
+  /** Gives the group's concurrency claim back, once it is done. */
+  release?: () => void
   instances: Instance[]
   queue: Instance[]
   running: number
@@ -251,7 +259,13 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   const { workflow, params } = prepared
   const { store } = opts
   const observer = opts.observer ?? {}
-  const runSignal = opts.signal ?? new AbortController().signal
+  // The run stops on the caller's signal, or when asked through the history (a newer run in its
+  // concurrency group with cancel-in-progress; later, the UI).
+  const runAbort = new AbortController()
+  const runSignal = runAbort.signal
+  const stopOnCaller = () => runAbort.abort(opts.signal?.reason)
+  if (opts.signal?.aborted) stopOnCaller()
+  opts.signal?.addEventListener('abort', stopOnCaller, { once: true })
   const created = store.createRun({
     workflowName: workflow.name,
     workflowFile: resolve(workflow.file),
@@ -318,6 +332,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   const endGroup = (g: Group, state: JobState, reason: string) => {
     const row = rowOf(g.job)
     g.phase = 'done'
+    g.release?.()
     g.result = state
     store.updateJob(row.jobId, { state, reason, finishedAt: Date.now() })
     for (const id of row.stepIds)
@@ -332,6 +347,40 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     for (const n of job.needs)
       needs[n] = { result: RESULT[groups.get(n)!.result], outputs: groups.get(n)!.outputs }
     return needs
+  }
+
+  const gate = new ConcurrencyGate(store, { pollMs: opts.concurrencyPollMs })
+  const cancelPoll = setInterval(() => {
+    const why = store.runCancelRequest(runId)
+    if (why) runAbort.abort(new RunCancel(why))
+  }, opts.concurrencyPollMs ?? 500)
+  cancelPoll.unref()
+  const cleanups: Array<() => void> = [
+    () => clearInterval(cancelPoll),
+    () => opts.signal?.removeEventListener('abort', stopOnCaller),
+  ]
+
+  // Run-level concurrency: wait for the group before any job starts.
+  let runConcurrency: ReturnType<typeof concurrencyOf> = null
+  try {
+    runConcurrency = concurrencyOf(evaluateToken(workflow.concurrency, base))
+  } catch (e) {
+    observer.notice?.(runId, `concurrency could not be evaluated, ignored: ${(e as Error).message}`)
+  }
+  if (runConcurrency) {
+    const group = runConcurrency.group
+    const got = await gate.acquire(runConcurrency, { runId, jobId: null }, runSignal, (held) =>
+      observer.notice?.(runId, `waiting: concurrency group "${group}" is held by run ${held.runId}`),
+    )
+    if (got.kind === 'cancelled') {
+      for (const g of groups.values()) endGroup(g, 'cancelled', got.reason)
+      cleanups.forEach((c) => c())
+      store.setRunState(runId, 'cancelled')
+      observer.runChanged?.(runId, 'cancelled')
+      return { runId, state: 'cancelled' }
+    }
+    cleanups.push(gate.watch(got.claimId, (reason) => runAbort.abort(new RunCancel(reason))))
+    cleanups.push(() => gate.release(got.claimId))
   }
 
   store.setRunState(runId, 'running')
@@ -366,6 +415,45 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
           : `its condition is false: ${job.if}`,
       )
     }
+    let jobConcurrency: ReturnType<typeof concurrencyOf> = null
+    try {
+      jobConcurrency = concurrencyOf(evaluateToken(job.concurrency, { ...base, needs }))
+    } catch (e) {
+      return endGroup(g, 'failed', `the job's "concurrency" could not be evaluated: ${(e as Error).message}`)
+    }
+    if (jobConcurrency) {
+      // Wait for the group without holding up the rest of the run.
+      const setting = jobConcurrency
+      g.phase = 'acquiring'
+      const row = rowOf(job)
+      const p = gate
+        .acquire(setting, { runId, jobId: row.jobId }, runSignal, (held) =>
+          observer.notice?.(
+            runId,
+            `job ${job.key} waits: concurrency group "${setting.group}" is held by run ${held.runId}`,
+          ),
+        )
+        .then(async (got) => {
+          if (got.kind === 'cancelled') return endGroup(g, 'cancelled', got.reason)
+          g.release = () => gate.release(got.claimId)
+          const stop = gate.watch(got.claimId, (reason) => g.abort.abort(new RunCancel(reason)))
+          const release = g.release
+          g.release = () => {
+            stop()
+            release()
+          }
+          await expand(g, needs)
+        })
+        .finally(() => running.delete(p))
+      running.add(p)
+      return
+    }
+    await expand(g, needs)
+  }
+
+  /** Expands a decided group into instances (its matrix, now when dynamic) ready to start. */
+  const expand = async (g: Group, needs: Record<string, Json>): Promise<void> => {
+    const job = g.job
     let planned = prepared.instances.get(job.key) ?? null
     const contexts = { ...base, needs }
     try {
@@ -468,10 +556,9 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       for (const inst of [...g.queue]) {
         if (runSignal.aborted || g.abort.signal.aborted) {
           g.queue.splice(g.queue.indexOf(inst), 1)
+          const why = g.abort.signal.aborted ? g.abort.signal.reason : runSignal.reason
           const reason =
-            g.abort.signal.reason instanceof FailFastCancel
-              ? g.abort.signal.reason.message
-              : 'the run was cancelled before the job started'
+            why instanceof RunCancel ? why.message : 'the run was cancelled before the job started'
           setInstance(inst, 'cancelled', { reason, finishedAt: Date.now() })
           for (const id of inst.stepIds) store.updateStep(id, { state: 'cancelled', conclusion: 'cancelled' })
           continue
@@ -482,6 +569,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       }
       if (!g.queue.length && g.running === 0) {
         g.phase = 'done'
+        g.release?.()
         const states = g.instances.map((i) => i.state)
         g.result = states.includes('failed')
           ? 'failed'
@@ -500,6 +588,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     await Promise.race(running)
   }
   logs.flush()
+  cleanups.forEach((c) => c())
 
   const failedJobs = [...groups.values()].filter(
     (g) => g.result === 'failed' && !staticTrue(g.job.continueOnError),

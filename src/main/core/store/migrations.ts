@@ -71,4 +71,28 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       ALTER TABLE steps ADD COLUMN conclusion TEXT;
     `,
   },
+  {
+    version: 3,
+    sql: `
+      -- Concurrency groups across processes: at most one running and one pending holder per group.
+      -- A run is asked to stop by setting cancel_requested (another run's cancel-in-progress, a newer
+      -- pending run, later the UI); the run polls it.
+      ALTER TABLE runs ADD COLUMN cancel_requested TEXT;
+      -- AUTOINCREMENT: a claim id is never reused, so a waiter whose claim was removed cannot
+      -- mistake a newer claim for its own.
+      CREATE TABLE concurrency_claims (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        group_key  TEXT    NOT NULL,
+        run_id     INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        job_id     INTEGER REFERENCES jobs(id) ON DELETE CASCADE,
+        state      TEXT    NOT NULL CHECK (state IN ('pending','running')),
+        host       TEXT    NOT NULL,
+        pid        INTEGER NOT NULL,
+        claimed_at INTEGER NOT NULL,
+        -- Set on a running holder by a newer one with cancel-in-progress; the holder polls it.
+        cancel_requested TEXT
+      );
+      CREATE INDEX concurrency_by_group ON concurrency_claims (group_key, state);
+    `,
+  },
 ]

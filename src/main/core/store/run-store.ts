@@ -99,6 +99,18 @@ interface StepRow {
 const RUN_COLUMNS = `r.id, r.workflow_name, r.workflow_file, r.state, r.created_at, r.started_at, r.finished_at,
   (SELECT count(*) FROM jobs j WHERE j.run_id = r.id) AS job_count`
 
+export interface ConcurrencyClaim {
+  id: number
+  groupKey: string
+  runId: number
+  jobId: number | null
+  state: 'pending' | 'running'
+  host: string
+  pid: number
+  cancelRequested: string | null
+  runState: RunState
+}
+
 export class RunNotFoundError extends Error {
   constructor(readonly runId: number) {
     super(`run ${runId} does not exist; list runs with \`yardmaster history\``)
@@ -188,6 +200,73 @@ export class RunStore {
     this.db
       .prepare('UPDATE jobs SET job_key = ?, name = ?, runs_on_json = ? WHERE id = ?')
       .run(key, name, JSON.stringify(runsOn), jobId)
+  }
+
+  /** Asks a run to stop (polled by the process running it); the reason is shown. */
+  requestRunCancel(runId: number, reason: string): void {
+    this.db
+      .prepare('UPDATE runs SET cancel_requested = ? WHERE id = ? AND cancel_requested IS NULL')
+      .run(reason, runId)
+  }
+
+  runCancelRequest(runId: number): string | null {
+    const row = this.db.prepare('SELECT cancel_requested AS r FROM runs WHERE id = ?').get(runId) as
+      { r: string | null } | undefined
+    return row?.r ?? null
+  }
+
+  /** The concurrency claims of a group, oldest first, with whether their run has finished. */
+  concurrencyClaims(group: string): ConcurrencyClaim[] {
+    return this.db
+      .prepare(
+        `SELECT c.id AS id, c.group_key AS groupKey, c.run_id AS runId, c.job_id AS jobId, c.state, c.host, c.pid,
+                c.cancel_requested AS cancelRequested, r.state AS runState
+         FROM concurrency_claims c JOIN runs r ON r.id = c.run_id WHERE c.group_key = ? ORDER BY c.id`,
+      )
+      .all(group) as ConcurrencyClaim[]
+  }
+
+  /** Runs `fn` in one write transaction (immediate: claims are read then written by several processes). */
+  exclusive<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate()
+  }
+
+  addConcurrencyClaim(c: Omit<ConcurrencyClaim, 'id' | 'cancelRequested' | 'runState'>): number {
+    return Number(
+      this.db
+        .prepare(
+          'INSERT INTO concurrency_claims (group_key, run_id, job_id, state, host, pid, claimed_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(c.groupKey, c.runId, c.jobId, c.state, c.host, c.pid, Date.now()).lastInsertRowid,
+    )
+  }
+
+  updateConcurrencyClaim(id: number, patch: { state?: 'running'; cancelRequested?: string }): void {
+    if (patch.state)
+      this.db.prepare('UPDATE concurrency_claims SET state = ? WHERE id = ?').run(patch.state, id)
+    if (patch.cancelRequested) {
+      this.db
+        .prepare(
+          'UPDATE concurrency_claims SET cancel_requested = ? WHERE id = ? AND cancel_requested IS NULL',
+        )
+        .run(patch.cancelRequested, id)
+    }
+  }
+
+  removeConcurrencyClaim(id: number): void {
+    this.db.prepare('DELETE FROM concurrency_claims WHERE id = ?').run(id)
+  }
+
+  concurrencyClaim(id: number): ConcurrencyClaim | null {
+    return (
+      (this.db
+        .prepare(
+          `SELECT c.id AS id, c.group_key AS groupKey, c.run_id AS runId, c.job_id AS jobId, c.state, c.host, c.pid,
+                  c.cancel_requested AS cancelRequested, r.state AS runState
+           FROM concurrency_claims c JOIN runs r ON r.id = c.run_id WHERE c.id = ?`,
+        )
+        .get(id) as ConcurrencyClaim | undefined) ?? null
+    )
   }
 
   setRunState(runId: number, state: RunState, at = Date.now()): void {

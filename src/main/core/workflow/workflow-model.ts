@@ -42,6 +42,8 @@ export interface WorkflowJob {
   /** `services:` containers beside the job's, by name. */
   services: TemplateToken | null
   strategy: TemplateToken | null
+  /** `concurrency:` (a group name, or `group` and `cancel-in-progress`). */
+  concurrency: TemplateToken | null
   outputs: TemplateToken | null
   continueOnError: TemplateToken | null
   timeoutMinutes: TemplateToken | null
@@ -70,6 +72,8 @@ export interface Workflow {
   file: string
   name: string
   env: TemplateToken | null
+  /** `concurrency:` of the whole run. */
+  concurrency: TemplateToken | null
   defaults: RunDefaults
   /** Event names the workflow is triggered by (`on:`). */
   events: string[]
