@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process'
+import { execFileSync, spawnSync } from 'node:child_process'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { shellQuote, stepArgv } from './job-environment'
@@ -89,5 +89,25 @@ describe('shellQuote', () => {
       ),
       { numRuns: 150 },
     )
+  })
+})
+
+describe('stepArgv with a prelude and PATH additions', () => {
+  it('runs the prelude and PATH change in the step’s own process, then the step', () => {
+    const argv = stepArgv({
+      shell: 'sh',
+      script: 'echo "$PATH" | cut -d: -f1; cat /tmp/ym-prelude-test',
+      prelude: 'echo made > /tmp/ym-prelude-test',
+      pathPrepend: ['/opt/x bin'],
+    })
+    const out = execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8' })
+    expect(out).toBe('/opt/x bin\nmade\n')
+  })
+
+  it('fails the step without running it when the prelude fails', () => {
+    const argv = stepArgv({ shell: 'sh', script: 'echo should-not-run', prelude: 'false' })
+    const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' })
+    expect(r.status).toBe(127)
+    expect(r.stdout).toBe('')
   })
 })

@@ -16,6 +16,8 @@ export interface StepCommand {
   workingDirectory: string | null
   /** Folders to put in front of PATH ($GITHUB_PATH of earlier steps). */
   pathPrepend?: string[]
+  /** A command run first in the same process (saves a round trip: the job's set-up rides on its first step). */
+  prelude?: string
 }
 
 export interface JobSetup {
@@ -58,12 +60,15 @@ export interface NodeExecutor {
  * `bash --noprofile --norc -eo pipefail`, `shell: sh` is `sh -e`, and no shell means bash -e
  * where bash exists, else sh -e. Choosing inside the environment saves a round trip.
  */
-export function stepArgv(cmd: Pick<StepCommand, 'shell' | 'script' | 'pathPrepend'>): string[] {
+export function stepArgv(cmd: Pick<StepCommand, 'shell' | 'script' | 'pathPrepend' | 'prelude'>): string[] {
   const argv = shellArgv(cmd.shell, cmd.script)
-  if (!cmd.pathPrepend?.length) return argv
+  const before: string[] = []
+  if (cmd.prelude) before.push(`{ ${cmd.prelude}; } || exit 127`)
   // PATH of the environment is only known inside it: prepend there.
-  const path = cmd.pathPrepend.map(shellQuote).join(':')
-  return ['sh', '-c', `PATH=${path}:"$PATH"; export PATH; exec "$@"`, 'yardmaster-path', ...argv]
+  if (cmd.pathPrepend?.length)
+    before.push(`PATH=${cmd.pathPrepend.map(shellQuote).join(':')}:"$PATH"; export PATH`)
+  if (!before.length) return argv
+  return ['sh', '-c', `${before.join('; ')}; exec "$@"`, 'yardmaster-step', ...argv]
 }
 
 function shellArgv(shell: StepCommand['shell'], script: string): string[] {

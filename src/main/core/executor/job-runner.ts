@@ -162,19 +162,12 @@ export async function runJobInstance(
   let cancelled = false
   let failure: { step: WorkflowStep; code: number | null; why: string } | null = null
   const cmdRoot = `${environment.temp}/_runner_file_commands`
+  // One folder of file-command files per step, made by the first step that runs, in its own
+  // process: no extra round trip.
+  const dirs = job.steps.map((s) => `"${cmdRoot}/${s.index}"`).join(' ')
+  let setup: string | undefined =
+    `mkdir -p ${dirs} && for d in ${dirs}; do for f in ${FILE_COMMANDS.join(' ')}; do : > "$d/$f"; done; done`
   try {
-    // One folder of file-command files per step, made up front: one round trip, not one per step.
-    const dirs = job.steps.map((s) => `"${cmdRoot}/${s.index}"`).join(' ')
-    await environment.runStep(
-      {
-        script: `mkdir -p ${dirs} && for d in ${dirs}; do for f in ${FILE_COMMANDS.join(' ')}; do : > "$d/$f"; done; done`,
-        shell: 'sh',
-        env: {},
-        workingDirectory: null,
-      },
-      () => {},
-      signal,
-    )
     for (const step of job.steps) {
       const stepId = stepIds[step.index]!
       const target: LogTarget = { ...jobTarget, stepIndex: step.index }
@@ -320,10 +313,12 @@ export async function runJobInstance(
         },
         workingDirectory: wd,
         pathPrepend: [...addedPath],
+        prelude: setup,
       },
       (stream, chunk) => logs.write(target, stream, chunk),
       stepSignal,
     )
+    setup = undefined
     logs.endStep(target)
     const stepTimedOut = (stepTimeout?.aborted ?? false) && !signal.aborted
     if (stepTimedOut)
