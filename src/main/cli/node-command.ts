@@ -111,7 +111,14 @@ function findNode(farm: Farm, name: string): FarmNode {
 }
 
 async function testOperation(farm: Farm, node: FarmNode, args: ParsedArgs, io: CliIo): Promise<number> {
-  const r = await testConnection(node, KnownHosts.load(farm.knownHosts))
+  // Behind a jump host, the fresh connection rides the jump host's (pooled) one.
+  const sessions = new NodeSessions(farm)
+  let r
+  try {
+    r = await testConnection(node, KnownHosts.load(farm.knownHosts), { tunnel: () => sessions.tunnel(node) })
+  } finally {
+    await sessions.closeAll()
+  }
   if (args.json) {
     io.out(JSON.stringify(r) + '\n')
     return EXIT.ok

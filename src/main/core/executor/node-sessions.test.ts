@@ -24,8 +24,15 @@ const exec = (command: string, cb: (err: undefined, ch: EventEmitter & { stderr:
     ch.emit('close', 0)
   })
 }
-const connectSsh = vi.fn((..._args: unknown[]) => Promise.resolve({ end, exec }))
-vi.mock('../farm/ssh-connection', () => ({ connectSsh: (...args: unknown[]) => connectSsh(...args) }))
+const connectSsh = vi.fn((..._args: unknown[]) =>
+  Promise.resolve(Object.assign(new EventEmitter(), { end, exec })),
+)
+/** A jump host's channel: what connectSsh is then given as `sock`. */
+const forwardTo = vi.fn((..._args: unknown[]) => Promise.resolve({ channel: true }))
+vi.mock('../farm/ssh-connection', () => ({
+  connectSsh: (...args: unknown[]) => connectSsh(...args),
+  forwardTo: (...args: unknown[]) => forwardTo(...args),
+}))
 
 const { NodeSessions, withTimeout } = await import('./node-sessions')
 const { ShellExecutor } = await import('./shell-executor')
@@ -39,6 +46,7 @@ afterEach(() => {
   remotePing.mockReset()
   end.mockReset()
   connectSsh.mockClear()
+  forwardTo.mockClear()
   execed.length = 0
 })
 
@@ -192,6 +200,56 @@ describe('NodeSessions for SSH nodes (connectSsh mocked)', () => {
     await expect(sessions.open(node)).rejects.toBeInstanceOf(NodeUnreachableError)
     await expect(sessions.open(node)).resolves.toMatchObject({ node })
     expect(connectSsh).toHaveBeenCalledTimes(2)
+  })
+})
+
+describe('NodeSessions through a jump host (connectSsh mocked)', () => {
+  const ssh = (name: string, jump: string | null = null): FarmNode => ({
+    ...local(name, 'shell'),
+    host: `${name}.lab`,
+    port: 22,
+    user: 'ci',
+    jump,
+  })
+
+  it("connects the inner node over a channel of the jump node's connection, opened once", async () => {
+    const bastion = ssh('bastion')
+    const farm2: Farm = { ...farm, nodes: [bastion, ssh('a', 'bastion'), ssh('b', 'bastion')] }
+    const sessions = new NodeSessions(farm2, { timeoutMs: 99 })
+    await Promise.all([sessions.open(farm2.nodes[1]!), sessions.open(farm2.nodes[2]!)])
+    // One connection to the bastion carries both; it runs no engine, it was never opened as a session.
+    expect(connectSsh.mock.calls.map((c) => (c[0] as FarmNode).name)).toEqual(['bastion', 'a', 'b'])
+    const bastionClient = await connectSsh.mock.results[0]!.value
+    expect(forwardTo.mock.calls).toEqual([
+      [bastionClient, 'bastion', farm2.nodes[1], 99],
+      [bastionClient, 'bastion', farm2.nodes[2], 99],
+    ])
+    expect(connectSsh.mock.calls[1]![2]).toEqual({ timeoutMs: 99, sock: { channel: true } })
+    await sessions.closeAll()
+    expect(end).toHaveBeenCalledTimes(3)
+  })
+
+  it("says when the jump host cannot be reached, with the jump host's reason", async () => {
+    const bastion = ssh('bastion')
+    const inner = ssh('a', 'bastion')
+    connectSsh.mockRejectedValueOnce(new NodeUnreachableError(bastion, 'connection refused'))
+    const err = await new NodeSessions({ ...farm, nodes: [bastion, inner] })
+      .open(inner)
+      .catch((e: Error) => e)
+    expect(err).toBeInstanceOf(NodeUnreachableError)
+    expect((err as Error).message).toMatch(
+      /^cannot reach node a \(ci@a\.lab:22 via bastion\): its jump host bastion cannot be reached: cannot reach node bastion .*connection refused/,
+    )
+    expect(forwardTo).not.toHaveBeenCalled()
+  })
+
+  it('refuses a jump cycle built in code instead of waiting on itself', async () => {
+    const a = ssh('a', 'b')
+    const b = ssh('b', 'a')
+    await expect(new NodeSessions({ ...farm, nodes: [a, b] }).open(a)).rejects.toThrow(
+      /jump hosts form a cycle/,
+    )
+    expect(connectSsh).not.toHaveBeenCalled()
   })
 })
 

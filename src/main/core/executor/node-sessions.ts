@@ -2,13 +2,15 @@
  * Opens nodes for work: one verified SSH connection per node (or none for this machine), with
  * the executor that fits it. A node is opened once and shared by all its jobs.
  */
+import type { Duplex } from 'node:stream'
 import type { Client } from 'ssh2'
 import { dockerOverSsh, localDocker } from '../farm/docker-over-ssh'
 import { EngineUnavailableError } from '../farm/farm-errors'
-import { isLocal, type Farm, type FarmNode } from '../farm/farm-model'
+import { isLocal, jumpChain, type Farm, type FarmNode } from '../farm/farm-model'
 import { KnownHosts } from '../farm/known-hosts'
 import type { NodeHandle } from '../farm/node-handle'
-import { connectSsh } from '../farm/ssh-connection'
+import { NodeUnreachableError } from '../farm/farm-errors'
+import { connectSsh, forwardTo } from '../farm/ssh-connection'
 import { LocalCommandRunner, SshCommandRunner } from './command-runner'
 import { DockerExecutor } from './docker-executor'
 import type { NodeExecutor } from './job-environment'
@@ -30,6 +32,8 @@ export interface NodeSessionOptions {
 
 export class NodeSessions {
   private readonly sessions = new Map<string, Promise<ConnectedNode>>()
+  /** SSH connections by node name: a session's, and a jump host's even when it runs no jobs. */
+  private readonly links = new Map<string, Promise<Client>>()
   private knownHosts: KnownHosts | null = null
 
   constructor(
@@ -52,7 +56,11 @@ export class NodeSessions {
   async closeAll(): Promise<void> {
     const all = [...this.sessions.values()]
     this.sessions.clear()
+    // Sessions first (each ends its own connection), then the jump hosts that carried them.
     for (const s of await Promise.allSettled(all)) if (s.status === 'fulfilled') s.value.close()
+    const links = [...this.links.values()].reverse()
+    this.links.clear()
+    for (const l of await Promise.allSettled(links)) if (l.status === 'fulfilled') l.value.end()
   }
 
   private async connect(node: FarmNode): Promise<ConnectedNode> {
@@ -83,9 +91,11 @@ export class NodeSessions {
         close: () => {},
       }
     }
-    this.knownHosts ??= KnownHosts.load(this.farm.knownHosts)
-    const ssh: Client = await connectSsh(node, this.knownHosts, { timeoutMs })
-    const close = () => ssh.end()
+    const ssh = await this.link(node)
+    const close = () => {
+      this.links.delete(node.name)
+      ssh.end()
+    }
     const commands = new SshCommandRunner(ssh)
     if (node.executor === 'shell')
       return { node, ssh, docker: null, commands, executor: new ShellExecutor(commands), close }
@@ -97,6 +107,57 @@ export class NodeSessions {
       throw new EngineUnavailableError(node, (e as Error).message)
     }
     return { node, ssh, docker, commands, executor: new DockerExecutor(docker, node), close }
+  }
+
+  /**
+   * For a node behind a jump host, a fresh channel to its sshd through the jump node's shared
+   * connection (for a connection of its own, as `node <name> test` makes); undefined otherwise.
+   */
+  async tunnel(node: FarmNode): Promise<Duplex | undefined> {
+    return node.jump ? this.channelVia(node, this.opts.timeoutMs ?? 10_000) : undefined
+  }
+
+  /** The node's SSH connection, opened once; a jump host needs only this, not its engine. */
+  private link(node: FarmNode): Promise<Client> {
+    let l = this.links.get(node.name)
+    if (!l) {
+      l = this.connectLink(node)
+      this.links.set(node.name, l)
+      l.then(
+        (c) => c.once('close', () => this.links.get(node.name) === l && this.links.delete(node.name)),
+        () => this.links.get(node.name) === l && this.links.delete(node.name),
+      )
+    }
+    return l
+  }
+
+  private async connectLink(node: FarmNode): Promise<Client> {
+    const timeoutMs = this.opts.timeoutMs ?? 10_000
+    this.knownHosts ??= KnownHosts.load(this.farm.knownHosts)
+    // Behind a jump host, the connection rides a channel of the jump node's own (shared) connection.
+    const sock = node.jump ? await this.channelVia(node, timeoutMs) : undefined
+    return connectSsh(node, this.knownHosts, { timeoutMs, sock })
+  }
+
+  private async channelVia(node: FarmNode, timeoutMs: number) {
+    const chain = jumpChain(this.farm, node)
+    const jump = chain[0]
+    // The farm file refuses these; a farm built in code might not.
+    if (!jump || chain.some(isLocal) || chain[chain.length - 1]!.jump)
+      throw new NodeUnreachableError(
+        node,
+        `its jump host "${node.jump}" is not an SSH node of this farm, or the jump hosts form a cycle`,
+      )
+    let via: Client
+    try {
+      via = await this.link(jump)
+    } catch (e) {
+      throw new NodeUnreachableError(
+        node,
+        `its jump host ${jump.name} cannot be reached: ${(e as Error).message}`,
+      )
+    }
+    return forwardTo(via, jump.name, node, timeoutMs)
   }
 }
 

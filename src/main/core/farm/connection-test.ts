@@ -3,6 +3,7 @@
  * a slow handshake (network, DNS, sshd) from a slow engine. It opens its own connection rather
  * than borrowing a pooled one: the handshake is what is being measured.
  */
+import type { Duplex } from 'node:stream'
 import type Docker from 'dockerode'
 import type { ConnectionTestView } from '../../../shared/model'
 import { LocalCommandRunner, SshCommandRunner, type CommandRunner } from '../executor/command-runner'
@@ -18,6 +19,11 @@ export interface ConnectionTestOptions {
   samples?: number
   /** Limit for the handshake and for each engine request. @default 10000 */
   timeoutMs?: number
+  /**
+   * For a node behind a jump host: opens a channel to its sshd through the jump host
+   * (NodeSessions.tunnel); the handshake time then includes opening it.
+   */
+  tunnel?: () => Promise<Duplex | undefined>
 }
 
 export async function testConnection(
@@ -28,7 +34,9 @@ export async function testConnection(
   const samples = opts.samples ?? 5
   const timeoutMs = opts.timeoutMs ?? 10_000
   const t0 = performance.now()
-  const ssh = isLocal(node) ? null : await connectSsh(node, knownHosts, { timeoutMs })
+  const ssh = isLocal(node)
+    ? null
+    : await connectSsh(node, knownHosts, { timeoutMs, sock: await opts.tunnel?.() })
   const handshakeMs = ssh ? round(performance.now() - t0) : null
   try {
     if (node.executor === 'shell') {

@@ -3,6 +3,7 @@ import { homedir, tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { formatProblem, InvalidSourceError, type SourceProblem } from '../source/source-error'
+import { describeNode, jumpChain } from './farm-model'
 import {
   defaultKnownHosts,
   expandPath,
@@ -47,6 +48,7 @@ describe('parseFarm: valid farms', () => {
           defaultImage: null,
           cpus: null,
           memoryBytes: null,
+          jump: null,
           source: { file: '/farms/farm.yml', line: 2, col: 5 },
         },
       ],
@@ -157,7 +159,7 @@ describe('parseFarm: problems', () => {
     ).toEqual([
       '1:1: unknown key "knownhosts"; did you mean "knownHosts"? (knownhosts)',
       '5:5: unknown key "lables"; did you mean "labels"? (nodes[0].lables)',
-      '6:5: unknown key "ram"; expected one of: name, host, port, user, identityFile, executor, labels, slots, defaultImage, cpus, memory (nodes[0].ram)',
+      '6:5: unknown key "ram"; expected one of: name, host, port, user, identityFile, executor, labels, slots, defaultImage, cpus, memory, jump (nodes[0].ram)',
     ])
   })
 
@@ -266,5 +268,54 @@ describe('parseFarm: platforms', () => {
     ).toThrow(
       /\/f\.yml:2:6: platform "u" needs an "image" \(platforms\.u\.image\)\n.*\/f\.yml:3:18: unknown key "lables"; did you mean "labels"\? \(platforms\.v\.lables\)/,
     )
+  })
+})
+
+describe('parseFarm: jump hosts', () => {
+  const ssh = (name: string, jump?: string) =>
+    `  - name: ${name}\n    host: 10.0.0.${name.length}\n    user: ci\n` + (jump ? `    jump: ${jump}\n` : '')
+
+  it('reads jump as the name of another node, chains included', () => {
+    const farm = parseFarm(
+      '/f.yml',
+      'nodes:\n' + ssh('bastion') + ssh('inner', 'bastion') + ssh('deep', 'inner'),
+    )
+    expect(farm.nodes.map((n) => [n.name, n.jump])).toEqual([
+      ['bastion', null],
+      ['inner', 'bastion'],
+      ['deep', 'inner'],
+    ])
+    expect(jumpChain(farm, farm.nodes[2]!).map((n) => n.name)).toEqual(['inner', 'bastion'])
+    expect(jumpChain(farm, farm.nodes[0]!)).toEqual([])
+    expect(describeNode(farm.nodes[1]!)).toBe('inner (ci@10.0.0.5:22 via bastion)')
+  })
+
+  it('refuses an unknown jump host, suggesting a close name', () => {
+    expect(where('nodes:\n' + ssh('bastion') + ssh('inner', 'bastoin') + ssh('other', 'gateway'))).toEqual([
+      '8:11: jump host "bastoin" is not a node of this farm; did you mean "bastion"? (nodes[1].jump)',
+      '12:11: jump host "gateway" is not a node of this farm; nodes: bastion, inner, other (nodes[2].jump)',
+    ])
+  })
+
+  it('refuses a cycle once, as its path, and a node that jumps through itself', () => {
+    expect(
+      where('nodes:\n' + ssh('a', 'b') + ssh('b', 'c') + ssh('c', 'a') + ssh('d', 'a') + ssh('e', 'e')),
+    ).toEqual([
+      '21:11: node "e" cannot be its own jump host (nodes[4].jump)',
+      '5:11: jump hosts form a cycle: a -> b -> c -> a; one of these nodes must be reached directly (nodes[0].jump)',
+    ])
+  })
+
+  it('refuses jumps from or to this machine', () => {
+    expect(
+      where(
+        'nodes:\n  - name: here\n    host: local\n    jump: b\n' +
+          ssh('b') +
+          '  - name: c\n    host: h\n    user: u\n    jump: here\n',
+      ),
+    ).toEqual([
+      '4:11: a node with host: local is this machine, reached without SSH; it cannot have a jump host (nodes[0].jump)',
+      '11:11: jump host "here" is this machine (host: local), which has no SSH connection to carry another; remove "jump" to connect directly (nodes[2].jump)',
+    ])
   })
 })

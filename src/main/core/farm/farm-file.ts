@@ -13,6 +13,7 @@
  *       labels: [linux, gpu]
  *       slots: 2                        # concurrent jobs, default 1
  *       defaultImage: debian:bookworm   # for jobs without `container:`
+ *       jump: bastion                   # reached through that node's SSH connection (ProxyJump)
  */
 import { homedir } from 'node:os'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
@@ -34,6 +35,7 @@ const NODE_KEYS = [
   'defaultImage',
   'cpus',
   'memory',
+  'jump',
 ] as const
 const EXECUTORS: readonly ExecutorKind[] = ['docker', 'shell']
 const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
@@ -65,8 +67,9 @@ function readFarm(src: YamlSource): Farm | null {
   } else {
     const items = nodesEntry.value.items as Node[]
     if (items.length === 0) src.report(nodesEntry.value, 'nodes', '"nodes" needs at least one node')
+    const jumps: JumpDeclaration[] = []
     items.forEach((item, i) => {
-      const node = readNode(src, item, `nodes[${i}]`, base)
+      const node = readNode(src, item, `nodes[${i}]`, base, jumps)
       if (!node) return
       if (nodes.some((n) => n.name === node.name)) {
         const nameNode = isMap(item) ? (item.get('name', true) as Node | undefined) : undefined
@@ -74,6 +77,7 @@ function readFarm(src: YamlSource): Farm | null {
       }
       nodes.push(node)
     })
+    checkJumps(src, nodes, jumps)
   }
   const platformsEntry = top.find((e) => e.key === 'platforms')
   const platforms = platformsEntry ? readPlatforms(src, platformsEntry.value) : {}
@@ -117,7 +121,75 @@ export function withPlatforms(farm: Farm, given: Record<string, string>): Farm {
   return { ...farm, platforms }
 }
 
-function readNode(src: YamlSource, node: Node, path: string, base: string): FarmNode | null {
+/** A `jump:` as written, kept with its YAML node so problems point at it. */
+interface JumpDeclaration {
+  from: string
+  to: string
+  value: Node | null
+  path: string
+}
+
+/**
+ * Every `jump:` must name another SSH node of the farm, and following them must end at a node
+ * reached directly: unknown names get a did-you-mean, a cycle is reported once, as its path.
+ */
+function checkJumps(src: YamlSource, nodes: FarmNode[], jumps: JumpDeclaration[]): void {
+  const byName = new Map(nodes.map((n) => [n.name, n]))
+  const bad = new Set<string>()
+  for (const j of jumps) {
+    const target = byName.get(j.to)
+    if (j.to === j.from) {
+      src.report(j.value, j.path, `node "${j.from}" cannot be its own jump host`)
+      bad.add(j.from)
+    } else if (!target) {
+      const guess = suggest(
+        j.to,
+        [...byName.keys()].filter((n) => n !== j.from),
+      )
+      src.report(
+        j.value,
+        j.path,
+        `jump host "${j.to}" is not a node of this farm` +
+          (guess ? `; did you mean "${guess}"?` : `; nodes: ${[...byName.keys()].join(', ')}`),
+      )
+      bad.add(j.from)
+    } else if (target.host === LOCAL_HOST) {
+      src.report(
+        j.value,
+        j.path,
+        `jump host "${j.to}" is this machine (host: local), which has no SSH connection to carry another; ` +
+          'remove "jump" to connect directly',
+      )
+      bad.add(j.from)
+    }
+  }
+  const reported = new Set<string>()
+  for (const j of jumps) {
+    if (bad.has(j.from) || reported.has(j.from)) continue
+    const path = [j.from]
+    let next: string | null | undefined = j.to
+    while (next && !bad.has(next) && !path.includes(next)) {
+      path.push(next)
+      next = byName.get(next)?.jump
+    }
+    if (!next || bad.has(next) || next !== j.from) continue
+    path.push(next)
+    path.forEach((n) => reported.add(n))
+    src.report(
+      j.value,
+      j.path,
+      `jump hosts form a cycle: ${path.join(' -> ')}; one of these nodes must be reached directly`,
+    )
+  }
+}
+
+function readNode(
+  src: YamlSource,
+  node: Node,
+  path: string,
+  base: string,
+  jumps: JumpDeclaration[],
+): FarmNode | null {
   const items = src.entries(node, path, 'a node')
   if (!items) return null
   checkKeys(src, items, NODE_KEYS, path)
@@ -193,6 +265,17 @@ function readNode(src: YamlSource, node: Node, path: string, base: string): Farm
       )
   }
 
+  const jumpEntry = get('jump')
+  const jump = jumpEntry ? src.string(jumpEntry.value, `${path}.jump`) : null
+  if (jump !== null && local)
+    src.report(
+      jumpEntry?.value,
+      `${path}.jump`,
+      'a node with host: local is this machine, reached without SSH; it cannot have a jump host',
+    )
+  else if (jump !== null && name !== null)
+    jumps.push({ from: name, to: jump, value: jumpEntry?.value ?? null, path: `${path}.jump` })
+
   if (name === null || host === null || port === null || slots === null) return null
   const at = src.position(node)
   return {
@@ -207,6 +290,7 @@ function readNode(src: YamlSource, node: Node, path: string, base: string): Farm
     defaultImage,
     cpus,
     memoryBytes,
+    jump,
     source: { file: src.file, line: at.line, col: at.col },
   }
 }

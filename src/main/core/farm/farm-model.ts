@@ -20,6 +20,11 @@ export interface FarmNode {
   /** Declared capacity, for fitting jobs that ask for `--cpus`/`--memory`; unknown when absent. */
   cpus?: number | null
   memoryBytes?: number | null
+  /**
+   * Another node of the farm whose SSH connection carries this node's (ProxyJump): the SSH
+   * connection is a TCP channel opened by that node. Null or absent: reached directly.
+   */
+  jump?: string | null
   /** Where the node is declared, for messages. */
   source: { file: string; line: number; col: number } | null
 }
@@ -52,5 +57,21 @@ export function isLocal(node: FarmNode): boolean {
 export function describeNode(node: FarmNode): string {
   return isLocal(node)
     ? `${node.name} (this machine)`
-    : `${node.name} (${node.user}@${node.host}:${node.port})`
+    : `${node.name} (${node.user}@${node.host}:${node.port}${node.jump ? ` via ${node.jump}` : ''})`
+}
+
+/**
+ * The nodes whose connections carry `node`'s, nearest first (`[n1]` for n2 behind n1; `[n1, n0]`
+ * for a chain). The farm file refuses unknown names and cycles; this still stops on a cycle.
+ */
+export function jumpChain(farm: Pick<Farm, 'nodes'>, node: FarmNode): FarmNode[] {
+  const chain: FarmNode[] = []
+  let next = node.jump
+  while (next) {
+    const hop = farm.nodes.find((n) => n.name === next)
+    if (!hop || hop === node || chain.includes(hop)) break
+    chain.push(hop)
+    next = hop.jump
+  }
+  return chain
 }

@@ -3,7 +3,8 @@
  * before any credential is sent; failures become the named errors of farm-errors.ts.
  */
 import { readFileSync } from 'node:fs'
-import { Client, type ConnectConfig } from 'ssh2'
+import type { Duplex } from 'node:stream'
+import { Client, type ClientChannel, type ConnectConfig } from 'ssh2'
 import {
   AuthenticationError,
   HostKeyMismatchError,
@@ -18,6 +19,11 @@ export interface SshConnectOptions {
   timeoutMs?: number
   /** Keepalive probe interval; a node that misses 3 in a row is considered gone. @default 5000 */
   keepaliveMs?: number
+  /**
+   * A stream already connected to the node's sshd, used instead of a TCP connection: a channel
+   * of a jump node's connection (forwardTo). Host key and authentication are checked as usual.
+   */
+  sock?: Duplex
 }
 
 export async function connectSsh(
@@ -35,6 +41,7 @@ export async function connectSsh(
     readyTimeout: opts.timeoutMs ?? 10_000,
     keepaliveInterval: opts.keepaliveMs ?? 5_000,
     keepaliveCountMax: 3,
+    ...(opts.sock ? { sock: opts.sock } : {}),
     algorithms: {
       serverHostKey: hostKeyAlgorithmsFor(knownHosts.keysFor(node.host, node.port)) as never,
     },
@@ -97,6 +104,62 @@ export async function connectSsh(
       fail(e as Error)
     }
   })
+}
+
+/**
+ * A TCP connection from `jump` (the jump node's open connection) to `node`'s sshd, as OpenSSH's
+ * ProxyJump does (a direct-tcpip channel): pass it as `sock` to connectSsh. The address is
+ * resolved and dialled by the jump host, so it may be one only the jump host can reach.
+ */
+export function forwardTo(
+  jump: Client,
+  jumpName: string,
+  node: FarmNode,
+  timeoutMs = 10_000,
+): Promise<ClientChannel> {
+  return new Promise<ClientChannel>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(
+        new NodeUnreachableError(
+          node,
+          `the jump host ${jumpName} did not open a connection to ${node.host}:${node.port} within ${timeoutMs} ms`,
+        ),
+      )
+    }, timeoutMs)
+    try {
+      jump.forwardOut('127.0.0.1', 0, node.host, node.port, (err, channel) => {
+        clearTimeout(timer)
+        if (err)
+          return reject(
+            new NodeUnreachableError(
+              node,
+              `the jump host ${jumpName} could not open a connection to ${node.host}:${node.port}: ` +
+                describeForwardError(err),
+            ),
+          )
+        resolve(channel)
+      })
+    } catch (e) {
+      // ssh2 throws at once when the jump connection is already gone.
+      clearTimeout(timer)
+      reject(
+        new NodeUnreachableError(
+          node,
+          `the connection to its jump host ${jumpName} is closed (${(e as Error).message})`,
+        ),
+      )
+    }
+  })
+}
+
+/** ssh2's channel-open failures, in words; the reason after the prefix is the jump host's own. */
+function describeForwardError(e: Error & { reason?: number | string }): string {
+  const m = e.message.replace(/^\(SSH\) Channel open failure: /, '')
+  if (/administratively prohibited/i.test(m))
+    return `${m} (its sshd does not allow TCP forwarding: set AllowTcpForwarding yes there)`
+  if (/connect failed|Connection refused/i.test(m))
+    return `${m} (nothing listens there, seen from the jump host)`
+  return m
 }
 
 function describeNetworkError(e: Error & { code?: string }): string {
