@@ -18,6 +18,11 @@ export interface StepCommand {
   pathPrepend?: string[]
   /** A command run first in the same process (saves a round trip: the job's set-up rides on its first step). */
   prelude?: string
+  /**
+   * A command run after the step in the same process, whatever the step's exit code (which is
+   * kept): the runner reads the step's file commands this way instead of with another exec.
+   */
+  epilogue?: string
 }
 
 export interface JobSetup {
@@ -60,15 +65,18 @@ export interface NodeExecutor {
  * `bash --noprofile --norc -eo pipefail`, `shell: sh` is `sh -e`, and no shell means bash -e
  * where bash exists, else sh -e. Choosing inside the environment saves a round trip.
  */
-export function stepArgv(cmd: Pick<StepCommand, 'shell' | 'script' | 'pathPrepend' | 'prelude'>): string[] {
+export function stepArgv(
+  cmd: Pick<StepCommand, 'shell' | 'script' | 'pathPrepend' | 'prelude' | 'epilogue'>,
+): string[] {
   const argv = shellArgv(cmd.shell, cmd.script)
   const before: string[] = []
   if (cmd.prelude) before.push(`{ ${cmd.prelude}; } || exit 127`)
   // PATH of the environment is only known inside it: prepend there.
   if (cmd.pathPrepend?.length)
     before.push(`PATH=${cmd.pathPrepend.map(shellQuote).join(':')}:"$PATH"; export PATH`)
-  if (!before.length) return argv
-  return ['sh', '-c', `${before.join('; ')}; exec "$@"`, 'yardmaster-step', ...argv]
+  if (!before.length && !cmd.epilogue) return argv
+  const run = cmd.epilogue ? `"$@"; rc=$?; { ${cmd.epilogue}; }; exit $rc` : 'exec "$@"'
+  return ['sh', '-c', [...before, run].join('; '), 'yardmaster-step', ...argv]
 }
 
 function shellArgv(shell: StepCommand['shell'], script: string): string[] {

@@ -20,11 +20,14 @@ import {
 } from '../workflow/expressions'
 import {
   collectScript,
+  EpilogueSplitter,
   FILE_COMMAND_VARS,
   FILE_COMMANDS,
   parseKeyValueFile,
   splitCollected,
 } from '../workflow/file-commands'
+import { randomBytes } from 'node:crypto'
+import { StringDecoder } from 'node:string_decoder'
 import { WorkflowCommands } from '../workflow/workflow-commands'
 import type { Workflow, WorkflowJob, WorkflowStep } from '../workflow/workflow-model'
 import { shellQuote, type JobEnvironment, type NodeExecutor } from './job-environment'
@@ -299,6 +302,9 @@ export async function runJobInstance(
       ? AbortSignal.timeout(minutes(evaluateToken(step.timeoutMinutes, ctx), 'timeout-minutes') * 60_000)
       : null
     const stepSignal = stepTimeout ? AbortSignal.any([signal, stepTimeout]) : signal
+    const marker = `@@ym-files-${randomBytes(12).toString('hex')}@@`
+    const splitter = new EpilogueSplitter(marker)
+    const decoder = new StringDecoder('utf8')
     const code = await environment.runStep(
       {
         script: evaluateText(step.run, ctx),
@@ -314,11 +320,20 @@ export async function runJobInstance(
         workingDirectory: wd,
         pathPrepend: [...addedPath],
         prelude: setup,
+        epilogue: `printf %s ${marker}; ${collectScript(dir)}`,
       },
-      (stream, chunk) => logs.write(target, stream, chunk),
+      (stream, chunk) => {
+        if (stream === 'stderr') return logs.write(target, stream, chunk)
+        // The step's file commands come back on stdout after the marker, in the same process.
+        const own = splitter.feed(decoder.write(chunk))
+        if (own) logs.write(target, stream, Buffer.from(own))
+      },
       stepSignal,
     )
     setup = undefined
+    const { rest, epilogue } = splitter.end()
+    const last = rest + decoder.end()
+    if (last) logs.write(target, 'stdout', Buffer.from(last))
     logs.endStep(target)
     const stepTimedOut = (stepTimeout?.aborted ?? false) && !signal.aborted
     if (stepTimedOut)
@@ -328,16 +343,8 @@ export async function runJobInstance(
         `the step timed out after ${evaluateText(step.timeoutMinutes, ctx)} minutes`,
       )
     if (code === null) return { code, outputs: {}, timedOut: stepTimedOut || timedOut() }
-    // Read back what the step wrote to its file commands.
-    let text = ''
-    await environment.runStep(
-      { script: collectScript(dir), shell: 'sh', env: {}, workingDirectory: null },
-      (stream, chunk) => {
-        if (stream === 'stdout') text += chunk.toString('utf8')
-      },
-      signal,
-    )
-    const files = splitCollected(text)
+    // What the step wrote to its file commands (none when the shell could not even start).
+    const files = splitCollected(epilogue ?? '')
     Object.assign(addedEnv, parseKeyValueFile(files.env, '$GITHUB_ENV'))
     for (const p of files.path
       .split('\n')

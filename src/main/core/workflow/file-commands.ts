@@ -60,7 +60,50 @@ export function parseKeyValueFile(text: string, what: string): Record<string, st
 
 /** A shell script that prints every file of a step's command folder, framed so it can be split. */
 export function collectScript(dir: string): string {
-  return FILE_COMMANDS.map((f) => `printf '\\n@@ym:${f}@@\\n'; cat "${dir}/${f}" 2>/dev/null`).join('; ')
+  // (`true`: a missing file is empty, not a failure.)
+  return (
+    FILE_COMMANDS.map((f) => `printf '\\n@@ym:${f}@@\\n'; cat "${dir}/${f}" 2>/dev/null`).join('; ') +
+    '; true'
+  )
+}
+
+/**
+ * Separates a step's own output from what its epilogue printed after a random marker (the
+ * file-command files), across chunk boundaries. The marker is random per step, so a step's
+ * output cannot forge it.
+ */
+export class EpilogueSplitter {
+  private tail = ''
+  private epilogue: string | null = null
+
+  constructor(readonly marker: string) {}
+
+  /** Feeds stdout; returns the part that is the step's own output. */
+  feed(chunk: string): string {
+    if (this.epilogue !== null) {
+      this.epilogue += chunk
+      return ''
+    }
+    const text = this.tail + chunk
+    const at = text.indexOf(this.marker)
+    if (at >= 0) {
+      this.epilogue = text.slice(at + this.marker.length)
+      this.tail = ''
+      return text.slice(0, at)
+    }
+    // Keep back only an ending that could be the start of the marker: live output must not wait.
+    let keep = Math.min(text.length, this.marker.length - 1)
+    while (keep > 0 && !this.marker.startsWith(text.slice(text.length - keep))) keep--
+    this.tail = text.slice(text.length - keep)
+    return text.slice(0, text.length - keep)
+  }
+
+  /** What is left of the step's output (no marker came), and the epilogue, if it came. */
+  end(): { rest: string; epilogue: string | null } {
+    const rest = this.tail
+    this.tail = ''
+    return { rest, epilogue: this.epilogue }
+  }
 }
 
 /** Splits what collectScript printed back into its files. */

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest'
+import { WorkflowCommands } from './workflow-commands'
+
+describe('WorkflowCommands', () => {
+  it('masks secrets from the start and ::add-mask:: values from then on, longest first, line by line', () => {
+    const c = new WorkflowCommands(['tok-123', 'multi\nline'])
+    expect(c.process('token is tok-123')).toBe('token is ***')
+    // Each line of a multi-line secret is a mask of its own, as on GitHub.
+    expect(c.process('line one: multi')).toBe('*** one: ***')
+    expect(c.process('::add-mask::hunter2')).toBeNull()
+    expect(c.process('pw hunter2 and hunter')).toBe('pw *** and hunter')
+  })
+
+  it('turns ::error/::warning/::notice into annotations with file, line, col and title', () => {
+    const c = new WorkflowCommands(['s3cr3t'])
+    expect(c.process('::warning file=app.c,line=3,col=7,title=Look::value %25 used s3cr3t')).toBe(
+      'Warning: Look: value % used *** (app.c:3:7)',
+    )
+    expect(c.process('::error::plain')).toBe('Error: plain')
+    expect(c.annotations).toEqual([
+      { level: 'warning', message: 'value % used ***', file: 'app.c', line: 3, col: 7, title: 'Look' },
+      { level: 'error', message: 'plain' },
+    ])
+  })
+
+  it('shows groups, hides endgroup, and ignores commands between ::stop-commands:: and its token', () => {
+    const c = new WorkflowCommands()
+    expect(c.process('::group::Build')).toBe('▸ Build')
+    expect(c.process('::endgroup::')).toBeNull()
+    expect(c.process('::stop-commands::pause1')).toBeNull()
+    expect(c.process('::add-mask::notamask')).toBe('::add-mask::notamask')
+    expect(c.process('::pause1::')).toBeNull()
+    expect(c.process('::add-mask::nowmasked')).toBeNull()
+    expect(c.process('nowmasked')).toBe('***')
+    expect(c.process('::debug::detail')).toBe('debug: detail')
+    expect(c.process('::unknown-command::x')).toBe('::unknown-command::x')
+  })
+})
