@@ -96,6 +96,10 @@ interface StepRow {
   finished_at: number | null
 }
 
+const CLAIMS = `SELECT c.id AS id, c.group_key AS groupKey, c.run_id AS runId, c.job_id AS jobId, c.state, c.host,
+  c.pid, c.cancel_requested AS cancelRequested, r.state AS runState
+  FROM concurrency_claims c JOIN runs r ON r.id = c.run_id`
+
 const RUN_COLUMNS = `r.id, r.workflow_name, r.workflow_file, r.state, r.created_at, r.started_at, r.finished_at,
   (SELECT count(*) FROM jobs j WHERE j.run_id = r.id) AS job_count`
 
@@ -217,13 +221,7 @@ export class RunStore {
 
   /** The concurrency claims of a group, oldest first, with whether their run has finished. */
   concurrencyClaims(group: string): ConcurrencyClaim[] {
-    return this.db
-      .prepare(
-        `SELECT c.id AS id, c.group_key AS groupKey, c.run_id AS runId, c.job_id AS jobId, c.state, c.host, c.pid,
-                c.cancel_requested AS cancelRequested, r.state AS runState
-         FROM concurrency_claims c JOIN runs r ON r.id = c.run_id WHERE c.group_key = ? ORDER BY c.id`,
-      )
-      .all(group) as ConcurrencyClaim[]
+    return this.db.prepare(`${CLAIMS} WHERE c.group_key = ? ORDER BY c.id`).all(group) as ConcurrencyClaim[]
   }
 
   /** Runs `fn` in one write transaction (immediate: claims are read then written by several processes). */
@@ -258,15 +256,7 @@ export class RunStore {
   }
 
   concurrencyClaim(id: number): ConcurrencyClaim | null {
-    return (
-      (this.db
-        .prepare(
-          `SELECT c.id AS id, c.group_key AS groupKey, c.run_id AS runId, c.job_id AS jobId, c.state, c.host, c.pid,
-                  c.cancel_requested AS cancelRequested, r.state AS runState
-           FROM concurrency_claims c JOIN runs r ON r.id = c.run_id WHERE c.id = ?`,
-        )
-        .get(id) as ConcurrencyClaim | undefined) ?? null
-    )
+    return (this.db.prepare(`${CLAIMS} WHERE c.id = ?`).get(id) as ConcurrencyClaim | undefined) ?? null
   }
 
   setRunState(runId: number, state: RunState, at = Date.now()): void {
