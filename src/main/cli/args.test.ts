@@ -31,6 +31,16 @@ describe('parseCli', () => {
       eventPath: undefined,
       platforms: {},
       job: undefined,
+      yes: false,
+      acceptNewHostKeys: false,
+    })
+  })
+
+  it('takes --yes and --accept-new-host-keys', () => {
+    expect(parseCli(['node', 'n1', 'trust', '--yes'])).toMatchObject({ yes: true, acceptNewHostKeys: false })
+    expect(parseCli(['nodes', '--accept-new-host-keys'])).toMatchObject({
+      yes: false,
+      acceptNewHostKeys: true,
     })
   })
 

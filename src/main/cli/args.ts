@@ -34,6 +34,10 @@ export interface ParsedArgs {
   platforms: Record<string, string>
   /** `--job ID`: run this job and the jobs it needs. */
   job: string | undefined
+  /** `--yes`: confirm without asking (`node <name> trust`). */
+  yes: boolean
+  /** `--accept-new-host-keys`: record the key of a host no known_hosts knows yet (trust on first use). */
+  acceptNewHostKeys: boolean
 }
 
 export class UsageError extends Error {
@@ -73,6 +77,8 @@ export function parseCli(argv: string[]): ParsedArgs {
         platform: { type: 'string', multiple: true },
         job: { type: 'string' },
         'event-path': { type: 'string' },
+        yes: { type: 'boolean', default: false },
+        'accept-new-host-keys': { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -109,6 +115,8 @@ export function parseCli(argv: string[]): ParsedArgs {
     eventPath: values['event-path'],
     platforms: pairs('platform', values.platform),
     job: values.job,
+    yes: values.yes ?? false,
+    acceptNewHostKeys: values['accept-new-host-keys'] ?? false,
   }
 }
 

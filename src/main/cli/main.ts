@@ -40,6 +40,11 @@ Options:
                    (${'$'}YARDMASTER_DATA_DIR overrides it).
   --from NODE      copy-image: the node that has the image, or \`local\` for this machine's
                    Docker engine (unless the farm has a node named local).
+  --accept-new-host-keys
+                   run, nodes, node: a host that no known_hosts knows yet is accepted and its
+                   key recorded in the data dir's known_hosts (trust on first use). A changed
+                   key is refused all the same.
+  --yes            node <name> trust: record the key without asking (check its fingerprint first).
 
 Exit codes: 0 the run succeeded; 1 a job failed or the run was cancelled;
 2 the run could not start (invalid workflow or farm file, no node for a job, node unreachable).

@@ -1,11 +1,13 @@
-/** `yardmaster node <name> test|containers|images|prune|copy-image <image> --from <node|local>` */
+/** `yardmaster node <name> test|trust|containers|images|prune|copy-image <image> --from <node|local>` */
+import { createInterface } from 'node:readline/promises'
 import type { ContainerView, ImageView, PruneReport } from '../../shared/model'
 import { NodeSessions, withTimeout } from '../core/executor/node-sessions'
 import { testConnection } from '../core/farm/connection-test'
 import { localDocker } from '../core/farm/docker-over-ssh'
-import { describeNode, type Farm, type FarmNode } from '../core/farm/farm-model'
+import { describeNode, isLocal, type Farm, type FarmNode } from '../core/farm/farm-model'
+import { HostTrust, scanHostKey } from '../core/farm/host-trust'
 import { copyImage, type NamedEngine } from '../core/farm/image-transfer'
-import { KnownHosts } from '../core/farm/known-hosts'
+import { fingerprint, keyType } from '../core/farm/known-hosts'
 import { engineOf, listContainers, listImages, NoEngineError, pruneNode } from '../core/farm/node-operations'
 import { suggest } from '../core/source/yaml-source'
 import { EXIT, type ParsedArgs } from './args'
@@ -13,10 +15,12 @@ import { loadFarm } from './farm-option'
 import { paint, type CliIo } from './output'
 import { formatBytes, formatTable } from './text-table'
 
-const OPERATIONS = ['test', 'containers', 'images', 'prune', 'copy-image'] as const
+const OPERATIONS = ['test', 'trust', 'containers', 'images', 'prune', 'copy-image'] as const
 type Operation = (typeof OPERATIONS)[number]
 
 export const NODE_USAGE = `  yardmaster node <name> test [--json]              time a fresh connection: handshake, engine, round trip
+  yardmaster node <name> trust [--yes] [--json]     show the node's host key fingerprint and, once confirmed,
+                                                    record it in the data dir's known_hosts (trust on first use)
   yardmaster node <name> containers|images [--json] list them; containers made by Yardmaster are marked
   yardmaster node <name> prune [--json]             remove what Yardmaster left there (stopped containers
                                                     and volumes it labelled, dangling images), nothing else
@@ -25,7 +29,7 @@ export const NODE_USAGE = `  yardmaster node <name> test [--json]              t
 `
 
 /** How NoEngineError says what was asked ("…has no Docker engine to <this>"). */
-const ENGINE_WORK: Record<Exclude<Operation, 'test'>, string> = {
+const ENGINE_WORK: Record<Exclude<Operation, 'test' | 'trust'>, string> = {
   containers: 'list containers of',
   images: 'list images of',
   prune: 'prune',
@@ -80,12 +84,19 @@ async function runNodeCommand(args: ParsedArgs, io: CliIo, signal: AbortSignal):
     throw new NodeUsageError(`${operation} takes no arguments, but was given: ${rest.join(' ')}`)
   if (operation !== 'copy-image' && args.from !== undefined)
     throw new NodeUsageError(`--from is for copy-image, not ${operation}`)
-  if (operation !== 'test' && node.executor === 'shell') throw new NoEngineError(node, ENGINE_WORK[operation])
+  if (operation !== 'test' && operation !== 'trust' && node.executor === 'shell')
+    throw new NoEngineError(node, ENGINE_WORK[operation])
+  if (operation === 'trust' && isLocal(node))
+    throw new NodeUsageError(
+      `${node.name} is this machine (host: local): it is reached without SSH and has no host key`,
+    )
 
   try {
     switch (operation) {
       case 'test':
         return await testOperation(farm, node, args, io)
+      case 'trust':
+        return await trustOperation(farm, node, args, io)
       case 'copy-image':
         return await copyOperation(farm, node, rest, args, io, signal)
       default:
@@ -110,12 +121,21 @@ function findNode(farm: Farm, name: string): FarmNode {
   )
 }
 
+/** Sessions as every node operation opens them: host keys checked against the data dir's store too. */
+function sessionsFor(farm: Farm, args: ParsedArgs): NodeSessions {
+  return new NodeSessions(farm, { dataDir: args.dataDir, acceptNewHostKeys: args.acceptNewHostKeys })
+}
+
+function trustFor(farm: Farm, args: ParsedArgs): HostTrust {
+  return HostTrust.forFarm(farm, { dataDir: args.dataDir, acceptNew: args.acceptNewHostKeys })
+}
+
 async function testOperation(farm: Farm, node: FarmNode, args: ParsedArgs, io: CliIo): Promise<number> {
   // Behind a jump host, the fresh connection rides the jump host's (pooled) one.
-  const sessions = new NodeSessions(farm)
+  const sessions = sessionsFor(farm, args)
   let r
   try {
-    r = await testConnection(node, KnownHosts.load(farm.knownHosts), { tunnel: () => sessions.tunnel(node) })
+    r = await testConnection(node, trustFor(farm, args), { tunnel: () => sessions.tunnel(node) })
   } finally {
     await sessions.closeAll()
   }
@@ -144,7 +164,7 @@ async function engineOperation(
   args: ParsedArgs,
   io: CliIo,
 ): Promise<number> {
-  const sessions = new NodeSessions(farm)
+  const sessions = sessionsFor(farm, args)
   try {
     const handle = await sessions.open(node)
     const result =
@@ -160,6 +180,88 @@ async function engineOperation(
     return EXIT.ok
   } finally {
     await sessions.closeAll()
+  }
+}
+
+/**
+ * Trust on first use: the key the node offers (scanned, not trusted), then, once confirmed, a
+ * line in the data dir's known_hosts. An already trusted key is said so; a changed one is
+ * refused and never overwritten.
+ */
+async function trustOperation(farm: Farm, node: FarmNode, args: ParsedArgs, io: CliIo): Promise<number> {
+  // --accept-new-host-keys applies to the jump hosts on the way, not to this key: that is asked below.
+  const trust = HostTrust.forFarm(farm, { dataDir: args.dataDir })
+  const sessions = sessionsFor(farm, args)
+  let key: Buffer
+  try {
+    key = await scanHostKey(node, {
+      sock: await sessions.tunnel(node),
+      known: trust.keysFor(node.host, node.port),
+    })
+  } finally {
+    await sessions.closeAll()
+  }
+  const verdict = trust.verdict(node.host, node.port, key)
+  const view = {
+    node: node.name,
+    keyType: keyType(key),
+    fingerprint: fingerprint(key),
+    verdict: verdict.kind,
+    recorded: false,
+    file: verdict.kind === 'unknown' ? trust.store : verdict.file,
+  }
+  const say = (text: string) => {
+    if (!args.json) io.out(text)
+  }
+  const finish = (code: number) => {
+    if (args.json) io.out(JSON.stringify(view) + '\n')
+    return code
+  }
+  if (verdict.kind === 'trusted') {
+    say(
+      `${describeNode(node)}: its host key ${view.keyType} ${view.fingerprint} is already trusted (${verdict.file}:${verdict.line})\n`,
+    )
+    return finish(EXIT.ok)
+  }
+  if (verdict.kind !== 'unknown') {
+    // Changed or revoked: record() refuses with the full story.
+    try {
+      trust.record(node, key)
+    } catch (e) {
+      io.err(`yardmaster node ${node.name} trust: ${(e as Error).message}\n`)
+    }
+    return finish(EXIT.failed)
+  }
+  say(
+    `${describeNode(node)} offers this host key:\n  ${view.keyType} ${paint(io, 1, view.fingerprint)}\n` +
+      `No known_hosts holds it (${trust.sources.join(', ')}).\n` +
+      `Check it with the machine's owner before trusting it (on the machine: ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub).\n`,
+  )
+  const confirmed =
+    args.yes || (await confirm(io, `Trust this key for ${node.name}? Type "yes" to record it: `))
+  if (!confirmed) {
+    io.err(
+      args.yes || process.stdin.isTTY
+        ? `not recorded: ${node.name} stays untrusted\n`
+        : `not recorded: confirm with --yes (no terminal to ask on), once the fingerprint is checked\n`,
+    )
+    return finish(EXIT.failed)
+  }
+  const { file } = trust.record(node, key)
+  view.recorded = true
+  view.file = file
+  say(`recorded in ${file}: connections to ${node.name} now accept this key, and refuse any other\n`)
+  return finish(EXIT.ok)
+}
+
+/** Asks on the terminal; without one (a script, a pipe) there is nobody to ask: not confirmed. */
+async function confirm(io: CliIo, question: string): Promise<boolean> {
+  if (!process.stdin.isTTY) return false
+  const rl = createInterface({ input: process.stdin, output: process.stderr })
+  try {
+    return (await rl.question(question)).trim().toLowerCase() === 'yes'
+  } finally {
+    rl.close()
   }
 }
 
@@ -246,7 +348,7 @@ async function copyOperation(
   }
   if (fromNode?.executor === 'shell') throw new NoEngineError(fromNode, 'copy images from')
 
-  const sessions = new NodeSessions(farm)
+  const sessions = sessionsFor(farm, args)
   try {
     // Both ends open at once: the slower handshake sets the wait, not the sum.
     const [target, source] = await Promise.all([

@@ -11,7 +11,10 @@ import { formatBytes, formatTable } from './text-table'
 
 export async function nodesCommand(args: ParsedArgs, io: CliIo, signal: AbortSignal): Promise<number> {
   const farm = await loadFarm(args.farm)
-  const sessions = new NodeSessions(farm)
+  const sessions = new NodeSessions(farm, {
+    dataDir: args.dataDir,
+    acceptNewHostKeys: args.acceptNewHostKeys,
+  })
   let statuses: NodeStatusView[]
   try {
     statuses = await probeFarm(farm, (n) => sessions.open(n), { signal })

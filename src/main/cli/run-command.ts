@@ -21,7 +21,10 @@ export async function runCommand(args: ParsedArgs, io: CliIo, signal: AbortSigna
   const workflow = selectJob(await loadWorkflow(file), args.job)
   const farm = await loadFarm(args.farm, args.platforms)
   const eventPayload = args.eventPath ? await readEventPayload(args.eventPath) : undefined
-  const sessions = new NodeSessions(farm)
+  const sessions = new NodeSessions(farm, {
+    dataDir: args.dataDir,
+    acceptNewHostKeys: args.acceptNewHostKeys,
+  })
   try {
     io.err(
       paint(io, 2, `checking the farm (${farm.nodes.length} node${farm.nodes.length === 1 ? '' : 's'})...\n`),

@@ -39,7 +39,7 @@ const { ShellExecutor } = await import('./shell-executor')
 const { DockerExecutor } = await import('./docker-executor')
 const { LocalCommandRunner, SshCommandRunner } = await import('./command-runner')
 const { EngineUnavailableError, NodeUnreachableError } = await import('../farm/farm-errors')
-const { KnownHosts } = await import('../farm/known-hosts')
+const { HostTrust } = await import('../farm/host-trust')
 
 afterEach(() => {
   ping.mockReset()
@@ -150,8 +150,10 @@ describe('NodeSessions for SSH nodes (connectSsh mocked)', () => {
     expect(connectSsh).toHaveBeenCalledTimes(2)
     const [node, kh, opts] = connectSsh.mock.calls[0]!
     expect(node).toMatchObject({ name: 'a' })
-    expect(kh).toBeInstanceOf(KnownHosts)
-    expect((kh as { file: string }).file).toBe('/nowhere/known_hosts')
+    expect(kh).toBeInstanceOf(HostTrust)
+    // The farm's file first, then the user's; no store without a data directory.
+    expect((kh as InstanceType<typeof HostTrust>).sources[0]).toBe('/nowhere/known_hosts')
+    expect((kh as InstanceType<typeof HostTrust>).store).toBeNull()
     expect(opts).toEqual({ timeoutMs: 1234 })
     expect(connectSsh.mock.calls[1]![1]).toBe(kh)
   })
@@ -200,6 +202,19 @@ describe('NodeSessions for SSH nodes (connectSsh mocked)', () => {
     await expect(sessions.open(node)).rejects.toBeInstanceOf(NodeUnreachableError)
     await expect(sessions.open(node)).resolves.toMatchObject({ node })
     expect(connectSsh).toHaveBeenCalledTimes(2)
+  })
+})
+
+describe('NodeSessions host keys', () => {
+  it('uses the store in the data directory, accepting new keys only when asked', async () => {
+    const node = { ...local('a', 'shell'), host: 'a.lab', port: 22, user: 'ci' }
+    await new NodeSessions(farm, { dataDir: '/data', acceptNewHostKeys: true }).open(node)
+    const trust = connectSsh.mock.calls[0]![1] as InstanceType<typeof HostTrust>
+    expect(trust.store).toBe('/data/known_hosts')
+    expect(trust.acceptNew).toBe(true)
+    const given = { keysFor: () => [], check: () => null }
+    await new NodeSessions(farm, { hostKeys: given }).open(node)
+    expect(connectSsh.mock.calls[1]![1]).toBe(given)
   })
 })
 

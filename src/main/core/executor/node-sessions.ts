@@ -7,7 +7,8 @@ import type { Client } from 'ssh2'
 import { dockerOverSsh, localDocker } from '../farm/docker-over-ssh'
 import { EngineUnavailableError } from '../farm/farm-errors'
 import { isLocal, jumpChain, type Farm, type FarmNode } from '../farm/farm-model'
-import { KnownHosts } from '../farm/known-hosts'
+import { HostTrust } from '../farm/host-trust'
+import type { HostKeyChecker } from '../farm/known-hosts'
 import type { NodeHandle } from '../farm/node-handle'
 import { NodeUnreachableError } from '../farm/farm-errors'
 import { connectSsh, forwardTo } from '../farm/ssh-connection'
@@ -28,13 +29,19 @@ export interface ConnectedNode extends NodeSession, NodeHandle {}
 export interface NodeSessionOptions {
   /** SSH handshake and engine answer limit. @default 10000 */
   timeoutMs?: number
+  /** Where Yardmaster's own known_hosts is (trust on first use); none: only the farm's and the user's. */
+  dataDir?: string
+  /** Record the host key of a host no known_hosts knows yet, instead of refusing it. @default false */
+  acceptNewHostKeys?: boolean
+  /** Host key checks; @default HostTrust.forFarm(farm, { dataDir, acceptNew: acceptNewHostKeys }) */
+  hostKeys?: HostKeyChecker
 }
 
 export class NodeSessions {
   private readonly sessions = new Map<string, Promise<ConnectedNode>>()
   /** SSH connections by node name: a session's, and a jump host's even when it runs no jobs. */
   private readonly links = new Map<string, Promise<Client>>()
-  private knownHosts: KnownHosts | null = null
+  private hostKeys: HostKeyChecker | null = null
 
   constructor(
     private readonly farm: Farm,
@@ -133,10 +140,12 @@ export class NodeSessions {
 
   private async connectLink(node: FarmNode): Promise<Client> {
     const timeoutMs = this.opts.timeoutMs ?? 10_000
-    this.knownHosts ??= KnownHosts.load(this.farm.knownHosts)
+    this.hostKeys ??=
+      this.opts.hostKeys ??
+      HostTrust.forFarm(this.farm, { dataDir: this.opts.dataDir, acceptNew: this.opts.acceptNewHostKeys })
     // Behind a jump host, the connection rides a channel of the jump node's own (shared) connection.
     const sock = node.jump ? await this.channelVia(node, timeoutMs) : undefined
-    return connectSsh(node, this.knownHosts, { timeoutMs, sock })
+    return connectSsh(node, this.hostKeys, { timeoutMs, sock })
   }
 
   private async channelVia(node: FarmNode, timeoutMs: number) {

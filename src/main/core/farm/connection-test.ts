@@ -10,7 +10,7 @@ import { LocalCommandRunner, SshCommandRunner, type CommandRunner } from '../exe
 import { dockerOverSsh, localDocker } from './docker-over-ssh'
 import { EngineUnavailableError } from './farm-errors'
 import { isLocal, type FarmNode } from './farm-model'
-import type { KnownHosts } from './known-hosts'
+import type { HostKeyChecker } from './known-hosts'
 import { askEngine } from './node-handle'
 import { connectSsh } from './ssh-connection'
 
@@ -28,7 +28,7 @@ export interface ConnectionTestOptions {
 
 export async function testConnection(
   node: FarmNode,
-  knownHosts: KnownHosts,
+  knownHosts: HostKeyChecker,
   opts: ConnectionTestOptions = {},
 ): Promise<ConnectionTestView> {
   const samples = opts.samples ?? 5

@@ -4,6 +4,8 @@
  */
 import { createHash, createHmac } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { HostKeyMismatchError, UnknownHostKeyError } from './farm-errors'
+import type { FarmNode } from './farm-model'
 
 export interface KnownKey {
   type: string
@@ -25,7 +27,15 @@ interface Entry {
   line: number
 }
 
-export class KnownHosts {
+/** What connectSsh asks before sending any credential. */
+export interface HostKeyChecker {
+  /** Keys on record for host:port, so their algorithms are offered first. */
+  keysFor(host: string, port: number): KnownKey[]
+  /** Null when `key` may be trusted for `node`; otherwise the error to refuse the connection with. */
+  check(node: FarmNode, key: Buffer): Error | null
+}
+
+export class KnownHosts implements HostKeyChecker {
   private constructor(
     readonly file: string,
     private readonly entries: Entry[],
@@ -68,12 +78,24 @@ export class KnownHosts {
     return { kind: 'unknown' }
   }
 
+  check(node: FarmNode, key: Buffer): Error | null {
+    const verdict = this.verify(node.host, node.port, key)
+    if (verdict.kind === 'trusted') return null
+    return verdict.kind === 'unknown'
+      ? new UnknownHostKeyError(node, this.file, fingerprint(key))
+      : new HostKeyMismatchError(node, this.file, verdict.line, fingerprint(key))
+  }
+
   private matching(host: string, port: number): Entry[] {
-    // OpenSSH lower-cases the name before matching (and before hashing it).
-    const h = host.toLowerCase()
-    const name = port === 22 ? h : `[${h}]:${port}`
+    const name = hostPattern(host, port)
     return this.entries.filter((e) => patternsMatch(e.patterns, name))
   }
+}
+
+/** The name known_hosts records a host under: `host` on port 22, else `[host]:port`, lower-cased as OpenSSH does. */
+export function hostPattern(host: string, port: number): string {
+  const h = host.toLowerCase()
+  return port === 22 ? h : `[${h}]:${port}`
 }
 
 function parseKnownHosts(text: string): Entry[] {

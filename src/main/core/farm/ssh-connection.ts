@@ -5,14 +5,9 @@
 import { readFileSync } from 'node:fs'
 import type { Duplex } from 'node:stream'
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2'
-import {
-  AuthenticationError,
-  HostKeyMismatchError,
-  NodeUnreachableError,
-  UnknownHostKeyError,
-} from './farm-errors'
+import { AuthenticationError, NodeUnreachableError } from './farm-errors'
 import type { FarmNode } from './farm-model'
-import { fingerprint, hostKeyAlgorithmsFor, type KnownHosts } from './known-hosts'
+import { hostKeyAlgorithmsFor, type HostKeyChecker } from './known-hosts'
 
 export interface SshConnectOptions {
   /** Give up on the handshake after this long. @default 10000 */
@@ -28,7 +23,7 @@ export interface SshConnectOptions {
 
 export async function connectSsh(
   node: FarmNode,
-  knownHosts: KnownHosts,
+  knownHosts: HostKeyChecker,
   opts: SshConnectOptions = {},
 ): Promise<Client> {
   const client = new Client()
@@ -46,14 +41,8 @@ export async function connectSsh(
       serverHostKey: hostKeyAlgorithmsFor(knownHosts.keysFor(node.host, node.port)) as never,
     },
     hostVerifier: (key: Buffer) => {
-      const verdict = knownHosts.verify(node.host, node.port, key)
-      if (verdict.kind === 'trusted') return true
-      const fp = fingerprint(key)
-      keyProblem =
-        verdict.kind === 'unknown'
-          ? new UnknownHostKeyError(node, knownHosts.file, fp)
-          : new HostKeyMismatchError(node, knownHosts.file, verdict.line, fp)
-      return false
+      keyProblem = knownHosts.check(node, key)
+      return keyProblem === null
     },
   }
   if (node.identityFile) {
@@ -162,7 +151,7 @@ function describeForwardError(e: Error & { reason?: number | string }): string {
   return m
 }
 
-function describeNetworkError(e: Error & { code?: string }): string {
+export function describeNetworkError(e: Error & { code?: string }): string {
   switch (e.code) {
     case 'ECONNREFUSED':
       return 'connection refused (nothing listens on that port)'

@@ -1,0 +1,152 @@
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { HostKeyMismatchError, UnknownHostKeyError } from './farm-errors'
+import type { FarmNode } from './farm-model'
+import { ChangedHostKeyError, HostTrust, trustStorePath, UntrustedHostError } from './host-trust'
+import { fingerprint } from './known-hosts'
+
+let dir: string
+let a: { line: string; blob: Buffer }
+let b: { line: string; blob: Buffer }
+
+function keygen(name: string): { line: string; blob: Buffer } {
+  const file = join(dir, name)
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'test', '-f', file])
+  const [t, b64] = readFileSync(`${file}.pub`, 'utf8').trim().split(/\s+/)
+  return { line: `${t} ${b64}`, blob: Buffer.from(b64!, 'base64') }
+}
+
+const node: FarmNode = {
+  name: 'n1',
+  host: 'Builder.LAN',
+  port: 2222,
+  user: 'ci',
+  identityFile: null,
+  executor: 'docker',
+  labels: ['self-hosted'],
+  slots: 1,
+  defaultImage: null,
+  source: null,
+}
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ym-trust-'))
+  a = keygen('a')
+  b = keygen('b')
+})
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+/** A fresh case: the farm's known_hosts with `farmText`, the user's (empty), a data dir with `storeText`. */
+function setup(farmText = '', storeText: string | null = null) {
+  const d = mkdtempSync(join(dir, 'case-'))
+  const farmKh = join(d, 'farm_known_hosts')
+  writeFileSync(farmKh, farmText)
+  const dataDir = join(d, 'data')
+  if (storeText !== null) {
+    execFileSync('mkdir', ['-p', dataDir])
+    writeFileSync(trustStorePath(dataDir), storeText)
+  }
+  const user = join(d, 'user_known_hosts')
+  const make = (acceptNew = false, withStore = true) =>
+    HostTrust.forFarm(
+      { knownHosts: farmKh },
+      { dataDir: withStore ? dataDir : null, acceptNew, userKnownHosts: user },
+    )
+  return { farmKh, store: trustStorePath(dataDir), user, make }
+}
+
+describe('HostTrust', () => {
+  it('trusts a key held by the farm file, the user file or the store', () => {
+    const c = setup(`[builder.lan]:2222 ${a.line}\n`)
+    expect(c.make().sources).toEqual([c.farmKh, c.user, c.store])
+    expect(c.make().check(node, a.blob)).toBeNull()
+    expect(c.make().verdict('builder.lan', 2222, a.blob)).toEqual({
+      kind: 'trusted',
+      file: c.farmKh,
+      line: 1,
+    })
+    const s = setup('', `# mine\n[builder.lan]:2222 ${a.line}\n`)
+    expect(s.make().verdict(node.host, node.port, a.blob)).toEqual({
+      kind: 'trusted',
+      file: s.store,
+      line: 2,
+    })
+    expect(
+      s
+        .make()
+        .keysFor(node.host, node.port)
+        .map((k) => k.line),
+    ).toEqual([2])
+  })
+
+  it('refuses an unknown host with its fingerprint and how to trust it; records nothing', () => {
+    const c = setup()
+    const err = c.make().check(node, a.blob)
+    expect(err).toBeInstanceOf(UntrustedHostError)
+    expect(err).toBeInstanceOf(UnknownHostKeyError)
+    expect(err!.message).toBe(
+      `node n1 (ci@Builder.LAN:2222) is not a known host: it offered the ssh-ed25519 key ${fingerprint(a.blob)}, ` +
+        `which none of ${c.farmKh}, ${c.user}, ${c.store} holds. Nothing was sent to it. Check that fingerprint with the ` +
+        "machine's owner (on the machine: `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub`), then trust it: " +
+        '`yardmaster node n1 trust` (or pass --accept-new-host-keys to record every new host key once).',
+    )
+    expect(() => readFileSync(c.store)).toThrow(/ENOENT/)
+    // Without a data directory there is no store to trust into: the farm's file is named instead.
+    expect(c.make(true, false).check(node, a.blob)!.message).toContain(`then add it to ${c.farmKh}.`)
+  })
+
+  it('with acceptNew, records a new host in the store (0600) and trusts it from then on', () => {
+    const c = setup()
+    expect(c.make(true).check(node, a.blob)).toBeNull()
+    expect(readFileSync(c.store, 'utf8')).toBe(`[builder.lan]:2222 ${a.line}\n`)
+    expect(statSync(c.store).mode & 0o777).toBe(0o600)
+    // Trusted now without acceptNew, and only that key.
+    expect(c.make().check(node, a.blob)).toBeNull()
+    expect(c.make(true).check(node, b.blob)).toBeInstanceOf(ChangedHostKeyError)
+    expect(readFileSync(c.store, 'utf8')).toBe(`[builder.lan]:2222 ${a.line}\n`)
+    // Another port is another host.
+    expect(c.make().check({ ...node, port: 22 }, a.blob)).toBeInstanceOf(UntrustedHostError)
+  })
+
+  it('refuses a changed key, even with acceptNew, saying what happened and what to do; never overwrites', () => {
+    const c = setup('', `[builder.lan]:2222 ${a.line}\n`)
+    const err = c.make(true).check(node, b.blob) as ChangedHostKeyError
+    expect(err).toBeInstanceOf(HostKeyMismatchError)
+    expect(err.knownFingerprint).toBe(fingerprint(a.blob))
+    expect(err.message).toBe(
+      `the host key of node n1 (ci@Builder.LAN:2222) has CHANGED: it now offers the ssh-ed25519 key ${fingerprint(b.blob)}, ` +
+        `but ${c.store}:1 holds ${fingerprint(a.blob)} for [builder.lan]:2222. The connection was refused and nothing was recorded. ` +
+        'The machine may have been reinstalled or its keys regenerated, or someone may be intercepting the connection: ' +
+        'ask its owner before going on. If the change is expected, remove the old key ' +
+        `(\`ssh-keygen -R '[builder.lan]:2222' -f ${c.store}\`), then check and record the new one with \`yardmaster node n1 trust\`.`,
+    )
+    expect(() => c.make().record(node, b.blob)).toThrow(ChangedHostKeyError)
+    expect(readFileSync(c.store, 'utf8')).toBe(`[builder.lan]:2222 ${a.line}\n`)
+  })
+
+  it('a different key anywhere outweighs the same key elsewhere', () => {
+    const c = setup(`[builder.lan]:2222 ${b.line}\n`, `[builder.lan]:2222 ${a.line}\n`)
+    expect(c.make().verdict(node.host, node.port, a.blob)).toMatchObject({
+      kind: 'changed',
+      file: c.farmKh,
+      line: 1,
+    })
+    expect(c.make().check(node, a.blob)).toBeInstanceOf(ChangedHostKeyError)
+  })
+
+  it('refuses a revoked key', () => {
+    const c = setup(`@revoked * ${a.line}\n`, `[builder.lan]:2222 ${a.line}\n`)
+    const err = c.make(true).check(node, a.blob)
+    expect(err).toBeInstanceOf(ChangedHostKeyError)
+    expect(err!.message).toContain(`is marked @revoked in ${c.farmKh}:1`)
+  })
+
+  it('record says where a key already trusted is, and needs a store', () => {
+    const c = setup(`[builder.lan]:2222 ${a.line}\n`)
+    expect(c.make().record(node, a.blob)).toEqual({ file: c.farmKh })
+    expect(() => c.make(false, false).record(node, a.blob)).toThrow(/no data directory/)
+  })
+})
