@@ -13,7 +13,12 @@ export function when(at: number | null): string {
   if (at === null) return '—'
   const d = new Date(at)
   const today = new Date()
-  const time = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit' })
+  const time = d.toLocaleTimeString([], {
+    hour: '2-digit',
+    minute: '2-digit',
+    second: '2-digit',
+    hour12: false,
+  })
   return d.toDateString() === today.toDateString() ? time : `${d.toLocaleDateString()} ${time}`
 }
 

@@ -27,7 +27,7 @@ export function RunView({ store }: { store: AppStore }) {
         </div>
       </header>
       <div className="jobs" role="list" aria-label="Jobs">
-        {jobs.map((job) => (
+        {inWorkflowOrder(jobs).map((job) => (
           <JobCard
             key={job.id}
             job={job}
@@ -67,10 +67,32 @@ function JobCard({ job, active, onSelect }: { job: JobView; active: boolean; onS
           <li key={s.index} className={`step state-${s.state}`}>
             <StateBadge state={s.state} /> {s.name}
             {s.exitCode !== null && s.exitCode !== 0 && <span className="exit"> exit {s.exitCode}</span>}
+            {s.state === 'failed' && s.conclusion === 'success' && (
+              <span className="allowed" title="continue-on-error: the job went on">
+                {' '}
+                · allowed to fail
+              </span>
+            )}
           </li>
         ))}
       </ol>
       {job.reason && <div className="reason">{job.reason}</div>}
     </button>
   )
+}
+
+/**
+ * Matrix instances are recorded when their job is reached, after the other jobs: keep each
+ * instance next to its siblings, in the order the workflow's jobs come.
+ */
+export function inWorkflowOrder(jobs: JobView[]): JobView[] {
+  const base = (key: string) => key.replace(/ \(.*\)$/, '')
+  const first = new Map<string, number>()
+  jobs.forEach((j, i) => {
+    if (!first.has(base(j.key))) first.set(base(j.key), i)
+  })
+  return jobs
+    .map((j, i) => ({ j, i }))
+    .sort((a, b) => first.get(base(a.j.key))! - first.get(base(b.j.key))! || a.i - b.i)
+    .map(({ j }) => j)
 }
