@@ -66,6 +66,7 @@ describe('workflow semantics on the lab', () => {
       ['skipped on success', 'skipped', 'skipped', null],
       ['report', 'success', 'success', 0],
       ['pipefail under bash', 'failure', 'success', 1],
+      ['too slow', 'failure', 'success', null],
     ])
     expect(report.jobs.produce).toMatchObject({
       node: 'n1',
@@ -95,6 +96,10 @@ describe('workflow semantics on the lab', () => {
     expect(line('produce', 'tool-from-path')).toBe(true)
     expect(line('produce', 'pwd=/workspace/sub')).toBe(true)
     expect(line('produce', 'summary: ### summary line')).toBe(true)
+  })
+
+  it('stops a step at its timeout-minutes, as a failure', () => {
+    expect(line('produce', '· the step timed out after 0.02 minutes')).toBe(true)
   })
 
   it('masks secrets and ::add-mask:: values, and turns ::warning:: into an annotation', () => {
@@ -211,7 +216,8 @@ describe('container: env, volumes and options on the lab', () => {
     )
     const res = await cli(['run', wf, '--farm', farm, '--data-dir', dir])
     expect(res.code).toBe(2)
-    expect(res.err).toContain('n1 [self-hosted, linux, general] has 2 cpus, the job asks for 8')
+    // (No node fitted the declared labels, so the farm was probed: n1's labels include what it is.)
+    expect(res.err).toMatch(/n1 \[self-hosted, linux, general[^\]]*\] has 2 cpus, the job asks for 8/)
   })
 })
 
@@ -245,5 +251,23 @@ jobs:
       filters: { label: ['io.yardmaster.service=web'] },
     })
     expect(left).toEqual([])
+  })
+})
+
+describe('automatic labels on the lab', () => {
+  it('matches runs-on against what nodes are (OS, architecture, docker, engine labels) when declared labels do not say', async () => {
+    const { writeFileSync } = await import('node:fs')
+    const dir = tempDir()
+    const wf = join(dir, 'auto.yml')
+    writeFileSync(
+      wf,
+      'on: push\njobs:\n  a:\n    runs-on: [self-hosted, linux, x64, docker, "farm.node=n2"]\n    container: lab/busybox:1\n    steps:\n      - run: echo "on $(uname -m)"\n',
+    )
+    const res = await cli(['run', wf, '--farm', lab().farmFile, '--data-dir', dir, '--json'])
+    expect(res.code).toBe(0)
+    const report = JSON.parse(res.out.trim().split('\n').at(-1)!) as {
+      jobs: Record<string, { node: string }>
+    }
+    expect(report.jobs.a!.node).toBe('n2')
   })
 })

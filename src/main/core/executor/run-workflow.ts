@@ -38,6 +38,8 @@ import { FailFastCancel, RunCancel, runJobInstance } from './job-runner'
 import { ConcurrencyGate, concurrencyOf } from '../scheduler/concurrency-gate'
 import { LogSink, type LogTarget } from './log-sink'
 import type { NodeSession, NodeSessions } from './node-sessions'
+import { probeNode } from '../farm/node-probe'
+import { mergeCapabilities } from '../farm/capabilities'
 import { githubContext, resolveInputs, type RunParameters } from './run-contexts'
 
 /** The run could not start: no reachable node for a job. Nothing was recorded. */
@@ -124,36 +126,24 @@ function planInstances(job: WorkflowJob, farm: Farm, contexts: ExpressionContext
   })
 }
 
-/**
- * Resolves inputs, plans what can be planned, matches jobs to nodes and opens those nodes.
- * Throws InvalidSourceError (a job no node can take, a bad matrix), InvalidInputError or
- * NoReachableNodeError; records nothing.
- */
-export async function prepareRun(
-  workflow: Workflow,
-  farm: Farm,
-  sessions: NodeSessions,
-  params: RunParameters = {},
-): Promise<PreparedRun> {
-  const inputs = resolveInputs(workflow.inputs, params.inputs ?? {})
-  const planContexts: ExpressionContexts = {
-    github: githubContext(workflow, 0, params),
-    inputs,
-    vars: params.vars ?? {},
-    needs: {},
-    strategy: {},
-    matrix: {},
-  }
-  const problems: SourceProblem[] = []
+interface PlanProblem extends SourceProblem {
+  /** No node carries the labels (as opposed to a bad matrix or runs-on). */
+  noNode: boolean
+}
+
+/** Instances of every job that can be planned before the run, and the problems found. */
+function planAll(workflow: Workflow, farm: Farm, planContexts: ExpressionContexts) {
+  const problems: PlanProblem[] = []
   const instances = new Map<string, PlannedInstance[] | null>()
   for (const job of workflow.jobs) {
-    const problem = (message: string, field = '') =>
+    const problem = (message: string, field = '', noNode = false) =>
       problems.push({
         file: workflow.file,
         line: job.line,
         col: job.col,
         path: `jobs.${job.key}${field}`,
         message,
+        noNode,
       })
     if (plannedAtRunTime(job)) {
       instances.set(job.key, null)
@@ -166,6 +156,7 @@ export async function prepareRun(
           problem(
             `job "${p.key}" cannot run on this farm${farm.file ? ` (${farm.file})` : ''}: ${explainRequirements(p.requirements, farm.nodes)}`,
             '.runs-on',
+            true,
           )
         }
       }
@@ -174,7 +165,60 @@ export async function prepareRun(
       problem(`job "${job.key}": ${(e as Error).message}`)
     }
   }
-  if (problems.length) throw new InvalidSourceError('workflow', problems)
+  return { problems, instances }
+}
+
+/** The farm with each node's labels merged with what a probe finds (unreachable nodes keep theirs). */
+async function withProbedLabels(farm: Farm, sessions: NodeSessions): Promise<Farm> {
+  const nodes = await Promise.all(
+    farm.nodes.map(async (node) => {
+      try {
+        const handle = await sessions.open(node)
+        const facts = await probeNode(handle, { timeoutMs: 5_000 })
+        return { ...node, labels: mergeCapabilities(node, facts).labels }
+      } catch {
+        return node
+      }
+    }),
+  )
+  return { ...farm, nodes }
+}
+
+/**
+ * Resolves inputs, plans what can be planned, matches jobs to nodes and opens those nodes.
+ * Throws InvalidSourceError (a job no node can take, a bad matrix), InvalidInputError or
+ * NoReachableNodeError; records nothing.
+ */
+export async function prepareRun(
+  workflow: Workflow,
+  givenFarm: Farm,
+  sessions: NodeSessions,
+  params: RunParameters = {},
+): Promise<PreparedRun> {
+  let farm = givenFarm
+  const inputs = resolveInputs(workflow.inputs, params.inputs ?? {})
+  const planContexts: ExpressionContexts = {
+    github: githubContext(workflow, 0, params),
+    inputs,
+    vars: params.vars ?? {},
+    needs: {},
+    strategy: {},
+    matrix: {},
+  }
+  // Declared labels first; when they leave a job without a node, learn the nodes' automatic
+  // labels (OS, architecture, docker, gpu, engine key=value, as GitHub's runners carry them) by
+  // probing them, and match again.
+  let plan = planAll(workflow, farm, planContexts)
+  if (plan.problems.some((p) => p.noNode)) {
+    farm = await withProbedLabels(farm, sessions)
+    plan = planAll(workflow, farm, planContexts)
+  }
+  const { problems, instances } = plan
+  if (problems.length)
+    throw new InvalidSourceError(
+      'workflow',
+      problems.map(({ noNode: _, ...p }) => p),
+    )
 
   const needed = [...new Set([...instances.values()].flatMap((list) => (list ?? []).flatMap((i) => i.nodes)))]
   const results = await Promise.allSettled(needed.map((n) => sessions.open(n)))
