@@ -25,13 +25,15 @@ describe('yardmaster plan', () => {
   const wf = join(dir, 'ci.yml')
   writeFileSync(
     wf,
-    'on:\n  workflow_dispatch:\n    inputs:\n      level: { type: choice, options: [x, y], default: x }\njobs:\n  build:\n    runs-on: linux\n    steps: [{ run: make }]\n  gpu:\n    needs: build\n    runs-on: [linux, gpu]\n    steps: [{ run: make }]\n',
+    'on:\n  push: { branches: [main, release/*], paths: [src/**] }\n  schedule: [{ cron: "0 2 * * 1" }]\n  workflow_dispatch:\n    inputs:\n      level: { type: choice, options: [x, y], default: x }\njobs:\n  build:\n    runs-on: linux\n    steps: [{ run: make }]\n  gpu:\n    needs: build\n    runs-on: [linux, gpu]\n    steps: [{ run: make }]\n',
   )
 
   it('prints levels, the critical path and why nodes cannot take a job; exit 2 when none can', async () => {
     const r = await run(['plan', wf, '--farm', farm])
     expect(r.code).toBe(2)
-    expect(r.out).toContain('on: workflow_dispatch')
+    expect(r.out).toContain(
+      'on: push (branches: main, release/*; paths: src/**), schedule (0 2 * * 1), workflow_dispatch',
+    )
     expect(r.out).toContain('  input level: choice = x (x | y)')
     expect(r.out).toContain('  1. build\n  2. gpu')
     expect(r.out).toContain('critical path: build -> gpu (2 jobs)')

@@ -39,7 +39,9 @@ export async function planCommand(args: ParsedArgs, io: CliIo): Promise<number> 
 function renderPlan(io: CliIo, plan: WorkflowPlan, farmFile: string | null): string {
   const out: string[] = []
   out.push(`${paint(io, 1, plan.name)} (${plan.file})`)
-  out.push(`on: ${plan.events.join(', ') || '(no trigger)'}`)
+  out.push(
+    `on: ${plan.events.map((e) => `${e}${describeTrigger(plan.triggers[e])}`).join(', ') || '(no trigger)'}`,
+  )
   for (const i of plan.inputs) {
     out.push(
       `  input ${i.name}: ${i.type}${i.required ? ', required' : ''}${i.default !== null ? ` = ${String(i.default)}` : ''}${i.options.length ? ` (${i.options.join(' | ')})` : ''}`,
@@ -77,4 +79,17 @@ function renderPlan(io: CliIo, plan: WorkflowPlan, farmFile: string | null): str
     }
   }
   return out.join('\n') + '\n'
+}
+
+/** ` (branches: main; paths: src/**)`, ` (0 2 * * 1)` for schedules; empty when there is nothing to say. */
+function describeTrigger(config: unknown): string {
+  if (Array.isArray(config)) {
+    const crons = config.map((c) => (c as { cron?: string }).cron).filter(Boolean)
+    return crons.length ? ` (${crons.join('; ')})` : ''
+  }
+  if (!config || typeof config !== 'object') return ''
+  const parts = Object.entries(config)
+    .filter(([k, v]) => k !== 'inputs' && k !== 'secrets' && Array.isArray(v) && v.length)
+    .map(([k, v]) => `${k}: ${(v as string[]).join(', ')}`)
+  return parts.length ? ` (${parts.join('; ')})` : ''
 }

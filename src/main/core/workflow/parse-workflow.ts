@@ -200,6 +200,7 @@ export async function parseWorkflow(file: string, text: string): Promise<Workflo
     concurrency: top.get('concurrency')?.value ?? null,
     defaults,
     events: readEvents(top.get('on')?.value),
+    triggers: JSON.parse(JSON.stringify(syntax.template?.events ?? {})) as Record<string, unknown>,
     inputs: readInputs(top.get('on')?.value),
     jobs,
   }

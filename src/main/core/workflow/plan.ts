@@ -45,6 +45,7 @@ export interface WorkflowPlan {
   name: string
   file: string
   events: string[]
+  triggers: Workflow['triggers']
   inputs: Workflow['inputs']
   levels: string[][]
   /** The longest chain of needs, by number of jobs. */
@@ -162,6 +163,7 @@ export function planWorkflow(
     name: workflow.name,
     file: workflow.file,
     events: workflow.events,
+    triggers: workflow.triggers,
     inputs: workflow.inputs,
     levels: lv,
     criticalPath: criticalPath(workflow.jobs),

@@ -77,6 +77,8 @@ export interface Workflow {
   defaults: RunDefaults
   /** Event names the workflow is triggered by (`on:`). */
   events: string[]
+  /** Each event's filters as GitHub reads them: branches, tags, paths, types, schedule crons... */
+  triggers: Record<string, unknown>
   /** `workflow_dispatch` (or `workflow_call`) inputs. */
   inputs: WorkflowInput[]
   /** In file order. */
