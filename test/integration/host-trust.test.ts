@@ -160,7 +160,8 @@ describe('trust on first use', () => {
       readFileSync(store, 'utf8')
         .trim()
         .split('\n')
-        .map((l) => l.split(' ')[0]),
+        .map((l) => l.split(' ')[0])
+        .sort(),
     ).toEqual(['[127.0.0.11]:2222', '[127.0.0.12]:2222', '[127.0.0.13]:2222'])
     // And without the flag from then on.
     expect((await cli(['nodes', '--farm', farm, '--data-dir', dataDir])).code).toBe(0)

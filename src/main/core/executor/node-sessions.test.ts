@@ -15,7 +15,9 @@ vi.mock('../farm/docker-over-ssh', () => ({
 const end = vi.fn()
 /** Commands run over the fake connection; each prints a path and exits 0. */
 const execed: string[] = []
-const exec = (command: string, cb: (err: undefined, ch: EventEmitter & { stderr: EventEmitter }) => void) => {
+type ExecCallback = (err: undefined, ch: EventEmitter & { stderr: EventEmitter }) => void
+const exec = (command: string, a: object | ExecCallback, b?: ExecCallback) => {
+  const cb = (typeof a === 'function' ? a : b)!
   execed.push(command)
   const ch = Object.assign(new EventEmitter(), { stderr: new EventEmitter() })
   cb(undefined, ch)
@@ -24,9 +26,18 @@ const exec = (command: string, cb: (err: undefined, ch: EventEmitter & { stderr:
     ch.emit('close', 0)
   })
 }
-const connectSsh = vi.fn((..._args: unknown[]) =>
-  Promise.resolve(Object.assign(new EventEmitter(), { end, exec })),
-)
+/** A fake ssh2 Client: `end` is recorded and closes it, as the real one does. */
+function fakeClient() {
+  const client: EventEmitter & { end: () => void; exec: typeof exec } = Object.assign(new EventEmitter(), {
+    exec,
+    end: () => {
+      end()
+      setImmediate(() => client.emit('close'))
+    },
+  })
+  return client
+}
+const connectSsh = vi.fn((..._args: unknown[]) => Promise.resolve(fakeClient()))
 /** A jump host's channel: what connectSsh is then given as `sock`. */
 const forwardTo = vi.fn((..._args: unknown[]) => Promise.resolve({ channel: true }))
 vi.mock('../farm/ssh-connection', () => ({
@@ -40,6 +51,10 @@ const { DockerExecutor } = await import('./docker-executor')
 const { LocalCommandRunner, SshCommandRunner } = await import('./command-runner')
 const { EngineUnavailableError, NodeUnreachableError } = await import('../farm/farm-errors')
 const { HostTrust } = await import('../farm/host-trust')
+const { SshPool } = await import('../farm/ssh-pool')
+type Options = ConstructorParameters<typeof NodeSessions>[1]
+/** Each test its own pool: the process's pool would carry connections from one test to the next. */
+const sessionsOf = (f: Farm, o: Options = {}) => new NodeSessions(f, { pool: new SshPool(), ...o })
 
 afterEach(() => {
   ping.mockReset()
@@ -68,7 +83,7 @@ const farm: Farm = { file: null, knownHosts: '/nowhere/known_hosts', nodes: [], 
 
 describe('NodeSessions for this machine', () => {
   it('opens a local shell node without SSH or Docker', async () => {
-    const sessions = new NodeSessions(farm)
+    const sessions = sessionsOf(farm)
     const node = local('here', 'shell')
     const s = await sessions.open(node)
     expect(s.node).toBe(node)
@@ -78,17 +93,17 @@ describe('NodeSessions for this machine', () => {
   })
 
   it("exposes a local node's commands and engine for node operations, without SSH", async () => {
-    const shell = await new NodeSessions(farm).open(local('here', 'shell'))
+    const shell = await sessionsOf(farm).open(local('here', 'shell'))
     expect(shell).toMatchObject({ ssh: null, docker: null })
     expect(shell.commands).toBeInstanceOf(LocalCommandRunner)
     ping.mockResolvedValue('OK')
-    const dock = await new NodeSessions(farm).open(local('dock', 'docker'))
+    const dock = await sessionsOf(farm).open(local('dock', 'docker'))
     expect(dock.ssh).toBeNull()
     expect(dock.docker).toMatchObject({ ping })
   })
 
   it('opens a node once and shares the session', async () => {
-    const sessions = new NodeSessions(farm)
+    const sessions = sessionsOf(farm)
     const node = local('here', 'shell')
     const [a, b] = await Promise.all([sessions.open(node), sessions.open(node)])
     expect(a).toBe(b)
@@ -97,12 +112,12 @@ describe('NodeSessions for this machine', () => {
 
   it('opens a local docker node when the engine answers', async () => {
     ping.mockResolvedValue('OK')
-    const s = await new NodeSessions(farm).open(local('dock', 'docker'))
+    const s = await sessionsOf(farm).open(local('dock', 'docker'))
     expect(s.executor).toBeInstanceOf(DockerExecutor)
   })
 
   it('says the engine is unavailable when it refuses, and retries on the next open', async () => {
-    const sessions = new NodeSessions(farm)
+    const sessions = sessionsOf(farm)
     const node = local('dock', 'docker')
     ping.mockRejectedValueOnce(new Error('connect ENOENT /var/run/docker.sock'))
     const err = await sessions.open(node).catch((e: unknown) => e)
@@ -116,7 +131,7 @@ describe('NodeSessions for this machine', () => {
 
   it('gives up on an engine that does not answer in time', async () => {
     ping.mockReturnValue(new Promise(() => {}))
-    const err = await new NodeSessions(farm, { timeoutMs: 30 })
+    const err = await sessionsOf(farm, { timeoutMs: 30 })
       .open(local('dock', 'docker'))
       .catch((e: unknown) => e)
     expect(err).toBeInstanceOf(EngineUnavailableError)
@@ -124,7 +139,7 @@ describe('NodeSessions for this machine', () => {
   })
 
   it('closeAll closes every open session and forgets them', async () => {
-    const sessions = new NodeSessions(farm)
+    const sessions = sessionsOf(farm)
     ping.mockRejectedValue(new Error('down'))
     const shell = await sessions.open(local('here', 'shell'))
     const close = vi.spyOn(shell, 'close')
@@ -144,7 +159,7 @@ describe('NodeSessions for SSH nodes (connectSsh mocked)', () => {
   })
 
   it('loads known_hosts once and passes it and the timeout to every connection', async () => {
-    const sessions = new NodeSessions(farm, { timeoutMs: 1234 })
+    const sessions = sessionsOf(farm, { timeoutMs: 1234 })
     await sessions.open(remote('a', 'shell'))
     await sessions.open(remote('b', 'shell'))
     expect(connectSsh).toHaveBeenCalledTimes(2)
@@ -159,7 +174,7 @@ describe('NodeSessions for SSH nodes (connectSsh mocked)', () => {
   })
 
   it('runs a shell node through the SSH connection and ends it on close', async () => {
-    const s = await new NodeSessions(farm).open(remote('a', 'shell'))
+    const s = await sessionsOf(farm).open(remote('a', 'shell'))
     expect(s.executor).toBeInstanceOf(ShellExecutor)
     const job = await s.executor.prepare(
       { instance: 'i', runId: 3, jobKey: 'b', image: null, env: {} },
@@ -176,10 +191,10 @@ describe('NodeSessions for SSH nodes (connectSsh mocked)', () => {
 
   it('opens a docker node when the remote engine answers', async () => {
     remotePing.mockResolvedValue('OK')
-    const s = await new NodeSessions(farm).open(remote('a', 'docker'))
+    const s = await sessionsOf(farm).open(remote('a', 'docker'))
     expect(s.executor).toBeInstanceOf(DockerExecutor)
     // Node operations ride the same connection and engine as the jobs.
-    expect(s.ssh).toMatchObject({ end, exec })
+    expect(s.ssh).toBe(await connectSsh.mock.results[0]!.value)
     expect(s.docker).toMatchObject({ ping: remotePing })
     expect(s.commands).toBeInstanceOf(SshCommandRunner)
     expect(end).not.toHaveBeenCalled()
@@ -187,7 +202,7 @@ describe('NodeSessions for SSH nodes (connectSsh mocked)', () => {
 
   it('closes the connection and says so when the remote engine does not answer', async () => {
     remotePing.mockReturnValue(new Promise(() => {}))
-    const err = await new NodeSessions(farm, { timeoutMs: 20 })
+    const err = await sessionsOf(farm, { timeoutMs: 20 })
       .open(remote('a', 'docker'))
       .catch((e: unknown) => e)
     expect(err).toBeInstanceOf(EngineUnavailableError)
@@ -197,7 +212,7 @@ describe('NodeSessions for SSH nodes (connectSsh mocked)', () => {
 
   it('passes connection errors through, and retries on the next open', async () => {
     const node = remote('a', 'shell')
-    const sessions = new NodeSessions(farm)
+    const sessions = sessionsOf(farm)
     connectSsh.mockRejectedValueOnce(new NodeUnreachableError(node, 'connection refused'))
     await expect(sessions.open(node)).rejects.toBeInstanceOf(NodeUnreachableError)
     await expect(sessions.open(node)).resolves.toMatchObject({ node })
@@ -208,12 +223,12 @@ describe('NodeSessions for SSH nodes (connectSsh mocked)', () => {
 describe('NodeSessions host keys', () => {
   it('uses the store in the data directory, accepting new keys only when asked', async () => {
     const node = { ...local('a', 'shell'), host: 'a.lab', port: 22, user: 'ci' }
-    await new NodeSessions(farm, { dataDir: '/data', acceptNewHostKeys: true }).open(node)
+    await sessionsOf(farm, { dataDir: '/data', acceptNewHostKeys: true }).open(node)
     const trust = connectSsh.mock.calls[0]![1] as InstanceType<typeof HostTrust>
     expect(trust.store).toBe('/data/known_hosts')
     expect(trust.acceptNew).toBe(true)
     const given = { keysFor: () => [], check: () => null }
-    await new NodeSessions(farm, { hostKeys: given }).open(node)
+    await sessionsOf(farm, { hostKeys: given }).open(node)
     expect(connectSsh.mock.calls[1]![1]).toBe(given)
   })
 })
@@ -230,7 +245,7 @@ describe('NodeSessions through a jump host (connectSsh mocked)', () => {
   it("connects the inner node over a channel of the jump node's connection, opened once", async () => {
     const bastion = ssh('bastion')
     const farm2: Farm = { ...farm, nodes: [bastion, ssh('a', 'bastion'), ssh('b', 'bastion')] }
-    const sessions = new NodeSessions(farm2, { timeoutMs: 99 })
+    const sessions = sessionsOf(farm2, { timeoutMs: 99 })
     await Promise.all([sessions.open(farm2.nodes[1]!), sessions.open(farm2.nodes[2]!)])
     // One connection to the bastion carries both; it runs no engine, it was never opened as a session.
     expect(connectSsh.mock.calls.map((c) => (c[0] as FarmNode).name)).toEqual(['bastion', 'a', 'b'])
@@ -241,14 +256,15 @@ describe('NodeSessions through a jump host (connectSsh mocked)', () => {
     ])
     expect(connectSsh.mock.calls[1]![2]).toEqual({ timeoutMs: 99, sock: { channel: true } })
     await sessions.closeAll()
-    expect(end).toHaveBeenCalledTimes(3)
+    // The inner connections close, then the bastion's, which carried them.
+    await vi.waitFor(() => expect(end).toHaveBeenCalledTimes(3))
   })
 
   it("says when the jump host cannot be reached, with the jump host's reason", async () => {
     const bastion = ssh('bastion')
     const inner = ssh('a', 'bastion')
     connectSsh.mockRejectedValueOnce(new NodeUnreachableError(bastion, 'connection refused'))
-    const err = await new NodeSessions({ ...farm, nodes: [bastion, inner] })
+    const err = await sessionsOf({ ...farm, nodes: [bastion, inner] })
       .open(inner)
       .catch((e: Error) => e)
     expect(err).toBeInstanceOf(NodeUnreachableError)
@@ -261,9 +277,7 @@ describe('NodeSessions through a jump host (connectSsh mocked)', () => {
   it('refuses a jump cycle built in code instead of waiting on itself', async () => {
     const a = ssh('a', 'b')
     const b = ssh('b', 'a')
-    await expect(new NodeSessions({ ...farm, nodes: [a, b] }).open(a)).rejects.toThrow(
-      /jump hosts form a cycle/,
-    )
+    await expect(sessionsOf({ ...farm, nodes: [a, b] }).open(a)).rejects.toThrow(/jump hosts form a cycle/)
     expect(connectSsh).not.toHaveBeenCalled()
   })
 })

@@ -1,17 +1,18 @@
 /**
- * Opens nodes for work: one verified SSH connection per node (or none for this machine), with
- * the executor that fits it. A node is opened once and shared by all its jobs.
+ * Opens nodes for work: a lease on the node's pooled SSH connection (core/farm/ssh-pool: one per
+ * node for the whole process, reconnected and guarded by a circuit breaker), or nothing for this
+ * machine, with the executor that fits it. A node is opened once per NodeSessions and shared by
+ * all its jobs; closeAll gives the leases back.
  */
 import type { Duplex } from 'node:stream'
-import type { Client } from 'ssh2'
-import { dockerOverSsh, localDocker } from '../farm/docker-over-ssh'
-import { EngineUnavailableError } from '../farm/farm-errors'
+import { localDocker } from '../farm/docker-over-ssh'
+import { EngineUnavailableError, NodeUnreachableError } from '../farm/farm-errors'
 import { isLocal, jumpChain, type Farm, type FarmNode } from '../farm/farm-model'
 import { HostTrust } from '../farm/host-trust'
 import type { HostKeyChecker } from '../farm/known-hosts'
 import type { NodeHandle } from '../farm/node-handle'
-import { NodeUnreachableError } from '../farm/farm-errors'
-import { connectSsh, forwardTo } from '../farm/ssh-connection'
+import { forwardTo } from '../farm/ssh-connection'
+import { defaultSshPool, type LinkTarget, type SshLease, type SshPool } from '../farm/ssh-pool'
 import { LocalCommandRunner, SshCommandRunner } from './command-runner'
 import { DockerExecutor } from './docker-executor'
 import type { NodeExecutor } from './job-environment'
@@ -35,18 +36,23 @@ export interface NodeSessionOptions {
   acceptNewHostKeys?: boolean
   /** Host key checks; @default HostTrust.forFarm(farm, { dataDir, acceptNew: acceptNewHostKeys }) */
   hostKeys?: HostKeyChecker
+  /** Where connections come from. @default defaultSshPool(), shared by the whole process */
+  pool?: SshPool
 }
 
 export class NodeSessions {
   private readonly sessions = new Map<string, Promise<ConnectedNode>>()
-  /** SSH connections by node name: a session's, and a jump host's even when it runs no jobs. */
-  private readonly links = new Map<string, Promise<Client>>()
+  /** Leases taken for jump channels (`tunnel`), given back by closeAll. */
+  private readonly extraLeases: SshLease[] = []
   private hostKeys: HostKeyChecker | null = null
+  readonly pool: SshPool
 
   constructor(
     private readonly farm: Farm,
     private readonly opts: NodeSessionOptions = {},
-  ) {}
+  ) {
+    this.pool = opts.pool ?? defaultSshPool()
+  }
 
   /** Opens the node, or returns the session already open; rejects with a farm error. */
   open(node: FarmNode): Promise<ConnectedNode> {
@@ -63,11 +69,50 @@ export class NodeSessions {
   async closeAll(): Promise<void> {
     const all = [...this.sessions.values()]
     this.sessions.clear()
-    // Sessions first (each ends its own connection), then the jump hosts that carried them.
     for (const s of await Promise.allSettled(all)) if (s.status === 'fulfilled') s.value.close()
-    const links = [...this.links.values()].reverse()
-    this.links.clear()
-    for (const l of await Promise.allSettled(links)) if (l.status === 'fulfilled') l.value.end()
+    for (const l of this.extraLeases.splice(0)) l.release()
+  }
+
+  /**
+   * The pool's view of a node's connection: what to lease, and the key its state is kept under.
+   * Throws NodeUnreachableError for a jump chain that cannot work (a farm built in code; the farm
+   * file refuses these).
+   */
+  target(node: FarmNode): LinkTarget {
+    this.hostKeys ??=
+      this.opts.hostKeys ??
+      HostTrust.forFarm(this.farm, { dataDir: this.opts.dataDir, acceptNew: this.opts.acceptNewHostKeys })
+    const chain = jumpChain(this.farm, node)
+    if (node.jump && (!chain.length || chain.some(isLocal) || chain[chain.length - 1]!.jump))
+      throw new NodeUnreachableError(
+        node,
+        `its jump host "${node.jump}" is not an SSH node of this farm, or the jump hosts form a cycle`,
+      )
+    const timeoutMs = this.opts.timeoutMs
+    let via: LinkTarget | null = null
+    for (const hop of chain.reverse()) via = { node: hop, via, hostKeys: this.hostKeys, timeoutMs }
+    return { node, via, hostKeys: this.hostKeys, timeoutMs }
+  }
+
+  /**
+   * For a node behind a jump host, a fresh channel to its sshd through the jump node's pooled
+   * connection (for a connection of its own, as `node <name> test` makes); undefined otherwise.
+   */
+  async tunnel(node: FarmNode): Promise<Duplex | undefined> {
+    if (!node.jump) return undefined
+    const via = this.target(node).via!
+    const lease = this.pool.lease(via)
+    this.extraLeases.push(lease)
+    let carrier
+    try {
+      carrier = await lease.acquire()
+    } catch (e) {
+      throw new NodeUnreachableError(
+        node,
+        `its jump host ${via.node.name} cannot be reached: ${(e as Error).message}`,
+      )
+    }
+    return forwardTo(carrier, via.node.name, node, this.opts.timeoutMs ?? 10_000)
   }
 
   private async connect(node: FarmNode): Promise<ConnectedNode> {
@@ -98,75 +143,34 @@ export class NodeSessions {
         close: () => {},
       }
     }
-    const ssh = await this.link(node)
-    const close = () => {
-      this.links.delete(node.name)
-      ssh.end()
+    const lease = this.pool.lease(this.target(node))
+    try {
+      await lease.acquire()
+    } catch (e) {
+      lease.release()
+      throw e
     }
-    const commands = new SshCommandRunner(ssh)
+    const close = () => lease.release()
+    // Commands and engine requests follow the pooled connection through reconnections.
+    const commands = new SshCommandRunner(lease.exec)
+    const base = {
+      node,
+      commands,
+      close,
+      get ssh() {
+        return lease.client
+      },
+    }
     if (node.executor === 'shell')
-      return { node, ssh, docker: null, commands, executor: new ShellExecutor(commands), close }
-    const docker = dockerOverSsh(ssh)
+      return Object.assign(base, { docker: null, executor: new ShellExecutor(commands) })
+    const docker = lease.docker()
     try {
       await withTimeout(docker.ping(), timeoutMs, `no answer within ${timeoutMs} ms`)
     } catch (e) {
       close()
       throw new EngineUnavailableError(node, (e as Error).message)
     }
-    return { node, ssh, docker, commands, executor: new DockerExecutor(docker, node), close }
-  }
-
-  /**
-   * For a node behind a jump host, a fresh channel to its sshd through the jump node's shared
-   * connection (for a connection of its own, as `node <name> test` makes); undefined otherwise.
-   */
-  async tunnel(node: FarmNode): Promise<Duplex | undefined> {
-    return node.jump ? this.channelVia(node, this.opts.timeoutMs ?? 10_000) : undefined
-  }
-
-  /** The node's SSH connection, opened once; a jump host needs only this, not its engine. */
-  private link(node: FarmNode): Promise<Client> {
-    let l = this.links.get(node.name)
-    if (!l) {
-      l = this.connectLink(node)
-      this.links.set(node.name, l)
-      l.then(
-        (c) => c.once('close', () => this.links.get(node.name) === l && this.links.delete(node.name)),
-        () => this.links.get(node.name) === l && this.links.delete(node.name),
-      )
-    }
-    return l
-  }
-
-  private async connectLink(node: FarmNode): Promise<Client> {
-    const timeoutMs = this.opts.timeoutMs ?? 10_000
-    this.hostKeys ??=
-      this.opts.hostKeys ??
-      HostTrust.forFarm(this.farm, { dataDir: this.opts.dataDir, acceptNew: this.opts.acceptNewHostKeys })
-    // Behind a jump host, the connection rides a channel of the jump node's own (shared) connection.
-    const sock = node.jump ? await this.channelVia(node, timeoutMs) : undefined
-    return connectSsh(node, this.hostKeys, { timeoutMs, sock })
-  }
-
-  private async channelVia(node: FarmNode, timeoutMs: number) {
-    const chain = jumpChain(this.farm, node)
-    const jump = chain[0]
-    // The farm file refuses these; a farm built in code might not.
-    if (!jump || chain.some(isLocal) || chain[chain.length - 1]!.jump)
-      throw new NodeUnreachableError(
-        node,
-        `its jump host "${node.jump}" is not an SSH node of this farm, or the jump hosts form a cycle`,
-      )
-    let via: Client
-    try {
-      via = await this.link(jump)
-    } catch (e) {
-      throw new NodeUnreachableError(
-        node,
-        `its jump host ${jump.name} cannot be reached: ${(e as Error).message}`,
-      )
-    }
-    return forwardTo(via, jump.name, node, timeoutMs)
+    return Object.assign(base, { docker, executor: new DockerExecutor(docker, node) })
   }
 }
 

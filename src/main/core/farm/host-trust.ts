@@ -63,12 +63,14 @@ export class HostTrust implements HostKeyChecker {
   readonly sources: readonly string[]
   readonly store: string | null
   readonly acceptNew: boolean
+  readonly id: string
 
   constructor(opts: HostTrustOptions) {
     this.store = opts.store
     // The store is a source too; each file once, in order.
     this.sources = [...new Set([...opts.sources, ...(opts.store ? [opts.store] : [])])]
     this.acceptNew = opts.acceptNew ?? false
+    this.id = this.sources.join(',')
   }
 
   /**

@@ -29,6 +29,8 @@ interface Entry {
 
 /** What connectSsh asks before sending any credential. */
 export interface HostKeyChecker {
+  /** Names the checks (the files read), so connections checked the same way can be shared. */
+  readonly id?: string
   /** Keys on record for host:port, so their algorithms are offered first. */
   keysFor(host: string, port: number): KnownKey[]
   /** Null when `key` may be trusted for `node`; otherwise the error to refuse the connection with. */
@@ -40,6 +42,10 @@ export class KnownHosts implements HostKeyChecker {
     readonly file: string,
     private readonly entries: Entry[],
   ) {}
+
+  get id(): string {
+    return this.file
+  }
 
   /** A missing file is an empty one: every host is then unknown. */
   static load(file: string): KnownHosts {

@@ -1,0 +1,325 @@
+/**
+ * The pool with fake connections and fake timers: sharing, reconnection with backoff, the
+ * breaker failing requests fast, idle close, jump links. Real SSH: test/integration/ssh-pool.test.ts.
+ */
+import { EventEmitter } from 'node:events'
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
+import { AuthenticationError, NodeUnreachableError } from './farm-errors'
+import type { FarmNode } from './farm-model'
+import type { HostKeyChecker } from './known-hosts'
+import type { LinkState } from './link-breaker'
+import { linkKey, NodeUnavailableError, SshPool, type LinkTarget, type SshPoolOptions } from './ssh-pool'
+
+const hostKeys: HostKeyChecker = { id: 'kh', keysFor: () => [], check: () => null }
+const node = (name: string, host = `${name}.lab`): FarmNode => ({
+  name,
+  host,
+  port: 22,
+  user: 'ci',
+  identityFile: '/k',
+  executor: 'shell',
+  labels: ['self-hosted'],
+  slots: 1,
+  defaultImage: null,
+  source: null,
+})
+const target = (name: string, via: LinkTarget | null = null): LinkTarget => ({
+  node: node(name),
+  via,
+  hostKeys,
+})
+
+type FakeClient = EventEmitter & {
+  end: () => void
+  exec: (cmd: string, opts: unknown, cb: (e: Error | undefined, ch: unknown) => void) => void
+  host: string
+  ended: boolean
+}
+/** Connections as the pool sees them; `drop` closes one as a network failure would. */
+function fakeClient(host: string): FakeClient {
+  const c = Object.assign(new EventEmitter(), {
+    host,
+    ended: false,
+    exec: (cmd: string, _opts: unknown, cb: (e: Error | undefined, ch: unknown) => void) =>
+      cb(undefined, { cmd, host }),
+    end: () => {
+      c.ended = true
+      setImmediate(() => c.emit('close'))
+    },
+  })
+  return c
+}
+const drop = (c: FakeClient, why = 'Keepalive timeout') => {
+  c.emit('error', new Error(why))
+  c.emit('close')
+}
+
+/** What each host does when connected to: answer, refuse, or hang until the timeout. */
+let behaviour: Record<string, 'ok' | 'down' | 'auth' | 'hang'>
+let clients: FakeClient[]
+let connect: ReturnType<typeof vi.fn>
+let forward: ReturnType<typeof vi.fn>
+let changes: Array<[string, LinkState['kind'], LinkState['kind']]>
+
+function pool(opts: SshPoolOptions = {}): SshPool {
+  const p = new SshPool({
+    policy: { threshold: 3, baseDelayMs: 1000, maxDelayMs: 8000, coolDownMs: 5000 },
+    random: () => 0.5,
+    connect: connect as unknown as SshPoolOptions['connect'],
+    forward: forward as unknown as SshPoolOptions['forward'],
+    ...opts,
+  })
+  p.subscribe((c) => changes.push([c.node.name, c.from.kind, c.to.kind]))
+  return p
+}
+
+beforeEach(() => {
+  vi.useFakeTimers()
+  behaviour = {}
+  clients = []
+  changes = []
+  connect = vi.fn((n: FarmNode, _kh: unknown, opts: { timeoutMs: number }) => {
+    const b = behaviour[n.host] ?? 'ok'
+    if (b === 'down') return Promise.reject(new NodeUnreachableError(n, 'connection refused'))
+    if (b === 'auth') return Promise.reject(new AuthenticationError(n, 'the server refused the key'))
+    if (b === 'hang')
+      return new Promise((_, reject) =>
+        setTimeout(
+          () => reject(new NodeUnreachableError(n, 'no SSH handshake within the time limit')),
+          opts.timeoutMs,
+        ),
+      )
+    const c = fakeClient(n.host)
+    clients.push(c)
+    return Promise.resolve(c)
+  })
+  forward = vi.fn((jump: FakeClient, _name: string, n: FarmNode) =>
+    Promise.resolve({ through: jump.host, to: n.host }),
+  )
+})
+afterEach(() => {
+  vi.useRealTimers()
+})
+
+describe('SshPool', () => {
+  it('opens one connection per node, shared by every lease, whatever farm the node came from', async () => {
+    const p = pool()
+    const a = p.lease(target('n1'))
+    const b = p.lease({ ...target('n1'), node: { ...node('n1'), name: 'other-name', labels: [] } })
+    const [ca, cb] = await Promise.all([a.acquire(), b.acquire()])
+    expect(ca).toBe(cb)
+    expect(connect).toHaveBeenCalledTimes(1)
+    expect(a.key).toBe('ci@n1.lab:22 key=/k hostkeys=kh')
+    // A different key file or other host key checks are another connection.
+    expect(linkKey({ ...target('n1'), node: { ...node('n1'), identityFile: null } })).not.toBe(a.key)
+    expect(linkKey({ ...target('n1'), hostKeys: { keysFor: () => [], check: () => null } })).toMatch(
+      /hostkeys=#\d+$/,
+    )
+    a.release()
+    expect((ca as unknown as FakeClient).ended).toBe(false)
+    b.release()
+    // The last user gone, the connection closes (idleMs 0).
+    expect((ca as unknown as FakeClient).ended).toBe(true)
+    await vi.advanceTimersByTimeAsync(0)
+    expect(changes.map((c) => c.slice(1).join('>'))).toEqual([
+      'idle>connecting',
+      'connecting>connected',
+      'connected>idle',
+    ])
+  })
+
+  it('keeps an unused connection for idleMs, and hands it to a new user meanwhile', async () => {
+    const p = pool({ idleMs: 30_000 })
+    const a = p.lease(target('n1'))
+    const c = await a.acquire()
+    a.release()
+    await vi.advanceTimersByTimeAsync(29_000)
+    const b = p.lease(target('n1'))
+    expect(await b.acquire()).toBe(c)
+    b.release()
+    await vi.advanceTimersByTimeAsync(29_999)
+    expect((c as unknown as FakeClient).ended).toBe(false)
+    await vi.advanceTimersByTimeAsync(1)
+    expect((c as unknown as FakeClient).ended).toBe(true)
+  })
+
+  it('reconnects a dropped connection on its own, soon and with jitter, while it has users', async () => {
+    const p = pool()
+    const lease = p.lease(target('n1'))
+    const first = await lease.acquire()
+    drop(first as unknown as FakeClient)
+    expect(p.stateOf(target('n1'))).toMatchObject({
+      kind: 'backoff',
+      failures: 0,
+      lastError: expect.stringContaining('dropped: Keepalive timeout'),
+    })
+    expect(lease.client).toBeNull()
+    // random 0.5: retry after 0.5 × base / 2 = 250 ms, without anyone asking.
+    await vi.advanceTimersByTimeAsync(249)
+    expect(connect).toHaveBeenCalledTimes(1)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(connect).toHaveBeenCalledTimes(2)
+    expect(lease.client).not.toBe(first)
+    expect(lease.client).not.toBeNull()
+    // Commands follow the new connection.
+    const ran = await new Promise((resolve) =>
+      (lease.exec.exec as (c: string, cb: (e: unknown, ch: unknown) => void) => void)('true', (_e, ch) =>
+        resolve(ch),
+      ),
+    )
+    expect(ran).toEqual({ cmd: 'true', host: 'n1.lab' })
+    lease.release()
+  })
+
+  it('backs off exponentially, opens the breaker after 3 failures, then fails requests at once', async () => {
+    const p = pool()
+    behaviour['n3.lab'] = 'down'
+    const lease = p.lease(target('n3'))
+    await expect(lease.acquire()).rejects.toBeInstanceOf(NodeUnreachableError)
+    // Background retries: 1000·2^0 and 1000·2^1 with equal jitter at 0.5 → 750 ms, then 1500 ms.
+    await vi.advanceTimersByTimeAsync(749)
+    expect(connect).toHaveBeenCalledTimes(1)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(connect).toHaveBeenCalledTimes(2)
+    await vi.advanceTimersByTimeAsync(1500)
+    expect(connect).toHaveBeenCalledTimes(3)
+    const state = p.stateOf(target('n3'))
+    expect(state).toMatchObject({ kind: 'open', failures: 3 })
+    // Open: a request fails at once, with the last reason, and no connection is tried.
+    const t0 = Date.now()
+    const err = await lease.acquire().catch((e: Error) => e)
+    expect(Date.now() - t0).toBe(0)
+    expect(err).toBeInstanceOf(NodeUnavailableError)
+    expect(err).toBeInstanceOf(NodeUnreachableError)
+    expect((err as Error).message).toBe(
+      'cannot reach node n3 (ci@n3.lab:22): connection refused (3 attempts in a row failed, unreachable for 2 s; ' +
+        'the next attempt is in 5 s, and until then requests fail at once). ' +
+        'Check that the machine is up and sshd listens there (try: ssh -p 22 ci@n3.lab).',
+    )
+    expect(connect).toHaveBeenCalledTimes(3)
+    // The node comes back: the trial after the cool-down closes the breaker.
+    behaviour['n3.lab'] = 'ok'
+    await vi.advanceTimersByTimeAsync(5000)
+    expect(connect).toHaveBeenCalledTimes(4)
+    expect(p.stateOf(target('n3')).kind).toBe('connected')
+    await expect(lease.acquire()).resolves.toBe(lease.client)
+    lease.release()
+  })
+
+  it('a node that hangs costs the others nothing', async () => {
+    const p = pool({ timeoutMs: 10_000 })
+    behaviour['n3.lab'] = 'hang'
+    const slow = p.lease(target('n3'))
+    const fast = p.lease(target('n1'))
+    const pending = slow.acquire().catch((e: Error) => e)
+    const t0 = Date.now()
+    await fast.acquire()
+    expect(Date.now() - t0).toBe(0)
+    await vi.advanceTimersByTimeAsync(10_000)
+    expect(await pending).toBeInstanceOf(NodeUnreachableError)
+    slow.release()
+    fast.release()
+  })
+
+  it('during the one trial through an open breaker, other requests still fail fast', async () => {
+    const p = pool({ timeoutMs: 3000 })
+    behaviour['n3.lab'] = 'down'
+    const lease = p.lease(target('n3'))
+    for (let i = 0; i < 3; i++) await lease.acquire().catch(() => {})
+    expect(p.stateOf(target('n3')).kind).toBe('open')
+    lease.release() // no users: no background trial; the next request makes it
+    behaviour['n3.lab'] = 'hang'
+    await vi.advanceTimersByTimeAsync(5000)
+    const again = p.lease(target('n3'))
+    const trial = again.acquire().catch((e: Error) => e)
+    expect(p.stateOf(target('n3'))).toMatchObject({ kind: 'connecting', trial: true })
+    await expect(again.acquire()).rejects.toThrow(/a new attempt is under way/)
+    await vi.advanceTimersByTimeAsync(3000)
+    expect(await trial).toBeInstanceOf(NodeUnreachableError)
+    // A failed trial opens it again, for longer: 1000·2^3 = 8000 capped at 8000, jitter 0.5 → 6000.
+    expect(p.stateOf(target('n3'))).toMatchObject({ kind: 'open', failures: 4, retryAt: Date.now() + 6000 })
+    again.release()
+  })
+
+  it('does not count a refused key or credential: no backoff, no breaker', async () => {
+    const p = pool()
+    behaviour['n1.lab'] = 'auth'
+    const lease = p.lease(target('n1'))
+    for (let i = 0; i < 5; i++) await expect(lease.acquire()).rejects.toBeInstanceOf(AuthenticationError)
+    expect(p.stateOf(target('n1'))).toEqual({ kind: 'idle' })
+    expect(p.lastErrorOf(target('n1'))).toBeInstanceOf(AuthenticationError)
+    // Fixed: the next request connects, no waiting.
+    behaviour['n1.lab'] = 'ok'
+    await expect(lease.acquire()).resolves.toBeTruthy()
+    await vi.advanceTimersByTimeAsync(60_000)
+    expect(connect).toHaveBeenCalledTimes(6)
+    lease.release()
+  })
+
+  it('stops retrying when nobody uses the link any more', async () => {
+    const p = pool()
+    behaviour['n3.lab'] = 'down'
+    const lease = p.lease(target('n3'))
+    await lease.acquire().catch(() => {})
+    lease.release()
+    await vi.advanceTimersByTimeAsync(60_000)
+    expect(connect).toHaveBeenCalledTimes(1)
+  })
+
+  it('carries a node behind a jump host on the jump link, held while the inner one is up', async () => {
+    const p = pool()
+    const jump = target('bastion')
+    const inner = p.lease(target('n2', jump))
+    await inner.acquire()
+    expect(connect.mock.calls.map((c) => (c[0] as FarmNode).name)).toEqual(['bastion', 'n2'])
+    expect(forward).toHaveBeenCalledWith(clients[0], 'bastion', node('n2'), 10_000)
+    expect(connect.mock.calls[1]![2]).toMatchObject({ sock: { through: 'bastion.lab', to: 'n2.lab' } })
+    expect(inner.key).toBe('ci@n2.lab:22 key=/k hostkeys=kh via ci@bastion.lab:22 key=/k hostkeys=kh')
+    inner.release()
+    await vi.advanceTimersByTimeAsync(0)
+    // The inner connection closed, then the jump link lost its last user and closed too.
+    expect(clients.map((c) => c.ended)).toEqual([true, true])
+  })
+
+  it('a jump host that is down fails the inner node with the jump host named', async () => {
+    const p = pool()
+    behaviour['bastion.lab'] = 'down'
+    const inner = p.lease(target('n2', target('bastion')))
+    await expect(inner.acquire()).rejects.toThrow(
+      /^cannot reach node n2 \(ci@n2\.lab:22\): its jump host bastion cannot be reached: cannot reach node bastion/,
+    )
+    inner.release()
+  })
+
+  it("uses the newest user's host key policy for the next attempt (same files, say now accepting new keys)", async () => {
+    const p = pool()
+    const strict = { ...hostKeys, check: () => null }
+    const lenient = { ...hostKeys, check: () => null }
+    const a = p.lease({ ...target('n1'), hostKeys: strict })
+    a.release()
+    const b = p.lease({ ...target('n1'), hostKeys: lenient })
+    expect(b.key).toBe(a.key)
+    await b.acquire()
+    expect(connect.mock.calls[0]![1]).toBe(lenient)
+    b.release()
+  })
+
+  it('one engine per link, for every lease', () => {
+    const p = pool()
+    const a = p.lease(target('n1'))
+    const b = p.lease(target('n1'))
+    expect(a.docker()).toBe(b.docker())
+    a.release()
+    b.release()
+  })
+
+  it('closeAll ends every connection', async () => {
+    const p = pool()
+    await p.lease(target('n1')).acquire()
+    await p.lease(target('n2')).acquire()
+    p.closeAll()
+    expect(clients.map((c) => c.ended)).toEqual([true, true])
+    await vi.advanceTimersByTimeAsync(60_000)
+    expect(connect).toHaveBeenCalledTimes(2)
+  })
+})

@@ -1,0 +1,407 @@
+/**
+ * The connection pool: one SSH connection per node for the whole process, shared by every user
+ * (runs, `nodes`, node operations, the health monitor), kept alive, reconnected with backoff and
+ * guarded by a circuit breaker (link-breaker.ts), so a node that does not answer costs its
+ * requests nothing more than an immediate error once its breaker is open, and costs the other
+ * nodes nothing at all.
+ *
+ * Users take a lease (`lease(target)`); while a link has users, the pool reconnects it on its own
+ * after a drop; when the last user lets go, the connection is closed after `idleMs`. Commands and
+ * Docker requests go through `lease.exec`, a stand-in for the ssh2 Client that always uses the
+ * current connection, so a reconnection is invisible to them (a request in flight when the
+ * connection drops fails, as it would anyway).
+ */
+import type Docker from 'dockerode'
+import type { Duplex } from 'node:stream'
+import type { Client, ClientChannel } from 'ssh2'
+import { dockerOverSsh } from './docker-over-ssh'
+import { NodeUnreachableError } from './farm-errors'
+import { describeNode, type FarmNode } from './farm-model'
+import type { HostKeyChecker } from './known-hosts'
+import {
+  admit,
+  DEFAULT_POLICY,
+  linkTransition,
+  retryTime,
+  type Admission,
+  type BreakerPolicy,
+  type LinkEvent,
+  type LinkState,
+} from './link-breaker'
+import { connectSsh, forwardTo, type SshConnectOptions } from './ssh-connection'
+
+/** What to connect to: a node, the link carrying it (behind a jump host), and how to check its key. */
+export interface LinkTarget {
+  node: FarmNode
+  via: LinkTarget | null
+  hostKeys: HostKeyChecker
+  /** Handshake limit for this node. @default the pool's timeoutMs */
+  timeoutMs?: number
+}
+
+export interface SshPoolOptions {
+  policy?: Partial<BreakerPolicy>
+  /** SSH handshake limit. @default 10000 */
+  timeoutMs?: number
+  /** Keepalive probe interval; three missed in a row and the connection counts as dropped. @default 5000 */
+  keepaliveMs?: number
+  /** How long a connection nobody uses stays open. @default 0 */
+  idleMs?: number
+  /** For tests: how connections and jump channels are made. */
+  connect?: (node: FarmNode, hostKeys: HostKeyChecker, opts: SshConnectOptions) => Promise<Client>
+  forward?: (jump: Client, jumpName: string, node: FarmNode, timeoutMs: number) => Promise<Duplex>
+  now?: () => number
+  random?: () => number
+}
+
+export interface SshLease {
+  readonly key: string
+  readonly node: FarmNode
+  /** The connection right now; null while there is none (before the first, between a drop and the next). */
+  readonly client: Client | null
+  /** The connection, opened or reopened if needed; rejects at once while the breaker is open. */
+  acquire(): Promise<Client>
+  /**
+   * Stands in for the ssh2 Client where only `exec` is used (SshCommandRunner, the Docker
+   * dial-stdio agent): each exec goes to the current connection, reconnecting first if needed.
+   */
+  readonly exec: Client
+  /** The node's engine over this link; one per link, so its channel limit holds for all users. */
+  docker(): Docker
+  /** Gives the lease back (once; later calls do nothing). */
+  release(): void
+}
+
+export interface LinkChange {
+  key: string
+  node: FarmNode
+  from: LinkState
+  to: LinkState
+}
+
+/** Thrown instead of waiting while a node's breaker is open. */
+export class NodeUnavailableError extends NodeUnreachableError {
+  constructor(
+    node: FarmNode,
+    readonly admission: Extract<Admission, { kind: 'refuse' }>,
+    lastError: Error | null,
+    now: number,
+  ) {
+    const last =
+      lastError instanceof NodeUnreachableError
+        ? lastError.reason
+        : (lastError?.message ?? admission.lastError)
+    const wait = Math.max(0, Math.ceil((admission.retryAt - now) / 1000))
+    super(
+      node,
+      `${last} (${admission.failures} attempt${admission.failures === 1 ? '' : 's'} in a row failed, ` +
+        `unreachable for ${Math.round((now - admission.downSince) / 1000)} s; ` +
+        (wait > 0
+          ? `the next attempt is in ${wait} s, and until then requests fail at once)`
+          : 'a new attempt is under way)'),
+    )
+    this.name = 'NodeUnavailableError'
+  }
+}
+
+interface Link {
+  key: string
+  target: LinkTarget
+  state: LinkState
+  client: Client | null
+  lastError: Error | null
+  attempt: Promise<Client> | null
+  users: number
+  retryTimer: NodeJS.Timeout | null
+  idleTimer: NodeJS.Timeout | null
+  /** The jump host's link, held while this one is up. */
+  jumpLease: SshLease | null
+  docker: Docker | null
+}
+
+export class SshPool {
+  private readonly links = new Map<string, Link>()
+  private readonly listeners = new Set<(c: LinkChange) => void>()
+  private readonly policy: BreakerPolicy
+  private readonly now: () => number
+  private readonly random: () => number
+
+  constructor(private readonly opts: SshPoolOptions = {}) {
+    this.policy = { ...DEFAULT_POLICY, ...opts.policy }
+    this.now = opts.now ?? Date.now
+    this.random = opts.random ?? Math.random
+  }
+
+  /** Takes a lease on the target's link (created on first use); connect with `acquire()`. */
+  lease(target: LinkTarget): SshLease {
+    const link = this.linkFor(target)
+    // The same files are read either way; the newest user's policy (accept new keys or not,
+    // the handshake limit) applies to the next attempt.
+    link.target = target
+    link.users++
+    this.settle(link)
+    let released = false
+    const exec = execThrough(() => this.acquire(link))
+    return {
+      key: link.key,
+      node: target.node,
+      get client() {
+        return link.client
+      },
+      acquire: () => this.acquire(link),
+      exec,
+      docker: () => (link.docker ??= dockerOverSsh(exec)),
+      release: () => {
+        if (released) return
+        released = true
+        link.users--
+        this.settle(link)
+      },
+    }
+  }
+
+  /** The link's state, for status displays and the health monitor. */
+  stateOf(target: LinkTarget): LinkState {
+    return this.links.get(linkKey(target))?.state ?? { kind: 'idle' }
+  }
+
+  /** The reason the last attempt failed (while the link is not connected). */
+  lastErrorOf(target: LinkTarget): Error | null {
+    return this.links.get(linkKey(target))?.lastError ?? null
+  }
+
+  /** Listens to every state change of every link; returns the unsubscribe function. */
+  subscribe(listener: (change: LinkChange) => void): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+
+  /** Closes every connection and forgets every link (the end of the process, tests). */
+  closeAll(): void {
+    for (const link of this.links.values()) {
+      this.clearTimers(link)
+      link.users = 0
+      this.hangUp(link)
+    }
+    this.links.clear()
+  }
+
+  private linkFor(target: LinkTarget): Link {
+    const key = linkKey(target)
+    let link = this.links.get(key)
+    if (!link) {
+      link = {
+        key,
+        target,
+        state: { kind: 'idle' },
+        client: null,
+        lastError: null,
+        attempt: null,
+        users: 0,
+        retryTimer: null,
+        idleTimer: null,
+        jumpLease: null,
+        docker: null,
+      }
+      this.links.set(key, link)
+    }
+    return link
+  }
+
+  private acquire(link: Link): Promise<Client> {
+    const now = this.now()
+    const a = admit(link.state, now)
+    switch (a.kind) {
+      case 'use':
+        return Promise.resolve(link.client!)
+      case 'join':
+        return link.attempt!
+      case 'attempt':
+        return this.attempt(link)
+      case 'refuse':
+        return Promise.reject(new NodeUnavailableError(link.target.node, a, link.lastError, now))
+    }
+  }
+
+  private attempt(link: Link): Promise<Client> {
+    this.move(link, { type: 'attempt', at: this.now() })
+    const p = this.open(link)
+    link.attempt = p
+    p.then(
+      (client) => {
+        link.attempt = null
+        link.client = client
+        link.lastError = null
+        let dropReason: string | null = null
+        client.on('error', (e: Error) => (dropReason = e.message))
+        client.once('close', () => this.dropped(link, client, dropReason))
+        this.move(link, { type: 'succeeded', at: this.now() })
+        this.settle(link)
+      },
+      (e: Error) => {
+        link.attempt = null
+        link.lastError = e
+        link.jumpLease?.release()
+        link.jumpLease = null
+        this.move(link, {
+          type: 'failed',
+          at: this.now(),
+          error: e.message,
+          transient: e instanceof NodeUnreachableError,
+          random: this.random(),
+        })
+        this.settle(link)
+      },
+    )
+    return p
+  }
+
+  private async open(link: Link): Promise<Client> {
+    const { node, via, hostKeys } = link.target
+    const timeoutMs = link.target.timeoutMs ?? this.opts.timeoutMs ?? 10_000
+    let sock: Duplex | undefined
+    if (via) {
+      // Behind a jump host: a channel of the jump host's own link, held as long as this one is up.
+      const jump = this.lease(via)
+      link.jumpLease = jump
+      let carrier: Client
+      try {
+        carrier = await jump.acquire()
+      } catch (e) {
+        throw new NodeUnreachableError(
+          node,
+          `its jump host ${via.node.name} cannot be reached: ${(e as Error).message}`,
+        )
+      }
+      sock = await (this.opts.forward ?? forwardTo)(carrier, via.node.name, node, timeoutMs)
+    }
+    return (this.opts.connect ?? connectSsh)(node, hostKeys, {
+      timeoutMs,
+      keepaliveMs: this.opts.keepaliveMs,
+      sock,
+    })
+  }
+
+  /**
+   * Closes the link's connection on purpose. The link forgets it at once (its 'close' event comes
+   * later and is then ignored), so a request right after opens a new one instead of using one
+   * that is going away.
+   */
+  private hangUp(link: Link): void {
+    const client = link.client
+    if (!client || link.state.kind !== 'connected') return
+    link.client = null
+    // The engine's idle channels belong to this connection: the next user gets a fresh agent.
+    link.docker = null
+    this.move(link, { type: 'closed' })
+    client.end()
+    link.jumpLease?.release()
+    link.jumpLease = null
+  }
+
+  private dropped(link: Link, client: Client, reason: string | null): void {
+    if (link.client !== client) return
+    link.client = null
+    link.jumpLease?.release()
+    link.jumpLease = null
+    const error = `the connection to ${describeNode(link.target.node)} dropped${reason ? `: ${reason}` : ''}`
+    link.lastError = new NodeUnreachableError(link.target.node, error)
+    this.move(link, { type: 'lost', at: this.now(), error, random: this.random() })
+    this.settle(link)
+  }
+
+  /** After any change: retry on schedule while the link has users; close it once it has none. */
+  private settle(link: Link): void {
+    this.clearTimers(link)
+    if (this.links.get(link.key) !== link) return
+    if (link.users <= 0) {
+      if (link.state.kind !== 'connected' || !link.client) return
+      const close = () => {
+        if (link.users <= 0) this.hangUp(link)
+      }
+      const idleMs = this.opts.idleMs ?? 0
+      if (idleMs <= 0) close()
+      else link.idleTimer = unref(setTimeout(close, idleMs))
+      return
+    }
+    const at = retryTime(link.state)
+    if (at === null || link.attempt) return
+    link.retryTimer = unref(
+      setTimeout(
+        () => {
+          link.retryTimer = null
+          if (link.users <= 0 || link.attempt) return
+          if (admit(link.state, this.now()).kind === 'attempt') this.attempt(link).catch(() => {})
+          else this.settle(link)
+        },
+        Math.max(0, at - this.now()),
+      ),
+    )
+  }
+
+  private move(link: Link, event: LinkEvent): void {
+    const from = link.state
+    const to = linkTransition(from, event, this.policy)
+    link.state = to
+    for (const l of this.listeners) l({ key: link.key, node: link.target.node, from, to })
+  }
+
+  private clearTimers(link: Link): void {
+    if (link.retryTimer) clearTimeout(link.retryTimer)
+    if (link.idleTimer) clearTimeout(link.idleTimer)
+    link.retryTimer = null
+    link.idleTimer = null
+  }
+}
+
+/**
+ * Which connection a target is: the same user, address, key and host key checks share one;
+ * behind a jump host, the jump host's link is part of it.
+ */
+export function linkKey(target: LinkTarget): string {
+  const n = target.node
+  const own = `${n.user}@${n.host}:${n.port} key=${n.identityFile ?? 'agent'} hostkeys=${checkerId(target.hostKeys)}`
+  return target.via ? `${own} via ${linkKey(target.via)}` : own
+}
+
+const anonymous = new WeakMap<object, number>()
+let nextAnonymous = 1
+function checkerId(c: HostKeyChecker): string {
+  if (c.id) return c.id
+  let n = anonymous.get(c)
+  if (n === undefined) anonymous.set(c, (n = nextAnonymous++))
+  return `#${n}`
+}
+
+/** An object with ssh2's `exec` that runs it on whatever connection `acquire` gives. */
+function execThrough(acquire: () => Promise<Client>): Client {
+  type Callback = (err: Error | undefined, channel: ClientChannel) => void
+  const exec = (command: string, a: unknown, b?: unknown) => {
+    const cb = (typeof a === 'function' ? a : b) as Callback
+    const options = typeof a === 'function' ? {} : (a as object)
+    acquire().then(
+      (client) => {
+        try {
+          client.exec(command, options, cb)
+        } catch (e) {
+          // ssh2 throws when the connection closed between acquire and exec.
+          cb(e as Error, undefined as never)
+        }
+      },
+      (e: Error) => cb(e, undefined as never),
+    )
+  }
+  return { exec } as unknown as Client
+}
+
+function unref<T extends NodeJS.Timeout>(t: T): T {
+  t.unref?.()
+  return t
+}
+
+let shared: SshPool | null = null
+
+/** The process's pool: every NodeSessions uses it unless given another. */
+export function defaultSshPool(): SshPool {
+  return (shared ??= new SshPool())
+}
