@@ -33,7 +33,14 @@ describe('parseCli', () => {
       job: undefined,
       yes: false,
       acceptNewHostKeys: false,
+      reason: undefined,
+      watch: false,
     })
+  })
+
+  it('takes --reason and --watch', () => {
+    expect(parseCli(['node', 'n1', 'drain', '--reason', 'disk swap'])).toMatchObject({ reason: 'disk swap' })
+    expect(parseCli(['nodes', '--watch'])).toMatchObject({ watch: true })
   })
 
   it('takes --yes and --accept-new-host-keys', () => {

@@ -38,6 +38,10 @@ export interface ParsedArgs {
   yes: boolean
   /** `--accept-new-host-keys`: record the key of a host no known_hosts knows yet (trust on first use). */
   acceptNewHostKeys: boolean
+  /** `node <name> drain|cordon --reason TEXT` */
+  reason: string | undefined
+  /** `nodes --watch`: keep probing, print every state change, record health history. */
+  watch: boolean
 }
 
 export class UsageError extends Error {
@@ -79,6 +83,8 @@ export function parseCli(argv: string[]): ParsedArgs {
         'event-path': { type: 'string' },
         yes: { type: 'boolean', default: false },
         'accept-new-host-keys': { type: 'boolean', default: false },
+        reason: { type: 'string' },
+        watch: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -117,6 +123,8 @@ export function parseCli(argv: string[]): ParsedArgs {
     job: values.job,
     yes: values.yes ?? false,
     acceptNewHostKeys: values['accept-new-host-keys'] ?? false,
+    reason: values.reason,
+    watch: values.watch ?? false,
   }
 }
 

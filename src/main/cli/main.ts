@@ -31,6 +31,9 @@ Usage:
                                                     probe every node at once: reachable?, OS/arch,
                                                     cores, memory, disk free, labels; with --runs-on,
                                                     which nodes could take such a job and why not
+  yardmaster nodes --watch [--farm F]               probe every node every 5 s, print each state change
+                                                    (online, degraded, unreachable, offline; drained...),
+                                                    keep the health history in the data dir
 ${NODE_USAGE}  yardmaster help | --version
 
 Options:

@@ -6,6 +6,9 @@ import { testConnection } from '../core/farm/connection-test'
 import { localDocker } from '../core/farm/docker-over-ssh'
 import { describeNode, isLocal, type Farm, type FarmNode } from '../core/farm/farm-model'
 import { HostTrust, scanHostKey } from '../core/farm/host-trust'
+import { applyAdminCommand, type AdminCommand } from '../core/farm/node-admin'
+import { openDatabase } from '../core/store/database'
+import { NodeMetricsStore } from '../core/store/node-metrics-store'
 import { copyImage, type NamedEngine } from '../core/farm/image-transfer'
 import { fingerprint, keyType } from '../core/farm/known-hosts'
 import { engineOf, listContainers, listImages, NoEngineError, pruneNode } from '../core/farm/node-operations'
@@ -15,12 +18,28 @@ import { loadFarm } from './farm-option'
 import { paint, type CliIo } from './output'
 import { formatBytes, formatTable } from './text-table'
 
-const OPERATIONS = ['test', 'trust', 'containers', 'images', 'prune', 'copy-image'] as const
+const OPERATIONS = [
+  'test',
+  'trust',
+  'drain',
+  'cordon',
+  'resume',
+  'containers',
+  'images',
+  'prune',
+  'copy-image',
+] as const
+/** Admin states: no connection needed, kept in the data dir. */
+const ADMIN_OPERATIONS = ['drain', 'cordon', 'resume'] as const
+type AdminOperation = (typeof ADMIN_OPERATIONS)[number]
 type Operation = (typeof OPERATIONS)[number]
 
 export const NODE_USAGE = `  yardmaster node <name> test [--json]              time a fresh connection: handshake, engine, round trip
   yardmaster node <name> trust [--yes] [--json]     show the node's host key fingerprint and, once confirmed,
                                                     record it in the data dir's known_hosts (trust on first use)
+  yardmaster node <name> drain|cordon [--reason TEXT] take no new jobs (drain: finish the running ones, then
+                                                    be cordoned); kept in the data dir until resume
+  yardmaster node <name> resume                     take jobs again (also ends a quarantine)
   yardmaster node <name> containers|images [--json] list them; containers made by Yardmaster are marked
   yardmaster node <name> prune [--json]             remove what Yardmaster left there (stopped containers
                                                     and volumes it labelled, dangling images), nothing else
@@ -29,7 +48,7 @@ export const NODE_USAGE = `  yardmaster node <name> test [--json]              t
 `
 
 /** How NoEngineError says what was asked ("…has no Docker engine to <this>"). */
-const ENGINE_WORK: Record<Exclude<Operation, 'test' | 'trust'>, string> = {
+const ENGINE_WORK: Record<Exclude<Operation, 'test' | 'trust' | AdminOperation>, string> = {
   containers: 'list containers of',
   images: 'list images of',
   prune: 'prune',
@@ -84,6 +103,9 @@ async function runNodeCommand(args: ParsedArgs, io: CliIo, signal: AbortSignal):
     throw new NodeUsageError(`${operation} takes no arguments, but was given: ${rest.join(' ')}`)
   if (operation !== 'copy-image' && args.from !== undefined)
     throw new NodeUsageError(`--from is for copy-image, not ${operation}`)
+  if (args.reason !== undefined && operation !== 'drain' && operation !== 'cordon')
+    throw new NodeUsageError(`--reason is for drain and cordon, not ${operation}`)
+  if (isAdmin(operation)) return adminOperation(node, operation, args, io)
   if (operation !== 'test' && operation !== 'trust' && node.executor === 'shell')
     throw new NoEngineError(node, ENGINE_WORK[operation])
   if (operation === 'trust' && isLocal(node))
@@ -106,6 +128,44 @@ async function runNodeCommand(args: ParsedArgs, io: CliIo, signal: AbortSignal):
     if (e instanceof NodeUsageError || e instanceof NoEngineError) throw e
     io.err(`yardmaster node ${node.name} ${operation}: ${(e as Error).message}\n`)
     return EXIT.failed
+  }
+}
+
+function isAdmin(op: Operation): op is AdminOperation {
+  return (ADMIN_OPERATIONS as readonly string[]).includes(op)
+}
+
+/** drain, cordon, resume: the history's admin state, moved by the node state machine. */
+function adminOperation(node: FarmNode, op: AdminOperation, args: ParsedArgs, io: CliIo): number {
+  const db = openDatabase(args.dataDir)
+  try {
+    const at = Date.now()
+    const command: AdminCommand =
+      op === 'resume' ? { type: 'resume', at } : { type: op, at, reason: args.reason ?? null }
+    const r = applyAdminCommand(new NodeMetricsStore(db), node.name, command)
+    if (args.json) {
+      io.out(
+        JSON.stringify(
+          r.ok ? { node: node.name, from: r.from, to: r.to } : { node: node.name, error: r.error },
+        ) + '\n',
+      )
+      return r.ok ? EXIT.ok : EXIT.failed
+    }
+    if (!r.ok) {
+      io.err(`yardmaster node ${node.name} ${op}: ${r.error}\n`)
+      return EXIT.failed
+    }
+    const why = args.reason ? ` (${args.reason})` : ''
+    const text = {
+      drain: `${node.name} is draining${why}: its running jobs finish, it takes no new ones, then it is cordoned`,
+      cordon: `${node.name} is cordoned${why}: it takes no new jobs; running ones go on`,
+      resume: `${node.name} takes jobs again (it was ${r.from.kind})`,
+    }[op]
+    io.out(`${text}\n`)
+    if (op !== 'resume') io.out(`undo with: yardmaster node ${node.name} resume\n`)
+    return EXIT.ok
+  } finally {
+    db.close()
   }
 }
 

@@ -95,4 +95,71 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       CREATE INDEX concurrency_by_group ON concurrency_claims (group_key, state);
     `,
   },
+  {
+    version: 4,
+    sql: `
+      -- Node health (core/farm/health-monitor): samples every few seconds, kept an hour; rolled up
+      -- by minute (kept two days) and by hour (kept 90 days), so charts over weeks stay fast.
+      -- Metrics are null when not measured (an unreachable node, a shell node's engine).
+      CREATE TABLE node_samples (
+        node              TEXT    NOT NULL,
+        at                INTEGER NOT NULL,
+        state             TEXT    NOT NULL CHECK (state IN ('online','degraded','unreachable','offline')),
+        load1             REAL,
+        cpus              INTEGER,
+        cpu_pct           REAL,
+        mem_used_pct      REAL,
+        root_free         INTEGER,
+        data_free         INTEGER,
+        containers_ours   INTEGER,
+        containers_others INTEGER,
+        engine_ms         REAL,
+        rtt_ms            REAL,
+        skew_ms           REAL
+      );
+      CREATE INDEX node_samples_by_node ON node_samples (node, at);
+      -- resolution: bucket width in ms (60000, 3600000). Averages over the samples that had the
+      -- metric; reachable: samples that answered (the weight for coarser rollups).
+      CREATE TABLE node_rollups (
+        node              TEXT    NOT NULL,
+        resolution        INTEGER NOT NULL,
+        bucket            INTEGER NOT NULL,
+        samples           INTEGER NOT NULL,
+        reachable         INTEGER NOT NULL,
+        load1             REAL,
+        load1_max         REAL,
+        cpu_pct           REAL,
+        cpu_pct_max       REAL,
+        mem_used_pct      REAL,
+        mem_used_pct_max  REAL,
+        root_free_min     INTEGER,
+        data_free_min     INTEGER,
+        containers_ours   REAL,
+        containers_others REAL,
+        engine_ms         REAL,
+        engine_ms_max     REAL,
+        rtt_ms            REAL,
+        skew_ms           REAL,
+        PRIMARY KEY (node, resolution, bucket)
+      );
+      -- Every change of a node's health or admin state, for the history and the UI.
+      CREATE TABLE node_events (
+        id         INTEGER PRIMARY KEY,
+        node       TEXT    NOT NULL,
+        at         INTEGER NOT NULL,
+        kind       TEXT    NOT NULL CHECK (kind IN ('health','admin')),
+        from_state TEXT    NOT NULL,
+        to_state   TEXT    NOT NULL,
+        reason     TEXT
+      );
+      CREATE INDEX node_events_by_node ON node_events (node, at);
+      -- Admin states (drain, cordon, quarantine) by node name; a node without a row is active.
+      CREATE TABLE node_admin (
+        node   TEXT    PRIMARY KEY,
+        state  TEXT    NOT NULL CHECK (state IN ('draining','cordoned','quarantined')),
+        reason TEXT,
+        since  INTEGER NOT NULL
+      );
+    `,
+  },
 ]

@@ -1,0 +1,225 @@
+import { execFileSync } from 'node:child_process'
+import { describe, expect, it } from 'vitest'
+import { LocalCommandRunner, type CommandRunner } from '../executor/command-runner'
+import {
+  AuthenticationError,
+  EngineUnavailableError,
+  HostKeyMismatchError,
+  NodeUnreachableError,
+} from './farm-errors'
+import type { FarmNode } from './farm-model'
+import {
+  causeOf,
+  cpuPercent,
+  healthScript,
+  judgeHealth,
+  parseHealth,
+  probeHealth,
+  type HealthSample,
+} from './health-probe'
+import type { NodeHandle } from './node-handle'
+
+const node: FarmNode = {
+  name: 'n1',
+  host: 'h',
+  port: 22,
+  user: 'u',
+  identityFile: null,
+  executor: 'docker',
+  labels: [],
+  slots: 1,
+  defaultImage: null,
+  source: null,
+}
+
+const LINUX = `nowns 1700000000123456789
+cores 4
+load 1.50
+cpu cpu  100 0 50 800 50 0 0 0 0 0
+mem 16000000 4000000 
+dfroot /dev/sda1 100000000 60000000 40000000 60% /
+dfdata /dev/sdb1 200000000 190000000 1000000 99% /var/lib/docker
+`
+
+describe('parseHealth', () => {
+  it('reads a Linux answer', () => {
+    expect(parseHealth(LINUX)).toEqual({
+      nodeClockMs: 1700000000123,
+      cores: 4,
+      load1: 1.5,
+      cpu: { busy: 150, total: 1000 },
+      memUsedPct: 75,
+      rootFreeBytes: 40000000 * 1024,
+      dataFreeBytes: 1000000 * 1024,
+    })
+  })
+
+  it('reads a macOS answer (whole seconds, sysctl load, no /proc)', () => {
+    expect(parseHealth('now 1700000000000\ncores 8\nload 2.25\ndfroot /dev/disk1 1 1 5 50% /\n')).toEqual({
+      nodeClockMs: 1700000000000,
+      cores: 8,
+      load1: 2.25,
+      cpu: null,
+      memUsedPct: null,
+      rootFreeBytes: 5 * 1024,
+      dataFreeBytes: null,
+    })
+  })
+
+  it('leaves out what it cannot read', () => {
+    expect(parseHealth('nowns N\ncores x\nload\ncpu cpu a b\nmem\ndfroot\n')).toMatchObject({
+      nodeClockMs: null,
+      cores: null,
+      load1: null,
+      cpu: null,
+      memUsedPct: null,
+      rootFreeBytes: null,
+    })
+  })
+
+  it('runs under sh here and parses what it prints', () => {
+    const out = execFileSync('sh', ['-c', healthScript('/')], { encoding: 'utf8' })
+    const p = parseHealth(out)
+    expect(Math.abs(p.nodeClockMs! - Date.now())).toBeLessThan(5000)
+    expect(p.cores).toBeGreaterThan(0)
+    expect(p.load1).toBeGreaterThanOrEqual(0)
+    expect(p.cpu!.total).toBeGreaterThan(0)
+    expect(p.memUsedPct).toBeGreaterThan(0)
+    expect(p.rootFreeBytes).toBeGreaterThan(0)
+    expect(p.dataFreeBytes).toBe(p.rootFreeBytes)
+  })
+})
+
+describe('cpuPercent', () => {
+  it('is the busy share between two readings', () => {
+    expect(cpuPercent({ busy: 150, total: 1000 }, { busy: 450, total: 1400 })).toBe(75)
+    expect(cpuPercent(null, { busy: 1, total: 2 })).toBeNull()
+    expect(cpuPercent({ busy: 1, total: 2 }, { busy: 1, total: 2 })).toBeNull()
+  })
+})
+
+describe('judgeHealth', () => {
+  const fine: HealthSample = {
+    at: 0,
+    load1: 1,
+    cpus: 4,
+    cpuPct: 10,
+    memUsedPct: 50,
+    rootFreeBytes: 100 * 1024 ** 3,
+    dataFreeBytes: 100 * 1024 ** 3,
+    containersOurs: 0,
+    containersOthers: 0,
+    engineMs: 5,
+    rttMs: 3,
+    skewMs: 100,
+  }
+
+  it('finds nothing wrong with a healthy node', () => {
+    expect(judgeHealth(fine)).toEqual([])
+  })
+
+  it('names each problem with its figure', () => {
+    expect(
+      judgeHealth(
+        {
+          ...fine,
+          load1: 9,
+          memUsedPct: 97,
+          rootFreeBytes: 1024 ** 3,
+          dataFreeBytes: 0.5 * 1024 ** 3,
+          engineMs: 2500,
+          skewMs: -45_000,
+        },
+        undefined,
+        '/var/lib/docker',
+      ),
+    ).toEqual([
+      'high load (9 on 4 cores)',
+      'low memory (97% used)',
+      'low disk on / (1.0 GiB free)',
+      "low disk on the engine's data root /var/lib/docker (0.5 GiB free)",
+      'slow engine (ping 2500 ms)',
+      'clock skew (the node is 45 s behind)',
+    ])
+  })
+})
+
+describe('probeHealth', () => {
+  const handle = (commands: CommandRunner, docker: unknown = null): NodeHandle => ({
+    node,
+    ssh: null,
+    docker: docker as NodeHandle['docker'],
+    commands,
+  })
+  const engine = (ping: () => Promise<unknown>) => ({
+    ping,
+    listContainers: () =>
+      Promise.resolve([{ Labels: { 'io.yardmaster.managed': 'true' } }, { Labels: {} }, { Labels: null }]),
+  })
+
+  it('measures this machine through a local runner, with the engine counts', async () => {
+    const r = await probeHealth(
+      handle(
+        new LocalCommandRunner(),
+        engine(() => Promise.resolve('OK')),
+      ),
+      {
+        dataRoot: '/',
+        previousCpu: { busy: 0, total: 1 },
+      },
+    )
+    expect(r.ok).toBe(true)
+    if (!r.ok) return
+    expect(r.sample).toMatchObject({ containersOurs: 1, containersOthers: 2 })
+    expect(Math.abs(r.sample.skewMs!)).toBeLessThan(2000)
+    expect(r.sample.engineMs).toBeGreaterThanOrEqual(0)
+    expect(r.sample.cpuPct).toBeGreaterThanOrEqual(0)
+    expect(r.cpu!.total).toBeGreaterThan(1)
+  })
+
+  it('says the node did not answer when the command hangs, within the limit', async () => {
+    const hang: CommandRunner = { run: () => new Promise(() => {}) }
+    const t0 = Date.now()
+    const r = await probeHealth(handle(hang), { timeoutMs: 100 })
+    expect(Date.now() - t0).toBeLessThan(1000)
+    expect(r).toEqual({ ok: false, cause: 'network', reason: 'no answer within 100 ms' })
+  })
+
+  it('passes on why the connection failed, with its kind', async () => {
+    const refusing: CommandRunner = {
+      run: () => Promise.reject(new NodeUnreachableError(node, 'connection refused')),
+    }
+    expect(await probeHealth(handle(refusing))).toMatchObject({
+      ok: false,
+      cause: 'network',
+      reason: expect.stringContaining('connection refused'),
+    })
+  })
+
+  it('reports an engine that does not answer while SSH does', async () => {
+    const r = await probeHealth(
+      handle(
+        new LocalCommandRunner(),
+        engine(() => new Promise(() => {})),
+      ),
+      {
+        timeoutMs: 200,
+      },
+    )
+    expect(r).toEqual({
+      ok: false,
+      cause: 'engine',
+      reason: 'SSH answers but the Docker engine does not: no answer within 200 ms',
+    })
+  })
+})
+
+describe('causeOf', () => {
+  it('tells host key, credential, engine and network trouble apart', () => {
+    expect(causeOf(new HostKeyMismatchError(node, 'kh', 1, 'fp'))).toBe('host-key')
+    expect(causeOf(new AuthenticationError(node, 'x'))).toBe('auth')
+    expect(causeOf(new EngineUnavailableError(node, 'x'))).toBe('engine')
+    expect(causeOf(new NodeUnreachableError(node, 'x'))).toBe('network')
+    expect(causeOf(null)).toBe('network')
+  })
+})
