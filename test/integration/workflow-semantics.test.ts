@@ -271,3 +271,26 @@ describe('automatic labels on the lab', () => {
     expect(report.jobs.a!.node).toBe('n2')
   })
 })
+
+describe('nodes out of service', () => {
+  it('starts no job on a cordoned node, says why, and uses it again after resume', async () => {
+    const { writeFileSync } = await import('node:fs')
+    const dir = tempDir()
+    const wf = join(dir, 'general.yml')
+    writeFileSync(
+      wf,
+      'on: push\njobs:\n  a:\n    runs-on: general\n    container: lab/busybox:1\n    steps:\n      - run: echo ran\n',
+    )
+    const farm = lab().farmFile
+    expect(
+      (await cli(['node', 'n1', 'cordon', '--reason', 'disk swap', '--farm', farm, '--data-dir', dir])).code,
+    ).toBe(0)
+    const refused = await cli(['run', wf, '--farm', farm, '--data-dir', dir])
+    expect(refused.code).toBe(2)
+    expect(refused.err).toMatch(/out of service: n1 \(.*cordoned.*disk swap.*\)/)
+    expect((await cli(['node', 'n1', 'resume', '--farm', farm, '--data-dir', dir])).code).toBe(0)
+    const ok = await cli(['run', wf, '--farm', farm, '--data-dir', dir])
+    expect(ok.code).toBe(0)
+    expect(ok.out).toMatch(/^\[a\]\s+ran$/m)
+  })
+})

@@ -2,6 +2,8 @@
 import { readFile } from 'node:fs/promises'
 import { RunStore } from '../core/store/run-store'
 import { openDatabase } from '../core/store/database'
+import { NodeMetricsStore } from '../core/store/node-metrics-store'
+import { canTakeNewJobs, describeNodeState, initialNodeState } from '../core/farm/node-state'
 import { loadWorkflow, selectJob } from '../core/workflow/parse-workflow'
 import { executeRun, prepareRun } from '../core/executor/run-workflow'
 import { NodeSessions } from '../core/executor/node-sessions'
@@ -30,6 +32,7 @@ export async function runCommand(args: ParsedArgs, io: CliIo, signal: AbortSigna
       paint(io, 2, `checking the farm (${farm.nodes.length} node${farm.nodes.length === 1 ? '' : 's'})...\n`),
     )
     const prepared = await prepareRun(workflow, farm, sessions, {
+      unavailable: adminUnavailable(args.dataDir),
       inputs: args.inputs,
       secrets: args.secrets,
       vars: args.vars,
@@ -122,5 +125,20 @@ export function runReport(store: RunStore, runId: number) {
         },
       ]),
     ),
+  }
+}
+
+/** Nodes drained, cordoned or quarantined (`yardmaster node <name> drain|cordon`), with why. */
+function adminUnavailable(dataDir: string): Map<string, string> {
+  const db = openDatabase(dataDir)
+  try {
+    const out = new Map<string, string>()
+    for (const [node, admin] of new NodeMetricsStore(db).adminStates()) {
+      const state = initialNodeState(Date.now(), admin)
+      if (!canTakeNewJobs(state)) out.set(node, describeNodeState(state))
+    }
+    return out
+  } finally {
+    db.close()
   }
 }

@@ -18,6 +18,8 @@ export interface RunParameters {
   event?: string
   /** `--event-path FILE` contents: the `github.event` payload. */
   eventPayload?: Record<string, Json>
+  /** Nodes that take no new jobs (draining, cordoned, quarantined), with the reason shown. */
+  unavailable?: ReadonlyMap<string, string>
 }
 
 export class InvalidInputError extends Error {

@@ -195,7 +195,10 @@ export async function prepareRun(
   sessions: NodeSessions,
   params: RunParameters = {},
 ): Promise<PreparedRun> {
-  let farm = givenFarm
+  // Nodes an admin took out of service take no new jobs; say so when that leaves a job without one.
+  const unavailable = params.unavailable ?? new Map<string, string>()
+  let farm = { ...givenFarm, nodes: givenFarm.nodes.filter((n) => !unavailable.has(n.name)) }
+  const outOfService = [...unavailable].filter(([name]) => givenFarm.nodes.some((n) => n.name === name))
   const inputs = resolveInputs(workflow.inputs, params.inputs ?? {})
   const planContexts: ExpressionContexts = {
     github: githubContext(workflow, 0, params),
@@ -214,11 +217,15 @@ export async function prepareRun(
     plan = planAll(workflow, farm, planContexts)
   }
   const { problems, instances } = plan
-  if (problems.length)
+  if (problems.length) {
+    const note = outOfService.length
+      ? `; out of service: ${outOfService.map(([n, why]) => `${n} (${why})`).join(', ')}`
+      : ''
     throw new InvalidSourceError(
       'workflow',
-      problems.map(({ noNode: _, ...p }) => p),
+      problems.map(({ noNode, ...p }) => (noNode ? { ...p, message: p.message + note } : p)),
     )
+  }
 
   const needed = [...new Set([...instances.values()].flatMap((list) => (list ?? []).flatMap((i) => i.nodes)))]
   const results = await Promise.allSettled(needed.map((n) => sessions.open(n)))
