@@ -12,7 +12,8 @@ export function githubOs(raw: string): string | null {
   if (!s) return null
   if (s === 'linux') return 'linux'
   if (s === 'darwin' || s === 'macos') return 'macos'
-  if (s === 'windows' || s === 'windows_nt' || /^(mingw|msys|cygwin)/.test(s)) return 'windows'
+  if (s === 'windows' || s === 'windows_nt' || s === 'win32' || /^(mingw|msys|cygwin)/.test(s))
+    return 'windows'
   return s
 }
 

@@ -3,6 +3,7 @@
  * with no configuration. It uses the local Docker engine when one answers, else a local shell.
  */
 import { arch, platform } from 'node:os'
+import { githubArch, githubOs } from './capabilities'
 import { localDocker } from './docker-over-ssh'
 import { defaultKnownHosts, normalizeLabels } from './farm-file'
 import { LOCAL_HOST, type Farm } from './farm-model'
@@ -12,9 +13,7 @@ export const LOCAL_DEFAULT_IMAGE = 'debian:bookworm-slim'
 
 /** GitHub's names for this machine's OS and architecture, which its runners carry as labels. */
 export function runnerLabels(): string[] {
-  const os = { linux: 'linux', darwin: 'macos', win32: 'windows' }[platform() as string] ?? platform()
-  const cpu = { x64: 'x64', arm64: 'arm64', arm: 'arm', ia32: 'x86' }[arch() as string] ?? arch()
-  return [os, cpu]
+  return [githubOs(platform()) ?? platform(), githubArch(arch()) ?? arch()]
 }
 
 export async function defaultFarm(probeMs = 1500): Promise<Farm> {

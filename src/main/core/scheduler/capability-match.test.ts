@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest'
 import type { FarmNode } from '../farm/farm-model'
 import {
   candidates,
-  explainNoMatch,
   explainRequirements,
   nodesFor,
   pickNode,
@@ -45,17 +44,6 @@ describe('candidates', () => {
   it('finds nothing when no node carries all labels', () => {
     expect(candidates(['gpu', 'arm64'], farm)).toEqual([])
     expect(candidates(['windows'], [])).toEqual([])
-  })
-})
-
-describe('explainNoMatch', () => {
-  it('says, per node, which wanted labels it lacks', () => {
-    expect(explainNoMatch(['Linux', 'GPU', 'arm64'], farm)).toBe(
-      'no node carries all of [Linux, GPU, arm64]: ' +
-        'n1 [self-hosted, linux, x64] lacks gpu, arm64; ' +
-        'n2 [self-hosted, linux, x64, gpu] lacks arm64; ' +
-        'n3 [self-hosted, linux, arm64] lacks gpu',
-    )
   })
 })
 

@@ -16,14 +16,6 @@ export function candidates(runsOn: readonly string[], nodes: readonly FarmNode[]
   return nodes.filter((n) => missingLabels(runsOn, n.labels).length === 0)
 }
 
-/** One line per node: what it lacks. */
-export function explainNoMatch(runsOn: readonly string[], nodes: readonly FarmNode[]): string {
-  const lines = nodes.map(
-    (n) => `${n.name} [${n.labels.join(', ')}] lacks ${missingLabels(runsOn, n.labels).join(', ')}`,
-  )
-  return `no node carries all of [${runsOn.join(', ')}]: ${lines.join('; ')}`
-}
-
 /**
  * A node as matching sees it: its capability set's labels (declared, probed, engine) and whether
  * it can be reached now. Health states and resources will join here.
