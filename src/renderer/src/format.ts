@@ -30,3 +30,33 @@ export function clockTime(at: number): string {
     hour12: false,
   })
 }
+
+/** `20.1 GiB`, `512 MiB`, `3 KiB` (binary units, as `df -h` and Docker print them). */
+export function bytes(n: number | null): string {
+  if (n === null) return '—'
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let v = n
+  let u = 0
+  while (Math.abs(v) >= 1024 && u < units.length - 1) {
+    v /= 1024
+    u++
+  }
+  return `${u === 0 || v >= 100 ? Math.round(v) : v.toFixed(1)} ${units[u]}`
+}
+
+/** `0.8 ms`, `12 ms`, `2.1 s`. */
+export function millis(n: number | null): string {
+  if (n === null) return '—'
+  if (Math.abs(n) >= 1000) return `${(n / 1000).toFixed(1)} s`
+  return Math.abs(n) < 10 ? `${n.toFixed(1)} ms` : `${Math.round(n)} ms`
+}
+
+/** Clock skew with its sign: `+12 ms` (the node is ahead), `-2.0 s`. */
+export function skew(n: number | null): string {
+  if (n === null) return '—'
+  return `${n > 0 ? '+' : n < 0 ? '−' : '±'}${millis(Math.abs(n))}`
+}
+
+export function percent(n: number | null): string {
+  return n === null ? '—' : `${Math.round(n)} %`
+}

@@ -3,6 +3,7 @@ import { createRoot } from 'react-dom/client'
 import type { YardmasterBridge } from '../../shared/api'
 import { ipcClient, webSocketClient } from './api/api-client'
 import { createAppStore } from './state/app-store'
+import { createNodeStore } from './state/node-store'
 import { App } from './App'
 import './styles.css'
 
@@ -13,17 +14,22 @@ declare global {
 }
 
 // Inside Electron the preload provides the bridge; in a browser we talk to `yardmaster serve`.
-function makeStore() {
-  if (window.yardmaster) return createAppStore(ipcClient(window.yardmaster))
+function makeStores() {
+  if (window.yardmaster) {
+    const client = ipcClient(window.yardmaster)
+    return { store: createAppStore(client), nodes: createNodeStore(client) }
+  }
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws'
   let store: ReturnType<typeof createAppStore> | null = null
   const client = webSocketClient(`${scheme}://${location.host}/api`, (c) => store?.getState().setConnected(c))
   store = createAppStore(client, client.onReconnect)
-  return store
+  return { store, nodes: createNodeStore(client, client.onReconnect) }
 }
+
+const { store, nodes } = makeStores()
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
-    <App store={makeStore()} />
+    <App store={store} nodes={nodes} />
   </StrictMode>,
 )

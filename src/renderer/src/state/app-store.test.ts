@@ -1,8 +1,8 @@
 /** The console's state against a fake backend: snapshot, then events; no polling. */
 import { describe, expect, it } from 'vitest'
-import type { ApiClient, ApiEvents, ApiMethods, EventName, MethodName } from '../../../shared/api'
 import type { LogLine, RunDetail, RunSummary } from '../../../shared/model'
 import { createAppStore } from './app-store'
+import { fakeApi, settle } from './fake-api'
 
 function run(id: number, state: RunSummary['state'] = 'succeeded'): RunSummary {
   return {
@@ -19,30 +19,6 @@ function run(id: number, state: RunSummary['state'] = 'succeeded'): RunSummary {
 function line(seq: number, runId: number): LogLine {
   return { seq, runId, jobKey: 'a', stepIndex: 0, stream: 'stdout', text: `line ${seq}`, at: seq }
 }
-
-function fakeApi(handlers: Partial<{ [M in MethodName]: ApiMethods[M] }>) {
-  const listeners = new Map<string, Set<(p: unknown) => void>>()
-  const calls: string[] = []
-  const api: ApiClient = {
-    call: async (method, args) => {
-      calls.push(`${method} ${JSON.stringify(args)}`)
-      const h = handlers[method] as ((a: unknown) => unknown) | undefined
-      if (!h) throw new Error(`no fake for ${method}`)
-      return h(args) as never
-    },
-    on: (event, l) => {
-      const set = listeners.get(event) ?? new Set()
-      listeners.set(event, set)
-      set.add(l as (p: unknown) => void)
-      return () => set.delete(l as (p: unknown) => void)
-    },
-  }
-  const emit = <E extends EventName>(event: E, payload: ApiEvents[E]) =>
-    listeners.get(event)?.forEach((l) => l(payload))
-  return { api, emit, calls, listenerCount: () => [...listeners.values()].reduce((n, s) => n + s.size, 0) }
-}
-
-const settle = () => new Promise((r) => setTimeout(r, 0))
 
 describe('app store', () => {
   it('loads runs, opens the newest, and follows its log through events', async () => {

@@ -6,8 +6,12 @@ import { createStore } from 'zustand/vanilla'
 import type { ApiClient } from '../../../shared/api'
 import type { AppInfo, LogLine, RunDetail, RunSummary } from '../../../shared/model'
 
+/** The console's two views; Runs is the one it opens on. */
+export type ViewName = 'runs' | 'nodes'
+
 export interface AppState {
   info: AppInfo | null
+  view: ViewName
   runs: RunSummary[]
   selectedRunId: number | null
   detail: RunDetail | null
@@ -19,6 +23,7 @@ export interface AppState {
   start(): () => void
   selectRun(runId: number | null): void
   showJob(jobKey: string | null): void
+  showView(view: ViewName): void
   setConnected(connected: boolean): void
 }
 
@@ -65,6 +70,7 @@ export function createAppStore(api: ApiClient, onReconnect?: (l: () => void) => 
 
     return {
       info: null,
+      view: 'runs',
       runs: [],
       selectedRunId: null,
       detail: null,
@@ -98,6 +104,9 @@ export function createAppStore(api: ApiClient, onReconnect?: (l: () => void) => 
       },
       showJob(jobKey) {
         set({ logJob: jobKey })
+      },
+      showView(view) {
+        set({ view })
       },
       setConnected(connected) {
         set({ connected })
