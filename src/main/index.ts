@@ -5,26 +5,23 @@
  */
 import { join } from 'node:path'
 import { app, BrowserWindow, ipcMain, session, shell } from 'electron'
-import { Backend } from './api/backend'
+import { createAppBackend, type AppBackend } from './api/app-backend'
+import type { Backend } from './api/backend'
 import { defaultDataDir } from './core/data-dir'
 import { defaultFarm } from './core/farm/default-farm'
 import { loadFarmFile } from './core/farm/farm-file'
-import { openDatabase } from './core/store/database'
-import { RunStore } from './core/store/run-store'
 import { CONTENT_SECURITY_POLICY } from './server/loopback-server'
 import pkg from '../../package.json'
 
-async function createBackend(): Promise<Backend> {
+async function createBackend(): Promise<AppBackend> {
   const dataDir = process.env.YARDMASTER_DATA_DIR ?? app.getPath('userData') ?? defaultDataDir()
   const farmFile = process.env.YARDMASTER_FARM
   const farm = farmFile ? loadFarmFile(farmFile) : await defaultFarm()
   // In a dev checkout the Node build of better-sqlite3 stays for the CLI and tests; scripts/start.mjs
   // builds one for Electron's ABI and passes it here. Packaged apps are rebuilt in place.
   const nativeBinding = process.env.YARDMASTER_SQLITE_BINDING
-  const db = openDatabase(dataDir, nativeBinding ? { nativeBinding } : {})
-  const backend = new Backend({ store: new RunStore(db), farm, dataDir, version: pkg.version })
-  backend.watchStore()
-  return backend
+  // Host keys: the farm's, the user's and the data dir's known_hosts; new hosts are trusted from the UI (node.trust).
+  return createAppBackend({ dataDir, farm, version: pkg.version, nativeBinding })
 }
 
 function createWindow(backend: Backend): BrowserWindow {
@@ -63,13 +60,27 @@ void app.whenReady().then(async () => {
       responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CONTENT_SECURITY_POLICY] },
     })
   })
-  const backend = await createBackend()
+  const appBackend = await createBackend()
+  const { backend } = appBackend
   ipcMain.handle('yardmaster:invoke', (_e, method: unknown, args: unknown) =>
     backend.invoke(String(method), args),
   )
   createWindow(backend)
   app.on('activate', () => {
     if (BrowserWindow.getAllWindows().length === 0) createWindow(backend)
+  })
+  // Before quitting: the health monitor stops, the nodes' connections and the history close.
+  let closed = false
+  app.on('will-quit', (e) => {
+    if (closed) return
+    e.preventDefault()
+    void appBackend
+      .close()
+      .catch(() => {})
+      .finally(() => {
+        closed = true
+        app.quit()
+      })
   })
 })
 

@@ -4,7 +4,9 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { ApiEvents, EventName } from '../../shared/api'
 import type { Farm } from '../core/farm/farm-model'
+import { FarmService } from '../core/farm/farm-service'
 import { openDatabase, type Db } from '../core/store/database'
+import { NodeMetricsStore } from '../core/store/node-metrics-store'
 import { RunStore, type NewRun } from '../core/store/run-store'
 import { Backend } from './backend'
 
@@ -39,16 +41,20 @@ let dir: string
 let db: Db
 let store: RunStore
 let backend: Backend
+let farmService: FarmService
 const extra: Db[] = []
 
 beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'ym-api-'))
   db = openDatabase(dir)
   store = new RunStore(db)
-  backend = new Backend({ store, farm: FARM, dataDir: dir, version: '9.9.9' })
+  // Not started: no node is probed here (the lab tests do that: test/integration/node-api.test.ts).
+  farmService = new FarmService(FARM, { dataDir: dir, metrics: new NodeMetricsStore(db) })
+  backend = new Backend({ store, farmService, dataDir: dir, version: '9.9.9' })
 })
-afterEach(() => {
+afterEach(async () => {
   backend.close()
+  await farmService.stop()
   for (const d of extra.splice(0)) d.close()
   db.close()
   rmSync(dir, { recursive: true, force: true })
@@ -77,15 +83,65 @@ describe('Backend.invoke', () => {
     })
   })
 
-  it('lists farm nodes without connection details', async () => {
+  it('lists farm nodes with their state, without connection secrets', async () => {
     const env = await backend.invoke('farm.nodes', undefined)
-    expect(env).toEqual({
+    expect(env).toMatchObject({
       ok: true,
       result: [
-        { name: 'n1', host: '10.0.0.5', executor: 'docker', labels: ['self-hosted', 'linux'], slots: 2 },
+        {
+          name: 'n1',
+          host: '10.0.0.5',
+          address: 'ci@10.0.0.5:22',
+          executor: 'docker',
+          labels: ['self-hosted', 'linux'],
+          slots: 2,
+          health: 'offline',
+          healthReasons: ['not probed yet'],
+          admin: 'active',
+          description: 'offline (not probed yet)',
+          canTakeNewJobs: false,
+          sample: null,
+          source: null,
+        },
       ],
     })
     expect(JSON.stringify(env)).not.toContain('/secret/key')
+  })
+
+  it('refuses an unknown node by name, with the names there are', async () => {
+    for (const method of ['node.test', 'node.containers', 'node.hostKey', 'node.events'])
+      expect(await backend.invoke(method, { node: 'n2' })).toEqual({
+        ok: false,
+        error: {
+          name: 'UnknownNodeError',
+          message: 'there is no node "n2" in /repo/farm.yml; did you mean "n1"? Nodes: n1',
+        },
+      })
+  })
+
+  it('drain, cordon, resume: kept, announced, illegal moves refused', async () => {
+    const changed: unknown[] = []
+    backend.subscribe((e, p) => e === 'node.changed' && changed.push(p))
+    const drained = await backend.call('node.admin', { node: 'n1', action: 'drain', reason: 'disk swap' })
+    expect(drained).toMatchObject({ admin: 'draining', adminReason: 'disk swap', canTakeNewJobs: false })
+    await Promise.resolve()
+    expect(changed).toEqual([drained])
+    expect(new NodeMetricsStore(db).adminStates().get('n1')).toMatchObject({ kind: 'draining' })
+    expect(await backend.invoke('node.admin', { node: 'n1', action: 'resume' })).toMatchObject({
+      ok: true,
+      result: { admin: 'active' },
+    })
+    expect(await backend.invoke('node.admin', { node: 'n1', action: 'resume' })).toEqual({
+      ok: false,
+      error: {
+        name: 'AdminRefusedError',
+        message: 'cannot resume n1: the node is active already: there is nothing to resume',
+      },
+    })
+    expect((await backend.call('node.events', {})).map((e) => `${e.kind}:${e.from}->${e.to}`)).toEqual([
+      'admin:draining->active',
+      'admin:active->draining',
+    ])
   })
 
   it('refuses invalid arguments with InvalidArgumentError and a message that says why', async () => {
@@ -111,6 +167,38 @@ describe('Backend.invoke', () => {
     )
     expect(await bad('logs.get', { runId: 1, limit: 50_001 })).toBe(
       '"limit" must be a whole number from 1 to 50000',
+    )
+    expect(await bad('node.test', {})).toBe('"node" is required')
+    expect(await bad('node.test', { node: ' ' })).toBe('"node" must not be empty')
+    expect(await bad('node.test', { node: 7 })).toBe('"node" must be a string')
+    expect(await bad('node.admin', { node: 'n1', action: 'delete' })).toBe(
+      '"action" must be one of drain, cordon, resume',
+    )
+    expect(await bad('node.admin', { node: 'n1', action: 'resume', reason: 'x' })).toBe(
+      '"reason" is for drain and cordon, not resume',
+    )
+    expect(await bad('node.series', { node: 'n1' })).toBe('"from" is required')
+    expect(await bad('node.trust', { node: 'n1' })).toBe('"fingerprint" is required')
+    expect(await bad('node.copyImage', { node: 'n1', from: 'n2' })).toBe('"image" is required')
+    expect(await bad('farm.editNode', { node: 'n1' })).toBe('"edit" is required')
+    expect(await bad('farm.editNode', { node: 'n1', edit: [] })).toBe('"edit" must be an object')
+    expect(await bad('farm.editNode', { node: 'n1', edit: {} })).toBe(
+      '"edit" changes nothing; give one of labels, slots, defaultImage',
+    )
+    expect(await bad('farm.editNode', { node: 'n1', edit: { slot: 2 } })).toBe(
+      '"edit" has unknown field "slot"; it takes "labels", "slots", "defaultImage"',
+    )
+    expect(await bad('farm.editNode', { node: 'n1', edit: { slots: 0 } })).toBe(
+      '"edit.slots" must be a whole number from 1 to 1000',
+    )
+    expect(await bad('farm.editNode', { node: 'n1', edit: { labels: 'gpu' } })).toMatch(
+      /^"edit.labels" must be a list/,
+    )
+    expect(await bad('farm.editNode', { node: 'n1', edit: { labels: [''] } })).toMatch(
+      /^"edit.labels" must be a list/,
+    )
+    expect(await bad('farm.editNode', { node: 'n1', edit: { defaultImage: 3 } })).toBe(
+      '"edit.defaultImage" must be an image name, or null to remove it',
     )
   })
 

@@ -11,14 +11,15 @@ import type {
   MethodName,
   MethodResult,
 } from '../../shared/api'
-import type { Farm } from '../core/farm/farm-model'
+import type { FarmService } from '../core/farm/farm-service'
 import type { RunStore } from '../core/store/run-store'
 import { farmHandlers } from './farm-handlers'
 import { runHandlers } from './run-handlers'
 
 export interface BackendContext {
   store: RunStore
-  farm: Farm
+  /** The farm (replaced when its file is edited), its health monitor and its node operations. */
+  farmService: FarmService
   dataDir: string
   version: string
 }
@@ -30,13 +31,16 @@ export class Backend {
   private readonly handlers: Handlers
   private readonly listeners = new Set<Listener>()
   private watchTimer: NodeJS.Timeout | null = null
+  private readonly detachFarm: () => void
 
   constructor(readonly ctx: BackendContext) {
     this.handlers = {
-      'app.info': () => ({ version: ctx.version, dataDir: ctx.dataDir, farmFile: ctx.farm.file }),
+      'app.info': () => ({ version: ctx.version, dataDir: ctx.dataDir, farmFile: ctx.farmService.farm.file }),
       ...runHandlers(ctx),
       ...farmHandlers(ctx),
     }
+    // node.changed and farm.changed come from the service (its health monitor, its edits).
+    this.detachFarm = ctx.farmService.subscribe((event, payload) => this.emit(event, payload))
   }
 
   /** Calls a method by name with untrusted arguments; never throws, answers in an envelope. */
@@ -101,8 +105,10 @@ export class Backend {
     this.watchTimer.unref()
   }
 
+  /** Stops watching and telling; the farm service is its owner's to stop. */
   close(): void {
     if (this.watchTimer) clearInterval(this.watchTimer)
+    this.detachFarm()
     this.listeners.clear()
   }
 }

@@ -1,17 +1,22 @@
 /** `yardmaster node <name> test|trust|containers|images|prune|copy-image <image> --from <node|local>` */
 import { createInterface } from 'node:readline/promises'
 import type { ContainerView, ImageView, PruneReport } from '../../shared/model'
-import { NodeSessions, withTimeout } from '../core/executor/node-sessions'
+import { NodeSessions } from '../core/executor/node-sessions'
 import { testConnection } from '../core/farm/connection-test'
-import { localDocker } from '../core/farm/docker-over-ssh'
 import { describeNode, isLocal, type Farm, type FarmNode } from '../core/farm/farm-model'
-import { HostTrust, scanHostKey } from '../core/farm/host-trust'
+import {
+  copyImageFrom,
+  CopySourceError,
+  findFarmNode,
+  LOCAL_ENGINE,
+  scanNodeHostKey,
+  UnknownNodeError,
+} from '../core/farm/farm-service'
+import { HostTrust, hostKeyView, trustHostKey } from '../core/farm/host-trust'
 import { applyAdminCommand, type AdminCommand } from '../core/farm/node-admin'
 import { openDatabase } from '../core/store/database'
 import { NodeMetricsStore } from '../core/store/node-metrics-store'
-import { copyImage, type NamedEngine } from '../core/farm/image-transfer'
-import { fingerprint, keyType } from '../core/farm/known-hosts'
-import { engineOf, listContainers, listImages, NoEngineError, pruneNode } from '../core/farm/node-operations'
+import { listContainers, listImages, NoEngineError, pruneNode } from '../core/farm/node-operations'
 import { suggest } from '../core/source/yaml-source'
 import { EXIT, type ParsedArgs } from './args'
 import { loadFarm } from './farm-option'
@@ -55,9 +60,6 @@ const ENGINE_WORK: Record<Exclude<Operation, 'test' | 'trust' | AdminOperation>,
   'copy-image': 'copy images to',
 }
 
-/** The name `--from` takes for this machine's own engine, when no farm node is called that. */
-const LOCAL_ENGINE = 'local'
-
 /**
  * A mistake in what was asked (unknown node or operation, missing argument): exit 2 with the
  * message and, when it helps, this command's usage; never the whole help.
@@ -76,7 +78,7 @@ export async function nodeCommand(args: ParsedArgs, io: CliIo, signal: AbortSign
   try {
     return await runNodeCommand(args, io, signal)
   } catch (e) {
-    if (!(e instanceof NodeUsageError || e instanceof NoEngineError)) throw e
+    if (!isUsageError(e)) throw e
     io.err(
       `yardmaster node: ${e.message}\n${e instanceof NodeUsageError && e.showUsage ? `\nUsage:\n${NODE_USAGE}` : ''}`,
     )
@@ -88,7 +90,7 @@ async function runNodeCommand(args: ParsedArgs, io: CliIo, signal: AbortSignal):
   const [name, op, ...rest] = args.positionals
   if (!name) throw new NodeUsageError('which node?', true)
   const farm = await loadFarm(args.farm)
-  const node = findNode(farm, name)
+  const node = findFarmNode(farm, name)
   if (!op) throw new NodeUsageError(`what should be done on ${name}?`, true)
   if (!(OPERATIONS as readonly string[]).includes(op)) {
     const guess = suggest(op, OPERATIONS)
@@ -125,10 +127,20 @@ async function runNodeCommand(args: ParsedArgs, io: CliIo, signal: AbortSignal):
         return await engineOperation(farm, node, operation, args, io)
     }
   } catch (e) {
-    if (e instanceof NodeUsageError || e instanceof NoEngineError) throw e
+    if (isUsageError(e)) throw e
     io.err(`yardmaster node ${node.name} ${operation}: ${(e as Error).message}\n`)
     return EXIT.failed
   }
+}
+
+/** Mistakes in what was asked (exit 2), as opposed to operations that failed (exit 1). */
+function isUsageError(e: unknown): e is Error {
+  return (
+    e instanceof NodeUsageError ||
+    e instanceof NoEngineError ||
+    e instanceof UnknownNodeError ||
+    e instanceof CopySourceError
+  )
 }
 
 function isAdmin(op: Operation): op is AdminOperation {
@@ -167,18 +179,6 @@ function adminOperation(node: FarmNode, op: AdminOperation, args: ParsedArgs, io
   } finally {
     db.close()
   }
-}
-
-function findNode(farm: Farm, name: string): FarmNode {
-  const node = farm.nodes.find((n) => n.name === name)
-  if (node) return node
-  const names = farm.nodes.map((n) => n.name)
-  const guess = suggest(name, names)
-  throw new NodeUsageError(
-    `there is no node "${name}" in ${farm.file ?? 'the default farm (this machine)'}` +
-      (guess ? `; did you mean "${guess}"?` : '.') +
-      ` Nodes: ${names.join(', ')}`,
-  )
 }
 
 /** Sessions as every node operation opens them: host keys checked against the data dir's store too. */
@@ -254,21 +254,19 @@ async function trustOperation(farm: Farm, node: FarmNode, args: ParsedArgs, io: 
   const sessions = sessionsFor(farm, args)
   let key: Buffer
   try {
-    key = await scanHostKey(node, {
-      sock: await sessions.tunnel(node),
-      known: trust.keysFor(node.host, node.port),
-    })
+    key = await scanNodeHostKey(node, trust, sessions)
   } finally {
     await sessions.closeAll()
   }
-  const verdict = trust.verdict(node.host, node.port, key)
+  const shown = hostKeyView(node, trust, key)
+  // What --json has always given.
   const view = {
-    node: node.name,
-    keyType: keyType(key),
-    fingerprint: fingerprint(key),
-    verdict: verdict.kind,
+    node: shown.node,
+    keyType: shown.keyType,
+    fingerprint: shown.fingerprint,
+    verdict: shown.verdict,
     recorded: false,
-    file: verdict.kind === 'unknown' ? trust.store : verdict.file,
+    file: shown.file,
   }
   const say = (text: string) => {
     if (!args.json) io.out(text)
@@ -277,16 +275,16 @@ async function trustOperation(farm: Farm, node: FarmNode, args: ParsedArgs, io: 
     if (args.json) io.out(JSON.stringify(view) + '\n')
     return code
   }
-  if (verdict.kind === 'trusted') {
+  if (shown.verdict === 'trusted') {
     say(
-      `${describeNode(node)}: its host key ${view.keyType} ${view.fingerprint} is already trusted (${verdict.file}:${verdict.line})\n`,
+      `${describeNode(node)}: its host key ${view.keyType} ${view.fingerprint} is already trusted (${shown.file}:${shown.line})\n`,
     )
     return finish(EXIT.ok)
   }
-  if (verdict.kind !== 'unknown') {
-    // Changed or revoked: record() refuses with the full story.
+  if (shown.verdict !== 'unknown') {
+    // Changed or revoked: trustHostKey refuses with the full story.
     try {
-      trust.record(node, key)
+      trustHostKey(node, trust, key, shown.fingerprint)
     } catch (e) {
       io.err(`yardmaster node ${node.name} trust: ${(e as Error).message}\n`)
     }
@@ -307,7 +305,7 @@ async function trustOperation(farm: Farm, node: FarmNode, args: ParsedArgs, io: 
     )
     return finish(EXIT.failed)
   }
-  const { file } = trust.record(node, key)
+  const { file } = trustHostKey(node, trust, key, shown.fingerprint)
   view.recorded = true
   view.file = file
   say(`recorded in ${file}: connections to ${node.name} now accept this key, and refuse any other\n`)
@@ -396,38 +394,21 @@ async function copyOperation(
       `copy-image needs --from <node|${LOCAL_ENGINE}>: where the image is now ` +
         `(nodes: ${farm.nodes.map((n) => n.name).join(', ')})`,
     )
-  if (from === node.name)
-    throw new NodeUsageError(`--from ${from} is the node being copied to; name another node`)
-  const fromNode = farm.nodes.find((n) => n.name === from)
-  if (!fromNode && from !== LOCAL_ENGINE) {
-    const guess = suggest(from, [...farm.nodes.map((n) => n.name), LOCAL_ENGINE])
-    throw new NodeUsageError(
-      `--from ${from}: there is no such node${guess ? `; did you mean "${guess}"?` : ''} ` +
-        `Use a node of the farm (${farm.nodes.map((n) => n.name).join(', ')}) or ${LOCAL_ENGINE} for this machine's engine.`,
-    )
-  }
-  if (fromNode?.executor === 'shell') throw new NoEngineError(fromNode, 'copy images from')
 
   const sessions = sessionsFor(farm, args)
   try {
-    // Both ends open at once: the slower handshake sets the wait, not the sum.
-    const [target, source] = await Promise.all([
-      sessions
-        .open(node)
-        .then((h): NamedEngine => ({ name: node.name, docker: engineOf(h, 'copy images to') })),
-      fromNode
-        ? sessions.open(fromNode).then((h): NamedEngine => ({ name: fromNode.name, docker: engineOf(h, '') }))
-        : openLocalEngine(),
-    ])
-    const progress = progressPrinter(io, image, source.name, node.name)
-    const r = await copyImage(source, target, image, { onProgress: progress.update, signal })
+    const progress = progressPrinter(io, image, from, node.name)
+    const r = await copyImageFrom(farm, node, image, from, (n) => sessions.open(n), {
+      onProgress: progress.update,
+      signal,
+    })
     progress.done()
     const id = shortId(r.imageId)
     if (r.outcome === 'present')
       io.out(`${node.name} already has ${image} (the same image, ${id}); nothing was copied\n`)
     else {
       io.out(
-        `copied ${image} from ${source.name} to ${node.name}: ${formatBytes(r.bytes)} in ${(r.ms / 1000).toFixed(1)} s (image ${id})\n`,
+        `copied ${image} from ${from} to ${node.name}: ${formatBytes(r.bytes)} in ${(r.ms / 1000).toFixed(1)} s (image ${id})\n`,
       )
       if (r.replacedImageId)
         io.out(
@@ -439,19 +420,6 @@ async function copyOperation(
   } finally {
     await sessions.closeAll()
   }
-}
-
-async function openLocalEngine(): Promise<NamedEngine> {
-  const docker = localDocker()
-  try {
-    await withTimeout(docker.ping(), 5000, 'no answer within 5000 ms')
-  } catch (e) {
-    throw new Error(
-      `no Docker engine answers on this machine (${process.env.DOCKER_HOST || 'unix:///var/run/docker.sock'}): ` +
-        `${(e as Error).message}. Start Docker here, or copy from a node with --from <node>.`,
-    )
-  }
-  return { name: LOCAL_ENGINE, docker }
 }
 
 function shortId(id: string): string {

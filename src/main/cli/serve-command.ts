@@ -1,8 +1,9 @@
-/** `yardmaster serve [--port N] [--farm FILE]`: the UI in a browser, on 127.0.0.1 only. */
+/**
+ * `yardmaster serve [--port N] [--farm FILE] [--accept-new-host-keys]`: the UI in a browser, on
+ * 127.0.0.1 only, with the health monitor probing the farm's nodes while it serves.
+ */
 import { join } from 'node:path'
-import { Backend } from '../api/backend'
-import { openDatabase } from '../core/store/database'
-import { RunStore } from '../core/store/run-store'
+import { createAppBackend } from '../api/app-backend'
 import { startLoopbackServer } from '../server/loopback-server'
 import { EXIT, type ParsedArgs } from './args'
 import { loadFarm } from './farm-option'
@@ -15,17 +16,30 @@ export async function serveCommand(
   ctx: { version: string; rendererDir: string },
 ): Promise<number> {
   const farm = await loadFarm(args.farm)
-  const db = openDatabase(args.dataDir)
-  const backend = new Backend({ store: new RunStore(db), farm, dataDir: args.dataDir, version: ctx.version })
-  backend.watchStore()
-  const server = await startLoopbackServer({ backend, rendererDir: ctx.rendererDir, port: args.port })
-  io.out(`Yardmaster is serving on ${server.origin} (history: ${args.dataDir})\n`)
-  io.out(`Open: ${server.url}\n`)
-  io.out('The token in that URL is required; keep it private. Ctrl-C stops.\n')
-  await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
-  await server.close()
-  backend.close()
-  db.close()
+  const app = createAppBackend({
+    dataDir: args.dataDir,
+    farm,
+    version: ctx.version,
+    acceptNewHostKeys: args.acceptNewHostKeys,
+  })
+  try {
+    const server = await startLoopbackServer({
+      backend: app.backend,
+      rendererDir: ctx.rendererDir,
+      port: args.port,
+    })
+    io.out(`Yardmaster is serving on ${server.origin} (history: ${args.dataDir})\n`)
+    io.out(`Open: ${server.url}\n`)
+    io.out('The token in that URL is required; keep it private. Ctrl-C stops.\n')
+    await new Promise<void>((resolve) => {
+      if (signal.aborted) return resolve()
+      signal.addEventListener('abort', () => resolve(), { once: true })
+    })
+    await server.close()
+  } finally {
+    // The monitor stops and the nodes' connections are closed, whatever happened.
+    await app.close()
+  }
   return EXIT.ok
 }
 

@@ -82,6 +82,9 @@ interface Watched {
 export class HealthMonitor {
   private readonly watched = new Map<string, Watched>()
   private readonly listeners = new Set<(e: NodeStateChanged) => void>()
+  /** The latest sample of each node that answered, and who wants each new one. */
+  private readonly samples = new Map<string, HealthSample>()
+  private readonly sampleListeners = new Set<(node: string, sample: HealthSample) => void>()
   private timer: NodeJS.Timeout | null = null
   private lastCompact = 0
   private readonly policy: NodeStatePolicy
@@ -148,6 +151,17 @@ export class HealthMonitor {
   subscribe(listener: (e: NodeStateChanged) => void): () => void {
     this.listeners.add(listener)
     return () => this.listeners.delete(listener)
+  }
+
+  /** The node's latest sample that answered; null until one did. */
+  lastSample(name: string): HealthSample | null {
+    return this.samples.get(name) ?? null
+  }
+
+  /** Called with every new sample, after the state it led to is taken (and announced). */
+  onSample(listener: (node: string, sample: HealthSample) => void): () => void {
+    this.sampleListeners.add(listener)
+    return () => this.sampleListeners.delete(listener)
   }
 
   /** Probes every node that is due, at once; resolves when those probes are done. */
@@ -220,6 +234,8 @@ export class HealthMonitor {
     w.cpu = r.cpu
     this.move(w, { type: 'probe-ok', at: r.sample.at, problems: r.problems })
     this.opts.recorder?.addSample(w.node.name, w.state.health.kind, r.sample)
+    this.samples.set(w.node.name, r.sample)
+    for (const l of this.sampleListeners) l(w.node.name, r.sample)
     // A draining docker node with none of our containers left has finished its jobs.
     if (w.state.admin.kind === 'draining' && r.sample.containersOurs === 0)
       this.move(w, { type: 'drained', at })

@@ -5,7 +5,15 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { HostKeyMismatchError, UnknownHostKeyError } from './farm-errors'
 import type { FarmNode } from './farm-model'
-import { ChangedHostKeyError, HostTrust, trustStorePath, UntrustedHostError } from './host-trust'
+import {
+  ChangedHostKeyError,
+  FingerprintMismatchError,
+  HostTrust,
+  hostKeyView,
+  trustHostKey,
+  trustStorePath,
+  UntrustedHostError,
+} from './host-trust'
 import { fingerprint } from './known-hosts'
 
 let dir: string
@@ -148,5 +156,74 @@ describe('HostTrust', () => {
     const c = setup(`[builder.lan]:2222 ${a.line}\n`)
     expect(c.make().record(node, a.blob)).toEqual({ file: c.farmKh })
     expect(() => c.make(false, false).record(node, a.blob)).toThrow(/no data directory/)
+  })
+})
+
+describe('hostKeyView and trustHostKey (trust on first use, as the API and the CLI do it)', () => {
+  const view = (over: object) => ({
+    node: 'n1',
+    keyType: 'ssh-ed25519',
+    fingerprint: fingerprint(a.blob),
+    knownFingerprint: null,
+    recorded: false,
+    ...over,
+  })
+
+  it('says what each verdict is, and where', () => {
+    const unknown = setup()
+    expect(hostKeyView(node, unknown.make(), a.blob)).toEqual(
+      view({ verdict: 'unknown', file: unknown.store, line: null }),
+    )
+    const trusted = setup(`[builder.lan]:2222 ${a.line}\n`)
+    expect(hostKeyView(node, trusted.make(), a.blob)).toEqual(
+      view({ verdict: 'trusted', file: trusted.farmKh, line: 1 }),
+    )
+    const changed = setup('', `# old\n[builder.lan]:2222 ${b.line}\n`)
+    expect(hostKeyView(node, changed.make(), a.blob)).toEqual(
+      view({ verdict: 'changed', file: changed.store, line: 2, knownFingerprint: fingerprint(b.blob) }),
+    )
+    const revoked = setup(`@revoked * ${a.line}\n`)
+    expect(hostKeyView(node, revoked.make(), a.blob)).toEqual(
+      view({ verdict: 'revoked', file: revoked.farmKh, line: 1 }),
+    )
+  })
+
+  it('records an unknown key when the fingerprint shown is still the one offered', () => {
+    const c = setup()
+    expect(trustHostKey(node, c.make(), a.blob, ` ${fingerprint(a.blob)}\n`)).toEqual(
+      view({ verdict: 'unknown', file: c.store, line: null, recorded: true }),
+    )
+    expect(readFileSync(c.store, 'utf8')).toBe(`[builder.lan]:2222 ${a.line}\n`)
+    // Once more: already trusted, nothing written.
+    expect(trustHostKey(node, c.make(), a.blob, fingerprint(a.blob))).toEqual(
+      view({ verdict: 'trusted', file: c.store, line: 1 }),
+    )
+    expect(readFileSync(c.store, 'utf8')).toBe(`[builder.lan]:2222 ${a.line}\n`)
+  })
+
+  it('records nothing when the key offered now is not the one shown', () => {
+    const c = setup()
+    const err = (() => {
+      try {
+        trustHostKey(node, c.make(), b.blob, fingerprint(a.blob))
+      } catch (e) {
+        return e as Error
+      }
+    })()
+    expect(err).toBeInstanceOf(FingerprintMismatchError)
+    expect(err!.message).toBe(
+      `node n1 (ci@Builder.LAN:2222) now offers the ssh-ed25519 key ${fingerprint(b.blob)}, not ${fingerprint(a.blob)}, ` +
+        "the one that was shown: nothing was recorded. Look at the key it offers again and check that one with the machine's owner.",
+    )
+    expect(() => readFileSync(c.store)).toThrow(/ENOENT/)
+  })
+
+  it('refuses a changed or revoked key with the full story and never overwrites the record', () => {
+    const c = setup('', `[builder.lan]:2222 ${b.line}\n`)
+    expect(() => trustHostKey(node, c.make(), a.blob, fingerprint(a.blob))).toThrow(/has CHANGED/)
+    expect(readFileSync(c.store, 'utf8')).toBe(`[builder.lan]:2222 ${b.line}\n`)
+    const r = setup(`@revoked * ${a.line}\n`)
+    expect(() => trustHostKey(node, r.make(), a.blob, fingerprint(a.blob))).toThrow(/is marked @revoked/)
+    expect(() => readFileSync(r.store)).toThrow(/ENOENT/)
   })
 })

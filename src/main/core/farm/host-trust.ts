@@ -20,6 +20,7 @@ import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { Client } from 'ssh2'
 import type { Duplex } from 'node:stream'
+import type { HostKeyView } from '../../../shared/model'
 import { HostKeyMismatchError, NodeUnreachableError, UnknownHostKeyError } from './farm-errors'
 import { describeNode, type Farm, type FarmNode } from './farm-model'
 import {
@@ -147,6 +148,59 @@ export class HostTrust implements HostKeyChecker {
   private load(): KnownHosts[] {
     return this.sources.map((f) => KnownHosts.load(f))
   }
+}
+
+/**
+ * What `trust` shows: the key a node offers (scanned, not trusted) and what the known_hosts files
+ * say of it. `file` is where the key is (trusted), where it would be recorded (unknown), or where
+ * the other key is (changed, revoked).
+ */
+export function hostKeyView(node: FarmNode, trust: HostTrust, key: Buffer): HostKeyView {
+  const v = trust.verdict(node.host, node.port, key)
+  return {
+    node: node.name,
+    keyType: keyType(key),
+    fingerprint: fingerprint(key),
+    verdict: v.kind,
+    file: v.kind === 'unknown' ? trust.store : v.file,
+    line: v.kind === 'unknown' ? null : v.line,
+    knownFingerprint: v.kind === 'changed' ? v.knownFingerprint : null,
+    recorded: false,
+  }
+}
+
+/** The key a node offers now is not the one the user was shown and accepted. */
+export class FingerprintMismatchError extends Error {
+  constructor(node: FarmNode, offered: Buffer, expected: string) {
+    super(
+      `node ${describeNode(node)} now offers the ${keyType(offered)} key ${fingerprint(offered)}, ` +
+        `not ${expected}, the one that was shown: nothing was recorded. Look at the key it offers again ` +
+        `and check that one with the machine's owner.`,
+    )
+    this.name = 'FingerprintMismatchError'
+  }
+}
+
+/**
+ * Trust on first use, once the user has seen `expectedFingerprint`: records `key` (the key the
+ * node offers now) in the store only if it is still that key and no known_hosts knows the host.
+ * A key already trusted is left as it is (`recorded: false`); a changed or revoked one is refused
+ * with ChangedHostKeyError and the record is never overwritten. The view keeps the verdict found
+ * before recording (`unknown`, with `recorded: true`).
+ */
+export function trustHostKey(
+  node: FarmNode,
+  trust: HostTrust,
+  key: Buffer,
+  expectedFingerprint: string,
+): HostKeyView {
+  if (fingerprint(key) !== expectedFingerprint.trim())
+    throw new FingerprintMismatchError(node, key, expectedFingerprint.trim())
+  const view = hostKeyView(node, trust, key)
+  if (view.verdict === 'trusted') return view
+  // Changed or revoked: record() refuses with the whole story. Unknown: recorded.
+  const { file } = trust.record(node, key)
+  return { ...view, recorded: true, file, line: null }
 }
 
 /** A host none of the known_hosts files knows: refused, with its fingerprint and how to accept it. */
