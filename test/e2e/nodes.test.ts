@@ -1,0 +1,110 @@
+/**
+ * The Nodes view in real Chromium, served by the real `yardmaster serve` on the lab farm: live
+ * health from the monitor, drain and resume through the UI, a connection test.
+ */
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { tempDir } from '../support/cli'
+import { lab, REPO } from '../support/lab'
+import { serve, type Served } from '../support/serve'
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
+
+describe('the Nodes view in Chromium', () => {
+  let served: Served
+  let browser: Browser
+
+  beforeAll(async () => {
+    // A fresh data dir: admin states live there, so nothing this test does outlives it.
+    served = await serve(['--data-dir', tempDir(), '--farm', lab().farmFile])
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })
+  })
+
+  afterAll(async () => {
+    await browser?.close()
+    await served?.stop()
+  })
+
+  const card = (page: Page, name: string) => page.getByRole('article', { name: `Node ${name}`, exact: true })
+  const detail = (page: Page, name: string) => page.getByRole('region', { name: `Node ${name} details` })
+
+  it('shows the lab’s nodes live, drains and resumes one, tests a connection', async () => {
+    const page = await browser.newPage({ viewport: { width: 1360, height: 860 } })
+    const errors: string[] = []
+    page.on('pageerror', (e) => errors.push(e.message))
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()))
+    await page.goto(served.url)
+
+    // Runs is the view the console opens on; the Nodes tab switches.
+    await expect
+      .poll(() => page.getByRole('tab', { name: 'Runs' }).getAttribute('aria-selected'))
+      .toBe('true')
+    await page.getByRole('tab', { name: 'Nodes' }).click()
+    await expect
+      .poll(() => page.getByRole('tab', { name: 'Nodes' }).getAttribute('aria-selected'))
+      .toBe('true')
+
+    // Every node online, with a load figure from the health monitor (it probes every 5 s).
+    const list = page.getByRole('list', { name: 'Nodes' })
+    await expect.poll(() => list.getByRole('article').count()).toBe(3)
+    for (const name of ['n1', 'n2', 'n3']) {
+      await expect
+        .poll(() => card(page, name).textContent(), { timeout: 20_000 })
+        .toMatch(/online.*active.*load\s*\d+\.\d\d \/ \d+ cpus/s)
+    }
+    await expect.poll(() => card(page, 'n1').textContent()).toContain('yardlab@127.0.0.11:2222')
+
+    // Drain n3 with a reason: the badge says so at once.
+    await card(page, 'n3').getByRole('button', { name: 'n3', exact: true }).click()
+    const n3 = detail(page, 'n3')
+    await expect.poll(() => n3.getByRole('button', { name: 'Resume' }).isDisabled()).toBe(true)
+    await n3.getByLabel('Reason (optional)').fill('disk swap (e2e)')
+    await n3.getByRole('button', { name: 'Drain' }).click()
+    await expect.poll(() => card(page, 'n3').textContent()).toMatch(/draining.*disk swap \(e2e\)/s)
+    await expect.poll(() => n3.getByRole('button', { name: 'Drain' }).isDisabled()).toBe(true)
+    await expect.poll(() => page.getByRole('tab', { name: 'Nodes' }).textContent()).toMatch(/Nodes\s*1/)
+    await expect
+      .poll(() => n3.getByRole('list', { name: 'Recent events' }).textContent())
+      .toMatch(/active → draining.*disk swap \(e2e\)/s)
+    // With no job of ours on it, the monitor soon finds n3 drained: then it is cordoned.
+    // Either way Resume brings it back into service.
+    await n3.getByRole('button', { name: 'Resume' }).click()
+    await expect.poll(() => card(page, 'n3').textContent()).toMatch(/online.*active/s)
+    await expect.poll(() => n3.getByRole('button', { name: 'Resume' }).isDisabled()).toBe(true)
+
+    // Test the connection to n1: handshake and round trip, in milliseconds.
+    await card(page, 'n1').getByRole('button', { name: 'n1', exact: true }).click()
+    const n1 = detail(page, 'n1')
+    await n1.getByRole('button', { name: 'Test connection' }).click()
+    await expect
+      .poll(() => n1.getByRole('status', { name: 'Connection test result' }).textContent(), {
+        timeout: 20_000,
+      })
+      .toMatch(/handshake \d+(\.\d)? ms.*round trip \d+(\.\d)? ms/s)
+
+    // Its engine: containers and images (the lab's two images at least).
+    await expect
+      .poll(() => n1.getByRole('table', { name: 'Images' }).textContent(), { timeout: 20_000 })
+      .toContain('lab/busybox:1')
+    await expect
+      .poll(() => n1.getByRole('region', { name: 'Engine' }).textContent())
+      .toMatch(/Containers.*Images/s)
+    await expect.poll(() => n1.getByRole('button', { name: /^(Loading…)$/ }).count()).toBe(0)
+
+    mkdirSync(join(REPO, 'docs', 'screenshots'), { recursive: true })
+    await page.screenshot({ path: join(REPO, 'docs', 'screenshots', 'nodes.png') })
+    expect(errors).toEqual([])
+    await page.close()
+  })
+})
