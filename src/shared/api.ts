@@ -3,7 +3,23 @@
  * WebSocket server, in-process tests). Every method takes one object argument and resolves
  * to a value; every event carries one payload. Transports only move these, by name.
  */
-import type { AppInfo, LogLine, NodeView, RunDetail, RunSummary } from './model'
+import type {
+  AppInfo,
+  ConnectionTestView,
+  ContainerView,
+  HostKeyView,
+  ImageCopyView,
+  ImageView,
+  LogLine,
+  NodeEdit,
+  NodeEventRecord,
+  NodeLiveView,
+  NodeStatusView,
+  PruneReport,
+  RunDetail,
+  RunSummary,
+  Series,
+} from './model'
 
 export interface ApiMethods {
   'app.info': (args: Record<string, never>) => AppInfo
@@ -11,7 +27,35 @@ export interface ApiMethods {
   'runs.get': (args: { runId: number }) => RunDetail
   /** Log lines of a run with seq > afterSeq, oldest first, at most `limit` (default 5,000). */
   'logs.get': (args: { runId: number; afterSeq?: number; limit?: number }) => LogLine[]
-  'farm.nodes': (args: Record<string, never>) => NodeView[]
+  /** Every node of the farm with its live state (from the health monitor), in farm-file order. */
+  'farm.nodes': (args: Record<string, never>) => NodeLiveView[]
+  /** Probes the nodes now (all, or one): facts and capabilities, or why a node could not be probed. */
+  'farm.probe': (args: { node?: string }) => NodeStatusView[]
+  /**
+   * Changes a node's declared fields and writes the farm file back with its comments and layout
+   * kept. Refused for the embedded default, and when the file changed on disk since it was loaded.
+   */
+  'farm.editNode': (args: { node: string; edit: NodeEdit }) => NodeLiveView
+  /** A node's health series from `from` (epoch ms) to now; the resolution follows the span. */
+  'node.series': (args: { node: string; from: number }) => Series
+  /** State changes, newest first: of one node, or of all. */
+  'node.events': (args: { node?: string; limit?: number }) => NodeEventRecord[]
+  'node.test': (args: { node: string }) => ConnectionTestView
+  /** drain: finish current jobs, take no new ones; cordon: take no new jobs; resume: back in service. */
+  'node.admin': (args: { node: string; action: 'drain' | 'cordon' | 'resume'; reason?: string }) => NodeLiveView
+  'node.containers': (args: { node: string }) => ContainerView[]
+  'node.images': (args: { node: string }) => ImageView[]
+  /** Removes only what Yardmaster left behind (stopped job containers, its volumes, dangling images). */
+  'node.prune': (args: { node: string }) => PruneReport
+  /** Makes sure `image` is on `node`, copying it from `from` (a node, or `local`) by save | load. */
+  'node.copyImage': (args: { node: string; image: string; from: string }) => ImageCopyView
+  /** The key the node's sshd offers now and what the known_hosts files say of it. */
+  'node.hostKey': (args: { node: string }) => HostKeyView
+  /**
+   * Trust on first use: records the key the node offers, if its fingerprint is still the one the
+   * user saw (`fingerprint`), and no known_hosts holds another key for it.
+   */
+  'node.trust': (args: { node: string; fingerprint: string }) => HostKeyView
 }
 
 export interface ApiEvents {
@@ -19,6 +63,10 @@ export interface ApiEvents {
   'run.changed': { runId: number }
   /** New log lines were stored (any run). */
   'log.appended': { runId: number; lastSeq: number }
+  /** A node's state changed or it answered a probe; carries the node as `farm.nodes` shows it. */
+  'node.changed': NodeLiveView
+  /** The farm file was written back (or reloaded); clients take `farm.nodes` again. */
+  'farm.changed': { file: string | null }
 }
 
 export type MethodName = keyof ApiMethods
@@ -42,6 +90,18 @@ export const METHOD_NAMES: readonly MethodName[] = [
   'runs.get',
   'logs.get',
   'farm.nodes',
+  'farm.probe',
+  'farm.editNode',
+  'node.series',
+  'node.events',
+  'node.test',
+  'node.admin',
+  'node.containers',
+  'node.images',
+  'node.prune',
+  'node.copyImage',
+  'node.hostKey',
+  'node.trust',
 ]
 
 export function isMethodName(name: unknown): name is MethodName {

@@ -88,6 +88,125 @@ export interface NodeView {
   slots: number
 }
 
+/** A node's health, as the health monitor observes it (src/main/core/farm/node-state.ts). */
+export type HealthKind = 'online' | 'degraded' | 'unreachable' | 'offline'
+/** What an admin (or the quarantine rule) decided. */
+export type AdminKind = 'active' | 'draining' | 'cordoned' | 'quarantined'
+/** Why a node does not answer: its network, its engine, its host key, or our credentials. */
+export type UnreachableCause = 'network' | 'engine' | 'host-key' | 'auth'
+
+/** One health sample, as stored (null: not measured, or not measurable on this node). */
+export interface HealthSample {
+  at: number
+  load1: number | null
+  cpus: number | null
+  /** CPU busy since the previous sample, 0-100 (null on the first). */
+  cpuPct: number | null
+  memUsedPct: number | null
+  rootFreeBytes: number | null
+  /** Free space of the engine's data root (docker nodes). */
+  dataFreeBytes: number | null
+  /** Jobs of ours on the node: our running containers (docker), our job workspaces (shell). */
+  containersOurs: number | null
+  containersOthers: number | null
+  /** Engine ping round trip. */
+  engineMs: number | null
+  /** The script's round trip: the connection's latency plus a shell's start. */
+  rttMs: number | null
+  /** Node clock minus ours (positive: the node is ahead). */
+  skewMs: number | null
+}
+
+/** A node as the console shows it: declared, its live state, its latest health sample. */
+export interface NodeLiveView extends NodeView {
+  /** `user@host:port` (`via jump`), or `this machine`. */
+  address: string
+  health: HealthKind
+  /** Epoch ms the node entered this health state. */
+  healthSince: number
+  /** Degraded: what is wrong; unreachable and offline: why. Empty when online. */
+  healthReasons: string[]
+  unreachableCause: UnreachableCause | null
+  admin: AdminKind
+  adminSince: number | null
+  adminReason: string | null
+  /** `online`, `degraded (low disk on /)`, `unreachable (…)`, `online, draining: …` */
+  description: string
+  canTakeNewJobs: boolean
+  /** Jobs in a row that failed for the node's sake; the node is quarantined at 3. */
+  infraFailures: number
+  /** The latest sample that answered; null until one did. */
+  sample: HealthSample | null
+  /** Declared in the farm file at this line (null for the embedded default). */
+  source: { file: string; line: number } | null
+}
+
+/** A point of a node's health series: one sample, or the average of a minute or an hour of them. */
+export interface SeriesPoint {
+  at: number
+  /** Samples behind this point (1 for a sample) and how many of them answered. */
+  samples: number
+  reachable: number
+  load1: number | null
+  load1Max: number | null
+  cpuPct: number | null
+  cpuPctMax: number | null
+  memUsedPct: number | null
+  rootFreeBytes: number | null
+  dataFreeBytes: number | null
+  containersOurs: number | null
+  containersOthers: number | null
+  engineMs: number | null
+  engineMsMax: number | null
+  rttMs: number | null
+  skewMs: number | null
+}
+
+/** Fine for the last hour, per minute for two days, per hour for 90 days. */
+export interface Series {
+  resolution: 'sample' | 'minute' | 'hour'
+  points: SeriesPoint[]
+}
+
+/** A change of a node's health or admin state, as the history keeps it. */
+export interface NodeEventRecord {
+  node: string
+  at: number
+  kind: 'health' | 'admin'
+  from: string
+  to: string
+  reason: string | null
+}
+
+/** The key a node's sshd offers, and what the known_hosts files say of it. */
+export interface HostKeyView {
+  node: string
+  keyType: string
+  /** `SHA256:…`, as `ssh-keygen -lf` prints it. */
+  fingerprint: string
+  /**
+   * trusted: a known_hosts file holds this key; unknown: none knows the host (trust on first
+   * use); changed: one holds another key for it (refused; maybe an attack); revoked: @revoked.
+   */
+  verdict: 'trusted' | 'unknown' | 'changed' | 'revoked'
+  /** Where the key is (trusted), would be recorded (unknown), or where the other key is. */
+  file: string | null
+  line: number | null
+  /** The key on record, when it changed. */
+  knownFingerprint: string | null
+  /** True when this call recorded it. */
+  recorded: boolean
+}
+
+/** Fields of a node the console may change; written back to the farm file, comments kept. */
+export interface NodeEdit {
+  /** Declared labels (without `self-hosted`, which every node has). */
+  labels?: string[]
+  slots?: number
+  /** Null removes the key. */
+  defaultImage?: string | null
+}
+
 export interface AppInfo {
   version: string
   dataDir: string

@@ -10,6 +10,9 @@
 #                                 Open sessions survive, as with a real
 #                                 `systemctl stop ssh`.
 #   fault.sh sshd-start   <host>  undo `sshd-stop`
+#   fault.sh cut-sessions <host>  end every open SSH connection to it (its sshd
+#                                 kills them, as when a link flaps or a NAT
+#                                 forgets them); new connections work at once
 #   fault.sh freeze       <host>  SIGSTOP its dockerd and containerd: SSH works,
 #                                 docker API calls hang (engine wedged);
 #                                 running containers keep running
@@ -70,6 +73,16 @@ do_sshd_stop() {
   fi
   lab_stop_pid "$pid" "sshd $name" 10
   lab_log "$name: sshd stopped (was pid $pid); connections to ${HOST_ADDR[$name]}:$LAB_PORT are refused"
+}
+
+do_cut_sessions() {
+  local name=$1 pid n
+  pid=$(sshd_pid "$name")
+  [[ -n $pid ]] || lab_die "$name: sshd is not running"
+  # The listener forks one process per connection; ending those ends the connections.
+  n=$(pgrep -c -P "$pid" || true)
+  pkill -TERM -P "$pid" || true
+  lab_log "$name: cut ${n:-0} open SSH connection(s); the listener (pid $pid) still accepts new ones"
 }
 
 do_sshd_start() {
@@ -183,7 +196,7 @@ if [[ $action == status ]]; then
   exit 0
 fi
 case $action in
-  unreachable | heal | sshd-stop | sshd-start | freeze | thaw | engine-stop | engine-start) ;;
+  unreachable | heal | sshd-stop | sshd-start | cut-sessions | freeze | thaw | engine-stop | engine-start) ;;
   -h | --help | help) usage ;;
   *) printf 'unknown action: %s\n\n' "$action" >&2; usage ;;
 esac

@@ -107,9 +107,16 @@ describe('SshCommandRunner (over a fake ssh2 client)', () => {
     expect(commands).toEqual(['make test'])
   })
 
-  it('resolves null when the channel closes without an exit code', async () => {
-    const { client } = fakeClient((ch) => ch.emit('close'))
+  it('resolves null when a signal killed the command', async () => {
+    const { client } = fakeClient((ch) => ch.emit('close', null, 'KILL'))
     expect((await run(new SshCommandRunner(client))).code).toBeNull()
+  })
+
+  it('rejects when the channel closes with neither an exit code nor a signal (the connection dropped)', async () => {
+    const { client } = fakeClient((ch) => ch.emit('close'))
+    await expect(run(new SshCommandRunner(client))).rejects.toThrow(
+      'the SSH connection closed before the command ended',
+    )
   })
 
   it('rejects when the exec cannot start', async () => {

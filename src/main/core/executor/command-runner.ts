@@ -54,9 +54,12 @@ export class SshCommandRunner implements CommandRunner {
         signal.addEventListener('abort', kill, { once: true })
         channel.on('data', (d: Buffer) => onOutput('stdout', d))
         channel.stderr.on('data', (d: Buffer) => onOutput('stderr', d))
-        channel.on('close', (code: number | null) => {
+        channel.on('close', (code?: number | null, signalName?: string) => {
           signal.removeEventListener('abort', kill)
-          resolve(signal.aborted ? null : (code ?? null))
+          if (signal.aborted || signalName) return resolve(null)
+          if (typeof code === 'number') return resolve(code)
+          // Neither an exit status nor a signal: the connection closed under the command.
+          reject(new Error('the SSH connection closed before the command ended'))
         })
       })
     })

@@ -5,6 +5,7 @@
 import type Docker from 'dockerode'
 import type { FarmNode } from '../farm/farm-model'
 import { describeNode } from '../farm/farm-model'
+import { JobSetupError } from './job-failures'
 import {
   stepArgv,
   type JobEnvironment,
@@ -23,7 +24,8 @@ export const LABEL_RUN = 'io.yardmaster.run'
 export const LABEL_JOB = 'io.yardmaster.job'
 export const LABEL_SERVICE = 'io.yardmaster.service'
 
-export class ImageUnavailableError extends Error {
+/** An image the node does not have and cannot pull: the job's to fix (or the admin's, with copy-image). */
+export class ImageUnavailableError extends JobSetupError {
   constructor(node: FarmNode, image: string, detail: string) {
     super(
       `image ${image} is not on node ${describeNode(node)} and could not be pulled (${detail}). ` +
@@ -49,7 +51,7 @@ export class DockerExecutor implements NodeExecutor {
   ): Promise<JobEnvironment> {
     const image = setup.image ?? this.node.defaultImage
     if (!image) {
-      throw new Error(
+      throw new JobSetupError(
         `job ${setup.jobKey} has no "container:" image and node ${this.node.name} has no defaultImage; set one of them`,
       )
     }
@@ -171,6 +173,11 @@ class ContainerJob implements JobEnvironment {
     }
     if (signal.aborted) return null
     const info = await exec.inspect()
+    // The output stream closed but the step goes on: the connection to the node dropped.
+    if (info.Running)
+      throw new Error(
+        'the connection to the node dropped while the step was running (its output stream closed)',
+      )
     return info.ExitCode ?? null
   }
 

@@ -36,6 +36,8 @@ import { NO_NEEDS, type ResourceNeeds } from '../workflow/container-options'
 import { containerOf, servicesOf, type JobContainer } from '../workflow/plan'
 import type { LogSink, LogTarget } from './log-sink'
 import { runnerArch, runnerOs } from './run-contexts'
+import { infrastructureReason, NodeCallError } from './job-failures'
+import type { JobOutcome } from '../farm/node-admin'
 
 /** GitHub's default job timeout. */
 export const DEFAULT_JOB_TIMEOUT_MINUTES = 360
@@ -72,6 +74,8 @@ export interface JobInstanceDeps {
 export interface JobInstanceResult {
   state: JobState
   outputs: Record<string, string>
+  /** What the job says of its node (counted towards quarantine); null when it never got to use it. */
+  nodeOutcome: JobOutcome | null
 }
 
 export async function runJobInstance(
@@ -82,11 +86,11 @@ export async function runJobInstance(
   const { store, logs, node } = deps
   const jobTarget: LogTarget = { runId: spec.runId, jobId, jobKey: spec.key, stepIndex: null }
   const commands = new WorkflowCommands(spec.secrets)
-  const fail = (reason: string): JobInstanceResult => {
+  const fail = (reason: string, nodeOutcome: JobOutcome | null): JobInstanceResult => {
     logs.line(jobTarget, 'system', reason)
     for (const id of stepIds) store.updateStep(id, { state: 'skipped', conclusion: 'skipped' })
     deps.setJob('failed', { reason, finishedAt: Date.now() })
-    return { state: 'failed', outputs: {} }
+    return { state: 'failed', outputs: {}, nodeOutcome }
   }
 
   const github = { ...(spec.contexts.github as Record<string, Json>), job: job.key }
@@ -108,7 +112,7 @@ export async function runJobInstance(
       timeoutMinutes = minutes(evaluateToken(job.timeoutMinutes, contexts), 'timeout-minutes')
   } catch (e) {
     deps.setJob('running', { nodeName: node.name, startedAt: Date.now() })
-    return fail(`could not evaluate the job: ${(e as Error).message}`)
+    return fail(`could not evaluate the job: ${(e as Error).message}`, null)
   }
   deps.setJob('running', { nodeName: node.name, image, startedAt: Date.now() })
   logs.line(
@@ -152,9 +156,16 @@ export async function runJobInstance(
     if (signal.aborted && !timedOut()) {
       for (const id of stepIds) store.updateStep(id, { state: 'cancelled', conclusion: 'cancelled' })
       deps.setJob('cancelled', { reason: cancelReason(deps.signal), finishedAt: Date.now() })
-      return { state: 'cancelled', outputs: {} }
+      return { state: 'cancelled', outputs: {}, nodeOutcome: null }
     }
-    return fail(`could not start the job on ${node.name}: ${(e as Error).message}`)
+    const reason = `could not start the job on ${node.name}: ${(e as Error).message}`
+    const infrastructure = infrastructureReason(e)
+    return fail(
+      reason,
+      infrastructure
+        ? { kind: 'infrastructure', at: Date.now(), reason: `could not start a job: ${infrastructure}` }
+        : { kind: 'worked', at: Date.now() },
+    )
   }
 
   logs.setFilter(jobId, (line) => commands.process(line))
@@ -164,6 +175,8 @@ export async function runJobInstance(
   let jobFailed = false
   let cancelled = false
   let failure: { step: WorkflowStep; code: number | null; why: string } | null = null
+  // The first step that could not run for the node's sake (the connection dropped mid-job).
+  let nodeFault: string | null = null
   const cmdRoot = `${environment.temp}/_runner_file_commands`
   // One folder of file-command files per step, made by the first step that runs, in its own
   // process: no extra round trip.
@@ -190,6 +203,7 @@ export async function runJobInstance(
       let stepOutputs: Record<string, string> = {}
       let continueOnError = false
       let stepTimedOut = false
+      let stepThrew = false
       try {
         if (!truthy(evaluateExpression(step.if, stepContexts, status)))
           outcome = signal.aborted ? 'cancelled' : 'skipped'
@@ -199,13 +213,20 @@ export async function runJobInstance(
           code = r.code
           stepOutputs = r.outputs
           stepTimedOut = r.timedOut
-          stepTimedOut = r.timedOut
-          outcome = code === 0 ? 'success' : code === null && !r.timedOut ? 'cancelled' : 'failure'
+          // No exit code: cancelled when we stopped it; killed (a signal, the OOM killer) otherwise.
+          outcome =
+            code === 0 ? 'success' : code === null && !r.timedOut && signal.aborted ? 'cancelled' : 'failure'
         }
       } catch (e) {
+        stepThrew = true
         logs.line(target, 'system', `the step could not run: ${(e as Error).message}`)
         outcome = signal.aborted && !timedOut() ? 'cancelled' : 'failure'
         code = null
+        // Only what the node did counts against it; an expression that fails is the job's.
+        const infrastructure =
+          outcome === 'failure' && e instanceof NodeCallError ? infrastructureReason(e.cause) : null
+        if (infrastructure)
+          nodeFault ??= `step ${step.index + 1} "${step.name}" could not run: ${infrastructure}`
       }
       logs.endStep(target)
       const conclusion = outcome === 'failure' && continueOnError ? 'success' : outcome
@@ -231,7 +252,9 @@ export async function runJobInstance(
             : stepTimedOut
               ? 'timed out'
               : code === null
-                ? 'could not run'
+                ? !stepThrew
+                  ? 'was killed (no exit code)'
+                  : 'could not run'
                 : `exited with code ${code}`,
         }
       }
@@ -250,17 +273,20 @@ export async function runJobInstance(
     jobFailed = true
   }
   const now = Date.now()
+  const nodeOutcome: JobOutcome = nodeFault
+    ? { kind: 'infrastructure', at: now, reason: nodeFault }
+    : { kind: 'worked', at: now }
   if (timedOut() && !failure) {
     deps.setJob('failed', {
       reason: `the job timed out after ${timeoutMinutes} minutes`,
       outputs,
       finishedAt: now,
     })
-    return { state: 'failed', outputs }
+    return { state: 'failed', outputs, nodeOutcome }
   }
   if (cancelled && !jobFailed) {
     deps.setJob('cancelled', { reason: cancelReason(deps.signal), outputs, finishedAt: now })
-    return { state: 'cancelled', outputs }
+    return { state: 'cancelled', outputs, nodeOutcome: nodeFault ? nodeOutcome : null }
   }
   if (jobFailed) {
     deps.setJob('failed', {
@@ -271,10 +297,10 @@ export async function runJobInstance(
       outputs,
       finishedAt: now,
     })
-    return { state: 'failed', outputs }
+    return { state: 'failed', outputs, nodeOutcome }
   }
   deps.setJob('succeeded', { exitCode: 0, reason: null, outputs, finishedAt: now })
-  return { state: 'succeeded', outputs }
+  return { state: 'succeeded', outputs, nodeOutcome }
 
   async function runStep(
     step: WorkflowStep,
@@ -305,31 +331,35 @@ export async function runJobInstance(
     const marker = `@@ym-files-${randomBytes(12).toString('hex')}@@`
     const splitter = new EpilogueSplitter(marker)
     const decoder = new StringDecoder('utf8')
-    const code = await environment.runStep(
-      {
-        script: evaluateText(step.run, ctx),
-        shell: step.shell ?? job.defaults.shell ?? workflow.defaults.shell,
-        env: {
-          ...env,
-          ...addedEnv,
-          ...stepEnv,
-          ...fileEnv,
-          RUNNER_TEMP: environment.temp,
-          GITHUB_WORKSPACE: environment.workspace,
+    const code = await environment
+      .runStep(
+        {
+          script: evaluateText(step.run, ctx),
+          shell: step.shell ?? job.defaults.shell ?? workflow.defaults.shell,
+          env: {
+            ...env,
+            ...addedEnv,
+            ...stepEnv,
+            ...fileEnv,
+            RUNNER_TEMP: environment.temp,
+            GITHUB_WORKSPACE: environment.workspace,
+          },
+          workingDirectory: wd,
+          pathPrepend: [...addedPath],
+          prelude: setup,
+          epilogue: `printf %s ${marker}; ${collectScript(dir)}`,
         },
-        workingDirectory: wd,
-        pathPrepend: [...addedPath],
-        prelude: setup,
-        epilogue: `printf %s ${marker}; ${collectScript(dir)}`,
-      },
-      (stream, chunk) => {
-        if (stream === 'stderr') return logs.write(target, stream, chunk)
-        // The step's file commands come back on stdout after the marker, in the same process.
-        const own = splitter.feed(decoder.write(chunk))
-        if (own) logs.write(target, stream, Buffer.from(own))
-      },
-      stepSignal,
-    )
+        (stream, chunk) => {
+          if (stream === 'stderr') return logs.write(target, stream, chunk)
+          // The step's file commands come back on stdout after the marker, in the same process.
+          const own = splitter.feed(decoder.write(chunk))
+          if (own) logs.write(target, stream, Buffer.from(own))
+        },
+        stepSignal,
+      )
+      .catch((e: unknown) => {
+        throw new NodeCallError(e)
+      })
     setup = undefined
     const { rest, epilogue } = splitter.end()
     const last = rest + decoder.end()

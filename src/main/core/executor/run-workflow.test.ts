@@ -7,6 +7,7 @@ import type { Farm, FarmNode } from '../farm/farm-model'
 import { InvalidSourceError } from '../source/source-error'
 import { openDatabase, type Db } from '../store/database'
 import { RunStore } from '../store/run-store'
+import { NodeMetricsStore } from '../store/node-metrics-store'
 import { parseWorkflow } from '../workflow/parse-workflow'
 import type { JobEnvironment, JobSetup, NodeExecutor } from './job-environment'
 import { NodeSessions, type NodeSession } from './node-sessions'
@@ -348,6 +349,100 @@ describe('executeRun with fake executors', () => {
     expect(job.steps.map((s) => s.state)).toEqual(['failed', 'skipped'])
     expect(store.getLogs(result.runId).map((l) => l.text)).toContain('the step could not run: channel closed')
     expect(fake.disposed()).toBe(1)
+  })
+
+  it('quarantines a node after 3 infrastructure failures in a row; later jobs go elsewhere or fail saying so', async () => {
+    const workflow = await wf(`jobs:
+  a: { runs-on: linux, steps: [{ run: a }] }
+  b: { runs-on: linux, needs: a, if: always(), steps: [{ run: b }] }
+  c: { runs-on: linux, needs: b, if: always(), steps: [{ run: c }] }
+  d: { runs-on: linux, needs: c, if: always(), steps: [{ run: d }] }
+  e: { runs-on: linux, needs: d, if: always(), steps: [{ run: e }] }
+  f: { runs-on: linux, needs: e, if: always(), steps: [{ run: f }] }
+`)
+    // sick: the engine fails; spare: only used once sick is out (it has fewer free slots).
+    let calls = 0
+    const sick: NodeExecutor = {
+      prepare: () => {
+        calls++
+        // The second failure is the job's own (an image nobody has): the node answered, so the
+        // count starts again; three more in a row quarantine it.
+        return Promise.reject(
+          calls === 2
+            ? Object.assign(new Error('(HTTP code 404) no such image'), { statusCode: 404 })
+            : Object.assign(new Error('(HTTP code 500) server error - no space left on device'), {
+                statusCode: 500,
+              }),
+        )
+      },
+    }
+    const spare = fakeExecutor()
+    const farm = farmOf(node('sick', ['linux'], { slots: 4 }), node('spare', ['linux'], { slots: 1 }))
+    const r = recorder()
+    const notices: string[] = []
+    const result = await executeRun(
+      await prepareRun(workflow, farm, fakeSessions({ sick, spare: spare.executor })),
+      { store, observer: { ...r.observer, notice: (_id, m) => notices.push(m) } },
+    )
+    const jobs = store.getRun(result.runId).jobs
+    expect(jobs.map((j) => [j.key, j.state, j.nodeName])).toEqual([
+      ['a', 'failed', 'sick'],
+      ['b', 'failed', 'sick'],
+      ['c', 'failed', 'sick'],
+      ['d', 'failed', 'sick'],
+      ['e', 'failed', 'sick'],
+      ['f', 'succeeded', 'spare'],
+    ])
+    const why =
+      '3 jobs in a row failed for infrastructure reasons (last: could not start a job: the engine failed: (HTTP code 500) server error - no space left on device)'
+    const health = new NodeMetricsStore(db)
+    expect(health.adminStates().get('sick')).toMatchObject({ kind: 'quarantined', reason: why })
+    expect(health.infraFailures().get('sick')).toBe(3)
+    expect(health.events('sick')).toMatchObject([
+      { kind: 'admin', from: 'active', to: 'quarantined', reason: why },
+    ])
+    expect(notices).toEqual([
+      `node sick is quarantined: ${why}. Jobs not started yet go to other nodes; once it is mended: yardmaster node sick resume`,
+    ])
+    // A job that ran on spare reset nothing of sick's, and counted for spare.
+    expect(health.infraFailures().get('spare')).toBeUndefined()
+  })
+
+  it('fails a job whose only node was quarantined during the run, saying why', async () => {
+    const workflow = await wf(`jobs:
+  a: { runs-on: linux, steps: [{ run: a }] }
+  b: { runs-on: linux, needs: a, if: always(), steps: [{ run: b }] }
+`)
+    const health = new NodeMetricsStore(db)
+    // Two failures already counted by earlier runs (in any process).
+    health.setInfraFailures('only', 2, 1, 'connection lost')
+    const broken: NodeExecutor = { prepare: () => Promise.reject(new Error('Not connected')) }
+    const result = await executeRun(
+      await prepareRun(workflow, farmOf(node('only', ['linux'])), fakeSessions({ only: broken })),
+      {
+        store,
+      },
+    )
+    const jobs = store.getRun(result.runId).jobs
+    expect(jobs[1]).toMatchObject({
+      state: 'failed',
+      nodeName: null,
+      reason:
+        'no node left to take it: only (quarantined: 3 jobs in a row failed for infrastructure reasons (last: could not start a job: Not connected))',
+    })
+    expect(jobs[1]!.steps.map((s) => s.state)).toEqual(['skipped'])
+  })
+
+  it('counts a step that could not run (the connection dropped) against the node, and a job that ran resets it', async () => {
+    const workflow = await wf('jobs:\n  a: { runs-on: linux, steps: [{ run: x }] }\n')
+    const farm = farmOf(node('d', ['linux']))
+    const health = new NodeMetricsStore(db)
+    const dropped = fakeExecutor({ step: () => new Error('channel closed') })
+    await executeRun(await prepareRun(workflow, farm, fakeSessions({ d: dropped.executor })), { store })
+    expect(health.infraFailures().get('d')).toBe(1)
+    const exits = fakeExecutor({ step: () => 2 })
+    await executeRun(await prepareRun(workflow, farm, fakeSessions({ d: exits.executor })), { store })
+    expect(health.infraFailures().get('d')).toBeUndefined()
   })
 
   it('spreads jobs over the candidate with the most free slots', async () => {

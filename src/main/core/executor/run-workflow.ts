@@ -21,6 +21,8 @@ import {
 } from '../scheduler/capability-match'
 import { InvalidSourceError, type SourceProblem } from '../source/source-error'
 import type { RunStore } from '../store/run-store'
+import { NodeMetricsStore } from '../store/node-metrics-store'
+import { recordJobOutcome, type NodeLedger } from '../farm/node-admin'
 import {
   evaluateExpression,
   evaluateToken,
@@ -265,6 +267,11 @@ export interface ExecuteOptions {
   farmFile?: string | null
   /** How often concurrency claims and cancel requests are polled. @default 500 */
   concurrencyPollMs?: number
+  /**
+   * Where each job's outcome is counted against its node (infrastructure failures in a row
+   * quarantine it). @default the history the run is stored in
+   */
+  nodeLedger?: NodeLedger
 }
 
 export interface RunResult {
@@ -439,6 +446,9 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
 
   const busy = new Map<string, number>()
   const running = new Set<Promise<void>>()
+  const ledger = opts.nodeLedger ?? new NodeMetricsStore(store.db)
+  // Nodes quarantined while this run goes on: jobs not started yet go elsewhere.
+  const quarantined = new Map<string, string>()
 
   /** Decides a waiting group whose needs are done: skip it, or expand it into instances. */
   const decide = async (g: Group): Promise<void> => {
@@ -586,6 +596,17 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     )
       .then((r) => {
         Object.assign(g.outputs, r.outputs)
+        if (r.nodeOutcome) {
+          const counted = recordJobOutcome(ledger, node.name, r.nodeOutcome)
+          if (counted.quarantined) {
+            quarantined.set(node.name, counted.quarantined)
+            observer.notice?.(
+              runId,
+              `node ${node.name} is quarantined: ${counted.quarantined}. Jobs not started yet go to other nodes; ` +
+                `once it is mended: yardmaster node ${node.name} resume`,
+            )
+          }
+        }
         if (r.state === 'failed' && g.failFast && g.instances.length > 1)
           g.abort.abort(new FailFastCancel(inst.key))
       })
@@ -615,7 +636,15 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
           continue
         }
         if (g.running >= g.maxParallel) break
-        const node = pickNode(inst.nodes, busy)
+        const usable = inst.nodes.filter((n) => !quarantined.has(n.name))
+        if (!usable.length) {
+          g.queue.splice(g.queue.indexOf(inst), 1)
+          const why = inst.nodes.map((n) => `${n.name} (quarantined: ${quarantined.get(n.name)})`).join(', ')
+          setInstance(inst, 'failed', { reason: `no node left to take it: ${why}`, finishedAt: Date.now() })
+          for (const id of inst.stepIds) store.updateStep(id, { state: 'skipped', conclusion: 'skipped' })
+          continue
+        }
+        const node = pickNode(usable, busy)
         if (node) start(g, inst, node)
       }
       if (!g.queue.length && g.running === 0) {

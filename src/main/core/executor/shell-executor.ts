@@ -13,6 +13,9 @@ import {
   type StepCommand,
 } from './job-environment'
 
+/** Every job workspace is `${TMPDIR:-/tmp}/yardmaster-<run>-<job>-XXXXXX`: the health probe counts them as our jobs. */
+export const SHELL_WORKSPACE_PREFIX = 'yardmaster-'
+
 export class ShellExecutor implements NodeExecutor {
   constructor(private readonly commands: CommandRunner) {}
 
@@ -22,7 +25,7 @@ export class ShellExecutor implements NodeExecutor {
     signal: AbortSignal,
   ): Promise<JobEnvironment> {
     let out = ''
-    const prefix = `yardmaster-${setup.runId}-${setup.jobKey.replace(/[^A-Za-z0-9_-]/g, '_')}-XXXXXX`
+    const prefix = `${SHELL_WORKSPACE_PREFIX}${setup.runId}-${setup.jobKey.replace(/[^A-Za-z0-9_-]/g, '_')}-XXXXXX`
     const code = await this.commands.run(
       // <base>/work is the workspace, <base>/temp is RUNNER_TEMP, as the runner lays out _work and _temp.
       `d=$(mktemp -d "\${TMPDIR:-/tmp}/${prefix}") && mkdir "$d/work" "$d/temp" && echo "$d"`,

@@ -9,6 +9,7 @@ import type { ConnectedNode, NodeSessions } from '../executor/node-sessions'
 import { NodeUnreachableError } from './farm-errors'
 import type { Farm, FarmNode } from './farm-model'
 import { HealthMonitor, type HealthRecorder, type NodeStateChanged } from './health-monitor'
+import { recordJobOutcome } from './node-admin'
 import type { AdminState } from './node-state'
 
 const node = (name: string): FarmNode => ({
@@ -89,6 +90,11 @@ function fakeRecorder() {
     setAdminState: (n: string, a: AdminState) =>
       void (a.kind === 'active' ? r.admin.delete(n) : r.admin.set(n, a)),
     compact: () => void r.compactions++,
+    failures: new Map<string, number>(),
+    infraFailures: () => new Map(r.failures),
+    setInfraFailures: (n: string, count: number) =>
+      void (count === 0 ? r.failures.delete(n) : r.failures.set(n, count)),
+    atomically: <T>(fn: () => T): T => fn(),
   }
   return r satisfies HealthRecorder
 }
@@ -230,7 +236,7 @@ describe('HealthMonitor', () => {
     expect(monitor.stateOf('n1')!.admin.kind).toBe('active')
   })
 
-  it('loads admin states at start, and quarantines after infrastructure failures reported to it', async () => {
+  it('loads admin states at start, and takes up a quarantine recorded by runs', async () => {
     behaviour = {}
     ours = {}
     const recorder = fakeRecorder()
@@ -238,19 +244,36 @@ describe('HealthMonitor', () => {
     const monitor = new HealthMonitor(farm, fakeSessions(), { recorder, probeTimeoutMs: 100, intervalMs: 0 })
     expect(monitor.stateOf('n2')!.admin.kind).toBe('cordoned')
     await monitor.round()
+    const changes: NodeStateChanged[] = []
+    monitor.subscribe((c) => changes.push(c))
+    // Runs (in this process or another) count failures in the history; the monitor reads them.
     for (let i = 0; i < 3; i++)
-      monitor.apply('n1', {
-        type: 'job-ended',
-        at: i,
-        infrastructure: true,
-        reason: 'container create failed',
-      })
-    expect(monitor.stateOf('n1')!.admin).toMatchObject({ kind: 'quarantined' })
+      recordJobOutcome(recorder, 'n1', { kind: 'infrastructure', at: i, reason: 'container create failed' })
+    expect(monitor.stateOf('n1')!.admin.kind).toBe('active')
+    await monitor.round()
+    expect(monitor.stateOf('n1')).toMatchObject({ admin: { kind: 'quarantined' }, infraFailures: 3 })
+    expect(changes).toEqual([
+      expect.objectContaining({
+        node: 'n1',
+        kind: 'admin',
+        description:
+          'online, quarantined: 3 jobs in a row failed for infrastructure reasons (last: container create failed)',
+      }),
+    ])
     expect(recorder.admin.get('n1')).toMatchObject({
       kind: 'quarantined',
       reason: '3 jobs in a row failed for infrastructure reasons (last: container create failed)',
     })
-    expect(monitor.apply('n1', { type: 'drain', at: 5, reason: null })).toMatchObject({ ok: true })
+    // The admin takes over: drained through the monitor, written to the history, announced at once.
+    expect(monitor.apply('n1', { type: 'drain', at: 5, reason: null })).toEqual({ ok: true })
+    expect(recorder.admin.get('n1')).toMatchObject({ kind: 'draining' })
+    expect(changes.at(-1)).toMatchObject({ node: 'n1', description: 'online, draining' })
+    expect(monitor.apply('n1', { type: 'drain', at: 6, reason: null })).toEqual({
+      ok: false,
+      error: 'the node is already draining',
+    })
+    expect(monitor.apply('n1', { type: 'resume', at: 7 })).toEqual({ ok: true })
+    expect(monitor.stateOf('n1')).toMatchObject({ admin: { kind: 'active' }, infraFailures: 0 })
     expect(monitor.apply('nope', { type: 'resume', at: 5 })).toEqual({
       ok: false,
       error: 'no node "nope" in this farm',

@@ -13,6 +13,7 @@ import type { NodeSessions, ConnectedNode } from '../executor/node-sessions'
 import type { Farm, FarmNode } from './farm-model'
 import { causeOf, probeHealth, type CpuTimes, type HealthSample, type HealthThresholds } from './health-probe'
 import { askEngine } from './node-handle'
+import { applyAdminCommand, type AdminCommand, type NodeLedger } from './node-admin'
 import {
   canTakeNewJobs,
   DEFAULT_NODE_POLICY,
@@ -28,19 +29,9 @@ import {
 } from './node-state'
 
 /** Where the monitor keeps what it learns; NodeMetricsStore is one. */
-export interface HealthRecorder {
+export interface HealthRecorder extends NodeLedger {
   addSample(node: string, state: HealthKind, sample: HealthSample): void
   addMiss(node: string, state: HealthKind, at: number): void
-  addEvent(e: {
-    node: string
-    at: number
-    kind: 'health' | 'admin'
-    from: string
-    to: string
-    reason: string | null
-  }): void
-  adminStates(): Map<string, AdminState>
-  setAdminState(node: string, state: AdminState): void
   compact(now: number): unknown
 }
 
@@ -105,10 +96,14 @@ export class HealthMonitor {
     this.policy = { ...DEFAULT_NODE_POLICY, ...opts.policy }
     this.now = opts.now ?? Date.now
     const admin = opts.recorder?.adminStates() ?? new Map<string, AdminState>()
+    const failures = opts.recorder?.infraFailures() ?? new Map<string, number>()
     for (const node of farm.nodes)
       this.watched.set(node.name, {
         node,
-        state: initialNodeState(this.now(), admin.get(node.name)),
+        state: {
+          ...initialNodeState(this.now(), admin.get(node.name)),
+          infraFailures: failures.get(node.name) ?? 0,
+        },
         probing: false,
         lastProbe: 0,
         cpu: null,
@@ -180,11 +175,21 @@ export class HealthMonitor {
     await Promise.allSettled(work)
   }
 
-  /** Admin commands from this process (the UI); the CLI writes the history and the next round picks it up. */
-  apply(name: string, event: Extract<NodeEvent, { type: 'drain' | 'cordon' | 'resume' | 'job-ended' }>) {
+  /**
+   * Drain, cordon or resume from this process (the API): written to the history like the CLI's,
+   * then taken and announced at once instead of on the next round.
+   */
+  apply(name: string, command: AdminCommand): { ok: true } | { ok: false; error: string } {
     const w = this.watched.get(name)
-    if (!w) return { ok: false as const, error: `no node "${name}" in this farm` }
-    return this.move(w, event)
+    if (!w) return { ok: false, error: `no node "${name}" in this farm` }
+    if (!this.opts.recorder) {
+      const r = this.move(w, command)
+      return r.ok ? { ok: true } : { ok: false, error: r.error }
+    }
+    const r = applyAdminCommand(this.opts.recorder, name, command)
+    if (!r.ok) return { ok: false, error: r.error }
+    this.syncAdmin(command.at)
+    return { ok: true }
   }
 
   private intervalFor(w: Watched): number {
@@ -236,7 +241,7 @@ export class HealthMonitor {
     this.opts.recorder?.addSample(w.node.name, w.state.health.kind, r.sample)
     this.samples.set(w.node.name, r.sample)
     for (const l of this.sampleListeners) l(w.node.name, r.sample)
-    // A draining docker node with none of our containers left has finished its jobs.
+    // A draining node with none of our jobs left (containers, or shell workspaces) is drained.
     if (w.state.admin.kind === 'draining' && r.sample.containersOurs === 0)
       this.move(w, { type: 'drained', at })
   }
@@ -277,15 +282,22 @@ export class HealthMonitor {
     return r
   }
 
-  /** Picks up admin states changed by another process (the CLI). */
+  /**
+   * Picks up what the history says was decided about the nodes: admin states (the CLI, the
+   * API) and infrastructure failure counts (runs in any process, which may have quarantined a
+   * node). Recorded by whoever changed them; announced here.
+   */
   private syncAdmin(now: number): void {
-    const stored = this.opts.recorder?.adminStates()
-    if (!stored) return
+    const recorder = this.opts.recorder
+    if (!recorder) return
+    const stored = recorder.adminStates()
+    const failures = recorder.infraFailures()
     for (const w of this.watched.values()) {
+      w.state = { ...w.state, infraFailures: failures.get(w.node.name) ?? 0 }
       const want = stored.get(w.node.name) ?? { kind: 'active' as const }
       if (want.kind === w.state.admin.kind) continue
       const from = w.state
-      w.state = { ...w.state, admin: want, infraFailures: want.kind === 'active' ? 0 : w.state.infraFailures }
+      w.state = { ...w.state, admin: want }
       const change: NodeStateChanged = {
         node: w.node.name,
         at: now,
@@ -294,7 +306,6 @@ export class HealthMonitor {
         to: w.state,
         description: describeNodeState(w.state),
       }
-      // Recorded by whoever changed it; announced here.
       for (const l of this.listeners) l(change)
     }
   }

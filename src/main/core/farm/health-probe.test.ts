@@ -1,3 +1,6 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 import { LocalCommandRunner, type CommandRunner } from '../executor/command-runner'
@@ -51,6 +54,7 @@ describe('parseHealth', () => {
       memUsedPct: 75,
       rootFreeBytes: 40000000 * 1024,
       dataFreeBytes: 1000000 * 1024,
+      jobs: null,
     })
   })
 
@@ -63,6 +67,7 @@ describe('parseHealth', () => {
       memUsedPct: null,
       rootFreeBytes: 5 * 1024,
       dataFreeBytes: null,
+      jobs: null,
     })
   })
 
@@ -87,6 +92,27 @@ describe('parseHealth', () => {
     expect(p.memUsedPct).toBeGreaterThan(0)
     expect(p.rootFreeBytes).toBeGreaterThan(0)
     expect(p.dataFreeBytes).toBe(p.rootFreeBytes)
+    expect(p.jobs).toBeNull()
+  })
+
+  it("counts the shell executor's job workspaces on shell nodes, and nothing else in TMPDIR", () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'probe-'))
+    try {
+      const count = () =>
+        parseHealth(
+          execFileSync('sh', ['-c', healthScript(null, true)], {
+            encoding: 'utf8',
+            env: { ...process.env, TMPDIR: tmp },
+          }),
+        ).jobs
+      expect(count()).toBe(0)
+      mkdirSync(join(tmp, 'yardmaster-12-build-Ab3dEf'))
+      mkdirSync(join(tmp, 'yardmaster-13-test_1-Zz9yXw'))
+      mkdirSync(join(tmp, 'yardmaster-test-data'))
+      expect(count()).toBe(2)
+    } finally {
+      rmSync(tmp, { recursive: true, force: true })
+    }
   })
 })
 

@@ -13,27 +13,10 @@ import {
 import { askEngine, runCollect, type NodeHandle } from './node-handle'
 import type { UnreachableCause } from './node-state'
 import { dfAvailableBytes } from './node-probe'
+import { SHELL_WORKSPACE_PREFIX } from '../executor/shell-executor'
+import type { HealthSample } from '../../../shared/model'
 
-/** One health sample, as stored (null: not measured, or not measurable on this node). */
-export interface HealthSample {
-  at: number
-  load1: number | null
-  cpus: number | null
-  /** CPU busy since the previous sample, 0-100 (null on the first). */
-  cpuPct: number | null
-  memUsedPct: number | null
-  rootFreeBytes: number | null
-  /** Free space of the engine's data root (docker nodes). */
-  dataFreeBytes: number | null
-  containersOurs: number | null
-  containersOthers: number | null
-  /** Engine ping round trip. */
-  engineMs: number | null
-  /** The script's round trip: the connection's latency plus a shell's start. */
-  rttMs: number | null
-  /** Node clock minus ours (positive: the node is ahead). */
-  skewMs: number | null
-}
+export type { HealthSample } from '../../../shared/model'
 
 /** CPU counters from /proc/stat, kept between samples to turn them into a percentage. */
 export interface CpuTimes {
@@ -62,7 +45,7 @@ export const DEFAULT_THRESHOLDS: HealthThresholds = {
   clockSkewMs: 30_000,
 }
 
-export function healthScript(dataRoot: string | null): string {
+export function healthScript(dataRoot: string | null, shellJobs = false): string {
   const lines = [
     // Nanoseconds where date has %N (GNU, busybox); whole seconds elsewhere (macOS).
     't=$(date +%s%N 2>/dev/null); case "$t" in *N*|"") echo "now $(date +%s)000";; *) echo "nowns $t";; esac',
@@ -74,6 +57,12 @@ export function healthScript(dataRoot: string | null): string {
     'echo "dfroot $(df -Pk / 2>/dev/null | tail -n 1)"',
   ]
   if (dataRoot) lines.push(`echo "dfdata $(df -Pk ${shQuote(dataRoot)} 2>/dev/null | tail -n 1)"`)
+  // Shell nodes have no containers to count: a job of ours is a workspace the shell executor made,
+  // as this user (other users' jobs on a shared machine are not ours).
+  if (shellJobs)
+    lines.push(
+      `echo "jobs $(find "\${TMPDIR:-/tmp}/" -maxdepth 1 -name '${SHELL_WORKSPACE_PREFIX}[0-9]*' -user "$(id -u)" 2>/dev/null | wc -l)"`,
+    )
   return lines.join('\n')
 }
 
@@ -85,6 +74,8 @@ export interface ParsedHealth {
   memUsedPct: number | null
   rootFreeBytes: number | null
   dataFreeBytes: number | null
+  /** Shell nodes: job workspaces of ours. */
+  jobs: number | null
 }
 
 export function parseHealth(stdout: string): ParsedHealth {
@@ -96,6 +87,7 @@ export function parseHealth(stdout: string): ParsedHealth {
     memUsedPct: null,
     rootFreeBytes: null,
     dataFreeBytes: null,
+    jobs: null,
   }
   for (const raw of stdout.split('\n')) {
     const line = raw.trim()
@@ -137,6 +129,9 @@ export function parseHealth(stdout: string): ParsedHealth {
         break
       case 'dfdata':
         out.dataFreeBytes = dfAvailableBytes(value)
+        break
+      case 'jobs':
+        out.jobs = /^\d+$/.test(value) ? Number(value) : null
         break
     }
   }
@@ -201,11 +196,13 @@ export async function probeHealth(
     : AbortSignal.timeout(timeoutMs)
   const at = Date.now()
   const t0 = performance.now()
-  const host = runCollect(handle.commands, healthScript(opts.dataRoot ?? null), signal).then((r) => ({
-    ...r,
-    ms: performance.now() - t0,
-    localMidMs: at + (performance.now() - t0) / 2,
-  }))
+  const host = runCollect(handle.commands, healthScript(opts.dataRoot ?? null, !handle.docker), signal).then(
+    (r) => ({
+      ...r,
+      ms: performance.now() - t0,
+      localMidMs: at + (performance.now() - t0) / 2,
+    }),
+  )
   const engine = handle.docker
     ? (async () => {
         const docker = handle.docker!
@@ -251,7 +248,7 @@ export async function probeHealth(
     memUsedPct: p.memUsedPct,
     rootFreeBytes: p.rootFreeBytes,
     dataFreeBytes: p.dataFreeBytes,
-    containersOurs: e.value?.ours ?? null,
+    containersOurs: e.value ? e.value.ours : p.jobs,
     containersOthers: e.value?.others ?? null,
     engineMs: e.value ? round1(e.value.engineMs) : null,
     rttMs: round1(h.value.ms),

@@ -31,7 +31,9 @@
  * `gone` from online, quarantine of a node an admin already took out) are refused with a reason.
  */
 
-export type UnreachableCause = 'network' | 'engine' | 'host-key' | 'auth'
+import type { UnreachableCause } from '../../../shared/model'
+
+export type { UnreachableCause }
 
 export type HealthState =
   | { kind: 'online'; since: number }

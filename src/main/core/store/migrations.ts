@@ -162,4 +162,17 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       );
     `,
   },
+  {
+    version: 5,
+    sql: `
+      -- Jobs in a row that failed on a node for the node's sake (connection lost, engine error,
+      -- no workspace): runs in any process count them here; at 3 the node is quarantined.
+      CREATE TABLE node_infra_failures (
+        node        TEXT    PRIMARY KEY,
+        count       INTEGER NOT NULL,
+        last_reason TEXT,
+        at          INTEGER NOT NULL
+      );
+    `,
+  },
 ]

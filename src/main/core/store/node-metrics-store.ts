@@ -30,39 +30,9 @@ export const DEFAULT_RETENTION: RetentionOptions = {
   hoursMs: 90 * 24 * HOUR,
 }
 
-export interface SeriesPoint {
-  at: number
-  /** Samples behind this point (1 for a sample) and how many of them answered. */
-  samples: number
-  reachable: number
-  load1: number | null
-  load1Max: number | null
-  cpuPct: number | null
-  cpuPctMax: number | null
-  memUsedPct: number | null
-  rootFreeBytes: number | null
-  dataFreeBytes: number | null
-  containersOurs: number | null
-  containersOthers: number | null
-  engineMs: number | null
-  engineMsMax: number | null
-  rttMs: number | null
-  skewMs: number | null
-}
+import type { NodeEventRecord, Series, SeriesPoint } from '../../../shared/model'
 
-export interface Series {
-  resolution: 'sample' | 'minute' | 'hour'
-  points: SeriesPoint[]
-}
-
-export interface NodeEventRecord {
-  node: string
-  at: number
-  kind: 'health' | 'admin'
-  from: string
-  to: string
-  reason: string | null
-}
+export type { NodeEventRecord, Series, SeriesPoint }
 
 const METRICS = `load1, cpus, cpu_pct, mem_used_pct, root_free, data_free, containers_ours, containers_others, engine_ms, rtt_ms, skew_ms`
 
@@ -207,6 +177,31 @@ export class NodeMetricsStore {
       to: r.to_state,
       reason: r.reason,
     }))
+  }
+
+  /** Jobs in a row that failed on each node for infrastructure reasons (nodes not listed: 0). */
+  infraFailures(): Map<string, number> {
+    const rows = this.db.prepare(`SELECT node, count FROM node_infra_failures`).all() as Array<{
+      node: string
+      count: number
+    }>
+    return new Map(rows.map((r) => [r.node, r.count]))
+  }
+
+  setInfraFailures(node: string, count: number, at: number, reason: string | null = null): void {
+    if (count === 0) this.db.prepare(`DELETE FROM node_infra_failures WHERE node = ?`).run(node)
+    else
+      this.db
+        .prepare(
+          `INSERT INTO node_infra_failures (node, count, last_reason, at) VALUES (?, ?, ?, ?)
+           ON CONFLICT (node) DO UPDATE SET count = excluded.count, last_reason = excluded.last_reason, at = excluded.at`,
+        )
+        .run(node, count, reason, at)
+  }
+
+  /** Runs `fn` in one write transaction (BEGIN IMMEDIATE): read-modify-write across processes. */
+  atomically<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate()
   }
 
   /** Admin states by node name (nodes not listed are active). */
