@@ -15,6 +15,8 @@
  *       defaultImage: debian:bookworm   # for jobs without `container:`
  *       jump: bastion                   # reached through that node's SSH connection (ProxyJump)
  */
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { isMap, isSeq, type Node } from 'yaml'
@@ -44,8 +46,20 @@ export function defaultKnownHosts(): string {
   return join(homedir(), '.ssh', 'known_hosts')
 }
 
+/** Reads and checks a farm file; the farm carries the digest of the bytes it was read from. */
 export function loadFarmFile(file: string): Farm {
-  return loadYamlFile('farm', file, readFarm)
+  let bytes: Buffer
+  try {
+    bytes = readFileSync(file)
+  } catch {
+    return loadYamlFile('farm', file, readFarm) // throws, saying why the file cannot be read
+  }
+  return { ...parseFarm(file, bytes.toString('utf8')), digest: farmDigest(bytes) }
+}
+
+/** SHA-256 (hex) of a farm file's bytes (`Farm.digest`). */
+export function farmDigest(bytes: Uint8Array | string): string {
+  return createHash('sha256').update(bytes).digest('hex')
 }
 
 export function parseFarm(file: string, text: string): Farm {

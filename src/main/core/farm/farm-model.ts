@@ -40,6 +40,11 @@ export interface Farm {
    * serve it, as users of local runners expect (`platforms:` in the farm file, `--platform`).
    */
   platforms: Record<string, Platform>
+  /**
+   * SHA-256 (hex) of the file's bytes as `loadFarmFile` read them, so a write-back can tell that
+   * the file changed on disk since. Absent for the embedded default and for farms parsed from text.
+   */
+  digest?: string | null
 }
 
 export interface Platform {
