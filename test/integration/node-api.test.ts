@@ -368,6 +368,8 @@ describe('trust on first use through the API', () => {
       const t0 = Date.now()
       await t.until('n1', (n) => n.health === 'online' && n.sample !== null, 15_000)
       console.log(`n1 online ${Date.now() - t0} ms after it was trusted`)
+      // Probed again at once, not at its next interval (5 s).
+      expect(Date.now() - t0).toBeLessThan(4000)
       expect(await t.ok<HostKeyView>('node.hostKey', { node: 'n1' })).toMatchObject({
         verdict: 'trusted',
         file: store,

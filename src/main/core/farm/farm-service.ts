@@ -352,14 +352,16 @@ export class FarmService {
   /**
    * Trust on first use: records the key the node offers if it is still the one the user saw and
    * no known_hosts knows the host; a changed or revoked key is refused and never overwritten.
-   * The monitor connects with it at its next probe.
+   * The monitor probes the node again within a second, with the key trusted.
    */
-  trust(name: string, fingerprint: string): Promise<HostKeyView> {
+  async trust(name: string, fingerprint: string): Promise<HostKeyView> {
     const node = this.node(name)
     const trust = this.trustFor(false)
-    return this.withOwnSessions(async (sessions) =>
+    const view = await this.withOwnSessions(async (sessions) =>
       trustHostKey(node, trust, await scanNodeHostKey(node, trust, sessions), fingerprint),
     )
+    if (view.recorded) this.watch.monitor.probeSoon(node.name)
+    return view
   }
 
   /**

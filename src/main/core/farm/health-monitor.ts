@@ -153,6 +153,12 @@ export class HealthMonitor {
     return this.samples.get(name) ?? null
   }
 
+  /** Probes the node at the next tick (within a second) rather than at its interval: its host key was just trusted. */
+  probeSoon(name: string): void {
+    const w = this.watched.get(name)
+    if (w) w.lastProbe = 0
+  }
+
   /** Called with every new sample, after the state it led to is taken (and announced). */
   onSample(listener: (node: string, sample: HealthSample) => void): () => void {
     this.sampleListeners.add(listener)
