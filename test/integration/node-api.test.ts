@@ -406,7 +406,17 @@ describe('trust on first use through the API', () => {
 
 describe('the node API through yardmaster serve', () => {
   it('answers farm.nodes over the WebSocket and sends node.changed as the monitor probes', async () => {
-    const served = await serve(['--data-dir', tempDir('ym-serve-api-'), '--farm', lab().farmFile])
+    // A farm whose known_hosts knows nobody: serve --accept-new-host-keys records the keys in its data dir.
+    const dir = tempDir('ym-serve-api-')
+    const kh = join(dir, 'empty_known_hosts')
+    writeFileSync(kh, '')
+    const farm = join(dir, 'farm.yml')
+    writeFileSync(
+      farm,
+      readFileSync(lab().farmFile, 'utf8').replace(/^knownHosts: .*$/m, `knownHosts: ${kh}`),
+    )
+    const dataDir = join(dir, 'data')
+    const served = await serve(['--data-dir', dataDir, '--farm', farm, '--accept-new-host-keys'])
     try {
       const api = await apiSocket(served)
       try {
@@ -421,6 +431,8 @@ describe('the node API through yardmaster serve', () => {
         )
         expect(NODES).toContain(online.name)
         expect(online.address).toMatch(/^yardlab@127\.0\.0\.1\d:2222$/)
+        const recorded = readFileSync(join(dataDir, 'known_hosts'), 'utf8')
+        expect(recorded).toContain(`[${host(online.name).address}]:2222 ssh-ed25519 `)
         const unknown = await api.call('node.images', { node: 'n4' })
         expect(unknown).toMatchObject({ ok: false, error: { name: 'UnknownNodeError' } })
       } finally {
