@@ -266,7 +266,7 @@ export class FarmService {
   }
 
   /** Probes now (one node, or all at once): facts and capabilities, or why not. */
-  probe(name?: string, signal?: AbortSignal): Promise<NodeStatusView[]> {
+  async probe(name?: string, signal?: AbortSignal): Promise<NodeStatusView[]> {
     const farm = name === undefined ? this.current : { ...this.current, nodes: [this.node(name)] }
     const { sessions } = this.watch
     return probeFarm(farm, (n) => sessions.open(n), { signal })
@@ -317,7 +317,7 @@ export class FarmService {
     return this.onEngine(name, 'prune', (h) => pruneNode(h))
   }
 
-  copyImage(
+  async copyImage(
     name: string,
     image: string,
     from: string,
