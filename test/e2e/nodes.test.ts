@@ -102,6 +102,16 @@ describe('the Nodes view in Chromium', () => {
       .toMatch(/Containers.*Images/s)
     await expect.poll(() => n1.getByRole('button', { name: /^(Loading…)$/ }).count()).toBe(0)
 
+    // CPU is measured between two samples: wait for a few, so the picture has every figure and
+    // each chart a line.
+    for (const name of ['n1', 'n2', 'n3']) {
+      await expect.poll(() => card(page, name).textContent(), { timeout: 20_000 }).toMatch(/CPU\s*\d+ %/)
+      const line = card(page, name).getByRole('img', { name: /^CPU/ }).locator('polyline').first()
+      const points = async () => (await line.getAttribute('points', { timeout: 500 }).catch(() => null)) ?? ''
+      await expect
+        .poll(async () => (await points()).split(' ').filter(Boolean).length, { timeout: 30_000 })
+        .toBeGreaterThanOrEqual(3)
+    }
     mkdirSync(join(REPO, 'docs', 'screenshots'), { recursive: true })
     await page.screenshot({ path: join(REPO, 'docs', 'screenshots', 'nodes.png') })
     expect(errors).toEqual([])

@@ -21,16 +21,16 @@ export function AdminControls({ store, node }: { store: NodeStore; node: NodeLiv
   }
   return (
     <div className="action">
+      <label className="field">
+        <span>Reason (optional)</span>
+        <input
+          value={reason}
+          onChange={(e) => setReason(e.target.value)}
+          placeholder="e.g. disk swap"
+          disabled={admin.busy}
+        />
+      </label>
       <div className="action-row">
-        <label className="field grow">
-          <span>Reason (optional)</span>
-          <input
-            value={reason}
-            onChange={(e) => setReason(e.target.value)}
-            placeholder="e.g. disk swap"
-            disabled={admin.busy}
-          />
-        </label>
         {adminActions(node.admin).map((r) => (
           <button
             key={r.action}

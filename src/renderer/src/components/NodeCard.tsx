@@ -25,6 +25,7 @@ export function NodeCard({
     <article
       className={selected ? 'node-card selected' : 'node-card'}
       aria-label={`Node ${node.name}`}
+      title={node.description}
       data-node={node.name}
       onClick={onSelect}
     >
@@ -50,12 +51,9 @@ export function NodeCard({
       </div>
       <div className="path small">{node.address}</div>
       <Labels labels={node.labels} />
-      <NodeStatus node={node} now={now} />
+      <NodeStatus node={node} now={now} compact />
       <SampleFacts node={node} now={now} />
-      <div className="spark-row">
-        <CpuSparkline points={points} now={now} />
-        <span className="muted small">CPU, last 15 min</span>
-      </div>
+      <CpuSparkline points={points} now={now} />
     </article>
   )
 }

@@ -38,12 +38,14 @@ export function NodeDetail({
             {node.canTakeNewJobs ? 'takes new jobs' : 'takes no new jobs'}
           </span>
           {node.source && (
-            <span className="path" title="declared in">
-              {node.source.file}:{node.source.line}
+            <span>
+              declared in{' '}
+              <span className="path">
+                {node.source.file}:{node.source.line}
+              </span>
             </span>
           )}
         </div>
-        <p className="description">{node.description}</p>
         <NodeStatus node={node} now={now} />
       </header>
       <div className="panels">

@@ -14,7 +14,7 @@ export function NodeEvents({ store }: { store: NodeStore }) {
         <li key={`${e.at}-${i}`}>
           <span className="t">{when(e.at)}</span>
           <span className="muted">{e.kind}</span>
-          <span>
+          <span className="event-change" title={e.reason ?? undefined}>
             {e.from} → <strong>{e.to}</strong>
             {e.reason && <span className="muted"> ({e.reason})</span>}
           </span>

@@ -13,11 +13,11 @@ export function SampleFacts({ node, now }: { node: NodeLiveView; now: number }) 
         <Fact term="load" value={load(s)} />
         <Fact term="CPU" value={percent(s.cpuPct)} />
         <Fact term="memory" value={s.memUsedPct === null ? '—' : `${percent(s.memUsedPct)} used`} />
+        <Fact term="clock skew" value={skew(s.skewMs)} />
         <Fact term="free on /" value={bytes(s.rootFreeBytes)} />
         {node.executor === 'docker' && <Fact term="free on data root" value={bytes(s.dataFreeBytes)} />}
         <Fact term="containers" value={containers(s, node.executor)} />
         {node.executor === 'docker' && <Fact term="engine ping" value={millis(s.engineMs)} />}
-        <Fact term="clock skew" value={skew(s.skewMs)} />
       </dl>
       {stale && <p className="stale small">last answered at {clockTime(s.at)}</p>}
     </>
@@ -42,5 +42,5 @@ function containers(s: HealthSample, executor: NodeLiveView['executor']): string
   if (s.containersOurs === null && s.containersOthers === null) return '—'
   const ours = `${s.containersOurs ?? '—'} ours`
   if (executor === 'shell') return ours
-  return `${ours} · ${s.containersOthers ?? '—'} others`
+  return `${ours}, ${s.containersOthers ?? '—'} other`
 }
