@@ -36,13 +36,22 @@ export interface ApiMethods {
    * kept. Refused for the embedded default, and when the file changed on disk since it was loaded.
    */
   'farm.editNode': (args: { node: string; edit: NodeEdit }) => NodeLiveView
+  /**
+   * Reads the farm file again (after it was edited elsewhere); its nodes as `farm.nodes` shows
+   * them. A broken file is refused with its file:line:col problems and the farm stays as it was.
+   */
+  'farm.reload': (args: Record<string, never>) => NodeLiveView[]
   /** A node's health series from `from` (epoch ms) to now; the resolution follows the span. */
   'node.series': (args: { node: string; from: number }) => Series
   /** State changes, newest first: of one node, or of all. */
   'node.events': (args: { node?: string; limit?: number }) => NodeEventRecord[]
   'node.test': (args: { node: string }) => ConnectionTestView
   /** drain: finish current jobs, take no new ones; cordon: take no new jobs; resume: back in service. */
-  'node.admin': (args: { node: string; action: 'drain' | 'cordon' | 'resume'; reason?: string }) => NodeLiveView
+  'node.admin': (args: {
+    node: string
+    action: 'drain' | 'cordon' | 'resume'
+    reason?: string
+  }) => NodeLiveView
   'node.containers': (args: { node: string }) => ContainerView[]
   'node.images': (args: { node: string }) => ImageView[]
   /** Removes only what Yardmaster left behind (stopped job containers, its volumes, dangling images). */
@@ -92,6 +101,7 @@ export const METHOD_NAMES: readonly MethodName[] = [
   'farm.nodes',
   'farm.probe',
   'farm.editNode',
+  'farm.reload',
   'node.series',
   'node.events',
   'node.test',

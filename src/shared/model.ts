@@ -133,6 +133,8 @@ export interface NodeLiveView extends NodeView {
   /** `online`, `degraded (low disk on /)`, `unreachable (…)`, `online, draining: …` */
   description: string
   canTakeNewJobs: boolean
+  /** The image for jobs without `container:` (docker nodes), as declared. */
+  defaultImage: string | null
   /** Jobs in a row that failed for the node's sake; the node is quarantined at 3. */
   infraFailures: number
   /** The latest sample that answered; null until one did. */

@@ -317,6 +317,29 @@ describe('the node API on the lab (Backend in-process)', () => {
       expect((await e.ok<NodeLiveView[]>('farm.nodes')).find((n) => n.name === 'n3')).toMatchObject({
         slots: 2,
       })
+
+      // Edited elsewhere (an editor): the next edit is refused until the farm is read again.
+      writeFileSync(
+        file,
+        readFileSync(file, 'utf8').replace(/(arm64, big\]\n {4}slots: )2/, (_, key: string) => `${key}3`),
+      )
+      expect(await e.failed('farm.editNode', { node: 'n3', edit: { slots: 1 } })).toMatchObject({
+        message: expect.stringContaining('changed on disk since it was loaded'),
+      })
+      const reloaded = await e.ok<NodeLiveView[]>('farm.reload')
+      expect(reloaded.find((n) => n.name === 'n3')).toMatchObject({ slots: 3, health: 'online' })
+      expect(await e.ok<NodeLiveView>('farm.editNode', { node: 'n3', edit: { slots: 1 } })).toMatchObject({
+        slots: 1,
+      })
+      // A file broken meanwhile is refused with where it is broken; the farm stays as it was.
+      writeFileSync(
+        file,
+        readFileSync(file, 'utf8').replace(/(arm64, big\]\n {4}slots: )1/, (_, key: string) => `${key}[`),
+      )
+      expect((await e.failed('farm.reload', {})).message).toMatch(new RegExp(`${file}:\\d+:\\d+`))
+      expect((await e.ok<NodeLiveView[]>('farm.nodes')).find((n) => n.name === 'n3')).toMatchObject({
+        slots: 1,
+      })
     } finally {
       await e.app.close()
     }

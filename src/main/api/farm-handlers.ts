@@ -24,6 +24,7 @@ export function farmHandlers({ farmService: farm }: BackendContext) {
     'farm.nodes': () => farm.nodes(),
     'farm.probe': (args: { node?: string }) => farm.probe(optionalString(args, 'node', 200)),
     'farm.editNode': (args: { node: string; edit: NodeEdit }) => farm.editNode(node(args), nodeEdit(args)),
+    'farm.reload': () => farm.reload(),
     'node.series': (args: { node: string; from: number }) =>
       farm.series(node(args), requireInt(args, 'from', 0)),
     'node.events': (args: { node?: string; limit?: number }) =>

@@ -26,7 +26,8 @@ Usage:
   yardmaster plan <workflow.yml> [--farm F] [--json] the job graph: levels, critical path, matrix
                                                     instances, and which nodes could take each job
   yardmaster history [--limit N] [--json]           list past runs
-  yardmaster serve [--port 7420] [--farm farm.yml]  serve the UI on 127.0.0.1 (token in the URL)
+  yardmaster serve [--port 7420] [--farm farm.yml]  serve the UI on 127.0.0.1 (token in the URL); watches
+                                                    the nodes' health meanwhile (history in the data dir)
   yardmaster nodes [--farm farm.yml] [--json] [--runs-on L1,L2]
                                                     probe every node at once: reachable?, OS/arch,
                                                     cores, memory, disk free, labels; with --runs-on,
@@ -44,7 +45,7 @@ Options:
   --from NODE      copy-image: the node that has the image, or \`local\` for this machine's
                    Docker engine (unless the farm has a node named local).
   --accept-new-host-keys
-                   run, nodes, node: a host that no known_hosts knows yet is accepted and its
+                   run, serve, nodes, node: a host that no known_hosts knows yet is accepted and its
                    key recorded in the data dir's known_hosts (trust on first use). A changed
                    key is refused all the same.
   --yes            node <name> trust: record the key without asking (check its fingerprint first).

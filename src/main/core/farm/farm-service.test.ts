@@ -81,6 +81,7 @@ describe('liveView', () => {
       adminReason: null,
       description: 'online',
       canTakeNewJobs: true,
+      defaultImage: null,
       infraFailures: 1,
       sample: SAMPLE,
       source: { file: '/farm.yml', line: 3 },

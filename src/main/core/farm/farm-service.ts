@@ -30,6 +30,7 @@ import { suggest } from '../source/yaml-source'
 import { testConnection } from './connection-test'
 import { localDocker } from './docker-over-ssh'
 import { editNodeInFarmFile } from './farm-file-edit'
+import { loadFarmFile } from './farm-file'
 import { isLocal, type Farm, type FarmNode } from './farm-model'
 import { probeFarm } from './farm-status'
 import { HealthMonitor, type HealthMonitorOptions } from './health-monitor'
@@ -173,6 +174,7 @@ export function liveView(node: FarmNode, state: NodeState, sample: HealthSample 
     adminReason: a.kind === 'active' ? null : a.reason,
     description: describeNodeState(state),
     canTakeNewJobs: canTakeNewJobs(state),
+    defaultImage: node.defaultImage,
     infraFailures: state.infraFailures,
     sample,
     source: node.source ? { file: node.source.file, line: node.source.line } : null,
@@ -374,6 +376,22 @@ export class FarmService {
       const node = this.node(name)
       await this.replaceFarm(editNodeInFarmFile(this.current, node.name, edit))
       return this.view(node.name)
+    })
+    this.editing = run.catch(() => {})
+    return run
+  }
+
+  /**
+   * Reads the farm file again, as a user who edited it elsewhere expects; a file that no longer
+   * parses throws its problems (file:line:col) and the farm stays as it was.
+   */
+  reload(): Promise<NodeLiveView[]> {
+    const run = this.editing.then(async () => {
+      const file = this.current.file
+      if (file === null)
+        throw new Error('this is the built-in farm (this machine alone): there is no farm file to read again')
+      await this.replaceFarm(loadFarmFile(file))
+      return this.nodes()
     })
     this.editing = run.catch(() => {})
     return run

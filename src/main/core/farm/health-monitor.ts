@@ -247,9 +247,11 @@ export class HealthMonitor {
     this.opts.recorder?.addSample(w.node.name, w.state.health.kind, r.sample)
     this.samples.set(w.node.name, r.sample)
     for (const l of this.sampleListeners) l(w.node.name, r.sample)
-    // A draining node with none of our jobs left (containers, or shell workspaces) is drained.
-    if (w.state.admin.kind === 'draining' && r.sample.containersOurs === 0)
-      this.move(w, { type: 'drained', at })
+    // A draining node with none of our jobs left (containers, or shell workspaces) is drained;
+    // only a sample taken after the drain began can tell (a job may have started meanwhile).
+    const admin = w.state.admin
+    if (admin.kind === 'draining' && r.sample.containersOurs === 0 && r.sample.at >= admin.since)
+      this.move(w, { type: 'drained', at: this.now() })
   }
 
   private failed(w: Watched, at: number, cause: UnreachableCause, reason: string): void {

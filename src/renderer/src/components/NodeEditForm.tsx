@@ -1,6 +1,6 @@
 import { useState, type ChangeEvent, type FormEvent } from 'react'
 import type { NodeLiveView } from '../../../shared/model'
-import { declaredDefaultImage, draftFrom, planEdit, type EditDraft } from '../state/node-logic'
+import { draftFrom, planEdit, type EditDraft } from '../state/node-logic'
 import type { NodeStore } from '../state/node-store'
 import { ActionError, useAction } from './use-action'
 
@@ -22,7 +22,6 @@ export function NodeEditForm({
   const plan = planEdit(node, draft)
   const changed = Object.keys(plan.edit)
   const readOnly = farmFile === null
-  const imageKnown = declaredDefaultImage(node) !== undefined
   const field = (k: keyof EditDraft) => ({
     value: draft[k],
     disabled: readOnly || save.busy,
@@ -57,7 +56,7 @@ export function NodeEditForm({
           <span>Default image</span>
           <input
             {...field('defaultImage')}
-            placeholder={imageKnown ? 'none (jobs need container:)' : 'leave empty to keep the current one'}
+            placeholder={node.executor === 'shell' ? 'none (shell node)' : 'none (jobs need container:)'}
           />
         </label>
       </div>

@@ -3,6 +3,7 @@ import { useStore } from 'zustand'
 import type { NodeStore } from '../state/node-store'
 import { NodeCard } from './NodeCard'
 import { NodeDetail } from './NodeDetail'
+import { ActionError, useAction } from './use-action'
 
 /** The farm: every node with its live state on the left, the selected one on the right. */
 export function NodesView({ store, farmFile }: { store: NodeStore; farmFile: string | null }) {
@@ -14,10 +15,25 @@ export function NodesView({ store, farmFile }: { store: NodeStore; farmFile: str
   const select = useStore(store, (s) => s.select)
   const now = useNow(5000)
   const node = nodes.find((n) => n.name === selected) ?? null
+  const reload = useAction(store.getState().reloadFarm)
   return (
     <div className="layout nodes-layout">
       <div className="sidebar node-list-panel">
-        <h2>Nodes</h2>
+        <div className="panel-head">
+          <h2>Nodes</h2>
+          {farmFile && (
+            <button
+              type="button"
+              className="small-button"
+              title={`Read ${farmFile} again, after editing it elsewhere`}
+              disabled={reload.busy}
+              onClick={() => void reload.run()}
+            >
+              {reload.busy ? 'Reloading…' : 'Reload farm file'}
+            </button>
+          )}
+        </div>
+        <ActionError error={reload.error} />
         {error && (
           <p className="action-error" role="alert">
             Could not load the nodes: {error}

@@ -36,6 +36,7 @@ export function liveNode(name: string, over: Partial<NodeLiveView> = {}): NodeLi
     adminReason: null,
     description: 'online',
     canTakeNewJobs: true,
+    defaultImage: null,
     infraFailures: 0,
     sample: sample(1000),
     source: { file: '/farm.yml', line: 3 },

@@ -75,15 +75,6 @@ export function parseLabels(text: string): string[] {
   return out
 }
 
-/**
- * The node's declared default image, when the API tells it. `NodeLiveView` has no such field
- * yet; a backend that adds it is used as is, otherwise the current value is unknown (undefined).
- */
-export function declaredDefaultImage(node: NodeLiveView): string | null | undefined {
-  const v = (node as NodeLiveView & { defaultImage?: unknown }).defaultImage
-  return typeof v === 'string' || v === null ? v : undefined
-}
-
 /** What the edit form holds, as typed. */
 export interface EditDraft {
   labels: string
@@ -95,7 +86,7 @@ export function draftFrom(node: NodeLiveView): EditDraft {
   return {
     labels: declaredLabels(node).join(', '),
     slots: String(node.slots),
-    defaultImage: declaredDefaultImage(node) ?? '',
+    defaultImage: node.defaultImage ?? '',
   }
 }
 
@@ -128,13 +119,8 @@ export function planEdit(node: NodeLiveView, draft: EditDraft): EditPlan {
   }
 
   const image = draft.defaultImage.trim()
-  const current = declaredDefaultImage(node)
   if (/\s/.test(image)) problems.push('an image name has no spaces')
-  else if (current === undefined) {
-    if (image) edit.defaultImage = image
-  } else if (image !== (current ?? '')) {
-    edit.defaultImage = image || null
-  }
+  else if (image !== (node.defaultImage ?? '')) edit.defaultImage = image || null
   return { edit: problems.length ? {} : edit, problems }
 }
 

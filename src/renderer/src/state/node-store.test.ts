@@ -21,6 +21,7 @@ function farm(nodes: NodeLiveView[], events: NodeEventRecord[] = []) {
         adminReason: reason ?? null,
       }),
     'farm.editNode': ({ node, edit }) => liveNode(node, { slots: edit.slots ?? 2 }),
+    'farm.reload': () => [liveNode('n1', { slots: 8 })],
   })
 }
 
@@ -33,6 +34,15 @@ async function started(fake: ReturnType<typeof farm>, reconnect?: (l: () => void
 }
 
 describe('node store', () => {
+  it('reads the farm file again on demand and shows what it now says', async () => {
+    const fake = farm([liveNode('n1'), liveNode('n2')])
+    const { store } = await started(fake)
+    const nodes = await store.getState().reloadFarm()
+    expect(nodes.map((n) => [n.name, n.slots])).toEqual([['n1', 8]])
+    expect(store.getState().nodes.map((n) => [n.name, n.slots])).toEqual([['n1', 8]])
+    expect(fake.calls).toContain('farm.reload {}')
+  })
+
   it('loads the nodes, their last 15 minutes, selects the first and loads its events', async () => {
     const ev: NodeEventRecord = {
       node: 'n1',

@@ -36,6 +36,8 @@ export interface NodeState {
   testConnection(name: string): Promise<ConnectionTestView>
   admin(name: string, action: AdminAction, reason: string): Promise<NodeLiveView>
   edit(name: string, edit: NodeEdit): Promise<NodeLiveView>
+  /** Reads the farm file again (edited elsewhere); the list follows on `farm.changed`. */
+  reloadFarm(): Promise<NodeLiveView[]>
   containers(name: string): Promise<ContainerView[]>
   images(name: string): Promise<ImageView[]>
   prune(name: string): Promise<PruneReport>
@@ -123,6 +125,11 @@ export function createNodeStore(
           }),
         ),
       edit: async (name, edit) => apply(await api.call('farm.editNode', { node: name, edit })),
+      reloadFarm: async () => {
+        const nodes = await api.call('farm.reload', {})
+        set({ nodes, error: null })
+        return nodes
+      },
       containers: (name) => api.call('node.containers', { node: name }),
       images: (name) => api.call('node.images', { node: name }),
       prune: (name) => api.call('node.prune', { node: name }),
