@@ -73,9 +73,7 @@ describe('the Nodes view in Chromium', () => {
     await n3.getByRole('button', { name: 'Drain' }).click()
     // Draining at once; with no job of ours on it, the next probe (within 5 s) finds it drained,
     // and then it is cordoned: either state is right by the time the page is read.
-    await expect
-      .poll(() => card(page, 'n3').textContent())
-      .toMatch(/(draining|cordoned).*disk swap \(e2e\)/s)
+    await expect.poll(() => card(page, 'n3').textContent()).toMatch(/(draining|cordoned).*disk swap \(e2e\)/s)
     await expect.poll(() => n3.getByRole('button', { name: 'Resume' }).isDisabled()).toBe(false)
     await expect.poll(() => page.getByRole('tab', { name: 'Nodes' }).textContent()).toMatch(/Nodes\s*1/)
     await expect
