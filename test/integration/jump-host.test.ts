@@ -18,6 +18,7 @@ import { loadFarmFile } from '../../src/main/core/farm/farm-file'
 import type { Farm, FarmNode } from '../../src/main/core/farm/farm-model'
 import { runCollect } from '../../src/main/core/farm/node-handle'
 import { probeNode } from '../../src/main/core/farm/node-probe'
+import { SshPool } from '../../src/main/core/farm/ssh-pool'
 import type { NodeStatusView } from '../../src/shared/model'
 import { cli, tempDir } from '../support/cli'
 import { host, lab } from '../support/lab'
@@ -110,6 +111,27 @@ describe('jump hosts', () => {
     expect(test.code).toBe(0)
     expect(test.out).toMatch(/^n3 \(yardlab@127\.0\.0\.13:2222 via n2\): reachable$/m)
     expect(test.out).toMatch(/SSH handshake +[\d.]+ ms/)
+  })
+
+  it('gives the jump host back once a tunnel through it closes (a long-lived console keeps none)', async () => {
+    const pool = new SshPool()
+    const own = new NodeSessions(farm, { pool })
+    try {
+      const via = own.target(node('n2')).via!
+      const tunnel = (await own.tunnel(node('n2')))!
+      expect(pool.stateOf(via).kind).toBe('connected')
+      // As an SSH client on it does when done: reads to the end (n2's banner here) and closes.
+      tunnel.resume()
+      tunnel.destroy()
+      // Nobody holds n1's link any more: the pool hangs it up (idleMs 0).
+      const end = Date.now() + 5000
+      while (pool.stateOf(via).kind === 'connected' && Date.now() < end)
+        await new Promise((r) => setTimeout(r, 50))
+      expect(pool.stateOf(via).kind).toBe('idle')
+    } finally {
+      await own.closeAll()
+      pool.closeAll()
+    }
   })
 
   it('says so when the jump host cannot be reached, and which one', async () => {

@@ -4,6 +4,7 @@
  * machine, with the executor that fits it. A node is opened once per NodeSessions and shared by
  * all its jobs; closeAll gives the leases back.
  */
+import { finished } from 'node:stream'
 import type { Duplex } from 'node:stream'
 import { localDocker } from '../farm/docker-over-ssh'
 import { EngineUnavailableError, NodeUnreachableError } from '../farm/farm-errors'
@@ -103,16 +104,35 @@ export class NodeSessions {
     const via = this.target(node).via!
     const lease = this.pool.lease(via)
     this.extraLeases.push(lease)
+    // Given back when the tunnel closes (or cannot open), or by closeAll, whichever comes first:
+    // a long-lived process that tests or scans many times keeps no lease per call.
+    let given = false
+    const giveBack = () => {
+      if (given) return
+      given = true
+      const i = this.extraLeases.indexOf(lease)
+      if (i >= 0) this.extraLeases.splice(i, 1)
+      lease.release()
+    }
     let carrier
     try {
       carrier = await lease.acquire()
     } catch (e) {
+      giveBack()
       throw new NodeUnreachableError(
         node,
         `its jump host ${via.node.name} cannot be reached: ${(e as Error).message}`,
       )
     }
-    return forwardTo(carrier, via.node.name, node, this.opts.timeoutMs ?? 10_000)
+    try {
+      const channel = await forwardTo(carrier, via.node.name, node, this.opts.timeoutMs ?? 10_000)
+      // ssh2 channels do not always say 'close' (destroy() only finishes them): any end will do.
+      finished(channel, giveBack)
+      return channel
+    } catch (e) {
+      giveBack()
+      throw e
+    }
   }
 
   private async connect(node: FarmNode): Promise<ConnectedNode> {
