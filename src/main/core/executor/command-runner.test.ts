@@ -139,4 +139,30 @@ describe('SshCommandRunner (over a fake ssh2 client)', () => {
     expect(channels[0]!.signals).toEqual(['KILL'])
     expect(channels[0]!.closed).toBe(true)
   })
+
+  it('answers an abort at once on a stalled connection, and kills a channel that opens later', async () => {
+    let opened: ((err: Error | undefined, ch: FakeChannel) => void) | null = null
+    const stalled = {
+      exec: (_c: string, cb: (err: Error | undefined, ch: FakeChannel) => void) => void (opened = cb),
+    } as unknown as Client
+    const ac = new AbortController()
+    const running = run(new SshCommandRunner(stalled), ac.signal)
+    ac.abort()
+    expect((await running).code).toBeNull()
+    const late = new FakeChannel()
+    late.close = () => void (late.closed = true) // a stalled server never confirms
+    opened!(undefined, late)
+    expect(late.signals).toEqual(['KILL'])
+    expect(late.closed).toBe(true)
+  })
+
+  it('answers an abort at once even when the server never confirms the close', async () => {
+    const ac = new AbortController()
+    const { client, channels } = fakeClient((ch) => {
+      ch.close = () => void (ch.closed = true)
+      setTimeout(() => ac.abort(), 5)
+    })
+    expect((await run(new SshCommandRunner(client), ac.signal)).code).toBeNull()
+    expect(channels[0]!.closed).toBe(true)
+  })
 })

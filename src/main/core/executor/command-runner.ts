@@ -45,23 +45,46 @@ export class SshCommandRunner implements CommandRunner {
   run(command: string, onOutput: OutputSink, signal: AbortSignal): Promise<number | null> {
     return new Promise((resolve, reject) => {
       if (signal.aborted) return resolve(null)
-      this.ssh.exec(command, (err, channel: ClientChannel) => {
-        if (err) return reject(err)
-        const kill = () => {
-          channel.signal('KILL')
-          channel.close()
-        }
-        signal.addEventListener('abort', kill, { once: true })
-        channel.on('data', (d: Buffer) => onOutput('stdout', d))
-        channel.stderr.on('data', (d: Buffer) => onOutput('stderr', d))
-        channel.on('close', (code?: number | null, signalName?: string) => {
-          signal.removeEventListener('abort', kill)
-          if (signal.aborted || signalName) return resolve(null)
-          if (typeof code === 'number') return resolve(code)
-          // Neither an exit status nor a signal: the connection closed under the command.
-          reject(new Error('the SSH connection closed before the command ended'))
-        })
+      let done = false
+      let channel: ClientChannel | null = null
+      const finish = (settle: () => void) => {
+        if (done) return
+        done = true
+        signal.removeEventListener('abort', onAbort)
+        settle()
+      }
+      // Aborting answers at once, whatever the connection does: a stalled one may never open the
+      // channel, nor confirm that it closed.
+      const onAbort = () => {
+        finish(() => resolve(null))
+        if (channel) kill(channel)
+      }
+      signal.addEventListener('abort', onAbort, { once: true })
+      this.ssh.exec(command, (err, ch: ClientChannel) => {
+        if (done) return void (err ? undefined : kill(ch))
+        if (err) return finish(() => reject(err))
+        channel = ch
+        ch.on('data', (d: Buffer) => onOutput('stdout', d))
+        ch.stderr.on('data', (d: Buffer) => onOutput('stderr', d))
+        ch.on('close', (code?: number | null, signalName?: string) =>
+          finish(() => {
+            if (signalName) return resolve(null)
+            if (typeof code === 'number') return resolve(code)
+            // Neither an exit status nor a signal: the connection closed under the command.
+            reject(new Error('the SSH connection closed before the command ended'))
+          }),
+        )
       })
     })
+  }
+}
+
+/** Kills the command (where the server honours signals) and closes its channel. */
+function kill(channel: ClientChannel): void {
+  try {
+    channel.signal('KILL')
+    channel.close()
+  } catch {
+    /* the connection is gone: nothing left to kill from here */
   }
 }
