@@ -3,6 +3,7 @@
  * breaker failing requests fast, idle close, jump links. Real SSH: test/integration/ssh-pool.test.ts.
  */
 import { EventEmitter } from 'node:events'
+import { PassThrough } from 'node:stream'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { AuthenticationError, NodeUnreachableError } from './farm-errors'
 import type { FarmNode } from './farm-model'
@@ -40,8 +41,9 @@ function fakeClient(host: string): FakeClient {
   const c = Object.assign(new EventEmitter(), {
     host,
     ended: false,
+    // Channels are streams: the pool counts a session until its channel ends.
     exec: (cmd: string, _opts: unknown, cb: (e: Error | undefined, ch: unknown) => void) =>
-      cb(undefined, { cmd, host }),
+      cb(undefined, Object.assign(new PassThrough(), { cmd, host })),
     end: () => {
       c.ended = true
       setImmediate(() => c.emit('close'))
@@ -167,7 +169,25 @@ describe('SshPool', () => {
         resolve(ch),
       ),
     )
-    expect(ran).toEqual({ cmd: 'true', host: 'n1.lab' })
+    expect(ran).toMatchObject({ cmd: 'true', host: 'n1.lab' })
+    lease.release()
+  })
+
+  it("never opens more sessions on a connection than sshd's MaxSessions: the next waits for one to end", async () => {
+    const p = pool()
+    const lease = p.lease(target('n1'))
+    const exec = lease.exec.exec as (c: string, cb: (e: unknown, ch: PassThrough) => void) => void
+    const open = (cmd: string) => new Promise<PassThrough>((resolve) => exec(cmd, (_e, ch) => resolve(ch)))
+    const first = await Promise.all(Array.from({ length: 10 }, (_, i) => open(`job ${i}`)))
+    let eleventh: PassThrough | null = null
+    void open('probe').then((ch) => (eleventh = ch))
+    await vi.advanceTimersByTimeAsync(10)
+    expect(eleventh).toBeNull()
+    // A channel ends (its command exited and its output was read): the waiting one goes.
+    first[3]!.resume()
+    first[3]!.end()
+    await vi.advanceTimersByTimeAsync(10)
+    expect(eleventh).toMatchObject({ cmd: 'probe' })
     lease.release()
   })
 

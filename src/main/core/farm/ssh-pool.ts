@@ -12,12 +12,13 @@
  * connection drops fails, as it would anyway).
  */
 import type Docker from 'dockerode'
-import type { Duplex } from 'node:stream'
+import { finished, type Duplex } from 'node:stream'
 import type { Client, ClientChannel } from 'ssh2'
 import { dockerOverSsh } from './docker-over-ssh'
 import { NodeUnreachableError } from './farm-errors'
 import { describeNode, type FarmNode } from './farm-model'
 import type { HostKeyChecker } from './known-hosts'
+import { SessionBudget } from './session-budget'
 import {
   admit,
   DEFAULT_POLICY,
@@ -373,23 +374,44 @@ function checkerId(c: HostKeyChecker): string {
   return `#${n}`
 }
 
-/** An object with ssh2's `exec` that runs it on whatever connection `acquire` gives. */
+/** Each connection's sessions, counted so sshd's MaxSessions is never exceeded (session-budget.ts). */
+const budgets = new WeakMap<Client, SessionBudget>()
+
+function budgetOf(client: Client): SessionBudget {
+  let budget = budgets.get(client)
+  if (!budget) {
+    const b = (budget = new SessionBudget())
+    budgets.set(client, b)
+    client.once('close', () => b.close(new Error('the SSH connection closed')))
+  }
+  return budget
+}
+
+/**
+ * An object with ssh2's `exec` that runs it on whatever connection `acquire` gives, once that
+ * connection has a session free; the session is given back when the channel closes.
+ */
 function execThrough(acquire: () => Promise<Client>): Client {
   type Callback = (err: Error | undefined, channel: ClientChannel) => void
   const exec = (command: string, a: unknown, b?: unknown) => {
     const cb = (typeof a === 'function' ? a : b) as Callback
     const options = typeof a === 'function' ? {} : (a as object)
-    acquire().then(
-      (client) => {
+    acquire()
+      .then(async (client) => {
+        const giveBack = await budgetOf(client).take()
         try {
-          client.exec(command, options, cb)
+          client.exec(command, options, (err, channel) => {
+            if (err) giveBack()
+            else finished(channel, giveBack)
+            cb(err, channel)
+          })
         } catch (e) {
           // ssh2 throws when the connection closed between acquire and exec.
-          cb(e as Error, undefined as never)
+          giveBack()
+          throw e
         }
-      },
-      (e: Error) => cb(e, undefined as never),
-    )
+      })
+      .catch((e: Error) => cb(e, undefined as never))
   }
   return { exec } as unknown as Client
 }
