@@ -11,19 +11,9 @@ import WebSocket from 'ws'
 import { cli, tempDir } from '../support/cli'
 import { lab, REPO } from '../support/lab'
 import { serve, type Served } from '../support/serve'
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../support/chromium'
 
 const fixture = (name: string) => join(REPO, 'test', 'fixtures', 'lab', name)
-
-export const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
 
 describe('the console in Chromium', () => {
   let dataDir: string
@@ -38,7 +28,7 @@ describe('the console in Chromium', () => {
     )
     expect((await cli(['run', fixture('two-hosts.yml'), '--farm', farm, '--data-dir', dataDir])).code).toBe(0)
     served = await serve(['--data-dir', dataDir, '--farm', farm])
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS }) // Playwright gives each launch a fresh profile
+    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS }) // Playwright gives each launch a fresh profile
   })
 
   afterAll(async () => {

@@ -1,25 +1,17 @@
 /**
  * The Nodes view in real Chromium, served by the real `yardmaster serve` on the lab farm: live
- * health from the monitor, drain and resume through the UI, a connection test.
+ * health from the monitor, drain and resume through the UI, a connection test; trust on first
+ * use of a host no known_hosts file knows.
  */
-import { mkdirSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tempDir } from '../support/cli'
-import { lab, REPO } from '../support/lab'
+import { host, lab, REPO } from '../support/lab'
 import { serve, type Served } from '../support/serve'
-
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-]
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../support/chromium'
 
 describe('the Nodes view in Chromium', () => {
   let served: Served
@@ -28,7 +20,7 @@ describe('the Nodes view in Chromium', () => {
   beforeAll(async () => {
     // A fresh data dir: admin states live there, so nothing this test does outlives it.
     served = await serve(['--data-dir', tempDir(), '--farm', lab().farmFile])
-    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS })
+    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })
   })
 
   afterAll(async () => {
@@ -116,6 +108,59 @@ describe('the Nodes view in Chromium', () => {
     mkdirSync(join(REPO, 'docs', 'screenshots'), { recursive: true })
     await page.screenshot({ path: join(REPO, 'docs', 'screenshots', 'nodes.png') })
     expect(errors).toEqual([])
+    await page.close()
+  })
+})
+
+describe('trust on first use in the console', () => {
+  let served: Served
+  let browser: Browser
+
+  beforeAll(async () => {
+    // The lab's farm with an empty known_hosts and a fresh data dir: no file knows the hosts.
+    const dir = tempDir('ym-e2e-tofu-')
+    const knownHosts = join(dir, 'known_hosts')
+    writeFileSync(knownHosts, '')
+    const farm = join(dir, 'farm.yml')
+    writeFileSync(
+      farm,
+      readFileSync(lab().farmFile, 'utf8').replace(/^knownHosts: .*$/m, `knownHosts: ${knownHosts}`),
+    )
+    served = await serve(['--data-dir', join(dir, 'data'), '--farm', farm])
+    browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })
+  })
+
+  afterAll(async () => {
+    await browser?.close()
+    await served?.stop()
+  })
+
+  it('shows an unknown host’s fingerprint, as ssh-keygen prints it, and trusts it once asked', async () => {
+    const page = await browser.newPage({ viewport: { width: 1360, height: 860 } })
+    await page.goto(served.url)
+    await page.getByRole('tab', { name: 'Nodes' }).click()
+    const n1Card = page.getByRole('article', { name: 'Node n1', exact: true })
+    await expect.poll(() => n1Card.textContent(), { timeout: 20_000 }).toMatch(/unreachable.*host key/is)
+
+    await n1Card.getByRole('button', { name: 'n1', exact: true }).click()
+    const n1 = page.getByRole('region', { name: 'Node n1 details' })
+    await n1.getByRole('button', { name: 'Check host key' }).click()
+    // The oracle is OpenSSH itself, on the host's own public key.
+    const expected = /SHA256:[A-Za-z0-9+/]+/.exec(
+      execFileSync('ssh-keygen', ['-lf', host('n1').hostKeyPub], { encoding: 'utf8' }),
+    )![0]
+    const verdict = n1.getByRole('status').filter({ hasText: 'No known_hosts file knows this host' })
+    await expect.poll(() => verdict.textContent(), { timeout: 20_000 }).toContain(expected)
+
+    await page.screenshot({ path: join(REPO, 'docs', 'screenshots', 'host-key.png') })
+
+    await verdict.getByRole('button', { name: 'Trust this key' }).click()
+    await expect.poll(() => n1.getByRole('status').filter({ hasText: 'recorded' }).count()).toBe(1)
+    await expect.poll(() => n1Card.textContent(), { timeout: 20_000 }).toMatch(/online.*active/s)
+    // Recorded in the data dir's known_hosts; n2 and n3 stay refused until trusted too.
+    await expect
+      .poll(() => page.getByRole('article', { name: 'Node n2', exact: true }).textContent())
+      .toMatch(/unreachable/)
     await page.close()
   })
 })

@@ -176,7 +176,7 @@ describe('SshPool', () => {
   it("never opens more sessions on a connection than sshd's MaxSessions: the next waits for one to end", async () => {
     const p = pool()
     const lease = p.lease(target('n1'))
-    const exec = lease.exec.exec as (c: string, cb: (e: unknown, ch: PassThrough) => void) => void
+    const exec = lease.exec.exec as unknown as (c: string, cb: (e: unknown, ch: PassThrough) => void) => void
     const open = (cmd: string) => new Promise<PassThrough>((resolve) => exec(cmd, (_e, ch) => resolve(ch)))
     const first = await Promise.all(Array.from({ length: 10 }, (_, i) => open(`job ${i}`)))
     let eleventh: PassThrough | null = null

@@ -62,7 +62,8 @@ function HostKeyVerdict({
       )}
     </dl>
   )
-  switch (k.verdict) {
+  // Just recorded: the backend reports the verdict it found (unknown) with `recorded` set.
+  switch (k.recorded ? 'trusted' : k.verdict) {
     case 'trusted':
       return (
         <div className="verdict ok" role="status">
