@@ -12,7 +12,7 @@
  * connection drops fails, as it would anyway).
  */
 import type Docker from 'dockerode'
-import { finished, type Duplex } from 'node:stream'
+import { finished, Stream, type Duplex } from 'node:stream'
 import type { Client, ClientChannel } from 'ssh2'
 import { dockerOverSsh } from './docker-over-ssh'
 import { NodeUnreachableError } from './farm-errors'
@@ -402,7 +402,7 @@ function execThrough(acquire: () => Promise<Client>): Client {
         try {
           client.exec(command, options, (err, channel) => {
             if (err) giveBack()
-            else finished(channel, giveBack)
+            else whenEnded(channel, giveBack)
             cb(err, channel)
           })
         } catch (e) {
@@ -414,6 +414,12 @@ function execThrough(acquire: () => Promise<Client>): Client {
       .catch((e: Error) => cb(e, undefined as never))
   }
   return { exec } as unknown as Client
+}
+
+/** Calls `done` once a channel is over: closed, or ended both ways (ssh2 does not always say 'close'). */
+function whenEnded(channel: ClientChannel, done: () => void): void {
+  channel.once('close', done)
+  if (channel instanceof Stream) finished(channel, done)
 }
 
 function unref<T extends NodeJS.Timeout>(t: T): T {
