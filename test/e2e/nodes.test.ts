@@ -1,15 +1,17 @@
 /**
  * The Nodes view in real Chromium, served by the real `yardmaster serve` on the lab farm: live
- * health from the monitor, drain and resume through the UI, a connection test; trust on first
- * use of a host no known_hosts file knows.
+ * health from the monitor, drain and resume through the UI, a connection test, a probe of a
+ * node's capabilities, an image copied between nodes; trust on first use of a host no
+ * known_hosts file knows.
  */
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { arch } from 'node:os'
 import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { tempDir } from '../support/cli'
-import { host, lab, REPO } from '../support/lab'
+import { host, hostEngine, lab, REPO } from '../support/lab'
 import { serve, type Served } from '../support/serve'
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../support/chromium'
 
@@ -30,6 +32,18 @@ describe('the Nodes view in Chromium', () => {
 
   const card = (page: Page, name: string) => page.getByRole('article', { name: `Node ${name}`, exact: true })
   const detail = (page: Page, name: string) => page.getByRole('region', { name: `Node ${name} details` })
+
+  /** A page on the Nodes view with the lab's three nodes listed; errors of the page collected. */
+  async function nodesPage(): Promise<{ page: Page; errors: string[] }> {
+    const page = await browser.newPage({ viewport: { width: 1360, height: 860 } })
+    const errors: string[] = []
+    page.on('pageerror', (e) => errors.push(e.message))
+    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()))
+    await page.goto(served.url)
+    await page.getByRole('tab', { name: 'Nodes' }).click()
+    await expect.poll(() => page.getByRole('list', { name: 'Nodes' }).getByRole('article').count()).toBe(3)
+    return { page, errors }
+  }
 
   it('shows the lab’s nodes live, drains and resumes one, tests a connection', async () => {
     const page = await browser.newPage({ viewport: { width: 1360, height: 860 } })
@@ -109,6 +123,92 @@ describe('the Nodes view in Chromium', () => {
     await page.screenshot({ path: join(REPO, 'docs', 'screenshots', 'nodes.png') })
     expect(errors).toEqual([])
     await page.close()
+  })
+
+  it('probes a node on demand: its labels by where they come from, and where they disagree', async () => {
+    const { page, errors } = await nodesPage()
+    await card(page, 'n3').getByRole('button', { name: 'n3', exact: true }).click()
+    const panel = detail(page, 'n3').getByRole('region', { name: 'Capabilities' })
+    await panel.getByRole('button', { name: 'Probe', exact: true }).click()
+    const result = panel.getByRole('group', { name: 'Capabilities of n3' })
+    const labels = (name: string) =>
+      result.getByRole('list', { name }).getByRole('listitem').allTextContents()
+    // The lab declares n3 [linux, arm64]; its engine says linux, and carries the label arch=arm64.
+    await expect.poll(() => labels('Declared labels'), { timeout: 20_000 }).toEqual(['linux', 'arm64'])
+    expect(await labels('Automatic labels')).toEqual(
+      expect.arrayContaining(['self-hosted', 'linux', 'docker']),
+    )
+    expect(await labels('Engine labels')).toEqual(
+      expect.arrayContaining(Object.entries(host('n3').engineLabels).map(([k, v]) => `${k}=${v}`)),
+    )
+    expect(await result.getByRole('definition').allTextContents()).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^linux \/ /), expect.stringMatching(/^Docker \S+ on /)]),
+    )
+    // The lab's engines run on this machine: on an x64 one, the declared arm64 is a disagreement.
+    if (arch() === 'x64') {
+      expect(await labels('Automatic labels')).not.toContain('x64')
+      await expect
+        .poll(() => result.getByRole('list', { name: 'Notes' }).textContent())
+        .toMatch(/declared architecture arm64 but the engine reports x86_64/)
+    }
+    expect(errors).toEqual([])
+    await page.close()
+  })
+
+  it('copies an image to a node from another, says what was sent, and lists it there', async () => {
+    // A tag of the test's own: the lab's images have another ID on each engine, and other tests
+    // count on that, so they are never copied over each other.
+    const image = 'lab/e2e-copy:1'
+    const [n1Engine, n2Engine] = [hostEngine('n1'), hostEngine('n2')]
+    const untag = (docker: typeof n1Engine) =>
+      docker
+        .getImage(image)
+        .remove()
+        .catch((e: { statusCode?: number }) => {
+          if (e.statusCode !== 404) throw e
+        })
+    await untag(n2Engine) // what an interrupted run may have left
+    await n1Engine.getImage('lab/busybox:1').tag({ repo: 'lab/e2e-copy', tag: '1' })
+    try {
+      const { page, errors } = await nodesPage()
+      await card(page, 'n2').getByRole('button', { name: 'n2', exact: true }).click()
+      const n2 = detail(page, 'n2')
+      const images = n2.getByRole('table', { name: 'Images' })
+      await expect.poll(() => images.textContent(), { timeout: 20_000 }).toContain('lab/busybox:1')
+      expect(await images.textContent()).not.toContain(image)
+
+      const form = n2.getByRole('form', { name: 'Copy an image to n2' })
+      await form.getByLabel('Image', { exact: true }).fill(image)
+      await form.getByLabel('From', { exact: true }).selectOption('n1')
+      await form.getByRole('button', { name: 'Copy', exact: true }).click()
+      const result = form.getByRole('status', { name: 'Image copy result' })
+      await expect
+        .poll(() => result.textContent(), { timeout: 30_000 })
+        .toMatch(/copied lab\/e2e-copy:1 from n1: \d+(\.\d)? (B|KiB|MiB) in \d+(\.\d)? m?s/)
+      // The list is read again, and n2's own engine has the very image n1 has.
+      await expect.poll(() => images.textContent(), { timeout: 20_000 }).toContain(image)
+      expect((await n2Engine.getImage(image).inspect()).Id).toBe(
+        (await n1Engine.getImage(image).inspect()).Id,
+      )
+
+      // Again: n2 has it, nothing is sent.
+      await form.getByRole('button', { name: 'Copy', exact: true }).click()
+      await expect
+        .poll(() => result.textContent(), { timeout: 30_000 })
+        .toContain('already present (same image id): nothing sent')
+
+      // An image n1 does not have: refused, in the backend's words, next to the form.
+      await form.getByLabel('Image', { exact: true }).fill('lab/e2e-nowhere:1')
+      await form.getByRole('button', { name: 'Copy', exact: true }).click()
+      await expect
+        .poll(() => form.getByRole('alert').textContent(), { timeout: 30_000 })
+        .toContain('image lab/e2e-nowhere:1 is not on n1')
+      expect(errors).toEqual([])
+      await page.close()
+    } finally {
+      await untag(n1Engine)
+      await untag(n2Engine)
+    }
   })
 })
 

@@ -2,11 +2,12 @@ import { useEffect, useRef, useState } from 'react'
 import type { ContainerView, ImageView, NodeLiveView, PruneReport } from '../../../shared/model'
 import { bytes, when } from '../format'
 import type { NodeStore } from '../state/node-store'
+import { CopyImageForm } from './CopyImageForm'
 import { ActionError, useAction } from './use-action'
 
 /**
- * What is on a docker node's engine: containers (ours marked), images, and Prune, which
- * removes only what Yardmaster left behind, after asking.
+ * What is on a docker node's engine: containers (ours marked), images, copying an image here
+ * from another engine, and Prune, which removes only what Yardmaster left behind, after asking.
  */
 export function EngineContents({ store, node }: { store: NodeStore; node: NodeLiveView }) {
   const containers = useAction(store.getState().containers)
@@ -46,6 +47,8 @@ export function EngineContents({ store, node }: { store: NodeStore; node: NodeLi
       <h4>Images</h4>
       <ActionError error={images.error} />
       {images.result && <ImageTable images={images.result} containers={containers.result ?? []} />}
+      <h4>Copy an image here</h4>
+      <CopyImageForm store={store} node={node} onCopied={() => void images.run(node.name)} />
       <h4>Prune</h4>
       <Prune store={store} node={node} onPruned={load} />
     </>

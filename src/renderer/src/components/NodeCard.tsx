@@ -58,9 +58,9 @@ export function NodeCard({
   )
 }
 
-export function Labels({ labels }: { labels: string[] }) {
+export function Labels({ labels, name = 'Labels' }: { labels: string[]; name?: string }) {
   return (
-    <ul className="labels" aria-label="Labels">
+    <ul className="labels" aria-label={name}>
       {labels.map((l) => (
         <li key={l} className="label">
           {l}

@@ -2,6 +2,7 @@ import type { ReactNode } from 'react'
 import type { NodeLiveView } from '../../../shared/model'
 import type { NodeStore } from '../state/node-store'
 import { AdminControls } from './AdminControls'
+import { CapabilitiesProbe } from './CapabilitiesProbe'
 import { ConnectionTest } from './ConnectionTest'
 import { EngineContents } from './EngineContents'
 import { HostKeyCheck } from './HostKeyCheck'
@@ -65,6 +66,9 @@ export function NodeDetail({
         </Panel>
         <Panel title="Recent events">
           <NodeEvents store={store} />
+        </Panel>
+        <Panel title="Capabilities" wide>
+          <CapabilitiesProbe store={store} node={node} />
         </Panel>
         <Panel title="Engine" wide>
           <EngineContents store={store} node={node} />

@@ -1,9 +1,17 @@
 import { describe, expect, it } from 'vitest'
-import type { AdminKind } from '../../../shared/model'
+import type { AdminKind, ImageCopyView, NodeCapabilities } from '../../../shared/model'
 import { liveNode, sample } from './node-fixtures'
 import {
   adminActions,
+  asSentence,
+  chosenSource,
+  copySources,
+  describeCopy,
   draftFrom,
+  engineLine,
+  hostLine,
+  labelGroups,
+  osArch,
   extendSeries,
   parseLabels,
   planEdit,
@@ -132,5 +140,147 @@ describe('extendSeries', () => {
     const points = [pointFromSample(sample(now))]
     expect(extendSeries(points, sample(now), now)).toBe(points)
     expect(extendSeries(points, null, now)).toBe(points)
+  })
+})
+
+describe('copySources', () => {
+  it('offers the other docker nodes in farm order, saying which do not answer, then this machine', () => {
+    const nodes = [
+      liveNode('n1'),
+      liveNode('n2'),
+      liveNode('sh', { executor: 'shell' }),
+      liveNode('n3', { health: 'unreachable' }),
+    ]
+    expect(copySources(nodes, nodes[1]!)).toEqual([
+      { value: 'n1', label: 'n1', answering: true },
+      { value: 'n3', label: 'n3 (unreachable)', answering: false },
+      { value: 'local', label: 'this machine (local)', answering: true },
+    ])
+  })
+
+  it('leaves this machine out when the target is this machine, or a node is called local', () => {
+    const here = liveNode('here', { host: 'local' })
+    expect(copySources([here, liveNode('n1')], here).map((s) => s.value)).toEqual(['n1'])
+    const nodes = [liveNode('n1'), liveNode('local')]
+    expect(copySources(nodes, nodes[0]!)).toEqual([{ value: 'local', label: 'local', answering: true }])
+    expect(copySources([here], here)).toEqual([])
+  })
+})
+
+describe('chosenSource', () => {
+  const sources = [
+    { value: 'n3', label: 'n3 (offline)', answering: false },
+    { value: 'n1', label: 'n1', answering: true },
+  ]
+  it('keeps the choice while it is offered, else takes the first that answers, else the first', () => {
+    expect(chosenSource(sources, 'n3')).toBe('n3')
+    expect(chosenSource(sources, 'gone')).toBe('n1')
+    expect(chosenSource(sources, null)).toBe('n1')
+    expect(chosenSource([sources[0]!], null)).toBe('n3')
+    expect(chosenSource([], null)).toBeNull()
+  })
+})
+
+describe('describeCopy', () => {
+  const copy = (over: Partial<ImageCopyView> = {}): ImageCopyView => ({
+    image: 'lab/busybox:1',
+    from: 'n1',
+    to: 'n2',
+    outcome: 'copied',
+    bytes: 1.9 * 2 ** 20,
+    ms: 420,
+    imageId: 'sha256:a608b6f58f465dd35ef27b9c12b36dd105de1f92acce854f11c6a4f46def1a51',
+    replacedImageId: null,
+    ...over,
+  })
+
+  it('says what was sent, from where, and how long it took', () => {
+    expect(describeCopy(copy())).toEqual({
+      summary: 'copied lab/busybox:1 from n1: 1.9 MiB in 420 ms',
+      replaced: null,
+    })
+    expect(describeCopy(copy({ from: 'local', bytes: 230 * 2 ** 20, ms: 12_345 })).summary).toBe(
+      'copied lab/busybox:1 from this machine: 230 MiB in 12.3 s',
+    )
+  })
+
+  it('says when nothing was sent because the target had the very image', () => {
+    expect(describeCopy(copy({ outcome: 'present', bytes: 0, ms: 0 }))).toEqual({
+      summary: 'already present (same image id): nothing sent',
+      replaced: null,
+    })
+  })
+
+  it('names the image the target had under that name, now untagged', () => {
+    expect(describeCopy(copy({ replacedImageId: 'sha256:8ebd9320d78b697aad26d7ee' })).replaced).toBe(
+      'n2 had another image under that name (8ebd9320d78b); it is now untagged, and Prune removes it if nothing uses it',
+    )
+  })
+})
+
+describe('capabilities in words', () => {
+  const caps = (over: Partial<NodeCapabilities> = {}): NodeCapabilities => ({
+    labels: ['self-hosted', 'linux', 'arm64', 'docker', 'arch=arm64'],
+    declared: ['self-hosted', 'linux', 'arm64'],
+    automatic: ['self-hosted', 'linux', 'docker'],
+    engineLabels: ['arch=arm64'],
+    os: 'linux',
+    arch: 'x64',
+    cpus: 2,
+    memoryBytes: 2 ** 34,
+    diskFreeBytes: 2 ** 36,
+    gpu: false,
+    tools: null,
+    notes: [],
+    ...over,
+  })
+
+  it('splits the labels by where they come from; self-hosted is automatic, not declared', () => {
+    expect(labelGroups(caps())).toEqual({
+      declared: ['linux', 'arm64'],
+      automatic: ['self-hosted', 'linux', 'docker'],
+      engine: ['arch=arm64'],
+    })
+  })
+
+  it('says OS and architecture, with a dash for what the probe could not tell', () => {
+    expect(osArch(caps())).toBe('linux / x64')
+    expect(osArch(caps({ arch: null }))).toBe('linux / —')
+    expect(osArch(caps({ os: null, arch: null }))).toBe('—')
+  })
+
+  it('sums up an engine and a shell host in one line', () => {
+    expect(
+      engineLine({
+        serverVersion: '20.10.24+dfsg1',
+        osType: 'linux',
+        operatingSystem: 'Debian GNU/Linux 12 (bookworm)',
+        architecture: 'x86_64',
+        cpus: 2,
+        memoryBytes: 2 ** 34,
+        labels: {},
+        runtimes: ['runc', 'nvidia'],
+        storageDriver: 'overlay2',
+        dataRoot: '/var/lib/docker',
+        dataRootFreeBytes: null,
+      }),
+    ).toBe(
+      'Docker 20.10.24+dfsg1 on Debian GNU/Linux 12 (bookworm) · storage overlay2 · runtimes runc, nvidia',
+    )
+    const host = { kernel: 'Linux', machine: 'aarch64', cpus: 4, memoryBytes: null, rootFreeBytes: null }
+    expect(hostLine({ ...host, tools: ['git', 'make'] })).toBe('Linux aarch64 · tools git, make')
+    expect(hostLine({ ...host, tools: [] })).toBe('Linux aarch64 · no tools found')
+    expect(hostLine({ ...host, kernel: '', machine: '', tools: null })).toBe(
+      'unknown system · tools not looked for',
+    )
+  })
+})
+
+describe('asSentence', () => {
+  it('ends a message with one full stop, never two', () => {
+    expect(asSentence('connection refused')).toBe('connection refused.')
+    expect(asSentence('check it (try: ssh -p 2222 ci@x). ')).toBe('check it (try: ssh -p 2222 ci@x).')
+    expect(asSentence('is it up?')).toBe('is it up?')
+    expect(asSentence('')).toBe('')
   })
 })

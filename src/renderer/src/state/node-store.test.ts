@@ -1,6 +1,6 @@
 /** The Nodes view's state against a fake backend: snapshot, then events; no polling. */
 import { describe, expect, it } from 'vitest'
-import type { NodeEventRecord, NodeLiveView, Series } from '../../../shared/model'
+import type { NodeEventRecord, NodeLiveView, NodeStatusView, Series } from '../../../shared/model'
 import { fakeApi, settle } from './fake-api'
 import { liveNode, sample } from './node-fixtures'
 import { pointFromSample } from './node-logic'
@@ -22,7 +22,47 @@ function farm(nodes: NodeLiveView[], events: NodeEventRecord[] = []) {
       }),
     'farm.editNode': ({ node, edit }) => liveNode(node, { slots: edit.slots ?? 2 }),
     'farm.reload': () => [liveNode('n1', { slots: 8 })],
+    'farm.probe': ({ node }) => (node === 'gone' ? [] : [probed(node ?? 'n1')]),
+    'node.copyImage': ({ node, image, from }) => ({
+      image,
+      from,
+      to: node,
+      outcome: 'copied',
+      bytes: 10,
+      ms: 5,
+      imageId: 'sha256:1',
+      replacedImageId: null,
+    }),
   })
+}
+
+function probed(name: string): NodeStatusView {
+  const n = liveNode(name)
+  return {
+    name,
+    host: n.host,
+    address: n.address,
+    executor: n.executor,
+    labels: n.labels,
+    slots: n.slots,
+    reachable: false,
+    unreachableReason: 'connection refused',
+    facts: null,
+    capabilities: {
+      labels: n.labels,
+      declared: n.labels,
+      automatic: ['self-hosted', 'docker'],
+      engineLabels: [],
+      os: null,
+      arch: null,
+      cpus: null,
+      memoryBytes: null,
+      diskFreeBytes: null,
+      gpu: false,
+      tools: null,
+      notes: [],
+    },
+  }
 }
 
 async function started(fake: ReturnType<typeof farm>, reconnect?: (l: () => void) => () => void) {
@@ -131,6 +171,17 @@ describe('node store', () => {
       'node.admin {"node":"n3","action":"resume"}',
     )
     expect(store.getState().nodes[1]!.admin).toBe('active')
+  })
+
+  it('probes one node and gives its status; copies an image with the source given', async () => {
+    const fake = farm([liveNode('n1'), liveNode('n2')])
+    const { store } = await started(fake)
+    expect((await store.getState().probe('n2')).name).toBe('n2')
+    expect(fake.calls).toContain('farm.probe {"node":"n2"}')
+    await expect(store.getState().probe('gone')).rejects.toThrow('the probe did not answer for gone')
+    const r = await store.getState().copyImage('n2', 'lab/x:1', 'local')
+    expect(r).toMatchObject({ image: 'lab/x:1', from: 'local', to: 'n2', outcome: 'copied' })
+    expect(fake.calls).toContain('node.copyImage {"node":"n2","image":"lab/x:1","from":"local"}')
   })
 
   it('sends an edit as given and shows the node the backend wrote', async () => {

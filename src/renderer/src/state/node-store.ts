@@ -9,10 +9,12 @@ import type {
   ConnectionTestView,
   ContainerView,
   HostKeyView,
+  ImageCopyView,
   ImageView,
   NodeEdit,
   NodeEventRecord,
   NodeLiveView,
+  NodeStatusView,
   PruneReport,
   SeriesPoint,
 } from '../../../shared/model'
@@ -41,6 +43,10 @@ export interface NodeState {
   containers(name: string): Promise<ContainerView[]>
   images(name: string): Promise<ImageView[]>
   prune(name: string): Promise<PruneReport>
+  /** Makes sure `image` is on the node, copied from `from` (another node, or `local`). */
+  copyImage(name: string, image: string, from: string): Promise<ImageCopyView>
+  /** Probes the node now: its facts and capabilities, or why it could not be probed. */
+  probe(name: string): Promise<NodeStatusView>
   hostKey(name: string): Promise<HostKeyView>
   trust(name: string, fingerprint: string): Promise<HostKeyView>
 }
@@ -133,6 +139,12 @@ export function createNodeStore(
       containers: (name) => api.call('node.containers', { node: name }),
       images: (name) => api.call('node.images', { node: name }),
       prune: (name) => api.call('node.prune', { node: name }),
+      copyImage: (name, image, from) => api.call('node.copyImage', { node: name, image, from }),
+      probe: async (name) => {
+        const status = (await api.call('farm.probe', { node: name })).find((s) => s.name === name)
+        if (!status) throw new Error(`the probe did not answer for ${name}`)
+        return status
+      },
       hostKey: (name) => api.call('node.hostKey', { node: name }),
       trust: (name, fingerprint) => api.call('node.trust', { node: name, fingerprint }),
     }
