@@ -28,7 +28,7 @@ import {
 import type { NodeEdit } from '../../../shared/model'
 import { formatProblem, InvalidSourceError } from '../source/source-error'
 import { suggest } from '../source/yaml-source'
-import { farmDigest, normalizeLabels, parseFarm } from './farm-file'
+import { farmDigest, imageProblem, labelProblem, normalizeLabels, parseFarm } from './farm-file'
 import type { Farm, FarmNode } from './farm-model'
 
 export type FarmEditErrorCode =
@@ -160,14 +160,9 @@ function checkEdit(edit: NodeEdit): WantedEdit {
       const seen = new Set<string>(['self-hosted'])
       const labels: string[] = []
       for (const label of edit.labels as unknown[]) {
+        const problem = typeof label === 'string' ? labelProblem(label) : null
         if (typeof label !== 'string') problems.push(`label ${JSON.stringify(label)} is not a string`)
-        else if (label === '') problems.push('a label cannot be empty')
-        else if (/[\s,]/.test(label))
-          problems.push(
-            `label ${JSON.stringify(label)} may not contain spaces or commas; give each label on its own`,
-          )
-        else if (/\p{Cc}/u.test(label))
-          problems.push(`label ${JSON.stringify(label)} may not contain control characters`)
+        else if (problem) problems.push(problem)
         else if (!seen.has(label.toLowerCase())) {
           // Labels match case-insensitively; `self-hosted` is every node's already.
           seen.add(label.toLowerCase())
@@ -185,7 +180,7 @@ function checkEdit(edit: NodeEdit): WantedEdit {
   if (edit.defaultImage !== undefined) {
     const image: unknown = edit.defaultImage
     if (image === null) out.defaultImage = null
-    else if (typeof image !== 'string' || image === '' || /[\s\p{Cc}]/u.test(image))
+    else if (typeof image !== 'string' || imageProblem(image))
       problems.push(
         `defaultImage must be an image name such as debian:bookworm (or null to remove it), not ${JSON.stringify(image)}`,
       )

@@ -128,6 +128,19 @@ describe('parseFarm: problems', () => {
     ])
   })
 
+  it('refuses labels with spaces or commas, empty ones, and image names with spaces, where they stand', () => {
+    expect(
+      where(
+        'nodes:\n  - name: a\n    host: h\n    user: u\n    labels: [linux, "gpu cuda", ""]\n    defaultImage: "debian bookworm"\n  - name: b\n    host: h\n    user: u\n    labels: "linux,arm64"\n',
+      ),
+    ).toEqual([
+      '5:21: label "gpu cuda" may not contain spaces or commas; give each label on its own (nodes[0].labels[1])',
+      '5:33: a label cannot be empty (nodes[0].labels[2])',
+      '6:19: an image name such as debian:bookworm has no spaces, not "debian bookworm" (nodes[0].defaultImage)',
+      '10:13: label "linux,arm64" may not contain spaces or commas; give each label on its own (nodes[1].labels)',
+    ])
+  })
+
   it('accepts the edges of the port range', () => {
     const farm = parseFarm(
       '/f.yml',

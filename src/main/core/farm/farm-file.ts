@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
-import { isMap, isSeq, type Node } from 'yaml'
+import { isMap, isScalar, isSeq, type Node } from 'yaml'
 import { parseSize } from '../workflow/container-options'
 import { checkKeys, loadYamlFile, parseYaml, suggest, YamlSource } from '../source/yaml-source'
 import { LOCAL_HOST, type ExecutorKind, type Farm, type FarmNode, type Platform } from './farm-model'
@@ -252,12 +252,24 @@ function readNode(
 
   const labelsEntry = get('labels')
   const labels = labelsEntry ? (src.stringList(labelsEntry.value, `${path}.labels`) ?? []) : []
+  if (labelsEntry) {
+    // Each label where it stands: `[linux gpu]` is one label with a space, a likely mistake.
+    const items = isSeq(labelsEntry.value) ? labelsEntry.value.items : [labelsEntry.value]
+    items.forEach((item, i) => {
+      const s = isScalar(item) && typeof item.value === 'string' ? item.value : null
+      const problem = s === null ? null : labelProblem(s)
+      if (problem)
+        src.report(item as Node, `${path}.labels${isSeq(labelsEntry.value) ? `[${i}]` : ''}`, problem)
+    })
+  }
   const slotsEntry = get('slots')
   const slots = slotsEntry ? src.integer(slotsEntry.value, `${path}.slots`, 1) : 1
   const idEntry = get('identityFile')
   const identity = idEntry ? src.string(idEntry.value, `${path}.identityFile`) : null
   const imageEntry = get('defaultImage')
   const defaultImage = imageEntry ? src.string(imageEntry.value, `${path}.defaultImage`) : null
+  const imageIssue = defaultImage === null ? null : imageProblem(defaultImage)
+  if (imageIssue) src.report(imageEntry?.value ?? null, `${path}.defaultImage`, imageIssue)
   const cpusEntry = get('cpus')
   let cpus: number | null = null
   if (cpusEntry) {
@@ -307,6 +319,22 @@ function readNode(
     jump,
     source: { file: src.file, line: at.line, col: at.col },
   }
+}
+
+/** Why a label cannot be one (empty, spaces or commas, control characters); null when it can. */
+export function labelProblem(label: string): string | null {
+  if (label === '') return 'a label cannot be empty'
+  if (/[\s,]/.test(label))
+    return `label ${JSON.stringify(label)} may not contain spaces or commas; give each label on its own`
+  if (/\p{Cc}/u.test(label)) return `label ${JSON.stringify(label)} may not contain control characters`
+  return null
+}
+
+/** Why a string cannot be an image name (empty, spaces, control characters); null when it can. */
+export function imageProblem(image: string): string | null {
+  return image === '' || /[\s\p{Cc}]/u.test(image)
+    ? `an image name such as debian:bookworm has no spaces, not ${JSON.stringify(image)}`
+    : null
 }
 
 /** Every node carries `self-hosted`, as GitHub's self-hosted runners do; labels match case-insensitively. */
