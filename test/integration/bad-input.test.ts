@@ -84,8 +84,8 @@ describe('bad input', () => {
     expect(res.code).toBe(2)
     expect(res.err).toContain(`${wf}:3:3: job "a" cannot run on this farm`)
     // (Declared labels leave no node, so the farm is probed: labels include what each node is.)
-    expect(res.err).toMatch(/n2 \[self-hosted, linux, gpu[^\]]*\] lacks arm64/)
-    expect(res.err).toMatch(/n3 \[self-hosted, linux, arm64[^\]]*\] lacks gpu/)
+    expect(res.err).toMatch(/n2 \[self-hosted, linux, gpu[^\]]*\] lacks label arm64/)
+    expect(res.err).toMatch(/n3 \[self-hosted, linux, arm64[^\]]*\] lacks label gpu/)
     expect(runCount()).toBe(0)
   })
 

@@ -476,7 +476,7 @@ describe('prepareRun', () => {
           col: 3,
           path: 'jobs.gpu.runs-on',
           message:
-            'job "gpu" cannot run on this farm (/farms/lab.yml): no node can take [linux, gpu]: n1 [self-hosted, linux] lacks gpu',
+            'job "gpu" cannot run on this farm (/farms/lab.yml): no node can take [linux, gpu]: n1 [self-hosted, linux] lacks label gpu',
         },
       ])
     }

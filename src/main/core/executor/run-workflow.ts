@@ -12,13 +12,7 @@
 import { resolve } from 'node:path'
 import type { JobState, LogStream, RunState, StepState } from '../../../shared/model'
 import type { Farm, FarmNode } from '../farm/farm-model'
-import {
-  explainRequirements,
-  nodesFor,
-  pickNode,
-  requirementsOf,
-  type Requirements,
-} from '../scheduler/capability-match'
+import { explainRequirements, nodesFor, pickNode } from '../scheduler/capability-match'
 import { InvalidSourceError, type SourceProblem } from '../source/source-error'
 import type { RunStore } from '../store/run-store'
 import { NodeMetricsStore } from '../store/node-metrics-store'
@@ -26,15 +20,12 @@ import { recordJobOutcome, type NodeLedger } from '../farm/node-admin'
 import {
   evaluateExpression,
   evaluateToken,
-  toText,
   truthy,
   type ExpressionContexts,
   type Json,
   type RunStatus,
 } from '../workflow/expressions'
-import { instanceName, type MatrixCombination } from '../workflow/matrix'
-import { containerOf, jobStrategy, plannedAtRunTime, runsOnLabels } from '../workflow/plan'
-import { resourceNeeds } from '../workflow/container-options'
+import { instancesOf, jobStrategy, plannedAtRunTime, type InstancePlan } from '../workflow/plan'
 import type { Workflow, WorkflowJob } from '../workflow/workflow-model'
 import { FailFastCancel, RunCancel, runJobInstance } from './job-runner'
 import { ConcurrencyGate, concurrencyOf } from '../scheduler/concurrency-gate'
@@ -80,14 +71,8 @@ export interface RunObserver {
 }
 
 /** One job, or one combination of its matrix. */
-export interface PlannedInstance {
-  key: string
-  name: string
-  matrix: MatrixCombination
-  runsOn: string[]
-  /** runs-on with platform labels resolved: the labels nodes need, and the platform's image. */
-  requirements: Requirements
-  /** Reachable nodes that carry its labels, in farm order. */
+export interface PlannedInstance extends InstancePlan {
+  /** Reachable nodes that can take it, in farm order. */
   nodes: FarmNode[]
 }
 
@@ -105,27 +90,13 @@ export interface PreparedRun {
 }
 
 /** Instances of a job with their labels and candidate nodes (reachability aside). */
-function planInstances(job: WorkflowJob, farm: Farm, contexts: ExpressionContexts) {
+/** A job's instances with the nodes that can take each (farm order). */
+function planInstances(job: WorkflowJob, farm: Farm, contexts: ExpressionContexts): PlannedInstance[] {
   const { combos } = jobStrategy(job, contexts)
-  return combos.map((matrix) => {
-    const runsOn = runsOnLabels(evaluateToken(job.runsOn, { ...contexts, matrix }))
-    const name = job.nameToken ? toText(evaluateToken(job.nameToken, { ...contexts, matrix })) : job.key
-    const requirements = requirementsOf(
-      runsOn,
-      farm.platforms,
-      resourceNeeds(containerOf(job, { ...contexts, matrix }).options),
-    )
-    // Service containers need a docker node, as platform images do.
-    if (job.services) requirements.docker = true
-    return {
-      key: combos.length > 1 || Object.keys(matrix).length ? instanceName(job.key, matrix) : job.key,
-      name: Object.keys(matrix).length && !job.nameToken ? instanceName(job.key, matrix) : name,
-      matrix,
-      runsOn,
-      requirements,
-      nodes: nodesFor(requirements, farm.nodes),
-    }
-  })
+  return instancesOf(job, combos, contexts, farm.platforms).map((i) => ({
+    ...i,
+    nodes: nodesFor(i.requirements, farm.nodes),
+  }))
 }
 
 interface PlanProblem extends SourceProblem {

@@ -177,7 +177,7 @@ describe('platforms (ubuntu-latest=IMAGE)', () => {
     const req = requirementsOf(['ubuntu-latest'], platforms)
     expect(nodesFor(req, nodes).map((n) => n.name)).toEqual(['d1'])
     expect(explainRequirements(req, [nodes[0]!, nodes[2]!])).toBe(
-      'no node can take [x64] with docker: mac [self-hosted, x64] runs no containers (the platform image debian:bookworm needs docker); d2 [self-hosted, arm64] lacks x64',
+      'no node can take [x64] with docker: mac [self-hosted, x64] runs no containers (the platform image debian:bookworm needs docker); d2 [self-hosted, arm64] lacks label x64',
     )
   })
 })

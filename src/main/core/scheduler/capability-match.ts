@@ -96,9 +96,23 @@ export function requirementsOf(
 
 /** Nodes that meet the requirements, in farm order. */
 export function nodesFor(req: Requirements, nodes: readonly FarmNode[]): FarmNode[] {
-  return candidates(req.labels, nodes).filter(
-    (n) => (!req.docker || n.executor === 'docker') && !tooSmall(req.resources, n).length,
-  )
+  return nodes.filter((n) => whyNot(req, n).length === 0)
+}
+
+/**
+ * Every reason `node` cannot take a job with these requirements (labels it lacks, no containers,
+ * too small); empty when it can. The one judgement behind `nodesFor`, `plan` and the messages.
+ */
+export function whyNot(req: Requirements, node: FarmNode): string[] {
+  const why = missingLabels(req.labels, node.labels).map((l) => `lacks label ${l}`)
+  if (req.docker && node.executor !== 'docker')
+    why.push(
+      req.image
+        ? `runs no containers (the platform image ${req.image} needs docker)`
+        : 'runs no containers (the job has services)',
+    )
+  why.push(...tooSmall(req.resources, node))
+  return why
 }
 
 /** What the node lacks for the job's --cpus and --memory (declared capacity; unknown fits). */
@@ -114,16 +128,8 @@ export function tooSmall(needs: ResourceNeeds, node: FarmNode): string[] {
 
 /** Why no node meets the requirements, node by node. */
 export function explainRequirements(req: Requirements, nodes: readonly FarmNode[]): string {
-  const lines = nodes.map((n) => {
-    const why = missingLabels(req.labels, n.labels).map((l) => `lacks ${l}`)
-    if (req.docker && n.executor !== 'docker')
-      why.push(
-        req.image
-          ? `runs no containers (the platform image ${req.image} needs docker)`
-          : 'runs no containers (the job has services)',
-      )
-    why.push(...tooSmall(req.resources, n))
-    return `${n.name} [${n.labels.join(', ')}] ${why.join(', ') || 'is fine'}`
-  })
+  const lines = nodes.map(
+    (n) => `${n.name} [${n.labels.join(', ')}] ${whyNot(req, n).join(', ') || 'is fine'}`,
+  )
   return `no node can take [${req.labels.join(', ')}]${req.docker ? ' with docker' : ''}: ${lines.join('; ')}`
 }

@@ -4,11 +4,11 @@
  * cannot). Pure: no node is contacted.
  */
 import type { FarmNode, Platform } from '../farm/farm-model'
-import { requirementsOf, tooSmall, whoCanTake } from '../scheduler/capability-match'
+import { requirementsOf, whyNot, type Requirements } from '../scheduler/capability-match'
 import { resourceNeeds } from './container-options'
 import { evaluateToken, toText, truthy, type ExpressionContexts, type Json } from './expressions'
 import { levels, type GraphJob } from './job-graph'
-import { expandMatrix, instanceName } from './matrix'
+import { expandMatrix, instanceName, type MatrixCombination } from './matrix'
 import type { Workflow, WorkflowJob } from './workflow-model'
 import type { ServiceSpec } from './container-options'
 
@@ -171,6 +171,48 @@ export function planWorkflow(
   }
 }
 
+/** One instance of a job (a matrix combination): its row key and name, labels, what it needs. */
+export interface InstancePlan {
+  key: string
+  name: string
+  matrix: MatrixCombination
+  runsOn: string[]
+  /** runs-on with platform labels resolved: the labels nodes need, the platform's image, docker, resources. */
+  requirements: Requirements
+}
+
+/**
+ * A job's instances, one per matrix combination (`combos` from jobStrategy): the one planner
+ * behind `plan` and `run`. A combination is named `key (a, b)`; a job of one plain instance
+ * keeps its key.
+ */
+export function instancesOf(
+  job: WorkflowJob,
+  combos: readonly MatrixCombination[],
+  contexts: ExpressionContexts,
+  platforms: Readonly<Record<string, Platform>>,
+): InstancePlan[] {
+  return combos.map((matrix) => {
+    const ctx = { ...contexts, matrix }
+    const runsOn = runsOnLabels(evaluateToken(job.runsOn, ctx))
+    const requirements = requirementsOf(runsOn, platforms, resourceNeeds(containerOf(job, ctx).options))
+    // Service containers need a docker node, as platform images do.
+    if (job.services) requirements.docker = true
+    const hasMatrix = Object.keys(matrix).length > 0
+    return {
+      key: combos.length > 1 || hasMatrix ? instanceName(job.key, matrix) : job.key,
+      name: job.nameToken
+        ? toText(evaluateToken(job.nameToken, ctx))
+        : hasMatrix
+          ? instanceName(job.key, matrix)
+          : job.key,
+      matrix,
+      runsOn,
+      requirements,
+    }
+  })
+}
+
 function planJob(
   job: WorkflowJob,
   level: number,
@@ -183,33 +225,16 @@ function planJob(
     return { ...base, instances: null, problem: null, failFast: true, maxParallel: null }
   try {
     const { combos, failFast, maxParallel } = jobStrategy(job, contexts)
-    const matchable = nodes.map((n) => ({ name: n.name, labels: n.labels, unreachable: null }))
-    const instances = combos.map((matrix) => {
-      const runsOn = runsOnLabels(
-        evaluateToken(job.runsOn, Object.keys(matrix).length ? { ...contexts, matrix } : contexts),
-      )
-      const ctx = Object.keys(matrix).length ? { ...contexts, matrix } : contexts
-      const req = requirementsOf(runsOn, platforms, resourceNeeds(containerOf(job, ctx).options))
-      if (job.services) req.docker = true
-      return {
-        key: Object.keys(matrix).length ? instanceName(job.key, matrix) : job.key,
-        matrix,
-        runsOn,
-        image: req.image,
-        nodes: whoCanTake(req.labels, matchable).map((v) => {
-          const reasons = v.can ? [] : [...v.reasons]
-          const node = nodes.find((n) => n.name === v.node)!
-          if (req.docker && node.executor !== 'docker')
-            reasons.push(
-              req.image
-                ? `runs no containers (platform image ${req.image})`
-                : 'runs no containers (the job has services)',
-            )
-          reasons.push(...tooSmall(req.resources, node))
-          return { name: v.node, rejected: reasons.length ? reasons.join('; ') : null }
-        }),
-      }
-    })
+    const instances = instancesOf(job, combos, contexts, platforms).map((i) => ({
+      key: i.key,
+      matrix: i.matrix,
+      runsOn: i.runsOn,
+      image: i.requirements.image,
+      nodes: nodes.map((n) => {
+        const why = whyNot(i.requirements, n)
+        return { name: n.name, rejected: why.length ? why.join('; ') : null }
+      }),
+    }))
     return { ...base, instances, problem: null, failFast, maxParallel }
   } catch (e) {
     return { ...base, instances: null, problem: (e as Error).message, failFast: true, maxParallel: null }
