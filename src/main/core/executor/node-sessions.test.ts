@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { Farm, FarmNode } from '../farm/farm-model'
+import { localNode } from '../../../../test/support/farm-node'
 
 const ping = vi.fn<() => Promise<unknown>>()
 const remotePing = vi.fn<() => Promise<unknown>>()
@@ -65,20 +66,7 @@ afterEach(() => {
   execed.length = 0
 })
 
-function local(name: string, executor: 'docker' | 'shell'): FarmNode {
-  return {
-    name,
-    host: 'local',
-    port: 0,
-    user: '',
-    identityFile: null,
-    executor,
-    labels: ['self-hosted'],
-    slots: 1,
-    defaultImage: null,
-    source: null,
-  }
-}
+const local = (name: string, executor: 'docker' | 'shell'): FarmNode => localNode(name, { executor })
 const farm: Farm = { file: null, knownHosts: '/nowhere/known_hosts', nodes: [], platforms: {} }
 
 describe('NodeSessions for this machine', () => {

@@ -12,6 +12,7 @@ import { parseWorkflow } from '../workflow/parse-workflow'
 import type { JobEnvironment, JobSetup, NodeExecutor } from './job-environment'
 import { NodeSessions, type NodeSession } from './node-sessions'
 import { executeRun, NoReachableNodeError, prepareRun, type RunObserver } from './run-workflow'
+import { localNode } from '../../../../test/support/farm-node'
 
 let dir: string
 let db: Db
@@ -27,21 +28,8 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true })
 })
 
-function node(name: string, labels: string[], extra: Partial<FarmNode> = {}): FarmNode {
-  return {
-    name,
-    host: 'local',
-    port: 0,
-    user: '',
-    identityFile: null,
-    executor: 'shell',
-    labels: ['self-hosted', ...labels],
-    slots: 2,
-    defaultImage: null,
-    source: null,
-    ...extra,
-  }
-}
+const node = (name: string, labels: string[], extra: Partial<FarmNode> = {}): FarmNode =>
+  localNode(name, { executor: 'shell', labels: ['self-hosted', ...labels], slots: 2, ...extra })
 
 const farmOf = (...nodes: FarmNode[]): Farm => ({
   file: '/farms/lab.yml',

@@ -5,6 +5,7 @@
 import { EventEmitter } from 'node:events'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { FarmNode } from './farm-model'
+import { farmNode } from '../../../../test/support/farm-node'
 
 type EngineCall = (opts: { abortSignal: AbortSignal }) => Promise<unknown>
 const engine = { version: vi.fn<EngineCall>(), ping: vi.fn<EngineCall>() }
@@ -23,19 +24,7 @@ const { KnownHosts } = await import('./known-hosts')
 const { EngineUnavailableError, NodeUnreachableError } = await import('./farm-errors')
 
 const kh = KnownHosts.parse('/k', '')
-const node = (over: Partial<FarmNode>): FarmNode => ({
-  name: 'n1',
-  host: '10.0.0.1',
-  port: 22,
-  user: 'ci',
-  identityFile: null,
-  executor: 'docker',
-  labels: ['self-hosted'],
-  slots: 1,
-  defaultImage: null,
-  source: null,
-  ...over,
-})
+const node = (over: Partial<FarmNode>): FarmNode => farmNode('n1', { host: '10.0.0.1', ...over })
 
 afterEach(() => {
   engine.version.mockReset()

@@ -1,18 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { describeNode, isLocal, LOCAL_HOST, type FarmNode } from './farm-model'
+import { farmNode } from '../../../../test/support/farm-node'
 
-const ssh: FarmNode = {
-  name: 'n1',
-  host: '10.0.0.5',
-  port: 2222,
-  user: 'ci',
-  identityFile: null,
-  executor: 'docker',
-  labels: ['self-hosted'],
-  slots: 1,
-  defaultImage: null,
-  source: null,
-}
+const ssh: FarmNode = farmNode('n1', { host: '10.0.0.5', port: 2222 })
 const local: FarmNode = { ...ssh, name: 'here', host: LOCAL_HOST, user: '', port: 0 }
 
 describe('farm model', () => {

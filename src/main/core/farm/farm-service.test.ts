@@ -27,20 +27,15 @@ import {
 } from './farm-service'
 import type { HealthSample } from './health-probe'
 import type { NodeState } from './node-state'
+import { farmNode } from '../../../../test/support/farm-node'
 
-const node = (name: string, over: Partial<FarmNode> = {}): FarmNode => ({
-  name,
-  host: `${name}.lab`,
-  port: 22,
-  user: 'ci',
-  identityFile: null,
-  executor: 'docker',
-  labels: ['self-hosted', 'linux'],
-  slots: 2,
-  defaultImage: null,
-  source: { file: '/farm.yml', line: 3, col: 5 },
-  ...over,
-})
+const node = (name: string, over: Partial<FarmNode> = {}): FarmNode =>
+  farmNode(name, {
+    labels: ['self-hosted', 'linux'],
+    slots: 2,
+    source: { file: '/farm.yml', line: 3, col: 5 },
+    ...over,
+  })
 
 const SAMPLE: HealthSample = {
   at: 1000,

@@ -11,19 +11,9 @@ import type { Farm, FarmNode } from './farm-model'
 import { HealthMonitor, type HealthRecorder, type NodeStateChanged } from './health-monitor'
 import { recordJobOutcome } from './node-admin'
 import type { AdminState } from './node-state'
+import { farmNode } from '../../../../test/support/farm-node'
 
-const node = (name: string): FarmNode => ({
-  name,
-  host: `${name}.lab`,
-  port: 22,
-  user: 'ci',
-  identityFile: null,
-  executor: 'docker',
-  labels: [],
-  slots: 1,
-  defaultImage: null,
-  source: null,
-})
+const node = (name: string): FarmNode => farmNode(name, { labels: [] })
 const farm: Farm = {
   file: null,
   knownHosts: '/k',

@@ -15,6 +15,7 @@ import {
   UntrustedHostError,
 } from './host-trust'
 import { fingerprint } from './known-hosts'
+import { farmNode } from '../../../../test/support/farm-node'
 
 let dir: string
 let a: { line: string; blob: Buffer }
@@ -27,18 +28,7 @@ function keygen(name: string): { line: string; blob: Buffer } {
   return { line: `${t} ${b64}`, blob: Buffer.from(b64!, 'base64') }
 }
 
-const node: FarmNode = {
-  name: 'n1',
-  host: 'Builder.LAN',
-  port: 2222,
-  user: 'ci',
-  identityFile: null,
-  executor: 'docker',
-  labels: ['self-hosted'],
-  slots: 1,
-  defaultImage: null,
-  source: null,
-}
+const node: FarmNode = farmNode('n1', { host: 'Builder.LAN', port: 2222 })
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'ym-trust-'))

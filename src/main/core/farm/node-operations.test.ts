@@ -16,19 +16,10 @@ import {
   NoEngineError,
   pruneNode,
 } from './node-operations'
+import { farmNode } from '../../../../test/support/farm-node'
 
-const node = (executor: 'docker' | 'shell' = 'docker'): FarmNode => ({
-  name: 'n1',
-  host: '10.0.0.1',
-  port: 22,
-  user: 'ci',
-  identityFile: null,
-  executor,
-  labels: ['self-hosted'],
-  slots: 1,
-  defaultImage: null,
-  source: null,
-})
+const node = (executor: 'docker' | 'shell' = 'docker'): FarmNode =>
+  farmNode('n1', { host: '10.0.0.1', executor })
 const handle = (docker: unknown, executor: 'docker' | 'shell' = 'docker'): NodeHandle => ({
   node: node(executor),
   ssh: null,

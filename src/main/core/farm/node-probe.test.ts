@@ -14,19 +14,9 @@ import {
   probeNode,
   type DockerInfo,
 } from './node-probe'
+import { localNode } from '../../../../test/support/farm-node'
 
-const node = (executor: 'docker' | 'shell'): FarmNode => ({
-  name: 'n',
-  host: 'local',
-  port: 0,
-  user: '',
-  identityFile: null,
-  executor,
-  labels: ['self-hosted'],
-  slots: 1,
-  defaultImage: null,
-  source: null,
-})
+const node = (executor: 'docker' | 'shell'): FarmNode => localNode('n', { executor })
 
 const INFO: DockerInfo = {
   ServerVersion: '20.10.24+dfsg1',

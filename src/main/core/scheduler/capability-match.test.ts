@@ -8,21 +8,10 @@ import {
   requirementsOf,
   whoCanTake,
 } from './capability-match'
+import { farmNode } from '../../../../test/support/farm-node'
 
-function node(name: string, labels: string[], slots = 1): FarmNode {
-  return {
-    name,
-    host: `${name}.lab`,
-    port: 22,
-    user: 'ci',
-    identityFile: null,
-    executor: 'docker',
-    labels: ['self-hosted', ...labels],
-    slots,
-    defaultImage: null,
-    source: null,
-  }
-}
+const node = (name: string, labels: string[], slots = 1): FarmNode =>
+  farmNode(name, { labels: ['self-hosted', ...labels], slots })
 
 const n1 = node('n1', ['linux', 'x64'], 2)
 const n2 = node('n2', ['linux', 'x64', 'gpu'], 1)
