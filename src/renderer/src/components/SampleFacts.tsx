@@ -16,7 +16,8 @@ export function SampleFacts({ node, now }: { node: NodeLiveView; now: number }) 
         <Fact term="clock skew" value={skew(s.skewMs)} />
         <Fact term="free on /" value={bytes(s.rootFreeBytes)} />
         {node.executor === 'docker' && <Fact term="free on data root" value={bytes(s.dataFreeBytes)} />}
-        <Fact term="containers" value={containers(s, node.executor)} />
+        {/* A shell node's jobs of ours are its job workspaces: there are no containers to count. */}
+        <Fact term={node.executor === 'shell' ? 'jobs' : 'containers'} value={containers(s, node.executor)} />
         {node.executor === 'docker' && <Fact term="engine ping" value={millis(s.engineMs)} />}
       </dl>
       {stale && <p className="stale small">last answered at {clockTime(s.at)}</p>}
@@ -40,7 +41,7 @@ function load(s: HealthSample): string {
 
 function containers(s: HealthSample, executor: NodeLiveView['executor']): string {
   if (s.containersOurs === null && s.containersOthers === null) return '—'
+  if (executor === 'shell') return `${s.containersOurs ?? '—'} running`
   const ours = `${s.containersOurs ?? '—'} ours`
-  if (executor === 'shell') return ours
   return `${ours}, ${s.containersOthers ?? '—'} other`
 }
