@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { FarmNode } from '../farm/farm-model'
-import {
-  candidates,
-  explainRequirements,
-  nodesFor,
-  pickNode,
-  requirementsOf,
-  whoCanTake,
-} from './capability-match'
+import { explainRequirements, nodesFor, pickNode, requirementsOf, whoCanTake } from './capability-match'
 import { farmNode } from '../../../../test/support/farm-node'
 
 const node = (name: string, labels: string[], slots = 1): FarmNode =>
@@ -18,7 +11,10 @@ const n2 = node('n2', ['linux', 'x64', 'gpu'], 1)
 const n3 = node('n3', ['linux', 'arm64'], 4)
 const farm = [n1, n2, n3]
 
-describe('candidates', () => {
+/** Nodes that carry every label of `runsOn` (and nothing else asked). */
+const candidates = (runsOn: string[], nodes: FarmNode[]) => nodesFor(requirementsOf(runsOn, {}), nodes)
+
+describe('nodesFor: labels', () => {
   it('keeps nodes that carry every label, in farm order', () => {
     expect(candidates(['linux'], farm)).toEqual([n1, n2, n3])
     expect(candidates(['linux', 'x64'], farm)).toEqual([n1, n2])

@@ -11,11 +11,6 @@ function missingLabels(runsOn: readonly string[], labels: readonly string[]): st
   return [...new Set(runsOn.map((l) => l.toLowerCase()))].filter((l) => !have.has(l))
 }
 
-/** Nodes carrying every label of `runsOn` (case-insensitive), in farm order. */
-export function candidates(runsOn: readonly string[], nodes: readonly FarmNode[]): FarmNode[] {
-  return nodes.filter((n) => missingLabels(runsOn, n.labels).length === 0)
-}
-
 /**
  * A node as matching sees it: its capability set's labels (declared, probed, engine) and whether
  * it can be reached now. Health states and resources will join here.
