@@ -4,7 +4,6 @@
  * machine, with the executor that fits it. A node is opened once per NodeSessions and shared by
  * all its jobs; closeAll gives the leases back.
  */
-import { finished } from 'node:stream'
 import type { Duplex } from 'node:stream'
 import { localDocker } from '../farm/docker-over-ssh'
 import { EngineUnavailableError, NodeUnreachableError } from '../farm/farm-errors'
@@ -13,7 +12,7 @@ import { HostTrust } from '../farm/host-trust'
 import type { HostKeyChecker } from '../farm/known-hosts'
 import type { NodeHandle } from '../farm/node-handle'
 import { forwardTo } from '../farm/ssh-connection'
-import { defaultSshPool, type LinkTarget, type SshLease, type SshPool } from '../farm/ssh-pool'
+import { defaultSshPool, whenEnded, type LinkTarget, type SshLease, type SshPool } from '../farm/ssh-pool'
 import { LocalCommandRunner, SshCommandRunner } from './command-runner'
 import { DockerExecutor } from './docker-executor'
 import type { NodeExecutor } from './job-environment'
@@ -126,8 +125,7 @@ export class NodeSessions {
     }
     try {
       const channel = await forwardTo(carrier, via.node.name, node, this.opts.timeoutMs ?? 10_000)
-      // ssh2 channels do not always say 'close' (destroy() only finishes them): any end will do.
-      finished(channel, giveBack)
+      whenEnded(channel, giveBack)
       return channel
     } catch (e) {
       giveBack()

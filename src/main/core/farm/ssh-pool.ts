@@ -416,8 +416,11 @@ function execThrough(acquire: () => Promise<Client>): Client {
   return { exec } as unknown as Client
 }
 
-/** Calls `done` once a channel is over: closed, or ended both ways (ssh2 does not always say 'close'). */
-function whenEnded(channel: ClientChannel, done: () => void): void {
+/**
+ * Calls `done` once a channel is over: closed, or ended both ways. ssh2 does not always say
+ * 'close' (a destroyed channel is only finished); `done` may be called more than once.
+ */
+export function whenEnded(channel: Duplex, done: () => void): void {
   channel.once('close', done)
   if (channel instanceof Stream) finished(channel, done)
 }
