@@ -372,13 +372,11 @@ export class FarmService {
    * Edits are done one at a time.
    */
   editNode(name: string, edit: NodeEdit): Promise<NodeLiveView> {
-    const run = this.editing.then(async () => {
+    return this.oneAtATime(async () => {
       const node = this.node(name)
       await this.replaceFarm(editNodeInFarmFile(this.current, node.name, edit))
       return this.view(node.name)
     })
-    this.editing = run.catch(() => {})
-    return run
   }
 
   /**
@@ -386,13 +384,18 @@ export class FarmService {
    * parses throws its problems (file:line:col) and the farm stays as it was.
    */
   reload(): Promise<NodeLiveView[]> {
-    const run = this.editing.then(async () => {
+    return this.oneAtATime(async () => {
       const file = this.current.file
       if (file === null)
         throw new Error('this is the built-in farm (this machine alone): there is no farm file to read again')
       await this.replaceFarm(loadFarmFile(file))
       return this.nodes()
     })
+  }
+
+  /** Edits and reloads of the farm file, one after the other (a failed one does not stop the next). */
+  private oneAtATime<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.editing.then(work)
     this.editing = run.catch(() => {})
     return run
   }
