@@ -1,16 +1,19 @@
 /**
  * The Electron shell: one window, the IPC transport of the shared API, nothing else. All the
  * work is in core; this file only wires it to a window. The renderer is sandboxed, isolated,
- * without Node, under a strict Content-Security-Policy.
+ * without Node, under a strict Content-Security-Policy. IPC is answered only for the main frame of
+ * our own windows showing our own renderer (ipc-sender.ts); every permission is denied; a packaged
+ * build ignores the development overrides (ELECTRON_RENDERER_URL, YARDMASTER_SQLITE_BINDING).
  */
 import { join } from 'node:path'
-import { app, BrowserWindow, ipcMain, session, shell } from 'electron'
+import { app, BrowserWindow, ipcMain, session, shell, type IpcMainInvokeEvent } from 'electron'
 import { createAppBackend, type AppBackend } from './api/app-backend'
 import type { Backend } from './api/backend'
 import { defaultDataDir } from './core/data-dir'
 import { defaultFarm } from './core/farm/default-farm'
 import { loadFarmFile } from './core/farm/farm-file'
 import { CONTENT_SECURITY_POLICY } from './server/loopback-server'
+import { devRendererUrl, isAllowedSender, REFUSED_SENDER } from './ipc-sender'
 import pkg from '../../package.json'
 
 async function createBackend(): Promise<AppBackend> {
@@ -18,10 +21,38 @@ async function createBackend(): Promise<AppBackend> {
   const farmFile = process.env.YARDMASTER_FARM
   const farm = farmFile ? loadFarmFile(farmFile) : await defaultFarm()
   // In a dev checkout the Node build of better-sqlite3 stays for the CLI and tests; scripts/start.mjs
-  // builds one for Electron's ABI and passes it here. Packaged apps are rebuilt in place.
-  const nativeBinding = process.env.YARDMASTER_SQLITE_BINDING
+  // builds one for Electron's ABI and passes it here. Packaged apps are rebuilt in place
+  // (electron-builder's npmRebuild) and load their own build: the override is ignored there.
+  const nativeBinding = app.isPackaged ? undefined : process.env.YARDMASTER_SQLITE_BINDING
   // Host keys: the farm's, the user's and the data dir's known_hosts; new hosts are trusted from the UI (node.trust).
   return createAppBackend({ dataDir, farm, version: pkg.version, nativeBinding })
+}
+
+/** The bundled renderer; the only files whose pages may call the backend. */
+const RENDERER_DIR = join(__dirname, '../renderer')
+/** electron-vite's dev server, in an unpackaged app only; a packaged build loads RENDERER_DIR. */
+const DEV_URL = devRendererUrl(process.env.ELECTRON_RENDERER_URL, app.isPackaged)
+/** The webContents of the windows we created (their ids). */
+const ourWindows = new Set<number>()
+
+/** Whether an IPC request comes from the top frame of one of our windows, showing our renderer. */
+function fromOurRenderer(e: IpcMainInvokeEvent): boolean {
+  const frame = e.senderFrame // null once the frame navigated or was destroyed
+  const isOurMainFrame =
+    frame !== null &&
+    !frame.detached &&
+    frame.parent === null &&
+    !e.sender.isDestroyed() &&
+    ourWindows.has(e.sender.id) &&
+    frame.processId === e.sender.mainFrame.processId &&
+    frame.routingId === e.sender.mainFrame.routingId
+  return isAllowedSender({
+    url: frame?.url ?? '',
+    isOurMainFrame,
+    rendererDir: RENDERER_DIR,
+    devUrl: DEV_URL,
+    isPackaged: app.isPackaged,
+  })
 }
 
 function createWindow(backend: Backend): BrowserWindow {
@@ -38,23 +69,33 @@ function createWindow(backend: Backend): BrowserWindow {
       webSecurity: true,
     },
   })
+  const contentsId = win.webContents.id
+  ourWindows.add(contentsId)
   win.once('ready-to-show', () => win.show())
   // Links open in the user's browser, never in a new Electron window.
   win.webContents.setWindowOpenHandler(({ url }) => {
     if (/^https?:/.test(url)) void shell.openExternal(url)
     return { action: 'deny' }
   })
+  // The page never navigates away from the renderer it was loaded with.
   win.webContents.on('will-navigate', (e) => e.preventDefault())
   const unsubscribe = backend.subscribe((event, payload) => {
     if (!win.isDestroyed()) win.webContents.send('yardmaster:event', event, payload)
   })
-  win.on('closed', unsubscribe)
-  if (process.env.ELECTRON_RENDERER_URL) void win.loadURL(process.env.ELECTRON_RENDERER_URL)
-  else void win.loadFile(join(__dirname, '../renderer/index.html'))
+  win.on('closed', () => {
+    unsubscribe()
+    ourWindows.delete(contentsId)
+  })
+  if (DEV_URL) void win.loadURL(DEV_URL)
+  else void win.loadFile(join(RENDERER_DIR, 'index.html'))
   return win
 }
 
 void app.whenReady().then(async () => {
+  // The console needs no permission (camera, microphone, notifications, geolocation, clipboard,
+  // HID/serial/USB...): every request and every check is denied.
+  session.defaultSession.setPermissionRequestHandler((_wc, _permission, callback) => callback(false))
+  session.defaultSession.setPermissionCheckHandler(() => false)
   session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
     callback({
       responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CONTENT_SECURITY_POLICY] },
@@ -62,9 +103,13 @@ void app.whenReady().then(async () => {
   })
   const appBackend = await createBackend()
   const { backend } = appBackend
-  ipcMain.handle('yardmaster:invoke', (_e, method: unknown, args: unknown) =>
-    backend.invoke(String(method), args),
-  )
+  ipcMain.handle('yardmaster:invoke', (e, method: unknown, args: unknown) => {
+    if (!fromOurRenderer(e)) {
+      console.warn(`yardmaster: refused an IPC request from ${e.senderFrame?.url || 'a frame that is gone'}`)
+      return REFUSED_SENDER
+    }
+    return backend.invoke(String(method), args)
+  })
   createWindow(backend)
   app.on('activate', () => {
     if (BrowserWindow.getAllWindows().length === 0) createWindow(backend)
