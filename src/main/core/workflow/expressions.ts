@@ -92,7 +92,7 @@ export function evaluateExpression(
     const key = `${Object.keys(contexts).join(',')}|${expression}`
     let tree = parsed.get(key)
     if (!tree) {
-      tree = new Parser(new Lexer(expression).lex().tokens, Object.keys(contexts), functions).parse()
+      tree = new Parser(lex(expression), Object.keys(contexts), functions).parse()
       if (parsed.size >= 10_000) parsed.clear()
       parsed.set(key, tree)
     }
@@ -110,6 +110,26 @@ export function evaluateExpression(
   } catch (e) {
     throw new ExpressionError(expression, (e as Error).message)
   }
+}
+
+/**
+ * The expression's tokens. @actions/expressions 0.3.61 unescapes only the first `''` of a string
+ * literal (`value.replace("''", "'")`), so `'a''b''c'` came out as `a'b''c`; GitHub's runner
+ * unescapes them all. GitHub's parser writes every `run:` with an expression as such a literal
+ * (`format('echo ''{0}''', …)`), so a quoted expression in a script broke the script's quoting.
+ * String tokens are read again from their lexeme here.
+ */
+function lex(expression: string): ReturnType<Lexer['lex']>['tokens'] {
+  return new Lexer(expression)
+    .lex()
+    .tokens.map((t) =>
+      typeof t.value === 'string' &&
+      t.lexeme.length >= 2 &&
+      t.lexeme.startsWith("'") &&
+      t.lexeme.endsWith("'")
+        ? { ...t, value: t.lexeme.slice(1, -1).replaceAll("''", "'") }
+        : t,
+    )
 }
 
 /** A token with its expressions evaluated: mappings become objects, sequences arrays. */
