@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { chromium, type Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
+import { cookieName } from '../../src/main/server/loopback-server'
 import { cli, tempDir } from '../support/cli'
 import { lab, REPO } from '../support/lab'
 import { serve, type Served } from '../support/serve'
@@ -109,7 +110,7 @@ describe('the console in Chromium', () => {
         ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
         ws.on('error', () => resolve(-1))
       })
-    const cookie = `yardmaster_token=${served.token}`
+    const cookie = `${cookieName(Number(new URL(served.origin).port))}=${served.token}`
     expect(await attempt(wsUrl, { Origin: served.origin, Cookie: cookie })).toBe(101)
     expect(await attempt(wsUrl, { Origin: 'http://evil.example', Cookie: cookie })).toBe(403)
     expect(await attempt(wsUrl, { Origin: served.origin })).toBe(403)

@@ -3,6 +3,7 @@
  * token cookie the page gets on its first visit. Calls by name; events kept and awaited.
  */
 import WebSocket from 'ws'
+import { cookieName } from '../../src/main/server/loopback-server'
 import type { ApiEvents, Envelope, EventName } from '../../src/shared/api'
 import type { Served } from './serve'
 
@@ -15,7 +16,10 @@ export interface ApiSocket {
 
 export async function apiSocket(served: Served): Promise<ApiSocket> {
   const ws = new WebSocket(served.origin.replace('http', 'ws') + '/api', {
-    headers: { Origin: served.origin, Cookie: `yardmaster_token=${served.token}` },
+    headers: {
+      Origin: served.origin,
+      Cookie: `${cookieName(Number(new URL(served.origin).port))}=${served.token}`,
+    },
   })
   await new Promise<void>((resolve, reject) => {
     ws.once('open', () => resolve())
