@@ -330,6 +330,41 @@ describe('editNodeInFarmFile: other layouts', () => {
     expect(edited(text, 'n', { labels: ['a', 'b-c'] })).toBe(text + '    labels: [a, b-c]\n')
   })
 
+  it('a farm with health limits, farm-wide and on the node (its last key): edited, the limits kept', () => {
+    const text = `health: # the farm's
+  loadPerCore: 4
+  diskFree: 5g
+nodes:
+  - name: n
+    host: local
+    labels: [linux]
+    health:
+      memoryUsedPct: 99 # a busy box
+      # engineSlowMs: 3000
+  - { name: m, host: local, health: { clockSkewMs: 60000 } }
+`
+    const out = edited(text, 'n', { labels: ['linux', 'gpu'], slots: 2, defaultImage: 'alpine:3' })
+    expect(out).toBe(
+      // After the last key's value: the comment line under it stays with the health block.
+      replaced(text, 'labels: [linux]', 'labels: [linux, gpu]').replace(
+        '# a busy box\n',
+        '# a busy box\n    slots: 2\n    defaultImage: alpine:3\n',
+      ),
+    )
+    const farm = loadFarmFile(path)
+    expect(farm.health).toEqual({ loadPerCore: 4, diskFreeBytes: 5 * 1024 ** 3 })
+    expect(nodeOf(farm, 'n')).toMatchObject({
+      slots: 2,
+      defaultImage: 'alpine:3',
+      health: { memoryUsedPct: 99 },
+    })
+    expect(edited(out, 'm', { slots: 3 })).toBe(
+      replaced(out, 'health: { clockSkewMs: 60000 } }', 'health: { clockSkewMs: 60000 }, slots: 3 }'),
+    )
+    expect(nodeOf(loadFarmFile(path), 'm').health).toEqual({ clockSkewMs: 60000 })
+    expect(edited(out, 'n', { defaultImage: null })).toBe(out.replace('    defaultImage: alpine:3\n', ''))
+  })
+
   it('a file without a final newline', () => {
     const text = 'nodes:\n  - name: n\n    host: local'
     expect(edited(text, 'n', { slots: 2 })).toBe(text + '\n    slots: 2')

@@ -240,7 +240,8 @@ function onlyEdited(before: Farm, after: Farm, nodeName: string, wanted: WantedE
   return (
     isDeepStrictEqual(after.nodes.map(strip), expected) &&
     after.knownHosts === before.knownHosts &&
-    isDeepStrictEqual(after.platforms, before.platforms)
+    isDeepStrictEqual(after.platforms, before.platforms) &&
+    isDeepStrictEqual(after.health, before.health)
   )
 }
 

@@ -172,7 +172,7 @@ describe('parseFarm: problems', () => {
     ).toEqual([
       '1:1: unknown key "knownhosts"; did you mean "knownHosts"? (knownhosts)',
       '5:5: unknown key "lables"; did you mean "labels"? (nodes[0].lables)',
-      '6:5: unknown key "ram"; expected one of: name, host, port, user, identityFile, executor, labels, slots, defaultImage, cpus, memory, jump (nodes[0].ram)',
+      '6:5: unknown key "ram"; expected one of: name, host, port, user, identityFile, executor, labels, slots, defaultImage, cpus, memory, jump, health (nodes[0].ram)',
     ])
   })
 
@@ -211,6 +211,75 @@ describe('parseFarm: problems', () => {
     expect(() => parseFarm('/farms/farm.yml', 'nodes: []\n')).toThrow(
       'Farm file is invalid (1 problem):\n  /farms/farm.yml:1:8: "nodes" needs at least one node (nodes)',
     )
+  })
+})
+
+describe('parseFarm: health limits', () => {
+  const ssh = (name: string, extra = '') => `  - name: ${name}\n    host: h\n    user: u\n${extra}`
+
+  it('reads them farm-wide and per node; a farm or node without any has none', () => {
+    const farm = parseFarm(
+      '/f.yml',
+      'health:\n  loadPerCore: 1000 # the lab\n  memoryUsedPct: 99.5\n  diskFree: 5g\n  engineSlowMs: 3000\n  clockSkewMs: 60000\nnodes:\n' +
+        ssh('a', '    health:\n      loadPerCore: 4\n      diskFree: 512m\n') +
+        ssh('b', '    health: { diskFree: 1073741824 }\n') +
+        ssh('c', '    health: {}\n') +
+        ssh('d'),
+    )
+    expect(farm.health).toEqual({
+      loadPerCore: 1000,
+      memoryUsedPct: 99.5,
+      diskFreeBytes: 5 * 1024 ** 3,
+      engineSlowMs: 3000,
+      clockSkewMs: 60000,
+    })
+    expect(farm.nodes.map((n) => n.health)).toEqual([
+      { loadPerCore: 4, diskFreeBytes: 512 * 1024 ** 2 },
+      { diskFreeBytes: 1024 ** 3 },
+      {},
+      undefined,
+    ])
+    expect('health' in farm.nodes[3]!).toBe(false)
+    expect('health' in parseFarm('/f.yml', 'nodes:\n' + ssh('a'))).toBe(false)
+  })
+
+  // Nodes are checked first, then the farm-wide keys (as with platforms).
+  it('refuses wrong types, numbers of 0 or less, a percentage above 100 and sizes that are not sizes, where they stand', () => {
+    expect(
+      where(
+        'health:\n  loadPerCore: high\n  memoryUsedPct: 101\n  diskFree: lots\n  engineSlowMs: 0\n  clockSkewMs: -5\nnodes:\n' +
+          ssh('a', '    health:\n      loadPerCore: "4"\n      diskFree: 0\n      memoryUsedPct: [90]\n') +
+          ssh('b', '    health: 4\n'),
+      ),
+    ).toEqual([
+      '12:20: loadPerCore must be a number above 0 (1-minute load per core, such as 4), found string "4" (nodes[0].health.loadPerCore)',
+      '13:17: diskFree must be a size above 0 such as 5g or 500m, not "0" (nodes[0].health.diskFree)',
+      '14:22: memoryUsedPct must be a number above 0 and at most 100 (percent of memory used, such as 98), found a list (nodes[0].health.memoryUsedPct)',
+      '18:13: expected health limits (loadPerCore, memoryUsedPct, diskFree, …) (a mapping of keys to values), found number 4 (nodes[1].health)',
+      '2:16: loadPerCore must be a number above 0 (1-minute load per core, such as 4), found string "high" (health.loadPerCore)',
+      '3:18: memoryUsedPct must be a number above 0 and at most 100 (percent of memory used, such as 98), found number 101 (health.memoryUsedPct)',
+      '4:13: diskFree must be a size above 0 such as 5g or 500m, not "lots" (health.diskFree)',
+      '5:17: engineSlowMs must be a number above 0 (milliseconds, such as 3000), found number 0 (health.engineSlowMs)',
+      '6:16: clockSkewMs must be a number above 0 (milliseconds, such as 60000), found number -5 (health.clockSkewMs)',
+    ])
+  })
+
+  it('refuses unknown keys with a did-you-mean, and says how to write the free disk space', () => {
+    expect(
+      where(
+        'health:\n  loadPercore: 4\n  diskFreeBytes: 1000\n  cpu: 90\nnodes:\n' +
+          ssh('a', '    helth:\n      loadPerCore: 4\n    health:\n      engineSlow: 3000\n'),
+      ),
+    ).toEqual([
+      '9:5: unknown key "helth"; did you mean "health"? (nodes[0].helth)',
+      '12:7: unknown key "engineSlow"; did you mean "engineSlowMs"? (nodes[0].health.engineSlow)',
+      '2:3: unknown key "loadPercore"; did you mean "loadPerCore"? (health.loadPercore)',
+      '3:3: write "diskFree", a size such as 5g or 500m (health.diskFreeBytes)',
+      '4:3: unknown key "cpu"; expected one of: loadPerCore, memoryUsedPct, diskFree, engineSlowMs, clockSkewMs (health.cpu)',
+    ])
+    expect(where('health:\nnodes:\n' + ssh('a'))).toEqual([
+      '1:8: expected health limits (loadPerCore, memoryUsedPct, diskFree, …) (a mapping of keys to values), found an empty value (health)',
+    ])
   })
 })
 

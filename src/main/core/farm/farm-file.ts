@@ -14,6 +14,9 @@
  *       slots: 2                        # concurrent jobs, default 1
  *       defaultImage: debian:bookworm   # for jobs without `container:`
  *       jump: bastion                   # reached through that node's SSH connection (ProxyJump)
+ *       health: { loadPerCore: 4 }      # this node's limits, over the farm's
+ *   health:                             # when a node that answers counts as degraded (readHealth)
+ *     diskFree: 5g
  */
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -21,10 +24,17 @@ import { homedir } from 'node:os'
 import { dirname, isAbsolute, join, resolve } from 'node:path'
 import { isMap, isScalar, isSeq, type Node } from 'yaml'
 import { parseSize } from '../workflow/container-options'
-import { checkKeys, loadYamlFile, parseYaml, suggest, YamlSource } from '../source/yaml-source'
-import { LOCAL_HOST, type ExecutorKind, type Farm, type FarmNode, type Platform } from './farm-model'
+import { checkKeys, describe, loadYamlFile, parseYaml, suggest, YamlSource } from '../source/yaml-source'
+import {
+  LOCAL_HOST,
+  type ExecutorKind,
+  type Farm,
+  type FarmNode,
+  type HealthLimits,
+  type Platform,
+} from './farm-model'
 
-const FARM_KEYS = ['knownHosts', 'nodes', 'platforms'] as const
+const FARM_KEYS = ['knownHosts', 'nodes', 'platforms', 'health'] as const
 const NODE_KEYS = [
   'name',
   'host',
@@ -38,7 +48,13 @@ const NODE_KEYS = [
   'cpus',
   'memory',
   'jump',
+  'health',
 ] as const
+/** `health:` keys; all but `diskFree` are the HealthLimits fields of the same name. */
+const HEALTH_KEYS = ['loadPerCore', 'memoryUsedPct', 'diskFree', 'engineSlowMs', 'clockSkewMs'] as const
+const HEALTH_UNSUPPORTED: Record<string, string> = {
+  diskFreeBytes: 'write "diskFree", a size such as 5g or 500m',
+}
 const EXECUTORS: readonly ExecutorKind[] = ['docker', 'shell']
 const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/
 
@@ -95,7 +111,71 @@ function readFarm(src: YamlSource): Farm | null {
   }
   const platformsEntry = top.find((e) => e.key === 'platforms')
   const platforms = platformsEntry ? readPlatforms(src, platformsEntry.value) : {}
-  return { file: src.file, knownHosts: kh ? expandPath(kh, base) : defaultKnownHosts(), nodes, platforms }
+  const healthEntry = top.find((e) => e.key === 'health')
+  const health = healthEntry ? readHealth(src, healthEntry.value, 'health') : null
+  return {
+    file: src.file,
+    knownHosts: kh ? expandPath(kh, base) : defaultKnownHosts(),
+    nodes,
+    platforms,
+    ...(health ? { health } : {}),
+  }
+}
+
+/**
+ * When a node that answers counts as degraded, farm-wide (top level) or for one node (its keys
+ * win over the farm's; what neither gives takes the default):
+ *
+ *   health:
+ *     loadPerCore: 4      # 1-minute load per core above which (default 2)
+ *     memoryUsedPct: 98   # percent of memory used above which (default 95)
+ *     diskFree: 5g        # free space on / or the engine's data root below which (default 2g)
+ *     engineSlowMs: 3000  # engine ping slower than this (default 2000)
+ *     clockSkewMs: 60000  # clock off by more than this, either way (default 30000)
+ *
+ * Numbers must be YAML numbers above 0 (a percentage at most 100); `diskFree` a size above 0.
+ */
+function readHealth(src: YamlSource, node: Node | null, path: string): HealthLimits | null {
+  const items = src.entries(node, path, 'health limits (loadPerCore, memoryUsedPct, diskFree, …)')
+  if (!items) return null
+  checkKeys(src, items, HEALTH_KEYS, path, HEALTH_UNSUPPORTED)
+  const out: HealthLimits = {}
+  for (const { key, value } of items) {
+    const at = `${path}.${key}`
+    if (key === 'diskFree') {
+      const text = src.string(value, at)
+      if (text === null) continue
+      const bytes = parseSize(text)
+      if (bytes === null || bytes <= 0)
+        src.report(
+          value,
+          at,
+          `diskFree must be a size above 0 such as 5g or 500m, not ${JSON.stringify(text)}`,
+        )
+      else out.diskFreeBytes = bytes
+      continue
+    }
+    if (!(HEALTH_KEYS as readonly string[]).includes(key)) continue
+    const k = key as Exclude<(typeof HEALTH_KEYS)[number], 'diskFree'>
+    const n = isScalar(value) && typeof value.value === 'number' ? value.value : null
+    const max = k === 'memoryUsedPct' ? 100 : Infinity
+    if (n === null || !Number.isFinite(n) || n <= 0 || n > max)
+      src.report(
+        value,
+        at,
+        `${k} must be a number above 0${max < Infinity ? ` and at most ${max}` : ''} ` +
+          `(${HEALTH_HINTS[k]}), found ${describe(value)}`,
+      )
+    else out[k] = n
+  }
+  return out
+}
+
+const HEALTH_HINTS: Record<Exclude<(typeof HEALTH_KEYS)[number], 'diskFree'>, string> = {
+  loadPerCore: '1-minute load per core, such as 4',
+  memoryUsedPct: 'percent of memory used, such as 98',
+  engineSlowMs: 'milliseconds, such as 3000',
+  clockSkewMs: 'milliseconds, such as 60000',
 }
 
 /**
@@ -302,6 +382,9 @@ function readNode(
   else if (jump !== null && name !== null)
     jumps.push({ from: name, to: jump, value: jumpEntry?.value ?? null, path: `${path}.jump` })
 
+  const healthEntry = get('health')
+  const health = healthEntry ? readHealth(src, healthEntry.value, `${path}.health`) : null
+
   if (name === null || host === null || port === null || slots === null) return null
   const at = src.position(node)
   return {
@@ -317,6 +400,7 @@ function readNode(
     cpus,
     memoryBytes,
     jump,
+    ...(health ? { health } : {}),
     source: { file: src.file, line: at.line, col: at.col },
   }
 }

@@ -25,6 +25,11 @@ export interface FarmNode {
    * connection is a TCP channel opened by that node. Null or absent: reached directly.
    */
   jump?: string | null
+  /**
+   * The node's own `health:` in the farm file, over the farm's (`Farm.health`); absent when it
+   * declares none. The monitor judges the node with `thresholdsFor` (health-probe.ts).
+   */
+  health?: HealthLimits
   /** Where the node is declared, for messages. */
   source: { file: string; line: number; col: number } | null
 }
@@ -45,6 +50,27 @@ export interface Farm {
    * the file changed on disk since. Absent for the embedded default and for farms parsed from text.
    */
   digest?: string | null
+  /** The farm-wide `health:` of the farm file; absent when it declares none. */
+  health?: HealthLimits
+}
+
+/**
+ * When a node that answers counts as `degraded` (`health:` in the farm file, farm-wide and per
+ * node). A limit left out takes the farm's, then the built-in default (`DEFAULT_THRESHOLDS` in
+ * health-probe.ts, given with each field). In the file, `diskFreeBytes` is written `diskFree`,
+ * a size such as `5g`.
+ */
+export interface HealthLimits {
+  /** 1-minute load average per core above which the node is loaded. Default 2. */
+  loadPerCore?: number
+  /** Memory used, in percent, above which memory is low. Default 95. */
+  memoryUsedPct?: number
+  /** Free bytes on `/` or on the engine's data root below which disk is low. Default 2 GiB. */
+  diskFreeBytes?: number
+  /** Engine ping slower than this, in milliseconds. Default 2000. */
+  engineSlowMs?: number
+  /** Clock difference beyond this (either way), in milliseconds. Default 30000. */
+  clockSkewMs?: number
 }
 
 export interface Platform {

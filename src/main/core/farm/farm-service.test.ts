@@ -297,6 +297,27 @@ describe('FarmService', () => {
     expect(s.view('n1').address).toBe('ci@n1.lab:2222')
   })
 
+  it('judges the nodes by the health limits of a farm read again, with the same monitor', async () => {
+    const { s } = start(FARM)
+    await vi.waitFor(() => expect(s.view('n1').health).toBe('online'), { timeout: 3000 })
+    // Load 0.5 on 2 cores: above a limit of 0.1 per core, for the farm; n2 allows 1.
+    await s.replaceFarm({
+      ...FARM,
+      health: { loadPerCore: 0.1 },
+      nodes: [node('n1'), node('n2', { health: { loadPerCore: 1 } })],
+    })
+    expect(opened).toHaveLength(1)
+    await vi.waitFor(
+      () =>
+        expect(s.view('n1')).toMatchObject({
+          health: 'degraded',
+          healthReasons: ['high load (0.5 on 2 cores)'],
+        }),
+      { timeout: 3000 },
+    )
+    expect(s.view('n2').health).toBe('online')
+  })
+
   it('edits a node in its farm file, takes the farm as written and says so', async () => {
     const file = join(dir, 'farm.yml')
     writeFileSync(

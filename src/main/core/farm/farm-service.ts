@@ -193,7 +193,7 @@ export interface FarmServiceOptions {
   acceptNewHostKeys?: boolean
   /** @default defaultSshPool(), the process's */
   pool?: SshPool
-  /** Monitor timings and thresholds (the recorder is `metrics`). */
+  /** Monitor timings, and health limits under the farm file's `health:` (the recorder is `metrics`). */
   monitor?: Omit<HealthMonitorOptions, 'recorder'>
   /** Connect timeout of the pooled sessions; about the monitor's probe limit. @default 4000 */
   timeoutMs?: number
@@ -403,7 +403,8 @@ export class FarmService {
   /**
    * Takes another farm (its file was written back or reloaded). When every node is reached as
    * before (same names, addresses, users, keys, executors, jump hosts, known_hosts), the monitor
-   * and its connections go on; otherwise a new monitor takes over, on the same pool.
+   * and its connections go on, judging the nodes by the new farm's health limits; otherwise a new
+   * monitor takes over, on the same pool.
    */
   async replaceFarm(next: Farm): Promise<void> {
     const before = this.current
@@ -414,6 +415,9 @@ export class FarmService {
       if (this.running) this.watch.monitor.start()
       // The new sessions hold their leases before the old ones give theirs back: connections stay.
       await this.retire(old)
+    } else {
+      // The same monitor goes on, with the nodes as now declared (their health limits too).
+      this.watch.monitor.useFarm(next)
     }
     this.emit('farm.changed', { file: next.file })
     for (const n of next.nodes) this.changed(n.name)

@@ -89,11 +89,11 @@ function fakeRecorder() {
   return r satisfies HealthRecorder
 }
 
-function setup(opts: ConstructorParameters<typeof HealthMonitor>[2] = {}) {
+function setup(opts: ConstructorParameters<typeof HealthMonitor>[2] = {}, of: Farm = farm) {
   behaviour = {}
   ours = {}
   const recorder = fakeRecorder()
-  const monitor = new HealthMonitor(farm, fakeSessions(), {
+  const monitor = new HealthMonitor(of, fakeSessions(), {
     probeTimeoutMs: 100,
     intervalMs: 0,
     recorder,
@@ -183,6 +183,50 @@ describe('HealthMonitor', () => {
     })
     // Degraded nodes still take jobs.
     expect(monitor.canTakeNewJobs('n3')).toBe(true)
+  })
+
+  it("judges each node by its own health limits, over the farm's, over the monitor's", async () => {
+    // Every node: load 0.5 on 2 cores, 20% of memory used; n3's disk has 1000 KiB free.
+    const tuned: Farm = {
+      ...farm,
+      health: { loadPerCore: 0.1, memoryUsedPct: 50 },
+      nodes: [
+        node('n1'),
+        { ...node('n2'), health: { loadPerCore: 1 } },
+        { ...node('n3'), health: { loadPerCore: 1, diskFreeBytes: 512 * 1024 } },
+      ],
+    }
+    const { monitor } = setup({ thresholds: { memoryUsedPct: 10 } }, tuned)
+    behaviour.n3 = 'full-disk'
+    await monitor.round()
+    expect(monitor.stateOf('n1')!.health).toMatchObject({
+      kind: 'degraded',
+      reasons: ['high load (0.5 on 2 cores)'],
+    })
+    expect(monitor.stateOf('n2')!.health.kind).toBe('online')
+    // The defaults would call 1000 KiB free low disk; n3 says 512 KiB is enough.
+    expect(monitor.stateOf('n3')!.health.kind).toBe('online')
+    expect(monitor.thresholds('n3')).toEqual({
+      loadPerCore: 1,
+      memoryUsedPct: 50,
+      diskFreeBytes: 512 * 1024,
+      engineSlowMs: 2000,
+      clockSkewMs: 30_000,
+    })
+    expect(monitor.thresholds('nope')).toBeNull()
+
+    // The farm file read again without limits: the monitor's own apply from the next probe.
+    monitor.useFarm(farm)
+    await monitor.round()
+    for (const name of ['n1', 'n2'])
+      expect(monitor.stateOf(name)!.health).toMatchObject({
+        kind: 'degraded',
+        reasons: ['low memory (20% used)'],
+      })
+    expect(monitor.stateOf('n3')!.health).toMatchObject({
+      kind: 'degraded',
+      reasons: ['low disk on / (0.0 GiB free)', 'low memory (20% used)'],
+    })
   })
 
   it('goes offline after offlineAfterMs, then probes less often', async () => {

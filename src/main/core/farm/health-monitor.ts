@@ -11,7 +11,16 @@
  */
 import type { NodeSessions, ConnectedNode } from '../executor/node-sessions'
 import type { Farm, FarmNode } from './farm-model'
-import { causeOf, probeHealth, type CpuTimes, type HealthSample, type HealthThresholds } from './health-probe'
+import {
+  causeOf,
+  DEFAULT_THRESHOLDS,
+  probeHealth,
+  thresholdsFor,
+  timeoutSignal,
+  type CpuTimes,
+  type HealthSample,
+  type HealthThresholds,
+} from './health-probe'
 import { askEngine } from './node-handle'
 import { applyAdminCommand, type AdminCommand, type NodeLedger } from './node-admin'
 import {
@@ -55,7 +64,11 @@ export interface HealthMonitorOptions {
   offlineIntervalMs?: number
   /** Roll up and prune the series this often. @default 60000 */
   compactEveryMs?: number
-  thresholds?: HealthThresholds
+  /**
+   * The limits under the farm file's: a node is judged by its own `health:`, then the farm's,
+   * then these. @default DEFAULT_THRESHOLDS
+   */
+  thresholds?: Partial<HealthThresholds>
   policy?: Partial<NodeStatePolicy>
   recorder?: HealthRecorder | null
   now?: () => number
@@ -63,6 +76,8 @@ export interface HealthMonitorOptions {
 
 interface Watched {
   node: FarmNode
+  /** What the node is judged by (thresholdsFor). */
+  thresholds: HealthThresholds
   state: NodeState
   probing: boolean
   lastProbe: number
@@ -89,7 +104,7 @@ export class HealthMonitor {
    *   probeTimeoutMs, so opening a node that hangs does not outlast a probe.
    */
   constructor(
-    private readonly farm: Farm,
+    farm: Farm,
     private readonly sessions: NodeSessions,
     private readonly opts: HealthMonitorOptions = {},
   ) {
@@ -100,6 +115,7 @@ export class HealthMonitor {
     for (const node of farm.nodes)
       this.watched.set(node.name, {
         node,
+        thresholds: this.thresholdsOf(farm, node),
         state: {
           ...initialNodeState(this.now(), admin.get(node.name)),
           infraFailures: failures.get(node.name) ?? 0,
@@ -153,6 +169,23 @@ export class HealthMonitor {
     return this.samples.get(name) ?? null
   }
 
+  /**
+   * Takes a farm whose nodes are reached as before (the farm file was edited or read again, and
+   * `sameConnections` holds): their declared fields and health limits count from the next probe.
+   * Nodes it does not have are left as they are.
+   */
+  useFarm(farm: Farm): void {
+    for (const node of farm.nodes) {
+      const w = this.watched.get(node.name)
+      if (w) Object.assign(w, { node, thresholds: this.thresholdsOf(farm, node) })
+    }
+  }
+
+  /** The limits the node is judged by now. */
+  thresholds(name: string): HealthThresholds | null {
+    return this.watched.get(name)?.thresholds ?? null
+  }
+
   /** Probes the node at the next tick (within a second) rather than at its interval: its host key was just trusted. */
   probeSoon(name: string): void {
     const w = this.watched.get(name)
@@ -198,6 +231,10 @@ export class HealthMonitor {
     return { ok: true }
   }
 
+  private thresholdsOf(farm: Farm, node: FarmNode): HealthThresholds {
+    return thresholdsFor(farm, node, { ...DEFAULT_THRESHOLDS, ...this.opts.thresholds })
+  }
+
   private intervalFor(w: Watched): number {
     return w.state.health.kind === 'offline' && w.lastProbe > 0
       ? (this.opts.offlineIntervalMs ?? 30_000)
@@ -230,7 +267,7 @@ export class HealthMonitor {
       const info = await askEngine<{ DockerRootDir?: string }>(
         handle.docker,
         'info',
-        AbortSignal.timeout(timeoutMs),
+        timeoutSignal(timeoutMs),
       ).catch(() => null)
       if (info) w.dataRoot = info.DockerRootDir ?? null
     }
@@ -238,7 +275,7 @@ export class HealthMonitor {
       timeoutMs,
       dataRoot: w.dataRoot ?? null,
       previousCpu: w.cpu,
-      thresholds: this.opts.thresholds,
+      thresholds: w.thresholds,
     })
     if (this.stopped) return
     if (!r.ok) return this.failed(w, at, r.cause, r.reason)

@@ -14,10 +14,12 @@ import type { FarmNode } from './farm-model'
 import {
   causeOf,
   cpuPercent,
+  DEFAULT_THRESHOLDS,
   healthScript,
   judgeHealth,
   parseHealth,
   probeHealth,
+  thresholdsFor,
   type HealthSample,
 } from './health-probe'
 import type { NodeHandle } from './node-handle'
@@ -144,6 +146,16 @@ describe('judgeHealth', () => {
     expect(judgeHealth(fine)).toEqual([])
   })
 
+  it('judges by the limits it is given', () => {
+    const busy = { ...fine, load1: 4.2, cpus: 2 }
+    expect(judgeHealth(busy)).toEqual(['high load (4.2 on 2 cores)'])
+    expect(judgeHealth(busy, { ...DEFAULT_THRESHOLDS, loadPerCore: 1000 })).toEqual([])
+    expect(judgeHealth(fine, { ...DEFAULT_THRESHOLDS, diskFreeBytes: 200 * 1024 ** 3 })).toEqual([
+      'low disk on / (100.0 GiB free)',
+      "low disk on the engine's data root (100.0 GiB free)",
+    ])
+  })
+
   it('names each problem with its figure', () => {
     expect(
       judgeHealth(
@@ -167,6 +179,30 @@ describe('judgeHealth', () => {
       'slow engine (ping 2500 ms)',
       'clock skew (the node is 45 s behind)',
     ])
+  })
+})
+
+describe('thresholdsFor', () => {
+  it("takes the node's limits, then the farm's, then the base", () => {
+    expect(thresholdsFor({}, {})).toEqual(DEFAULT_THRESHOLDS)
+    expect(
+      thresholdsFor(
+        { health: { loadPerCore: 1000, diskFreeBytes: 5 * 1024 ** 3 } },
+        { health: { loadPerCore: 4, clockSkewMs: 60_000 } },
+        { ...DEFAULT_THRESHOLDS, engineSlowMs: 100, loadPerCore: 3 },
+      ),
+    ).toEqual({
+      loadPerCore: 4,
+      memoryUsedPct: 95,
+      diskFreeBytes: 5 * 1024 ** 3,
+      engineSlowMs: 100,
+      clockSkewMs: 60_000,
+    })
+    // A limit left undefined (a farm built in code) does not hide the one under it.
+    expect(
+      thresholdsFor({ health: { loadPerCore: 8 } }, { health: { loadPerCore: undefined } }).loadPerCore,
+    ).toBe(8)
+    expect(DEFAULT_THRESHOLDS.loadPerCore).toBe(2)
   })
 })
 

@@ -12,6 +12,7 @@ import {
 } from './farm-errors'
 import { askEngine, runCollect, type NodeHandle } from './node-handle'
 import type { UnreachableCause } from './node-state'
+import type { Farm, FarmNode, HealthLimits } from './farm-model'
 import { dfAvailableBytes } from './node-probe'
 import { SHELL_WORKSPACE_PREFIX } from '../executor/shell-executor'
 import type { HealthSample } from '../../../shared/model'
@@ -24,18 +25,8 @@ export interface CpuTimes {
   total: number
 }
 
-export interface HealthThresholds {
-  /** 1-minute load per core above which the node is loaded. @default 2 */
-  loadPerCore: number
-  /** @default 95 */
-  memoryUsedPct: number
-  /** Free bytes on / or on the engine's data root below which disk is low. @default 2 GiB */
-  diskFreeBytes: number
-  /** Engine ping slower than this. @default 2000 */
-  engineSlowMs: number
-  /** Clock difference beyond this (either way). @default 30000 */
-  clockSkewMs: number
-}
+/** Every limit of a node's health, filled in (`HealthLimits` in farm-model.ts says what each is). */
+export type HealthThresholds = Required<HealthLimits>
 
 export const DEFAULT_THRESHOLDS: HealthThresholds = {
   loadPerCore: 2,
@@ -43,6 +34,22 @@ export const DEFAULT_THRESHOLDS: HealthThresholds = {
   diskFreeBytes: 2 * 1024 ** 3,
   engineSlowMs: 2000,
   clockSkewMs: 30_000,
+}
+
+/**
+ * The limits `node` is judged by: its own `health:`, then the farm's, then `base` (the
+ * defaults, or what the monitor was given).
+ */
+export function thresholdsFor(
+  farm: Pick<Farm, 'health'>,
+  node: Pick<FarmNode, 'health'>,
+  base: HealthThresholds = DEFAULT_THRESHOLDS,
+): HealthThresholds {
+  const out = { ...base }
+  for (const limits of [farm.health, node.health])
+    for (const [key, value] of Object.entries(limits ?? {}) as Array<[keyof HealthThresholds, unknown]>)
+      if (typeof value === 'number' && key in out) out[key] = value
+  return out
 }
 
 export function healthScript(dataRoot: string | null, shellJobs = false): string {
@@ -191,9 +198,8 @@ export async function probeHealth(
   opts: HealthProbeOptions = {},
 ): Promise<HealthProbeResult> {
   const timeoutMs = opts.timeoutMs ?? 4000
-  const signal = opts.signal
-    ? AbortSignal.any([opts.signal, AbortSignal.timeout(timeoutMs)])
-    : AbortSignal.timeout(timeoutMs)
+  const limit = timeoutSignal(timeoutMs)
+  const signal = opts.signal ? AbortSignal.any([opts.signal, limit]) : limit
   const at = Date.now()
   const t0 = performance.now()
   const host = runCollect(handle.commands, healthScript(opts.dataRoot ?? null, !handle.docker), signal).then(
@@ -268,6 +274,20 @@ export function causeOf(e: Error | null): UnreachableCause {
   if (e instanceof AuthenticationError) return 'auth'
   if (e instanceof EngineUnavailableError) return 'engine'
   return 'network'
+}
+
+/**
+ * A signal that aborts with a TimeoutError after `ms`, as `AbortSignal.timeout` does, but on
+ * `setTimeout`, so that tests drive it with fake timers instead of waiting for the wall clock.
+ */
+export function timeoutSignal(ms: number): AbortSignal {
+  const ac = new AbortController()
+  const timer = setTimeout(
+    () => ac.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')),
+    ms,
+  )
+  timer.unref?.()
+  return ac.signal
 }
 
 function untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
