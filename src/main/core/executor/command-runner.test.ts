@@ -57,6 +57,23 @@ describe('LocalCommandRunner', () => {
   it('resolves null when the command dies of a signal it sent itself', async () => {
     expect((await run('kill -9 $$')).code).toBeNull()
   })
+
+  it('hands the input to standard input, and ends it; without input, standard input is empty', async () => {
+    let out = ''
+    const code = await runner.run(
+      'cat; echo "[$1]"',
+      (stream, d) => stream === 'stdout' && (out += d.toString()),
+      new AbortController().signal,
+      "secret 'text'\n",
+    )
+    expect({ code, out }).toEqual({ code: 0, out: "secret 'text'\n[]\n" })
+    expect((await run('cat; echo done')).stdout).toBe('done\n')
+  })
+
+  it('does not fail when the command exits without reading its input', async () => {
+    const big = 'x'.repeat(1 << 20)
+    expect(await runner.run('exit 3', () => {}, new AbortController().signal, big)).toBe(3)
+  })
 })
 
 /** Just enough of an ssh2 exec channel: data on itself and on stderr, close with the exit code. */
@@ -64,6 +81,11 @@ class FakeChannel extends EventEmitter {
   readonly stderr = new EventEmitter()
   readonly signals: string[] = []
   closed = false
+  /** What was written to the command's standard input before it ended; null while open. */
+  stdin: string | null = null
+  end(data: string): void {
+    this.stdin = data
+  }
   signal(name: string): void {
     this.signals.push(name)
   }
@@ -105,6 +127,13 @@ describe('SshCommandRunner (over a fake ssh2 client)', () => {
     })
     expect(await run(new SshCommandRunner(client))).toEqual({ code: 4, out: ['stdout:out', 'stderr:err'] })
     expect(commands).toEqual(['make test'])
+  })
+
+  it('writes the input to the channel and ends it (empty without input)', async () => {
+    const { client, channels } = fakeClient((ch) => ch.emit('close', 0))
+    await new SshCommandRunner(client).run('cat', () => {}, new AbortController().signal, 'the script')
+    await run(new SshCommandRunner(client))
+    expect(channels.map((c) => c.stdin)).toEqual(['the script', ''])
   })
 
   it('resolves null when a signal killed the command', async () => {

@@ -7,16 +7,23 @@ import type { Client, ClientChannel } from 'ssh2'
 import type { OutputSink } from './job-environment'
 
 export interface CommandRunner {
-  /** Resolves with the exit code, or null when the signal killed the command. */
-  run(command: string, onOutput: OutputSink, signal: AbortSignal): Promise<number | null>
+  /**
+   * Resolves with the exit code, or null when the signal killed the command. `input` is written
+   * to its standard input, which then ends: the way to hand a command what must not be on its
+   * command line (a step's script and environment). Without it, standard input is empty.
+   */
+  run(command: string, onOutput: OutputSink, signal: AbortSignal, input?: string): Promise<number | null>
 }
 
 export class LocalCommandRunner implements CommandRunner {
-  run(command: string, onOutput: OutputSink, signal: AbortSignal): Promise<number | null> {
+  run(command: string, onOutput: OutputSink, signal: AbortSignal, input?: string): Promise<number | null> {
     return new Promise((resolve, reject) => {
       if (signal.aborted) return resolve(null)
       // Own process group, so cancelling kills the whole tree the step started.
-      const child = spawn('/bin/sh', ['-c', command], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+      const child = spawn('/bin/sh', ['-c', command], { detached: true, stdio: ['pipe', 'pipe', 'pipe'] })
+      // A command that exits before reading all of it closes the pipe: not an error of ours.
+      child.stdin.on('error', () => {})
+      child.stdin.end(input ?? '')
       const kill = () => {
         try {
           if (child.pid) process.kill(-child.pid, 'SIGKILL')
@@ -42,7 +49,7 @@ export class LocalCommandRunner implements CommandRunner {
 export class SshCommandRunner implements CommandRunner {
   constructor(private readonly ssh: Client) {}
 
-  run(command: string, onOutput: OutputSink, signal: AbortSignal): Promise<number | null> {
+  run(command: string, onOutput: OutputSink, signal: AbortSignal, input?: string): Promise<number | null> {
     return new Promise((resolve, reject) => {
       if (signal.aborted) return resolve(null)
       let done = false
@@ -64,6 +71,7 @@ export class SshCommandRunner implements CommandRunner {
         if (done) return void (err ? undefined : kill(ch))
         if (err) return finish(() => reject(err))
         channel = ch
+        ch.end(input ?? '')
         ch.on('data', (d: Buffer) => onOutput('stdout', d))
         ch.stderr.on('data', (d: Buffer) => onOutput('stderr', d))
         ch.on('close', (code?: number | null, signalName?: string) =>

@@ -1,19 +1,20 @@
 /**
  * Jobs in a fresh container on a Docker engine (over SSH or local). One container per job,
  * labelled so it can be found again; each step is its own `docker exec` process in it.
+ *
+ * Secrets stay out of what the engine shows: the container is created without the job's
+ * environment (`docker inspect` shows a container's config to anyone with the socket), each step's
+ * script is copied into the container as a file only its user can read, and the `docker exec`
+ * command line is just `sh <launcher>` (visible in the host's `ps`); the step's environment is
+ * the exec's own, which neither `ps` nor `docker inspect` shows.
  */
 import type Docker from 'dockerode'
 import type { FarmNode } from '../farm/farm-model'
 import { describeNode } from '../farm/farm-model'
 import { JobSetupError } from './job-failures'
-import {
-  stepArgv,
-  type JobEnvironment,
-  type JobSetup,
-  type NodeExecutor,
-  type OutputSink,
-  type StepCommand,
-} from './job-environment'
+import type { JobEnvironment, JobSetup, NodeExecutor, OutputSink, StepCommand } from './job-environment'
+import { stepFiles } from './step-launcher'
+import { tarOf, type FileOwner } from './tar-files'
 
 export const WORKSPACE = '/workspace'
 
@@ -55,7 +56,7 @@ export class DockerExecutor implements NodeExecutor {
         `job ${setup.jobKey} has no "container:" image and node ${this.node.name} has no defaultImage; set one of them`,
       )
     }
-    await this.ensureImage(image, progress, setup.credentials ?? null)
+    const config = await this.ensureImage(image, progress, setup.credentials ?? null)
     for (const s of setup.services ?? []) await this.ensureImage(s.image, progress, s.credentials)
     signal.throwIfAborted()
     const labels = {
@@ -68,7 +69,8 @@ export class DockerExecutor implements NodeExecutor {
       Image: image,
       Cmd: KEEPALIVE,
       WorkingDir: WORKSPACE,
-      Env: Object.entries({ ...setup.env, GITHUB_WORKSPACE: WORKSPACE }).map(([k, v]) => `${k}=${v}`),
+      // No job environment here: every step's exec carries it (see the comment on top).
+      Env: [`GITHUB_WORKSPACE=${WORKSPACE}`],
       Labels: labels,
       HostConfig: {
         AutoRemove: false,
@@ -79,6 +81,7 @@ export class DockerExecutor implements NodeExecutor {
       },
     })
     const services: Docker.Container[] = []
+    let owner: FileOwner
     try {
       await container.start()
       for (const s of setup.services ?? []) {
@@ -97,21 +100,22 @@ export class DockerExecutor implements NodeExecutor {
         services.push(service)
         await service.start()
       }
+      owner = await ownerOf(container, config?.User ?? '')
     } catch (e) {
       for (const c of [...services, container]) await c.remove({ force: true }).catch(() => {})
       throw e
     }
-    return new ContainerJob(this.docker, container, services)
+    return new ContainerJob(this.docker, container, services, owner)
   }
 
+  /** The image's config (its user, for the step files' owner); pulled first when the node lacks it. */
   private async ensureImage(
     image: string,
     progress: (m: string) => void,
     credentials: { username: string; password: string } | null,
-  ): Promise<void> {
+  ): Promise<Docker.ImageInspectInfo['Config'] | null> {
     try {
-      await this.docker.getImage(image).inspect()
-      return
+      return (await this.docker.getImage(image).inspect()).Config
     } catch (e) {
       if ((e as { statusCode?: number }).statusCode !== 404) throw e
     }
@@ -124,7 +128,51 @@ export class DockerExecutor implements NodeExecutor {
     } catch (e) {
       throw new ImageUnavailableError(this.node, image, (e as Error).message.split('\n')[0] ?? String(e))
     }
+    return (
+      (
+        await this.docker
+          .getImage(image)
+          .inspect()
+          .catch(() => null)
+      )?.Config ?? null
+    )
   }
+}
+
+/**
+ * Who the steps run as (the image's USER), so their files are theirs: root unless the image says
+ * otherwise; a user given by name is looked up in the container once.
+ */
+async function ownerOf(container: Docker.Container, user: string): Promise<FileOwner> {
+  const [name = '', group] = user.split(':')
+  if (!name || name === 'root') return { uid: 0, gid: 0 }
+  if (/^\d+$/.test(name) && (group === undefined || /^\d+$/.test(group)))
+    return { uid: Number(name), gid: Number(group ?? name) }
+  const out = await execOutput(container, ['sh', '-c', 'id -u; id -g'])
+  const [uid, gid] = out.trim().split('\n').map(Number)
+  if (!Number.isInteger(uid) || !Number.isInteger(gid))
+    throw new JobSetupError(
+      `could not find out who user "${user}" of the job's image is (id -u printed "${out.trim()}")`,
+    )
+  return { uid: uid!, gid: gid! }
+}
+
+/** The stdout of a short command in the container (no secrets in it: it is on the command line). */
+async function execOutput(container: Docker.Container, cmd: string[]): Promise<string> {
+  const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true })
+  const stream = await exec.start({ hijack: false, stdin: false })
+  let out = ''
+  await new Promise<void>((resolve, reject) => {
+    container.modem.demuxStream(
+      stream,
+      { write: (d: Buffer) => ((out += d.toString()), true) } as unknown as NodeJS.WritableStream,
+      { write: () => true } as unknown as NodeJS.WritableStream,
+    )
+    stream.on('end', resolve)
+    stream.on('close', resolve)
+    stream.on('error', reject)
+  })
+  return out
 }
 
 class ContainerJob implements JobEnvironment {
@@ -135,21 +183,35 @@ class ContainerJob implements JobEnvironment {
   constructor(
     private readonly docker: Docker,
     private readonly container: Docker.Container,
-    private readonly services: Docker.Container[] = [],
+    private readonly services: Docker.Container[],
+    private readonly owner: FileOwner,
   ) {
     this.description = `container ${container.id.slice(0, 12)}`
   }
 
   async runStep(cmd: StepCommand, onOutput: OutputSink, signal: AbortSignal): Promise<number | null> {
     if (signal.aborted) return null
+    const cwd = cmd.workingDirectory
+      ? cmd.workingDirectory.startsWith('/')
+        ? cmd.workingDirectory
+        : `${WORKSPACE}/${cmd.workingDirectory}`
+      : WORKSPACE
+    const files = stepFiles(cmd, { parent: this.temp, cwd, exports: null })
+    await this.container.putArchive(
+      await tarOf(
+        [
+          { path: files.scriptPath, content: files.script },
+          { path: files.launcherPath, content: files.launcher },
+        ],
+        files.dir,
+        this.owner,
+      ),
+      { path: '/' },
+    )
     const exec = await this.container.exec({
-      Cmd: stepArgv(cmd),
-      Env: Object.entries(cmd.env).map(([k, v]) => `${k}=${v}`),
-      WorkingDir: cmd.workingDirectory
-        ? cmd.workingDirectory.startsWith('/')
-          ? cmd.workingDirectory
-          : `${WORKSPACE}/${cmd.workingDirectory}`
-        : WORKSPACE,
+      Cmd: ['sh', files.launcherPath],
+      Env: Object.entries({ ...cmd.env, GITHUB_WORKSPACE: WORKSPACE }).map(([k, v]) => `${k}=${v}`),
+      WorkingDir: WORKSPACE,
       AttachStdout: true,
       AttachStderr: true,
     })

@@ -7,10 +7,15 @@ import type { ResourceNeeds, ServiceSpec } from '../workflow/container-options'
  */
 export type OutputSink = (stream: 'stdout' | 'stderr', chunk: Buffer) => void
 
+/**
+ * One step as the environment runs it. Its script and environment hold secrets: executors never
+ * put them on a command line or in a container's config (see step-launcher).
+ */
 export interface StepCommand {
   script: string
   /** bash, sh, python, or a command with {0}; null: GitHub's default, `bash -e` when bash exists, else `sh -e`. */
   shell: string | null
+  /** The step's whole environment (the runner's variables, the job's, the step's). */
   env: Record<string, string>
   /** Relative to the job's workspace, or absolute. */
   workingDirectory: string | null
@@ -32,7 +37,6 @@ export interface JobSetup {
   jobKey: string
   /** Image for container executors; ignored by shells. */
   image: string | null
-  env: Record<string, string>
   /** Limits for the job's container (docker executors); shells ignore them. */
   resources?: ResourceNeeds
   /** `container.volumes` bind mounts and `container.credentials` (docker executors). */
@@ -58,40 +62,6 @@ export interface JobEnvironment {
 export interface NodeExecutor {
   /** Makes a fresh environment for one job; reports long work (an image copy) through `progress`. */
   prepare(setup: JobSetup, progress: (message: string) => void, signal: AbortSignal): Promise<JobEnvironment>
-}
-
-/**
- * argv that runs a step script with the shell GitHub would pick: `shell: bash` is
- * `bash --noprofile --norc -eo pipefail`, `shell: sh` is `sh -e`, and no shell means bash -e
- * where bash exists, else sh -e. Choosing inside the environment saves a round trip.
- */
-export function stepArgv(
-  cmd: Pick<StepCommand, 'shell' | 'script' | 'pathPrepend' | 'prelude' | 'epilogue'>,
-): string[] {
-  const argv = shellArgv(cmd.shell, cmd.script)
-  const before: string[] = []
-  if (cmd.prelude) before.push(`{ ${cmd.prelude}; } || exit 127`)
-  // PATH of the environment is only known inside it: prepend there.
-  if (cmd.pathPrepend?.length)
-    before.push(`PATH=${cmd.pathPrepend.map(shellQuote).join(':')}:"$PATH"; export PATH`)
-  if (!before.length && !cmd.epilogue) return argv
-  const run = cmd.epilogue ? `"$@"; rc=$?; { ${cmd.epilogue}; }; exit $rc` : 'exec "$@"'
-  return ['sh', '-c', [...before, run].join('; '), 'yardmaster-step', ...argv]
-}
-
-function shellArgv(shell: StepCommand['shell'], script: string): string[] {
-  if (shell === 'bash') return ['bash', '--noprofile', '--norc', '-eo', 'pipefail', '-c', script]
-  if (shell === 'sh') return ['sh', '-e', '-c', script]
-  if (shell === 'python') return ['python3', '-c', script]
-  if (shell?.includes('{0}')) {
-    // A custom shell gets the script as a file, as on GitHub: `{0}` is replaced by its path.
-    const write = 'f=$(mktemp "${TMPDIR:-/tmp}/yardmaster-step-XXXXXX") && printf %s "$1" > "$f" && shift && '
-    const command = shell.replace('{0}', '"$f"')
-    return ['sh', '-c', `${write}${command}; rc=$?; rm -f "$f"; exit $rc`, 'yardmaster-step', script]
-  }
-  const pick =
-    'if command -v bash >/dev/null 2>&1; then exec bash --noprofile --norc -e -c "$1"; else exec sh -e -c "$1"; fi'
-  return ['sh', '-c', pick, 'yardmaster-step', script]
 }
 
 /** Quotes a word for a POSIX shell. */

@@ -24,6 +24,7 @@ import {
   FILE_COMMAND_VARS,
   FILE_COMMANDS,
   parseKeyValueFile,
+  refusedEnvName,
   splitCollected,
 } from '../workflow/file-commands'
 import { randomBytes } from 'node:crypto'
@@ -82,10 +83,33 @@ export async function runJobInstance(
   spec: JobInstanceSpec,
   deps: JobInstanceDeps,
 ): Promise<JobInstanceResult> {
+  // Masks (the run's secrets, and what steps add with ::add-mask::) hold for every line of the
+  // job, Yardmaster's own included, and for the reasons recorded.
+  const commands = new WorkflowCommands(spec.secrets)
+  deps.logs.setFilter(spec.jobId, commands)
+  try {
+    return await runInstance(
+      spec,
+      {
+        ...deps,
+        setJob: (state, patch) =>
+          deps.setJob(state, patch?.reason ? { ...patch, reason: commands.mask(patch.reason) } : patch),
+      },
+      commands,
+    )
+  } finally {
+    deps.logs.setFilter(spec.jobId, null)
+  }
+}
+
+async function runInstance(
+  spec: JobInstanceSpec,
+  deps: JobInstanceDeps,
+  commands: WorkflowCommands,
+): Promise<JobInstanceResult> {
   const { workflow, job, jobId, stepIds } = spec
   const { store, logs, node } = deps
   const jobTarget: LogTarget = { runId: spec.runId, jobId, jobKey: spec.key, stepIndex: null }
-  const commands = new WorkflowCommands(spec.secrets)
   const fail = (reason: string, nodeOutcome: JobOutcome | null): JobInstanceResult => {
     logs.line(jobTarget, 'system', reason)
     for (const id of stepIds) store.updateStep(id, { state: 'skipped', conclusion: 'skipped' })
@@ -121,6 +145,18 @@ export async function runJobInstance(
     `job ${spec.key} on node ${describeNode(node)}${image ? ` in image ${image}` : ''}`,
   )
 
+  // Every step's environment, lowest first: the job's (CI may be overwritten, as on GitHub), then
+  // what steps add ($GITHUB_ENV) and the step's own; the runner's GITHUB_* and RUNNER_* last,
+  // since nothing may overwrite them.
+  const jobEnv = { CI: 'true', YARDMASTER: 'true', ...env, ...container?.env }
+  const runnerEnv = {
+    GITHUB_ACTIONS: 'true',
+    ...githubEnv(github),
+    RUNNER_OS: runner.os,
+    RUNNER_ARCH: runner.arch,
+    RUNNER_NAME: node.name,
+  }
+
   const timeout = AbortSignal.timeout(timeoutMinutes * 60_000)
   const signal = AbortSignal.any([deps.signal, timeout])
   const timedOut = () => timeout.aborted && !deps.signal.aborted
@@ -137,17 +173,6 @@ export async function runJobInstance(
         volumes: container?.volumes ?? [],
         services: node.executor === 'docker' ? servicesOf(job, contexts) : [],
         credentials: container?.credentials ?? null,
-        env: {
-          CI: 'true',
-          YARDMASTER: 'true',
-          GITHUB_ACTIONS: 'true',
-          ...githubEnv(github),
-          RUNNER_OS: runner.os,
-          RUNNER_ARCH: runner.arch,
-          RUNNER_NAME: node.name,
-          ...env,
-          ...container?.env,
-        },
       },
       (m) => logs.line(jobTarget, 'system', m),
       signal,
@@ -168,7 +193,6 @@ export async function runJobInstance(
     )
   }
 
-  logs.setFilter(jobId, (line) => commands.process(line))
   const steps: Record<string, Json> = {}
   const addedEnv: Record<string, string> = {}
   const addedPath: string[] = []
@@ -261,13 +285,14 @@ export async function runJobInstance(
     }
     contexts = { ...contexts, steps, env: { ...env, ...addedEnv } }
   } finally {
-    logs.setFilter(jobId, null)
     await environment.dispose()
   }
 
   let outputs: Record<string, string> = {}
   try {
-    outputs = evaluateEnv(job.outputs, contexts)
+    outputs = withoutSecrets(evaluateEnv(job.outputs, contexts), commands, (name) =>
+      logs.line(jobTarget, 'system', `Warning: Skip output '${name}' since it may contain secret.`),
+    )
   } catch (e) {
     logs.line(jobTarget, 'system', `could not evaluate the job's outputs: ${(e as Error).message}`)
     jobFailed = true
@@ -328,7 +353,10 @@ export async function runJobInstance(
       ? AbortSignal.timeout(minutes(evaluateToken(step.timeoutMinutes, ctx), 'timeout-minutes') * 60_000)
       : null
     const stepSignal = stepTimeout ? AbortSignal.any([signal, stepTimeout]) : signal
-    const marker = `@@ym-files-${randomBytes(12).toString('hex')}@@`
+    // Fresh for every step: the marker ends the step's own output, the separators frame each
+    // file-command file, and nothing the step writes can forge them (it never sees them).
+    const nonce = randomBytes(12).toString('hex')
+    const marker = `@@ym-files-${nonce}@@`
     const splitter = new EpilogueSplitter(marker)
     const decoder = new StringDecoder('utf8')
     const code = await environment
@@ -337,9 +365,10 @@ export async function runJobInstance(
           script: evaluateText(step.run, ctx),
           shell: step.shell ?? job.defaults.shell ?? workflow.defaults.shell,
           env: {
-            ...env,
+            ...jobEnv,
             ...addedEnv,
             ...stepEnv,
+            ...runnerEnv,
             ...fileEnv,
             RUNNER_TEMP: environment.temp,
             GITHUB_WORKSPACE: environment.workspace,
@@ -347,7 +376,7 @@ export async function runJobInstance(
           workingDirectory: wd,
           pathPrepend: [...addedPath],
           prelude: setup,
-          epilogue: `printf %s ${marker}; ${collectScript(dir)}`,
+          epilogue: `printf %s ${marker}; ${collectScript(dir, nonce)}`,
         },
         (stream, chunk) => {
           if (stream === 'stderr') return logs.write(target, stream, chunk)
@@ -374,8 +403,12 @@ export async function runJobInstance(
       )
     if (code === null) return { code, outputs: {}, timedOut: stepTimedOut || timedOut() }
     // What the step wrote to its file commands (none when the shell could not even start).
-    const files = splitCollected(epilogue ?? '')
-    Object.assign(addedEnv, parseKeyValueFile(files.env, '$GITHUB_ENV'))
+    const files = splitCollected(epilogue ?? '', nonce)
+    for (const [name, value] of Object.entries(parseKeyValueFile(files.env, '$GITHUB_ENV'))) {
+      const refused = refusedEnvName(name)
+      if (refused) logs.line(target, 'system', `Error: ${refused}`)
+      else addedEnv[name] = value
+    }
     for (const p of files.path
       .split('\n')
       .map((l) => l.trim())
@@ -433,6 +466,23 @@ async function hashFilesFor(
     answers[hashFilesKey(patterns)] = combineDigests(digests)
   }
   return answers
+}
+
+/**
+ * Job outputs travel to other jobs and into the history: one whose value holds a secret or a
+ * masked value is dropped, with a warning, as GitHub does.
+ */
+function withoutSecrets(
+  outputs: Record<string, string>,
+  masks: WorkflowCommands,
+  warn: (name: string) => void,
+): Record<string, string> {
+  const kept: Record<string, string> = {}
+  for (const [name, value] of Object.entries(outputs)) {
+    if (masks.mask(value) !== value) warn(name)
+    else kept[name] = value
+  }
+  return kept
 }
 
 function cancelReason(signal: AbortSignal): string {

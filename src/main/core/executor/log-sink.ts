@@ -5,6 +5,7 @@
 import { StringDecoder } from 'node:string_decoder'
 import type { LogStream } from '../../../shared/model'
 import type { NewLogLine, RunStore } from '../store/run-store'
+import { WorkflowCommands } from '../workflow/workflow-commands'
 
 export interface LogTarget {
   runId: number
@@ -15,9 +16,18 @@ export interface LogTarget {
 
 export type LineListener = (target: LogTarget, stream: LogStream, text: string) => void
 
+/** What a job's lines pass through: its workflow commands (output only) and its masks (every line). */
+export interface LineFilter {
+  /** A line of the job's output: what to show, or null to hide it (a workflow command). */
+  process(text: string): string | null
+  mask(text: string): string
+}
+
 export class LogSink {
   private pending: NewLogLine[] = []
-  private readonly filters = new Map<number, (text: string) => string | null>()
+  private readonly filters = new Map<number, LineFilter>()
+  /** The run's secrets, masked in every line whoever wrote it, inside a job or not. */
+  private readonly secrets: WorkflowCommands
   private timer: NodeJS.Timeout | null = null
   /** Per job/step/stream: the text of an unfinished line, and a decoder that keeps a UTF-8 character cut between chunks. */
   private readonly partial = new Map<string, { text: string; decoder: StringDecoder }>()
@@ -28,7 +38,10 @@ export class LogSink {
     /** Longest a line waits before it is stored. @default 100 */
     private readonly flushMs = 100,
     private readonly onFlushed: (runId: number, lastSeq: number) => void = () => {},
-  ) {}
+    secrets: Iterable<string> = [],
+  ) {
+    this.secrets = new WorkflowCommands(secrets)
+  }
 
   /** A chunk of output; complete lines go out now, the rest waits for its newline. */
   write(target: LogTarget, stream: 'stdout' | 'stderr', chunk: Buffer): void {
@@ -53,17 +66,19 @@ export class LogSink {
 
   /**
    * Output of a job passes through its filter (workflow commands, masks) before it is shown or
-   * stored; a filter returning null hides the line.
+   * stored; a filter returning null hides the line. Yardmaster's own lines (`system`) are not
+   * read as workflow commands, but are masked all the same.
    */
-  setFilter(jobId: number, filter: ((text: string) => string | null) | null): void {
+  setFilter(jobId: number, filter: LineFilter | null): void {
     if (filter) this.filters.set(jobId, filter)
     else this.filters.delete(jobId)
   }
 
   line(target: LogTarget, stream: LogStream, raw: string): void {
-    const filter = stream === 'system' ? undefined : this.filters.get(target.jobId)
-    const text = filter ? filter(raw) : raw
-    if (text === null) return
+    const filter = this.filters.get(target.jobId)
+    const shown = !filter ? raw : stream === 'system' ? filter.mask(raw) : filter.process(raw)
+    if (shown === null) return
+    const text = this.secrets.mask(shown)
     this.onLine(target, stream, text)
     this.pending.push({
       runId: target.runId,
@@ -74,6 +89,11 @@ export class LogSink {
       at: Date.now(),
     })
     this.timer ??= setTimeout(() => this.flush(), this.flushMs)
+  }
+
+  /** A text with the run's secrets masked: for what is recorded or shown besides lines (reasons, notices). */
+  mask(text: string): string {
+    return this.secrets.mask(text)
   }
 
   flush(): void {

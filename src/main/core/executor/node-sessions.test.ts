@@ -16,11 +16,11 @@ vi.mock('../farm/docker-over-ssh', () => ({
 const end = vi.fn()
 /** Commands run over the fake connection; each prints a path and exits 0. */
 const execed: string[] = []
-type ExecCallback = (err: undefined, ch: EventEmitter & { stderr: EventEmitter }) => void
+type ExecCallback = (err: undefined, ch: EventEmitter & { stderr: EventEmitter; end: () => void }) => void
 const exec = (command: string, a: object | ExecCallback, b?: ExecCallback) => {
   const cb = (typeof a === 'function' ? a : b)!
   execed.push(command)
-  const ch = Object.assign(new EventEmitter(), { stderr: new EventEmitter() })
+  const ch = Object.assign(new EventEmitter(), { stderr: new EventEmitter(), end: () => {} })
   cb(undefined, ch)
   setImmediate(() => {
     ch.emit('data', Buffer.from('/remote/ws\n'))
@@ -165,7 +165,7 @@ describe('NodeSessions for SSH nodes (connectSsh mocked)', () => {
     const s = await sessionsOf(farm).open(remote('a', 'shell'))
     expect(s.executor).toBeInstanceOf(ShellExecutor)
     const job = await s.executor.prepare(
-      { instance: 'i', runId: 3, jobKey: 'b', image: null, env: {} },
+      { instance: 'i', runId: 3, jobKey: 'b', image: null },
       () => {},
       new AbortController().signal,
     )

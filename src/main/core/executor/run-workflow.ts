@@ -319,7 +319,10 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     (t, stream, text) => observer.log?.(t, stream, text),
     100,
     (id, seq) => observer.logsStored?.(id, seq),
+    Object.values(secrets),
   )
+  // What the run records or says besides log lines (reasons, notices) is masked as they are.
+  const notice = (text: string): void => observer.notice?.(runId, logs.mask(text))
   const github = githubContext(workflow, runId, params)
   const base: ExpressionContexts = {
     github,
@@ -352,13 +355,15 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     const key = planned?.length === 1 ? planned[0]!.key : job.key
     return { key, jobId: created.jobIds.get(key)!, stepIds: created.stepIds.get(key)! }
   }
-  const setInstance = (inst: Instance, state: JobState, patch: Parameters<RunStore['updateJob']>[1] = {}) => {
+  const setInstance = (inst: Instance, state: JobState, given: Parameters<RunStore['updateJob']>[1] = {}) => {
+    const patch = given.reason ? { ...given, reason: logs.mask(given.reason) } : given
     inst.state = state
     store.updateJob(inst.jobId, { ...patch, state })
     observer.jobChanged?.(runId, inst.key, state, { node: patch.nodeName ?? undefined, reason: patch.reason })
   }
   /** Ends a group that never got instances (skipped, cancelled, or its plan failed). */
-  const endGroup = (g: Group, state: JobState, reason: string) => {
+  const endGroup = (g: Group, state: JobState, given: string) => {
+    const reason = logs.mask(given)
     const row = rowOf(g.job)
     g.phase = 'done'
     g.release?.()
@@ -394,12 +399,12 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   try {
     runConcurrency = concurrencyOf(evaluateToken(workflow.concurrency, base))
   } catch (e) {
-    observer.notice?.(runId, `concurrency could not be evaluated, ignored: ${(e as Error).message}`)
+    notice(`concurrency could not be evaluated, ignored: ${(e as Error).message}`)
   }
   if (runConcurrency) {
     const group = runConcurrency.group
     const got = await gate.acquire(runConcurrency, { runId, jobId: null }, runSignal, (held) =>
-      observer.notice?.(runId, `waiting: concurrency group "${group}" is held by run ${held.runId}`),
+      notice(`waiting: concurrency group "${group}" is held by run ${held.runId}`),
     )
     if (got.kind === 'cancelled') {
       for (const g of groups.values()) endGroup(g, 'cancelled', got.reason)

@@ -10,9 +10,9 @@ afterEach(async () => {
   for (const env of live.splice(0)) await env.dispose()
 })
 
-async function prepare(env: Record<string, string> = {}, jobKey = 'build') {
+async function prepare(jobKey = 'build') {
   const job = await new ShellExecutor(new LocalCommandRunner()).prepare(
-    { instance: 'test-instance', runId: 7, jobKey, image: 'ignored:latest', env },
+    { instance: 'test-instance', runId: 7, jobKey, image: 'ignored:latest' },
     () => {},
     new AbortController().signal,
   )
@@ -40,8 +40,8 @@ async function step(
 
 describe('ShellExecutor over a local shell', () => {
   it('makes a fresh workspace per job, named after the run and job', async () => {
-    const a = await prepare({}, 'build/linux x64')
-    const b = await prepare({}, 'build/linux x64')
+    const a = await prepare('build/linux x64')
+    const b = await prepare('build/linux x64')
     expect(a.workspace).not.toBe(b.workspace)
     expect(a.workspace).toMatch(/\/yardmaster-7-build_linux_x64-[A-Za-z0-9]{6}\/work$/)
     expect(a.workspace.startsWith(`${process.env.TMPDIR || '/tmp'}/`)).toBe(true)
@@ -70,13 +70,25 @@ describe('ShellExecutor over a local shell', () => {
     })
   })
 
-  it('layers env: job env, then step env, then GITHUB_WORKSPACE; values are passed verbatim', async () => {
-    const job = await prepare({ A: 'job', B: 'job', TRICKY: 'it\'s $HOME `id` "q"' })
+  it('gives the step its env verbatim, with GITHUB_WORKSPACE set to the workspace', async () => {
+    const job = await prepare()
     const r = await step(job, {
-      script: 'printf "%s|%s|%s|%s\\n" "$A" "$B" "$TRICKY" "$GITHUB_WORKSPACE"',
-      env: { B: 'step', GITHUB_WORKSPACE: '/not/this' },
+      script: 'printf "%s|%s|%s\\n" "$A" "$TRICKY" "$GITHUB_WORKSPACE"',
+      env: { A: 'a', TRICKY: 'it\'s $HOME `id` "q"', GITHUB_WORKSPACE: '/not/this' },
     })
-    expect(r.stdout).toBe(`job|step|it's $HOME \`id\` "q"|${job.workspace}\n`)
+    expect(r.stdout).toBe(`a|it's $HOME \`id\` "q"|${job.workspace}\n`)
+  })
+
+  it('says which env names a shell cannot carry, and runs the step without them', async () => {
+    const job = await prepare()
+    const r = await step(job, { script: 'echo "$OK"', env: { OK: 'yes', 'my-var': 'x' } })
+    expect(r).toEqual({
+      code: 0,
+      stdout: 'yes\n',
+      stderr:
+        'yardmaster: a shell node cannot pass "my-var" to the step (not a shell variable name); ' +
+        'rename it, or run the job on a docker node\n',
+    })
   })
 
   it('runs in a relative working-directory under the workspace, or an absolute one', async () => {
@@ -137,7 +149,7 @@ describe('ShellExecutor over a local shell', () => {
     const failing: CommandRunner = { run: () => Promise.resolve(1) }
     await expect(
       new ShellExecutor(failing).prepare(
-        { instance: 'i', runId: 1, jobKey: 'a', image: null, env: {} },
+        { instance: 'i', runId: 1, jobKey: 'a', image: null },
         () => {},
         new AbortController().signal,
       ),
@@ -149,7 +161,7 @@ describe('ShellExecutor over a local shell', () => {
     ac.abort()
     await expect(
       new ShellExecutor(new LocalCommandRunner()).prepare(
-        { instance: 'i', runId: 1, jobKey: 'a', image: null, env: {} },
+        { instance: 'i', runId: 1, jobKey: 'a', image: null },
         () => {},
         ac.signal,
       ),
@@ -169,7 +181,7 @@ describe('ShellExecutor over a local shell', () => {
       },
     }
     const job = await new ShellExecutor(flaky).prepare(
-      { instance: 'i', runId: 1, jobKey: 'a', image: null, env: {} },
+      { instance: 'i', runId: 1, jobKey: 'a', image: null },
       () => {},
       new AbortController().signal,
     )
@@ -179,32 +191,37 @@ describe('ShellExecutor over a local shell', () => {
     expect(calls).toBe(2)
   })
 
-  it('sends one command line per step that a POSIX shell can run', async () => {
-    const lines: string[] = []
+  it('sends the script and env over standard input, never on the command line', async () => {
+    const sent: Array<{ command: string; input?: string }> = []
     const recorder: CommandRunner = {
-      run: (command, onOutput) => {
-        lines.push(command)
+      run: (command, onOutput, _signal, input) => {
+        sent.push({ command, input })
         if (command.includes('mktemp')) onOutput('stdout', Buffer.from('/tmp/ws x\n'))
         return Promise.resolve(0)
       },
     }
     const job = await new ShellExecutor(recorder).prepare(
-      { instance: 'i', runId: 1, jobKey: 'a', image: null, env: { K: 'v' } },
+      { instance: 'i', runId: 1, jobKey: 'a', image: null },
       () => {},
       new AbortController().signal,
     )
     await job.runStep(
-      { script: 'make', shell: 'sh', env: {}, workingDirectory: null },
+      { script: 'deploy --token "$TOKEN"', shell: 'sh', env: { TOKEN: 's3cr3t' }, workingDirectory: null },
       () => {},
       new AbortController().signal,
     )
-    expect(lines[0]).toBe(
+    expect(sent[0]!.command).toBe(
       'd=$(mktemp -d "${TMPDIR:-/tmp}/yardmaster-1-a-XXXXXX") && mkdir "$d/work" "$d/temp" && echo "$d"',
     )
-    expect(lines[1]).toBe(
-      "cd '/tmp/ws x/work' && exec env K=v 'GITHUB_WORKSPACE=/tmp/ws x/work' sh -e -c make",
+    const { command, input } = sent[1]!
+    expect(command).toMatch(
+      /^umask 077 && mkdir -p '\/tmp\/ws x\/temp\/_steps\/[0-9a-f]{16}' && cat > '[^']+\/launch\.sh' && exec sh '[^']+\/launch\.sh' <\/dev\/null$/,
     )
+    expect(command).not.toContain('s3cr3t')
+    expect(command).not.toContain('deploy')
+    expect(input).toContain('export TOKEN=s3cr3t')
+    expect(input).toContain('deploy --token "$TOKEN"')
     await job.dispose()
-    expect(lines[2]).toBe("rm -rf '/tmp/ws x'")
+    expect(sent[2]!.command).toBe("rm -rf '/tmp/ws x'")
   })
 })

@@ -1,17 +1,19 @@
 /**
  * Jobs straight in a shell, for nodes without Docker (a Mac used for signing) and for this
- * machine when no engine answers. Each job gets a fresh temporary workspace, removed after.
+ * machine when no engine answers. Each job gets a fresh temporary workspace, removed after. A
+ * step's script and environment go over the command's standard input into files only the job's
+ * user can read (step-launcher), never onto its command line.
  */
 import type { CommandRunner } from './command-runner'
 import {
   shellQuote,
-  stepArgv,
   type JobEnvironment,
   type JobSetup,
   type NodeExecutor,
   type OutputSink,
   type StepCommand,
 } from './job-environment'
+import { shellDelivery, stepFiles, unexportable } from './step-launcher'
 
 /** Every job workspace is `${TMPDIR:-/tmp}/yardmaster-<run>-<job>-XXXXXX`: the health probe counts them as our jobs. */
 export const SHELL_WORKSPACE_PREFIX = 'yardmaster-'
@@ -37,7 +39,7 @@ export class ShellExecutor implements NodeExecutor {
     const base = out.trim()
     if (code !== 0 || !base)
       throw new Error(`could not create a workspace on the node (mktemp exited ${code})`)
-    return new ShellJob(this.commands, base, setup.env)
+    return new ShellJob(this.commands, base)
   }
 }
 
@@ -48,7 +50,6 @@ class ShellJob implements JobEnvironment {
   constructor(
     private readonly commands: CommandRunner,
     private readonly base: string,
-    private readonly env: Record<string, string>,
   ) {
     this.workspace = `${base}/work`
     this.temp = `${base}/temp`
@@ -56,16 +57,24 @@ class ShellJob implements JobEnvironment {
   }
 
   runStep(cmd: StepCommand, onOutput: OutputSink, signal: AbortSignal): Promise<number | null> {
-    const env = { ...this.env, ...cmd.env, GITHUB_WORKSPACE: this.workspace }
-    const dir = cmd.workingDirectory
+    const env = { ...cmd.env, GITHUB_WORKSPACE: this.workspace }
+    // A shell can only be handed shell variable names; GitHub also allows names such as my-var.
+    const skipped = unexportable(env)
+    if (skipped.length)
+      onOutput(
+        'stderr',
+        Buffer.from(
+          `yardmaster: a shell node cannot pass ${skipped.map((n) => `"${n}"`).join(', ')} to the step ` +
+            '(not a shell variable name); rename it, or run the job on a docker node\n',
+        ),
+      )
+    const cwd = cmd.workingDirectory
       ? cmd.workingDirectory.startsWith('/')
         ? cmd.workingDirectory
         : `${this.workspace}/${cmd.workingDirectory}`
       : this.workspace
-    const assignments = Object.entries(env).map(([k, v]) => shellQuote(`${k}=${v}`))
-    const line =
-      `cd ${shellQuote(dir)} && exec env ${assignments.join(' ')} ` + stepArgv(cmd).map(shellQuote).join(' ')
-    return this.commands.run(line, onOutput, signal)
+    const { command, input } = shellDelivery(stepFiles(cmd, { parent: this.temp, cwd, exports: env }))
+    return this.commands.run(command, onOutput, signal, input)
   }
 
   async dispose(): Promise<void> {

@@ -5,6 +5,7 @@ import {
   EpilogueSplitter,
   FileCommandError,
   parseKeyValueFile,
+  refusedEnvName,
   splitCollected,
 } from './file-commands'
 
@@ -30,8 +31,50 @@ describe('collecting file commands', () => {
   it('prints every file framed, and splits it back, empty when a file is missing', () => {
     const dir = execFileSync('mktemp', ['-d'], { encoding: 'utf8' }).trim()
     execFileSync('sh', ['-c', `printf 'A=1\\n' > ${dir}/env; printf 'o=2\\n' > ${dir}/output`])
-    const text = execFileSync('sh', ['-c', collectScript(dir)], { encoding: 'utf8' })
-    expect(splitCollected(text)).toEqual({ env: 'A=1\n', output: 'o=2\n', path: '', summary: '', state: '' })
+    const text = execFileSync('sh', ['-c', collectScript(dir, 'n0nce')], { encoding: 'utf8' })
+    expect(splitCollected(text, 'n0nce')).toEqual({
+      env: 'A=1\n',
+      output: 'o=2\n',
+      path: '',
+      summary: '',
+      state: '',
+    })
+  })
+
+  it('cannot be forged by what a step writes: a summary that imitates the framing stays summary', () => {
+    const dir = execFileSync('mktemp', ['-d'], { encoding: 'utf8' }).trim()
+    // The review's attack: text in $GITHUB_STEP_SUMMARY posing as the start of another file,
+    // with the separators of an older scheme and with a guessed nonce.
+    const forged = [
+      '# Report',
+      '@@ym:path@@',
+      '/tmp/evil',
+      '@@ym:env@@',
+      'LD_PRELOAD=/tmp/evil.so',
+      '@@ym-guessed:env@@',
+      'PATH=/tmp/evil',
+      '',
+    ].join('\n')
+    execFileSync('sh', ['-c', `cat > ${dir}/summary`], { input: forged })
+    execFileSync('sh', ['-c', `printf 'A=1\n' > ${dir}/env`])
+    const text = execFileSync('sh', ['-c', collectScript(dir, 'a1b2c3')], { encoding: 'utf8' })
+    const files = splitCollected(text, 'a1b2c3')
+    expect(files.env).toBe('A=1\n')
+    expect(files.path).toBe('')
+    expect(files.summary).toBe(forged)
+    expect(files.state).toBe('')
+  })
+
+  it('refuses a nonce that could break the framing script', () => {
+    expect(() => collectScript('/tmp/x', "a'; rm -rf /; '")).toThrow('the nonce must be letters and digits')
+  })
+
+  it('says why $GITHUB_ENV may not set NODE_OPTIONS, in any case, and lets other names through', () => {
+    const msg = "Can't store NODE_OPTIONS output parameter using '$GITHUB_ENV' command."
+    expect(refusedEnvName('NODE_OPTIONS')).toBe(msg)
+    expect(refusedEnvName('node_options')).toBe(msg)
+    expect(refusedEnvName('NODE_OPTIONS_X')).toBeNull()
+    expect(refusedEnvName('LD_LIBRARY_PATH')).toBeNull()
   })
 
   it('separates the step’s output from the epilogue after the marker, across chunk boundaries', () => {

@@ -58,13 +58,33 @@ export function parseKeyValueFile(text: string, what: string): Record<string, st
   return out
 }
 
-/** A shell script that prints every file of a step's command folder, framed so it can be split. */
-export function collectScript(dir: string): string {
+/**
+ * A shell script that prints every file of a step's command folder, each after a separator
+ * made from the step's `nonce` (fresh random text per step): what a step writes into one file
+ * (its summary, say) cannot pass for the start of another ($GITHUB_ENV) unless it knew the nonce.
+ */
+export function collectScript(dir: string, nonce: string): string {
   // (`true`: a missing file is empty, not a failure.)
   return (
-    FILE_COMMANDS.map((f) => `printf '\\n@@ym:${f}@@\\n'; cat "${dir}/${f}" 2>/dev/null`).join('; ') +
-    '; true'
+    FILE_COMMANDS.map((f) => `printf '\\n${separator(nonce, f)}\\n'; cat "${dir}/${f}" 2>/dev/null`).join(
+      '; ',
+    ) + '; true'
   )
+}
+
+function separator(nonce: string, file: FileCommand): string {
+  if (!/^[A-Za-z0-9]+$/.test(nonce)) throw new Error('the nonce must be letters and digits')
+  return `@@ym-${nonce}:${file}@@`
+}
+
+/**
+ * Why GitHub refuses to let $GITHUB_ENV set this variable, or null when it may: NODE_OPTIONS
+ * (refused since runner 2.309 with this message), in any case.
+ */
+export function refusedEnvName(name: string): string | null {
+  return name.toUpperCase() === 'NODE_OPTIONS'
+    ? "Can't store NODE_OPTIONS output parameter using '$GITHUB_ENV' command."
+    : null
 }
 
 /**
@@ -106,10 +126,23 @@ export class EpilogueSplitter {
   }
 }
 
-/** Splits what collectScript printed back into its files. */
-export function splitCollected(text: string): Record<FileCommand, string> {
+/** Splits what collectScript printed back into its files (the same nonce). */
+export function splitCollected(text: string, nonce: string): Record<FileCommand, string> {
   const out = Object.fromEntries(FILE_COMMANDS.map((f) => [f, ''])) as Record<FileCommand, string>
-  const parts = text.split(/\n@@ym:(env|output|path|summary|state)@@\n/)
-  for (let i = 1; i < parts.length; i += 2) out[parts[i] as FileCommand] = parts[i + 1] ?? ''
+  // Each separator is looked for once, in order, after the one before: a file's content is
+  // whatever lies between its separator and the next one.
+  let at = 0
+  const starts = FILE_COMMANDS.map((f) => {
+    const mark = `\n${separator(nonce, f)}\n`
+    const i = text.indexOf(mark, at)
+    if (i < 0) return null
+    at = i + mark.length
+    return { file: f, from: at, markAt: i }
+  })
+  starts.forEach((s, k) => {
+    if (!s) return
+    const next = starts.slice(k + 1).find((n) => n !== null)
+    out[s.file] = text.slice(s.from, next ? next.markAt : text.length)
+  })
   return out
 }

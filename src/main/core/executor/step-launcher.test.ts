@@ -1,0 +1,143 @@
+import { spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import type { StepCommand } from './job-environment'
+import { shellDelivery, stepFiles, unexportable } from './step-launcher'
+
+/** Runs a step the way a shell node does: the command line, with the input on standard input. */
+function runOnShell(
+  cmd: Partial<StepCommand> & { script: string },
+  opts: { cwd?: string; exports?: Record<string, string> } = {},
+) {
+  const parent = mkdtempSync(join(tmpdir(), 'ym-launch-'))
+  const files = stepFiles(
+    { shell: null, env: {}, workingDirectory: null, ...cmd },
+    { parent, cwd: opts.cwd ?? parent, exports: opts.exports ?? {} },
+  )
+  const { command, input } = shellDelivery(files)
+  const r = spawnSync('/bin/sh', ['-c', command], {
+    input,
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH },
+  })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, files, command, parent }
+}
+
+describe('step launcher (shell delivery)', () => {
+  it('runs shell: bash as GitHub does, with pipefail', () => {
+    expect(runOnShell({ shell: 'bash', script: 'false | true; echo after' })).toMatchObject({
+      code: 1,
+      stdout: '',
+    })
+    expect(runOnShell({ shell: 'bash', script: 'echo "$BASH_VERSION" | cut -c1' }).stdout).toMatch(/^\d\n$/)
+  })
+
+  it('runs shell: sh with -e, and no shell as bash -e (no pipefail) where bash exists', () => {
+    expect(runOnShell({ shell: 'sh', script: 'echo one; false; echo two' })).toMatchObject({
+      code: 1,
+      stdout: 'one\n',
+    })
+    const r = runOnShell({
+      shell: null,
+      script: 'false | true; echo "${BASH_VERSION:+bash}"; false; echo no',
+    })
+    expect(r).toMatchObject({ code: 1, stdout: 'bash\n' })
+  })
+
+  it('gives a custom shell the script file for {0}, with the extension its program expects', () => {
+    const r = runOnShell({ shell: 'sh -c "cat {0}; echo; echo {0}"', script: 'echo hi' })
+    expect(r.stdout.split('\n').slice(0, 2)).toEqual(['echo hi', ''])
+    expect(r.stdout.split('\n')[2]).toMatch(/\/_steps\/[0-9a-f]{16}\/script\.sh$/)
+    expect(
+      stepFiles(
+        { shell: 'python', script: '', env: {}, workingDirectory: null },
+        { parent: '/t', cwd: '/', exports: null },
+      ).scriptPath,
+    ).toMatch(/script\.py$/)
+    expect(
+      stepFiles(
+        { shell: 'pwsh -command ". \'{0}\'"', script: '', env: {}, workingDirectory: null },
+        { parent: '/t', cwd: '/', exports: null },
+      ).scriptPath,
+    ).toMatch(/script\.ps1$/)
+  })
+
+  it('keeps the script and the environment off the command line', () => {
+    const r = runOnShell(
+      { shell: 'sh', script: 'echo "$TOKEN" | tr a-z A-Z' },
+      { exports: { TOKEN: 'hunter2-secret' } },
+    )
+    expect(r).toMatchObject({ code: 0, stdout: 'HUNTER2-SECRET\n' })
+    expect(r.command).not.toContain('hunter2')
+    expect(r.command).not.toContain('tr a-z')
+    expect(r.command).toMatch(
+      /^umask 077 && mkdir -p \S+ && cat > \S+launch\.sh && exec sh \S+launch\.sh <\/dev\/null$/,
+    )
+  })
+
+  it('passes values verbatim, and the script untouched: quotes, dollars, backquotes, a here-doc of its own', () => {
+    const tricky = 'it\'s $HOME `id` "q" \\ end'
+    const script = [
+      'x=\'single "double" $notexpanded\'',
+      'echo "$x"',
+      "echo '${{ already.evaluated }}' | grep -c evaluated",
+      "cat <<'EOF'",
+      'inner $heredoc',
+      'EOF',
+      'printf "%s\\n" "$TRICKY"',
+    ].join('\n')
+    const r = runOnShell({ shell: 'sh', script }, { exports: { TRICKY: tricky } })
+    expect(r.stdout).toBe(`single "double" $notexpanded\n1\ninner $heredoc\n${tricky}\n`)
+  })
+
+  it('makes the step folder private and removes it when the step ends, whatever its exit code', () => {
+    const seen = runOnShell({ shell: 'sh', script: 'stat -c %a "$(dirname "$0")"; stat -c %a "$0"; exit 4' })
+    expect(seen.code).toBe(4)
+    expect(seen.stdout).toBe('700\n600\n')
+    expect(existsSync(seen.files.dir)).toBe(false)
+    expect(readdirSync(join(seen.parent, '_steps'))).toEqual([])
+    expect(statSync(join(seen.parent, '_steps')).mode & 0o777).toBe(0o700)
+  })
+
+  it('runs the prelude and PATH change first, and fails with 127 without running the step if the prelude fails', () => {
+    const ok = runOnShell({
+      shell: 'sh',
+      script: 'echo "$PATH" | cut -d: -f1; echo "$PRE"',
+      prelude: 'export PRE=made',
+      pathPrepend: ['/opt/x bin'],
+    })
+    expect(ok.stdout).toBe('/opt/x bin\nmade\n')
+    expect(runOnShell({ shell: 'sh', script: 'echo should-not-run', prelude: 'false' })).toMatchObject({
+      code: 127,
+      stdout: '',
+    })
+  })
+
+  it('runs the epilogue after the step, keeping the step’s exit code', () => {
+    const r = runOnShell({ shell: 'sh', script: 'echo step; exit 3', epilogue: 'echo epilogue' })
+    expect(r).toMatchObject({ code: 3, stdout: 'step\nepilogue\n' })
+  })
+
+  it('runs in the working directory, and fails without running the step when it is missing', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ym-cwd-'))
+    expect(runOnShell({ shell: 'sh', script: 'pwd' }, { cwd: dir }).stdout).toBe(`${dir}\n`)
+    const missing = runOnShell({ shell: 'sh', script: 'echo ran' }, { cwd: join(dir, 'nope') })
+    expect(missing.code).toBe(1)
+    expect(missing.stdout).toBe('')
+  })
+
+  it('gives the step an empty standard input', () => {
+    expect(runOnShell({ shell: 'sh', script: 'cat; echo end' }).stdout).toBe('end\n')
+  })
+
+  it('exports only shell variable names, and says which others it cannot pass', () => {
+    const r = runOnShell(
+      { shell: 'sh', script: 'env | grep -c "^my-var=" || true' },
+      { exports: { 'my-var': 'x', OK_1: 'y' } },
+    )
+    expect(r.stdout).toBe('0\n')
+    expect(unexportable({ 'my-var': 'x', OK_1: 'y', '1X': 'z' })).toEqual(['my-var', '1X'])
+  })
+})

@@ -1,0 +1,112 @@
+/**
+ * How a step reaches its node without its script or its environment on a command line, where any
+ * user of the node reads them with `ps` (and, for `docker exec`, in `docker inspect`): the script
+ * becomes a file, as GitHub's runner writes it before running `bash -e {0}` on it, and a small
+ * launcher beside it sets the working directory and PATH, runs the prelude, the step and the
+ * epilogue. Both live in a folder of their own (mode 0700, files 0600) under the job's temp folder,
+ * removed when the step ends; command lines carry only the launcher's path. Pure: the executors
+ * deliver the files (a tar into the container, or the channel's standard input on shell nodes).
+ */
+import { randomBytes } from 'node:crypto'
+import { shellQuote, type StepCommand } from './job-environment'
+
+export interface StepFiles {
+  /** The step's private folder on the node. */
+  dir: string
+  /** The script's path on the node (dir/script with the extension its shell expects). */
+  scriptPath: string
+  /** The step's script, as given. */
+  script: string
+  /** The launcher's path on the node (dir/launch.sh). */
+  launcherPath: string
+  /** `sh launcher` runs the step. */
+  launcher: string
+}
+
+export interface LaunchOptions {
+  /** The folder the step's private folder is made in (the job's temp folder). */
+  parent: string
+  /** Absolute working directory of the step. */
+  cwd: string
+  /**
+   * Variables the launcher exports before the step (shell nodes, which cannot be handed an
+   * environment otherwise); null when the process already has them (`docker exec` Env).
+   */
+  exports: Record<string, string> | null
+  /** Random folder name (tests). @default 16 random hex digits */
+  nonce?: string
+}
+
+/** A POSIX shell variable name: what `export` takes. */
+export const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+export function stepFiles(cmd: StepCommand, opts: LaunchOptions): StepFiles {
+  const dir = `${opts.parent}/_steps/${opts.nonce ?? randomBytes(8).toString('hex')}`
+  const scriptPath = `${dir}/script${extensionFor(cmd.shell)}`
+  const launcherPath = `${dir}/launch.sh`
+  const lines = [
+    '# Yardmaster step launcher: run with sh; removes its folder (and the script) when it ends.',
+    `trap 'rm -rf ${shellQuote(dir)}' EXIT`,
+  ]
+  for (const [name, value] of Object.entries(opts.exports ?? {}))
+    if (SHELL_NAME.test(name)) lines.push(`export ${name}=${shellQuote(value)}`)
+  if (cmd.prelude) lines.push(`{ ${cmd.prelude}; } || exit 127`)
+  // PATH of the environment is only known inside it: prepend there.
+  if (cmd.pathPrepend?.length)
+    lines.push(`PATH=${cmd.pathPrepend.map(shellQuote).join(':')}:"$PATH"; export PATH`)
+  lines.push(`cd ${shellQuote(opts.cwd)} || exit 1`)
+  lines.push(`${runLine(cmd.shell, scriptPath)} </dev/null`, 'rc=$?')
+  if (cmd.epilogue) lines.push(`{ ${cmd.epilogue}; }`)
+  lines.push('exit $rc', '')
+  return { dir, scriptPath, script: cmd.script, launcherPath, launcher: lines.join('\n') }
+}
+
+/**
+ * Names a shell node cannot be given: the launcher exports only shell variable names (GitHub
+ * allows others, such as `my-var`, which only a process's environment can carry).
+ */
+export function unexportable(env: Record<string, string>): string[] {
+  return Object.keys(env).filter((k) => !SHELL_NAME.test(k))
+}
+
+/**
+ * For shell nodes: what goes to the channel's standard input, and the command line that reads
+ * it. The input writes the script with a quoted here-document whose delimiter is random (and
+ * checked against the script), then runs the launcher; the command line holds only paths.
+ */
+export function shellDelivery(files: StepFiles): { command: string; input: string } {
+  let delimiter: string
+  do delimiter = `YARDMASTER_SCRIPT_${randomBytes(12).toString('hex')}`
+  while (files.script.split('\n').includes(delimiter))
+  const script = files.script.endsWith('\n') ? files.script : `${files.script}\n`
+  const input =
+    `cat > ${shellQuote(files.scriptPath)} <<'${delimiter}'\n${script}${delimiter}\n` + files.launcher
+  const command =
+    `umask 077 && mkdir -p ${shellQuote(files.dir)} && cat > ${shellQuote(files.launcherPath)} && ` +
+    `exec sh ${shellQuote(files.launcherPath)} </dev/null`
+  return { command, input }
+}
+
+/**
+ * The line that runs the script file with the shell GitHub would pick: `shell: bash` is
+ * `bash --noprofile --norc -eo pipefail {0}`, `shell: sh` is `sh -e {0}`, `python` runs the
+ * file, a custom shell gets the path for `{0}`; no shell means bash -e where bash exists, else
+ * sh -e (chosen inside the environment, which saves a round trip).
+ */
+function runLine(shell: StepCommand['shell'], path: string): string {
+  const file = shellQuote(path)
+  if (shell === 'bash') return `bash --noprofile --norc -eo pipefail ${file}`
+  if (shell === 'sh') return `sh -e ${file}`
+  if (shell === 'python') return `python3 ${file}`
+  if (shell?.includes('{0}')) return shell.replaceAll('{0}', file)
+  return `if command -v bash >/dev/null 2>&1; then bash --noprofile --norc -e ${file}; else sh -e ${file}; fi`
+}
+
+/** The script file's extension, as GitHub names it for each shell (python and pwsh care). */
+function extensionFor(shell: StepCommand['shell']): string {
+  const program = (shell ?? 'bash').trim().split(/\s+/)[0]!.split('/').pop()!
+  if (program === 'python' || program.startsWith('python3')) return '.py'
+  if (program === 'pwsh' || program === 'powershell') return '.ps1'
+  if (program === 'cmd') return '.cmd'
+  return '.sh'
+}
