@@ -66,6 +66,9 @@ export async function connectSsh(
   return new Promise<Client>((resolve, reject) => {
     const fail = (e: Error & { level?: string; code?: string }) => {
       client.removeAllListeners('ready')
+      // ssh2 may report more after the first error (after a handshake timeout, "Connection lost
+      // before handshake" as the socket closes); unheard, that would be thrown in the process.
+      client.on('error', () => {})
       client.end()
       if (keyProblem) return reject(keyProblem)
       if (e.level === 'client-authentication')
@@ -141,9 +144,21 @@ export function forwardTo(
   })
 }
 
+/** RFC 4254's channel open failure reason codes, in the words OpenSSH's ssh prints. */
+const OPEN_FAILURE_REASONS: Record<number, string> = {
+  1: 'administratively prohibited',
+  2: 'connect failed',
+  3: 'unknown channel type',
+  4: 'resource shortage',
+}
+
 /** ssh2's channel-open failures, in words; the reason after the prefix is the jump host's own. */
 function describeForwardError(e: Error & { reason?: number | string }): string {
-  const m = e.message.replace(/^\(SSH\) Channel open failure: /, '')
+  let m = e.message.replace(/^\(SSH\) Channel open failure: ?/, '')
+  // The reason code says what happened when the description does not: OpenSSH's sshd sends only
+  // "open failed" when forwarding is not allowed, other servers may send nothing.
+  const reason = typeof e.reason === 'number' ? OPEN_FAILURE_REASONS[e.reason] : undefined
+  if (reason && (m === '' || m === 'open failed')) m = m ? `${reason}: ${m}` : reason
   if (/administratively prohibited/i.test(m))
     return `${m} (its sshd does not allow TCP forwarding: set AllowTcpForwarding yes there)`
   if (/connect failed|Connection refused/i.test(m))
