@@ -2,20 +2,24 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { HostKeyMismatchError, UnknownHostKeyError } from './farm-errors'
+import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { HostKeyMismatchError, NodeUnreachableError, UnknownHostKeyError } from './farm-errors'
 import type { FarmNode } from './farm-model'
 import {
   ChangedHostKeyError,
   FingerprintMismatchError,
   HostTrust,
   hostKeyView,
+  scanHostKey,
   trustHostKey,
   trustStorePath,
   UntrustedHostError,
 } from './host-trust'
 import { fingerprint } from './known-hosts'
+import { connectSsh } from './ssh-connection'
 import { farmNode } from '../../../../test/support/farm-node'
+import { closedPort, makeKey, startSshServer, type TestSshServer } from '../../../../test/support/ssh-server'
 
 let dir: string
 let a: { line: string; blob: Buffer }
@@ -215,5 +219,112 @@ describe('hostKeyView and trustHostKey (trust on first use, as the API and the C
     const r = setup(`@revoked * ${a.line}\n`)
     expect(() => trustHostKey(node, r.make(), a.blob, fingerprint(a.blob))).toThrow(/is marked @revoked/)
     expect(() => readFileSync(r.store)).toThrow(/ENOENT/)
+  })
+})
+
+describe('scanHostKey (what ssh-keyscan does), against an SSH server in this process', () => {
+  const cleanup: Array<() => unknown> = []
+  afterEach(async () => {
+    vi.useRealTimers()
+    for (const c of cleanup.splice(0).reverse()) await c()
+  })
+  async function sshd(opts: Parameters<typeof startSshServer>[0] = {}): Promise<TestSshServer> {
+    const srv = await startSshServer(opts)
+    cleanup.push(() => srv.close())
+    return srv
+  }
+  /** A TCP server doing `onConnection` with each connection, instead of SSH. */
+  async function tcpHost(onConnection: (sock: Socket) => void): Promise<{ server: Server; port: number }> {
+    const sockets: Socket[] = []
+    const server = createServer((sock) => {
+      sockets.push(sock)
+      sock.on('error', () => {})
+      onConnection(sock)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    cleanup.push(() => {
+      for (const sock of sockets) sock.destroy()
+      return new Promise((resolve) => server.close(resolve))
+    })
+    return { server, port: (server.address() as { port: number }).port }
+  }
+
+  it('reads the key a node offers without logging in', async () => {
+    const srv = await sshd()
+    const key = await scanHostKey(srv.node('n1'))
+    expect(fingerprint(key)).toBe(fingerprint(srv.hostKeys[0]!.blob))
+    expect(srv.auth).toEqual([])
+    expect(srv.clients).toEqual([])
+  })
+
+  it('asks for the key type on record, as a connection would, when the host has several', async () => {
+    const ed = makeKey('ed25519')
+    const rsa = makeKey('rsa')
+    const srv = await sshd({ hostKeys: [ed, rsa] })
+    expect((await scanHostKey(srv.node('n1'))).equals(ed.blob)).toBe(true)
+    const known = [{ type: 'ssh-rsa', key: rsa.blob, line: 1 }]
+    expect((await scanHostKey(srv.node('n1'), { known })).equals(rsa.blob)).toBe(true)
+  })
+
+  it('scans through a given stream (a jump host channel)', async () => {
+    const srv = await sshd()
+    const sock = tcpConnect(srv.port, '127.0.0.1')
+    await new Promise((resolve) => sock.once('connect', resolve))
+    const key = await scanHostKey(srv.node('n1', { host: '10.1.0.5' }), { sock })
+    expect(key.equals(srv.hostKeys[0]!.blob)).toBe(true)
+  })
+
+  it('trust on first use: scanned, shown as unknown, recorded, then the connection is trusted', async () => {
+    const srv = await sshd()
+    const node = srv.node('n1')
+    const c = setup()
+    const key = await scanHostKey(node)
+    expect(hostKeyView(node, c.make(), key)).toMatchObject({ verdict: 'unknown', file: c.store })
+    await expect(connectSsh(node, c.make())).rejects.toBeInstanceOf(UntrustedHostError)
+    expect(trustHostKey(node, c.make(), key, fingerprint(key))).toMatchObject({ recorded: true })
+    const client = await connectSsh(node, c.make())
+    client.end()
+    expect(srv.clients).toHaveLength(1)
+  })
+
+  it('a port nothing listens on: connection refused', async () => {
+    const port = await closedPort()
+    const err = await scanHostKey(farmNode('n1', { host: '127.0.0.1', port })).catch((e: Error) => e)
+    expect(err).toBeInstanceOf(NodeUnreachableError)
+    expect((err as NodeUnreachableError).reason).toBe('connection refused (nothing listens on that port)')
+  })
+
+  it('a host that hangs up before offering a key says so', async () => {
+    // Closes at once, before saying anything.
+    const rude = await tcpHost((sock) => sock.destroy())
+    await expect(scanHostKey(farmNode('n1', { host: '127.0.0.1', port: rude.port }))).rejects.toThrow(
+      /^cannot reach node n1 \(ci@127\.0\.0\.1:\d+\): Connection lost before handshake\./,
+    )
+    // Says it is SSH, then closes: the key exchange never came.
+    const greeter = await tcpHost((sock) => sock.end('SSH-2.0-OpenSSH_9.6\r\n'))
+    const err = await scanHostKey(farmNode('n1', { host: '127.0.0.1', port: greeter.port })).catch(
+      (e: Error) => e,
+    )
+    expect(err).toBeInstanceOf(NodeUnreachableError)
+    expect((err as NodeUnreachableError).reason).toBe('the connection closed before a host key was offered')
+  })
+
+  it('gives up on a host that never answers after the limit, 10 s unless told', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    let accepted!: () => void
+    const connected = new Promise<void>((resolve) => (accepted = resolve))
+    const mute = await tcpHost((sock) => (sock.resume(), accepted()))
+    let settled = false
+    const p = scanHostKey(farmNode('n1', { host: '127.0.0.1', port: mute.port })).finally(
+      () => (settled = true),
+    )
+    p.catch(() => {})
+    await connected
+    await vi.advanceTimersByTimeAsync(9_999)
+    expect(settled).toBe(false)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(await p.catch((e: NodeUnreachableError) => e.reason)).toBe(
+      'no SSH handshake within the time limit',
+    )
   })
 })

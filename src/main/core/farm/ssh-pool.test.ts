@@ -191,6 +191,53 @@ describe('SshPool', () => {
     lease.release()
   })
 
+  it('a command on a connection that closed meanwhile fails with the reason, and gives its session back', async () => {
+    const p = pool()
+    const lease = p.lease(target('n1'))
+    const c = (await lease.acquire()) as unknown as FakeClient
+    // ssh2 throws when the connection is gone by the time exec is called.
+    let refusals = 12
+    const works = c.exec
+    c.exec = (cmd, opts, cb) => {
+      if (refusals-- > 0) throw new Error('Not connected')
+      works(cmd, opts, cb)
+    }
+    const exec = lease.exec.exec as unknown as (
+      c: string,
+      cb: (e: Error | undefined, ch: unknown) => void,
+    ) => void
+    const attempt = (cmd: string) =>
+      new Promise<Error | PassThrough>((resolve) => exec(cmd, (e, ch) => resolve(e ?? (ch as PassThrough))))
+    const failed = await Promise.all(Array.from({ length: 12 }, (_, i) => attempt(`job ${i}`)))
+    expect(failed.map((e) => (e as Error).message)).toEqual(Array(12).fill('Not connected'))
+    // More than the 10 sessions failed: none was kept, so the next command gets one at once.
+    expect(await attempt('true')).toMatchObject({ cmd: 'true' })
+    lease.release()
+  })
+
+  it('a retry timer that fires before the breaker says (the clock was set back) waits again, then tries', async () => {
+    let lag = 0
+    const p = pool({ now: () => Date.now() - lag })
+    behaviour['n3.lab'] = 'down'
+    const lease = p.lease(target('n3'))
+    await lease.acquire().catch(() => {})
+    await vi.advanceTimersByTimeAsync(750 + 1500)
+    expect(p.stateOf(target('n3'))).toMatchObject({ kind: 'open', failures: 3 })
+    expect(connect).toHaveBeenCalledTimes(3)
+    // The breaker's retry is 5 s away; the clock goes back 1 s meanwhile.
+    lag = 1000
+    await vi.advanceTimersByTimeAsync(5000)
+    expect(connect).toHaveBeenCalledTimes(3)
+    expect(p.stateOf(target('n3')).kind).toBe('open')
+    behaviour['n3.lab'] = 'ok'
+    await vi.advanceTimersByTimeAsync(999)
+    expect(connect).toHaveBeenCalledTimes(3)
+    await vi.advanceTimersByTimeAsync(1)
+    expect(connect).toHaveBeenCalledTimes(4)
+    expect(p.stateOf(target('n3')).kind).toBe('connected')
+    lease.release()
+  })
+
   it('backs off exponentially, opens the breaker after 3 failures, then fails requests at once', async () => {
     const p = pool()
     behaviour['n3.lab'] = 'down'
