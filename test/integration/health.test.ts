@@ -10,6 +10,7 @@ import { NodeSessions } from '../../src/main/core/executor/node-sessions'
 import { loadFarmFile } from '../../src/main/core/farm/farm-file'
 import type { Farm } from '../../src/main/core/farm/farm-model'
 import { HealthMonitor, type NodeStateChanged } from '../../src/main/core/farm/health-monitor'
+import { describeNodeState } from '../../src/main/core/farm/node-state'
 import { SshPool } from '../../src/main/core/farm/ssh-pool'
 import { openDatabase, type Db } from '../../src/main/core/store/database'
 import { NodeMetricsStore } from '../../src/main/core/store/node-metrics-store'
@@ -25,12 +26,16 @@ let store: NodeMetricsStore
 let dataDir: string
 const changes: NodeStateChanged[] = []
 
-/** Resolves with the first change (from now on) that `match` accepts, or rejects after `ms`. */
+/**
+ * Resolves with the first change (from now on) that `match` accepts, or rejects after `ms`,
+ * saying what each node is then and why (a node `degraded` for high load, not just "not online").
+ */
 function next(match: (c: NodeStateChanged) => boolean, ms: number): Promise<NodeStateChanged> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       off()
-      reject(new Error(`no such state change within ${ms} ms`))
+      const now = [...monitor.states()].map(([n, s]) => `${n}: ${describeNodeState(s)}`).join('; ')
+      reject(new Error(`no such state change within ${ms} ms (now ${now})`))
     }, ms)
     const off = monitor.subscribe((c) => {
       if (!match(c)) return
@@ -89,8 +94,9 @@ describe('health monitor on the lab', () => {
     }
     // n1 and n2 never changed state meanwhile.
     expect(changes.slice(before).filter((c) => c.node !== 'n3')).toEqual([])
-    expect(monitor.stateOf('n1')!.health.kind).toBe('online')
-    expect(monitor.stateOf('n2')!.health.kind).toBe('online')
+    // The whole health, so that a failure shows why (the reasons of a degraded node).
+    expect(monitor.stateOf('n1')!.health).toEqual({ kind: 'online', since: expect.any(Number) })
+    expect(monitor.stateOf('n2')!.health).toEqual({ kind: 'online', since: expect.any(Number) })
     // The history has the misses and the events: down, then (perhaps slow for a moment) online.
     const events = store.events('n3', 5).reverse()
     console.log(`n3 events: ${JSON.stringify(events.map((e) => [e.from, e.to, e.reason]))}`)

@@ -12,6 +12,7 @@ import { executeRun, prepareRun } from '../../src/main/core/executor/run-workflo
 import { loadFarmFile } from '../../src/main/core/farm/farm-file'
 import type { Farm } from '../../src/main/core/farm/farm-model'
 import { HealthMonitor } from '../../src/main/core/farm/health-monitor'
+import { describeNodeState } from '../../src/main/core/farm/node-state'
 import { openDatabase, type Db } from '../../src/main/core/store/database'
 import { NodeMetricsStore } from '../../src/main/core/store/node-metrics-store'
 import { RunStore } from '../../src/main/core/store/run-store'
@@ -30,10 +31,11 @@ beforeAll(() => {
 })
 afterAll(() => db.close())
 
-async function until(what: string, check: () => boolean, ms: number): Promise<void> {
+/** Polls `check` until it holds; after `ms`, fails saying what, and what `state` says is the case. */
+async function until(what: string, check: () => boolean, ms: number, state?: () => string): Promise<void> {
   const end = Date.now() + ms
   while (!check()) {
-    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms`)
+    if (Date.now() > end) throw new Error(`${what}: not within ${ms} ms${state ? ` (${state()})` : ''}`)
     await new Promise((r) => setTimeout(r, 100))
   }
 }
@@ -101,7 +103,12 @@ describe('job outcomes on the lab', () => {
     const monitor = new HealthMonitor(farm, sessions, { recorder: health, intervalMs: 500 })
     try {
       monitor.start()
-      await until('shell1 online', () => monitor.stateOf('shell1')?.health.kind === 'online', 15_000)
+      await until(
+        'shell1 online',
+        () => monitor.stateOf('shell1')?.health.kind === 'online',
+        15_000,
+        () => describeNodeState(monitor.stateOf('shell1')!),
+      )
       const workflow = await parseWorkflow(
         'drain.yml',
         'on: push\njobs:\n  slow:\n    runs-on: general\n    steps:\n      - run: echo started; sleep 4\n',

@@ -3,7 +3,7 @@
  * events, what it records, admin states from the history, quarantine, independence of nodes.
  * On the lab: test/integration/health.test.ts.
  */
-import { describe, expect, it } from 'vitest'
+import { afterEach, describe, expect, it, vi } from 'vitest'
 import type { CommandRunner } from '../executor/command-runner'
 import type { ConnectedNode, NodeSessions } from '../executor/node-sessions'
 import { NodeUnreachableError } from './farm-errors'
@@ -105,6 +105,10 @@ function setup(opts: ConstructorParameters<typeof HealthMonitor>[2] = {}, of: Fa
 }
 
 describe('HealthMonitor', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
   it('brings answering nodes online, with an event and a sample each', async () => {
     const { monitor, recorder, changes } = setup()
     await monitor.round()
@@ -137,14 +141,26 @@ describe('HealthMonitor', () => {
   })
 
   it('a node that hangs is unreachable after the probe limit; the others are not held up', async () => {
+    // Fake timers: the limit is reached when the test says so, not when a busy machine gets to it.
+    vi.useFakeTimers()
     const { monitor, changes, recorder } = setup({ probeTimeoutMs: 300 })
     behaviour.n3 = 'hang'
     const t0 = Date.now()
-    await monitor.round()
-    expect(Date.now() - t0).toBeLessThan(1000)
-    const n1 = changes.find((c) => c.node === 'n1')!
+    let done = false
+    const round = monitor.round().then(() => (done = true))
+    await vi.advanceTimersByTimeAsync(0)
+    // n1 and n2 answered at once; n3 is still being waited for.
+    expect(changes.map((c) => [c.node, c.at - t0, c.description])).toEqual([
+      ['n1', 0, 'online'],
+      ['n2', 0, 'online'],
+    ])
+    await vi.advanceTimersByTimeAsync(299)
+    expect(done).toBe(false)
+    expect(monitor.stateOf('n3')!.health.kind).toBe('offline')
+    await vi.advanceTimersByTimeAsync(1)
+    await round
     const n3 = changes.find((c) => c.node === 'n3')!
-    expect(n1.at - t0).toBeLessThan(100)
+    expect(n3.at - t0).toBe(0) // dated from the start of its probe
     expect(n3.description).toBe('unreachable (no answer within 300 ms)')
     expect(monitor.stateOf('n3')!.health).toMatchObject({ kind: 'unreachable', cause: 'network' })
     expect(monitor.canTakeNewJobs('n3')).toBe(false)
@@ -230,11 +246,15 @@ describe('HealthMonitor', () => {
   })
 
   it('goes offline after offlineAfterMs, then probes less often', async () => {
-    const { monitor } = setup({ policy: { offlineAfterMs: 50 }, offlineIntervalMs: 60_000 })
+    let clock = 1_000_000
+    const { monitor } = setup({ policy: { offlineAfterMs: 50 }, offlineIntervalMs: 60_000, now: () => clock })
     behaviour.n1 = 'refused'
     await monitor.round()
     expect(monitor.stateOf('n1')!.health.kind).toBe('unreachable')
-    await new Promise((r) => setTimeout(r, 60))
+    clock += 49
+    await monitor.round()
+    expect(monitor.stateOf('n1')!.health.kind).toBe('unreachable')
+    clock += 1
     await monitor.round()
     expect(monitor.stateOf('n1')!.health.kind).toBe('offline')
     behaviour.n1 = 'ok'
@@ -315,14 +335,17 @@ describe('HealthMonitor', () => {
   })
 
   it('runs on its own once started, compacting the history, until stopped', async () => {
+    vi.useFakeTimers()
     const { monitor, recorder } = setup({ intervalMs: 20, compactEveryMs: 0 })
     monitor.start()
-    await new Promise((r) => setTimeout(r, 1100))
+    // A round at once, then one a tick (every 20 ms here): 3 nodes each time.
+    await vi.advanceTimersByTimeAsync(0)
+    expect(recorder.samples).toHaveLength(3)
+    await vi.advanceTimersByTimeAsync(100)
+    expect(recorder.samples).toHaveLength(18)
+    expect(recorder.compactions).toBe(6)
     await monitor.stop()
-    const n = recorder.samples.length
-    expect(n).toBeGreaterThanOrEqual(6)
-    expect(recorder.compactions).toBeGreaterThanOrEqual(2)
-    await new Promise((r) => setTimeout(r, 100))
-    expect(recorder.samples.length).toBe(n)
+    await vi.advanceTimersByTimeAsync(1000)
+    expect(recorder.samples).toHaveLength(18)
   })
 })
