@@ -183,7 +183,7 @@ describe('--platform and --job on the lab', () => {
 
 describe('container: env, volumes and options on the lab', () => {
   it('gives the job container its env and bind mounts, and its --cpus/--memory as limits', async () => {
-    const { mkdtempSync, writeFileSync, chmodSync } = await import('node:fs')
+    const { mkdtempSync, writeFileSync, chmodSync, readFileSync } = await import('node:fs')
     const dir = tempDir()
     // The engine runs on this machine, so a folder here can be mounted into the job.
     const shared = mkdtempSync('/tmp/ym-volume-')
@@ -194,7 +194,13 @@ describe('container: env, volumes and options on the lab', () => {
       wf,
       `on: push\njobs:\n  a:\n    runs-on: general\n    container:\n      image: lab/busybox:1\n      env: { FROM_CONTAINER: "yes" }\n      volumes: ["${shared}:/data:ro"]\n      options: --cpus 0.5 --memory 64m\n    steps:\n      - run: echo "env=$FROM_CONTAINER"; cat /data/hello.txt; cat /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us\n`,
     )
-    const res = await cli(['run', wf, '--farm', lab().farmFile, '--data-dir', dir])
+    // Host paths are refused unless the farm allows them on the node (allowedHostPaths).
+    const farm = join(dir, 'farm.yml')
+    writeFileSync(
+      farm,
+      readFileSync(lab().farmFile, 'utf8').replace(/(name: n1\n)/, `$1    allowedHostPaths: [${shared}]\n`),
+    )
+    const res = await cli(['run', wf, '--farm', farm, '--data-dir', dir])
     expect(res.code).toBe(0)
     expect(res.out).toMatch(/^\[a\]\s+env=yes$/m)
     expect(res.out).toMatch(/^\[a\]\s+from the host$/m)

@@ -13,6 +13,7 @@ import type { FarmNode } from '../farm/farm-model'
 import { describeNode } from '../farm/farm-model'
 import { JobSetupError } from './job-failures'
 import type { JobEnvironment, JobSetup, NodeExecutor, OutputSink, StepCommand } from './job-environment'
+import { allowHint, refusedHostPaths } from '../scheduler/bind-mounts'
 import { stepFiles } from './step-launcher'
 import { tarOf, type FileOwner } from './tar-files'
 
@@ -56,6 +57,17 @@ export class DockerExecutor implements NodeExecutor {
         `job ${setup.jobKey} has no "container:" image and node ${this.node.name} has no defaultImage; set one of them`,
       )
     }
+    // The farm decides what a workflow may mount from its nodes (bind-mounts.ts); the planner
+    // already kept the job off nodes that refuse, this holds for what only the run evaluated.
+    const refused = refusedHostPaths(
+      [...(setup.volumes ?? []), ...(setup.services ?? []).flatMap((s) => s.volumes)],
+      this.node,
+    )
+    if (refused.length)
+      throw new JobSetupError(
+        `the job's volumes would bind-mount ${refused.map((p) => `"${p}"`).join(', ')} from node ${this.node.name}, ` +
+          `which its farm file does not allow: use a named volume (name:/path), or ${refused.map((p) => allowHint(p, this.node)).join('; ')}`,
+      )
     const config = await this.ensureImage(image, progress, setup.credentials ?? null)
     for (const s of setup.services ?? []) await this.ensureImage(s.image, progress, s.credentials)
     signal.throwIfAborted()

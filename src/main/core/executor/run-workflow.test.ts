@@ -471,6 +471,50 @@ describe('prepareRun', () => {
     expect(store.listRuns()).toEqual([])
   })
 
+  it('refuses a host path no node allows, at the volume, saying what to change; takes a node that allows it', async () => {
+    const workflow = await wf(
+      [
+        'jobs:',
+        '  build:',
+        '    runs-on: linux',
+        '    container:',
+        '      image: debian',
+        '      volumes: [cache:/c, /:/host]',
+        '    steps: [{ run: a }]',
+        '',
+      ].join('\n'),
+    )
+    const docker = (name: string, extra: Partial<FarmNode> = {}) =>
+      node(name, ['linux'], {
+        executor: 'docker',
+        source: { file: '/farms/lab.yml', line: 4, col: 5 },
+        ...extra,
+      })
+    try {
+      await prepareRun(workflow, farmOf(docker('n1')), fakeSessions({}))
+      expect.unreachable()
+    } catch (e) {
+      expect(e).toBeInstanceOf(InvalidSourceError)
+      expect((e as InvalidSourceError).problems).toEqual([
+        {
+          file: 'ci.yml',
+          line: 7,
+          col: 27,
+          path: 'jobs.build.container.volumes[1]',
+          message:
+            '"/:/host" would bind-mount the host path "/", which no node that can take job "build" allows: ' +
+            'host paths are refused unless the farm file opens them. Use a named volume (name:/host), ' +
+            'or add "/" (or a folder above it) to allowedHostPaths of node n1 in /farms/lab.yml:4',
+        },
+      ])
+    }
+    expect(store.listRuns()).toEqual([])
+    const idle: NodeExecutor = { prepare: () => Promise.reject(new Error('not run in this test')) }
+    const farm = farmOf(docker('closed'), docker('open', { allowedHostPaths: ['/'] }))
+    const prepared = await prepareRun(workflow, farm, fakeSessions({ open: idle }))
+    expect(prepared.instances.get('build')![0]!.nodes.map((n) => n.name)).toEqual(['open'])
+  })
+
   it('fails with every reason when no candidate of a job can be reached', async () => {
     const workflow = await wf('jobs:\n  a:\n    runs-on: linux\n    steps: [{ run: a }]\n')
     const farm = farmOf(node('n1', ['linux']), node('n2', ['linux']))

@@ -25,7 +25,8 @@ import {
   type Json,
   type RunStatus,
 } from '../workflow/expressions'
-import { instancesOf, jobStrategy, plannedAtRunTime, type InstancePlan } from '../workflow/plan'
+import { instancesOf, jobStrategy, jobVolumes, plannedAtRunTime, type InstancePlan } from '../workflow/plan'
+import { allowHint, hostPathAllowed, hostPathOf, volumePositions } from '../scheduler/bind-mounts'
 import type { Workflow, WorkflowJob } from '../workflow/workflow-model'
 import { FailFastCancel, RunCancel, runJobInstance } from './job-runner'
 import { ConcurrencyGate, concurrencyOf } from '../scheduler/concurrency-gate'
@@ -125,7 +126,9 @@ function planAll(workflow: Workflow, farm: Farm, planContexts: ExpressionContext
     try {
       const planned = planInstances(job, farm, planContexts)
       for (const p of planned) {
-        if (!p.nodes.length) {
+        const mounts = p.nodes.length ? [] : refusedMountProblems(workflow, job, p, farm, planContexts)
+        if (mounts.length) problems.push(...mounts.map((m) => ({ ...m, noNode: false })))
+        else if (!p.nodes.length) {
           problem(
             `job "${p.key}" cannot run on this farm${farm.file ? ` (${farm.file})` : ''}: ${explainRequirements(p.requirements, farm.nodes)}`,
             '.runs-on',
@@ -139,6 +142,39 @@ function planAll(workflow: Workflow, farm: Farm, planContexts: ExpressionContext
     }
   }
   return { problems, instances }
+}
+
+/**
+ * When the only thing that keeps an instance off the nodes that would take it is a host path it
+ * binds, one problem per such volume, where it is written, saying what to change.
+ */
+function refusedMountProblems(
+  workflow: Workflow,
+  job: WorkflowJob,
+  inst: PlannedInstance,
+  farm: Farm,
+  contexts: ExpressionContexts,
+): SourceProblem[] {
+  const fitting = nodesFor({ ...inst.requirements, hostPaths: [] }, farm.nodes)
+  if (!fitting.length || !inst.requirements.hostPaths.length) return []
+  const positions = volumePositions(job.container, job.services)
+  const out: SourceProblem[] = []
+  for (const v of jobVolumes(job, { ...contexts, matrix: inst.matrix })) {
+    const path = hostPathOf(v.spec)
+    if (path === null || fitting.some((n) => hostPathAllowed(path, n.allowedHostPaths ?? []))) continue
+    const at = positions.find((p) => p.field === v.field) ?? { line: job.line, col: job.col }
+    out.push({
+      file: workflow.file,
+      line: at.line,
+      col: at.col,
+      path: `jobs.${job.key}.${v.field}`,
+      message:
+        `"${v.spec}" would bind-mount the host path "${path}", which no node that can take job "${inst.key}" ` +
+        `allows: host paths are refused unless the farm file opens them. Use a named volume (name:${v.spec.split(':')[1] ?? '/path'}), ` +
+        `or ${fitting.map((n) => allowHint(path, n)).join('; or ')}`,
+    })
+  }
+  return out
 }
 
 /** The farm with each node's labels merged with what a probe finds (unreachable nodes keep theirs). */

@@ -172,7 +172,7 @@ describe('parseFarm: problems', () => {
     ).toEqual([
       '1:1: unknown key "knownhosts"; did you mean "knownHosts"? (knownhosts)',
       '5:5: unknown key "lables"; did you mean "labels"? (nodes[0].lables)',
-      '6:5: unknown key "ram"; expected one of: name, host, port, user, identityFile, executor, labels, slots, defaultImage, cpus, memory, jump, health (nodes[0].ram)',
+      '6:5: unknown key "ram"; expected one of: name, host, port, user, identityFile, executor, labels, slots, defaultImage, cpus, memory, jump, health, allowedHostPaths (nodes[0].ram)',
     ])
   })
 
@@ -399,5 +399,32 @@ describe('parseFarm: jump hosts', () => {
       '4:11: a node with host: local is this machine, reached without SSH; it cannot have a jump host (nodes[0].jump)',
       '11:11: jump host "here" is this machine (host: local), which has no SSH connection to carry another; remove "jump" to connect directly (nodes[2].jump)',
     ])
+  })
+})
+
+describe('parseFarm: allowedHostPaths', () => {
+  const ssh = (name: string, extra = '') => `  - name: ${name}\n    host: h\n    user: u\n${extra}`
+
+  it('reads the host paths a node lets jobs bind-mount; none by default', () => {
+    const farm = parseFarm(
+      '/f.yml',
+      'nodes:\n' +
+        ssh('a', '    allowedHostPaths: [/srv/cache, /var/run/docker.sock, /opt/tools/]\n') +
+        ssh('b'),
+    )
+    expect(farm.nodes[0]!.allowedHostPaths).toEqual(['/srv/cache', '/var/run/docker.sock', '/opt/tools'])
+    expect('allowedHostPaths' in farm.nodes[1]!).toBe(false)
+  })
+
+  it('refuses relative and unnormalised paths where they stand', () => {
+    expect(
+      where('nodes:\n' + ssh('a', '    allowedHostPaths:\n      - srv/cache\n      - /srv/../etc\n')),
+    ).toEqual([
+      '6:9: "srv/cache" is not an absolute path; host paths start with "/" (nodes[0].allowedHostPaths[0])',
+      '7:9: write "/etc" rather than "/srv/../etc" (nodes[0].allowedHostPaths[1])',
+    ])
+    expect(where('nodes:\n' + ssh('a', '    allowedHostPaths: 7\n'))[0]).toMatch(
+      /^5:23: .*\(nodes\[0\]\.allowedHostPaths\)$/,
+    )
   })
 })

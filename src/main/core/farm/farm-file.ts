@@ -21,7 +21,7 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { homedir } from 'node:os'
-import { dirname, isAbsolute, join, resolve } from 'node:path'
+import { dirname, isAbsolute, join, posix, resolve } from 'node:path'
 import { isMap, isScalar, isSeq, type Node } from 'yaml'
 import { parseSize } from '../workflow/container-options'
 import { checkKeys, describe, loadYamlFile, parseYaml, suggest, YamlSource } from '../source/yaml-source'
@@ -49,6 +49,7 @@ const NODE_KEYS = [
   'memory',
   'jump',
   'health',
+  'allowedHostPaths',
 ] as const
 /** `health:` keys; all but `diskFree` are the HealthLimits fields of the same name. */
 const HEALTH_KEYS = ['loadPerCore', 'memoryUsedPct', 'diskFree', 'engineSlowMs', 'clockSkewMs'] as const
@@ -384,6 +385,10 @@ function readNode(
 
   const healthEntry = get('health')
   const health = healthEntry ? readHealth(src, healthEntry.value, `${path}.health`) : null
+  const hostPathsEntry = get('allowedHostPaths')
+  const allowedHostPaths = hostPathsEntry
+    ? readHostPaths(src, hostPathsEntry.value, `${path}.allowedHostPaths`)
+    : []
 
   if (name === null || host === null || port === null || slots === null) return null
   const at = src.position(node)
@@ -401,8 +406,31 @@ function readNode(
     memoryBytes,
     jump,
     ...(health ? { health } : {}),
+    ...(allowedHostPaths.length ? { allowedHostPaths } : {}),
     source: { file: src.file, line: at.line, col: at.col },
   }
+}
+
+/**
+ * `allowedHostPaths: [/srv/cache, /var/run/docker.sock]`: the host folders (and files) a job's
+ * `container.volumes` and services' volumes may bind-mount on this node, each with what lies
+ * under it. Absolute, normalised paths; anything else is refused where it stands.
+ */
+function readHostPaths(src: YamlSource, value: Node | null, path: string): string[] {
+  const paths = src.stringList(value, path) ?? []
+  const items = isSeq(value) ? value.items : [value]
+  const out: string[] = []
+  paths.forEach((p, i) => {
+    const where = isSeq(value) ? `${path}[${i}]` : path
+    const item = (items[i] ?? value) as Node | null
+    const trimmed = p.replace(/\/+$/, '') || '/'
+    const normal = posix.normalize(trimmed)
+    if (!p.startsWith('/'))
+      src.report(item, where, `"${p}" is not an absolute path; host paths start with "/"`)
+    else if (normal !== trimmed) src.report(item, where, `write "${normal}" rather than "${p}"`)
+    else out.push(trimmed)
+  })
+  return out
 }
 
 /** Why a label cannot be one (empty, spaces or commas, control characters); null when it can. */

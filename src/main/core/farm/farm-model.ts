@@ -30,6 +30,11 @@ export interface FarmNode {
    * declares none. The monitor judges the node with `thresholdsFor` (health-probe.ts).
    */
   health?: HealthLimits
+  /**
+   * Host paths jobs may bind-mount from this node (`container.volumes`, services' volumes),
+   * each with what lies under it. Absent or empty: none; named volumes are always allowed.
+   */
+  allowedHostPaths?: string[]
   /** Where the node is declared, for messages. */
   source: { file: string; line: number; col: number } | null
 }

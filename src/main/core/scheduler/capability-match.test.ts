@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest'
 import type { FarmNode } from '../farm/farm-model'
-import { explainRequirements, nodesFor, pickNode, requirementsOf, whoCanTake } from './capability-match'
+import {
+  explainRequirements,
+  nodesFor,
+  pickNode,
+  requirementsOf,
+  whoCanTake,
+  whyNot,
+} from './capability-match'
 import { farmNode } from '../../../../test/support/farm-node'
 
 const node = (name: string, labels: string[], slots = 1): FarmNode =>
@@ -142,18 +149,21 @@ describe('platforms (ubuntu-latest=IMAGE)', () => {
       resources,
       image: 'debian:bookworm',
       docker: true,
+      hostPaths: [],
     })
     expect(requirementsOf(['plain'], platforms)).toEqual({
       labels: [],
       resources,
       image: 'busybox',
       docker: true,
+      hostPaths: [],
     })
     expect(requirementsOf(['linux'], platforms)).toEqual({
       labels: ['linux'],
       resources,
       image: null,
       docker: false,
+      hostPaths: [],
     })
   })
 
@@ -188,5 +198,18 @@ describe('fitting container resources', () => {
   it('sends jobs that ask for GPUs to nodes labelled gpu', () => {
     const req = requirementsOf(['linux'], {}, { cpus: null, memoryBytes: null, gpus: 1 })
     expect(req.labels).toEqual(['linux', 'gpu'])
+  })
+})
+
+describe('bind mounts in the verdict', () => {
+  it('keeps a job that binds a host path off docker nodes that do not allow it, saying so', () => {
+    const req = requirementsOf(['linux'], {}, undefined, ['/srv/cache'])
+    const closed = farmNode('closed', { labels: ['linux'] })
+    const open = farmNode('open', { labels: ['linux'], allowedHostPaths: ['/srv'] })
+    expect(whyNot(req, closed)).toEqual(['does not allow bind mounts of /srv/cache (allowedHostPaths)'])
+    expect(whyNot(req, open)).toEqual([])
+    expect(nodesFor(req, [closed, open]).map((n) => n.name)).toEqual(['open'])
+    // Shell nodes mount nothing: the question does not arise there.
+    expect(whyNot(req, farmNode('sh', { labels: ['linux'], executor: 'shell' }))).toEqual([])
   })
 })

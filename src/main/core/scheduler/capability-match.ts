@@ -4,6 +4,7 @@
  */
 import type { FarmNode } from '../farm/farm-model'
 import { formatSize, NO_NEEDS, type ResourceNeeds } from '../workflow/container-options'
+import { hostPathAllowed } from './bind-mounts'
 
 /** Labels of `runsOn` the node does not carry (matching is case-insensitive, as on GitHub). */
 function missingLabels(runsOn: readonly string[], labels: readonly string[]): string[] {
@@ -62,12 +63,15 @@ export interface Requirements {
   image: string | null
   /** Platforms are images: only docker nodes can serve them. */
   docker: boolean
+  /** Host paths the job's container and services bind-mount: a node must allow each (bind-mounts.ts). */
+  hostPaths: string[]
 }
 
 export function requirementsOf(
   runsOn: readonly string[],
   platforms: Readonly<Record<string, { image: string; labels: string[] }>>,
   resources: ResourceNeeds = NO_NEEDS,
+  hostPaths: readonly string[] = [],
 ): Requirements {
   const labels: string[] = []
   let image: string | null = null
@@ -86,6 +90,7 @@ export function requirementsOf(
     resources,
     image,
     docker: image !== null,
+    hostPaths: [...hostPaths],
   }
 }
 
@@ -107,6 +112,10 @@ export function whyNot(req: Requirements, node: FarmNode): string[] {
         : 'runs no containers (the job has services)',
     )
   why.push(...tooSmall(req.resources, node))
+  if (node.executor === 'docker')
+    for (const p of req.hostPaths)
+      if (!hostPathAllowed(p, node.allowedHostPaths ?? []))
+        why.push(`does not allow bind mounts of ${p} (allowedHostPaths)`)
   return why
 }
 

@@ -4,6 +4,7 @@
  * cannot). Pure: no node is contacted.
  */
 import type { FarmNode, Platform } from '../farm/farm-model'
+import { hostPathOf } from '../scheduler/bind-mounts'
 import { requirementsOf, whyNot, type Requirements } from '../scheduler/capability-match'
 import { resourceNeeds } from './container-options'
 import { evaluateToken, toText, truthy, type ExpressionContexts, type Json } from './expressions'
@@ -116,6 +117,33 @@ export function servicesOf(job: WorkflowJob, contexts: ExpressionContexts): Serv
   })
 }
 
+/** A job's volumes, container's then services' in file order, with the field each is written in. */
+export function jobVolumes(
+  job: WorkflowJob,
+  contexts: ExpressionContexts,
+): Array<{ spec: string; field: string }> {
+  const out = containerOf(job, contexts).volumes.map((spec, i) => ({
+    spec,
+    field: `container.volumes[${i}]`,
+  }))
+  for (const s of servicesOf(job, contexts))
+    out.push(...s.volumes.map((spec, i) => ({ spec, field: `services.${s.name}.volumes[${i}]` })))
+  return out
+}
+
+/**
+ * The host paths a job binds, as far as the plan can tell; what only the run can evaluate is
+ * checked again when the job starts on its node (DockerExecutor).
+ */
+function plannedHostPaths(job: WorkflowJob, contexts: ExpressionContexts): string[] {
+  if (!job.container && !job.services) return []
+  try {
+    return [...new Set(jobVolumes(job, contexts).flatMap((v) => hostPathOf(v.spec) ?? []))]
+  } catch {
+    return []
+  }
+}
+
 /** Does a job's matrix or runs-on depend on other jobs (so it is planned when they finish)? */
 export function plannedAtRunTime(job: WorkflowJob): boolean {
   return /\bneeds\b/.test(JSON.stringify(job.strategy ?? null) + JSON.stringify(job.runsOn ?? null))
@@ -195,7 +223,12 @@ export function instancesOf(
   return combos.map((matrix) => {
     const ctx = { ...contexts, matrix }
     const runsOn = runsOnLabels(evaluateToken(job.runsOn, ctx))
-    const requirements = requirementsOf(runsOn, platforms, resourceNeeds(containerOf(job, ctx).options))
+    const requirements = requirementsOf(
+      runsOn,
+      platforms,
+      resourceNeeds(containerOf(job, ctx).options),
+      plannedHostPaths(job, ctx),
+    )
     // Service containers need a docker node, as platform images do.
     if (job.services) requirements.docker = true
     const hasMatrix = Object.keys(matrix).length > 0
