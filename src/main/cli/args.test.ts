@@ -139,6 +139,12 @@ describe('parseCli', () => {
   it('honours --help after a command', () => {
     expect(parseCli(['run', 'ci.yml', '--help']).command).toBe('help')
   })
+
+  it('refuses an unknown command whatever follows it, --help and --version included', () => {
+    for (const tail of [[], ['--help'], ['-h'], ['--version'], ['x.yml', '--json']])
+      expect(usageError(['frobnicate', ...tail])).toBe('unknown command "frobnicate"')
+    expect(usageError(['nods', '--help'])).toBe('unknown command "nods"; did you mean "nodes"?')
+  })
 })
 
 describe('node options', () => {

@@ -1,6 +1,7 @@
 /** Command-line parsing shared by all commands (node:util parseArgs: no extra dependency). */
 import { parseArgs } from 'node:util'
 import { defaultDataDir } from '../core/data-dir'
+import { suggest } from '../core/source/yaml-source'
 
 /** Exit codes, documented in `yardmaster help`. */
 export const EXIT = {
@@ -95,6 +96,11 @@ export function parseCli(argv: string[]): ParsedArgs {
   const { values, positionals } = parsed
   // --help and --version win wherever they stand: `yardmaster run ci.yml --help` must not run anything.
   const [first = 'help', ...rest] = positionals
+  // An unknown command is a usage error whatever follows it (`yardmaster frob --help` too).
+  if (!(COMMANDS as readonly string[]).includes(first)) {
+    const guess = suggest(first, COMMANDS)
+    throw new UsageError(`unknown command "${first}"${guess ? `; did you mean "${guess}"?` : ''}`)
+  }
   const command = values.help ? 'help' : values.version ? 'version' : first
   const int = (name: string, v: string | undefined, dflt: number, min: number, max: number) => {
     if (v === undefined) return dflt
@@ -127,6 +133,19 @@ export function parseCli(argv: string[]): ParsedArgs {
     watch: values.watch ?? false,
   }
 }
+
+/** The commands `yardmaster` knows (main dispatches on them). */
+export const COMMANDS = [
+  'run',
+  'validate',
+  'plan',
+  'history',
+  'serve',
+  'nodes',
+  'node',
+  'help',
+  'version',
+] as const
 
 /** `K=V` options into a record; the value may itself contain "=". */
 function pairs(option: string, list: string[] | undefined): Record<string, string> {
