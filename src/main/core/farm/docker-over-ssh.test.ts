@@ -4,8 +4,6 @@
  * HTTP connection, keep-alive and idle channels, dial-stdio failures with their stderr.
  * The lab's dockerd: test/integration.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { connect as tcpConnect } from 'node:net'
 import { join } from 'node:path'
 import { inspect } from 'node:util'
 import type { Client } from 'ssh2'
@@ -13,64 +11,13 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { KnownHosts } from './known-hosts'
 import { connectSsh } from './ssh-connection'
 import { dockerOverSsh, localDocker } from './docker-over-ssh'
+import {
+  dialStdio,
+  ENGINE_VERSION as VERSION,
+  startEngine,
+  type FakeEngine as Engine,
+} from '../../../../test/support/docker-engine'
 import { startSshServer, type ExecRequest, type TestSshServer } from '../../../../test/support/ssh-server'
-
-const VERSION = { Version: '27.5.1', ApiVersion: '1.47', Os: 'linux', Arch: 'amd64' }
-
-interface Engine {
-  server: Server
-  port: number
-  /** Requests seen, as `METHOD path`. */
-  requests: string[]
-  /** Requests to /slow waiting for release(). */
-  held: ServerResponse[]
-  release(): void
-}
-
-/** A stand-in for dockerd's API: /version, /_ping, and /slow, which answers when released. */
-async function startEngine(listen: (s: Server) => Promise<void> = tcp): Promise<Engine> {
-  const requests: string[] = []
-  const held: ServerResponse[] = []
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    requests.push(`${req.method} ${req.url}`)
-    const json = (body: unknown) => {
-      res.setHeader('Content-Type', 'application/json')
-      res.end(JSON.stringify(body))
-    }
-    if (req.url?.endsWith('/version')) return json(VERSION)
-    if (req.url?.endsWith('/_ping')) return res.end('OK')
-    if (req.url?.includes('/slow')) return void held.push(res)
-    res.statusCode = 404
-    json({ message: `page not found: ${req.url}` })
-  })
-  await listen(server)
-  const address = server.address()
-  return {
-    server,
-    port: typeof address === 'object' && address ? address.port : 0,
-    requests,
-    held,
-    release: () => {
-      for (const res of held.splice(0)) res.end(JSON.stringify([]))
-    },
-  }
-}
-const tcp = (s: Server) => new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
-
-/** `docker system dial-stdio` as the CLI does it: the channel's bytes to and from the engine. */
-function dialStdio(engine: Engine) {
-  return ({ command, channel }: ExecRequest) => {
-    if (command !== 'docker system dial-stdio') {
-      channel.stderr.write(`unexpected command: ${command}\n`)
-      channel.exit(127)
-      return channel.end()
-    }
-    const sock = tcpConnect(engine.port, '127.0.0.1')
-    channel.pipe(sock).pipe(channel)
-    sock.on('error', () => channel.close())
-    channel.on('close', () => sock.destroy())
-  }
-}
 
 const cleanup: Array<() => unknown> = []
 afterEach(async () => {
@@ -80,8 +27,7 @@ afterEach(async () => {
 
 async function setup(onExec?: (engine: Engine) => (req: ExecRequest) => void) {
   const engine = await startEngine()
-  cleanup.push(() => new Promise((resolve) => engine.server.close(resolve)))
-  cleanup.push(() => engine.server.closeAllConnections())
+  cleanup.push(() => engine.close())
   const sshd: TestSshServer = await startSshServer({ onExec: (onExec ?? dialStdio)(engine) })
   cleanup.push(() => sshd.close())
   const ssh: Client = await connectSsh(sshd.node('n1'), KnownHosts.parse('kh', sshd.knownHosts()))
@@ -171,7 +117,7 @@ describe('dockerOverSsh', () => {
 
   it('an exec the server refuses fails the request with the SSH error', async () => {
     const engine = await startEngine()
-    cleanup.push(() => new Promise((resolve) => engine.server.close(resolve)))
+    cleanup.push(() => engine.close())
     const sshd = await startSshServer({ refuseExec: true })
     cleanup.push(() => sshd.close())
     const ssh = await connectSsh(sshd.node('n1'), KnownHosts.parse('kh', sshd.knownHosts()))
@@ -194,7 +140,7 @@ describe('localDocker', () => {
     cleanup.push(() => sshd.close())
     const path = join(sshd.dir, 'docker.sock')
     const engine = await startEngine((s) => new Promise((resolve) => s.listen(path, resolve)))
-    cleanup.push(() => new Promise((resolve) => engine.server.close(resolve)))
+    cleanup.push(() => engine.close())
     vi.stubEnv('DOCKER_HOST', `unix://${path}`)
     expect(await localDocker().version()).toMatchObject(VERSION)
     vi.stubEnv('DOCKER_HOST', 'unix:///nowhere/docker.sock')

@@ -294,6 +294,12 @@ describe('scanHostKey (what ssh-keyscan does), against an SSH server in this pro
     expect((err as NodeUnreachableError).reason).toBe('connection refused (nothing listens on that port)')
   })
 
+  it('an address that cannot be dialled at all rejects with the reason; it does not throw', async () => {
+    const p = scanHostKey(farmNode('n1', { host: '127.0.0.1', port: 70_000 }))
+    await expect(p).rejects.toBeInstanceOf(NodeUnreachableError)
+    await expect(p).rejects.toThrow(/: Port should be >= 0 and < 65536/)
+  })
+
   it('a host that hangs up before offering a key says so', async () => {
     // Closes at once, before saying anything.
     const rude = await tcpHost((sock) => sock.destroy())

@@ -98,6 +98,22 @@ describe('copyImage', () => {
     )
   })
 
+  it('passes an engine failure through as it is, rather than calling the image missing', async () => {
+    const broken = Object.assign(
+      new Error('(HTTP code 500) server error - write /var/lib/docker: read-only file system'),
+      {
+        statusCode: 500,
+      },
+    )
+    const from = {
+      name: 'n1',
+      docker: { getImage: () => ({ inspect: () => Promise.reject(broken) }) } as unknown as Docker,
+    }
+    const to = target()
+    await expect(copyImage(from, to.engine, 'lab/x:1')).rejects.toBe(broken)
+    expect(to.received).toEqual([])
+  })
+
   it('fails with the engine’s words when the load is refused', async () => {
     const answer = '{"errorDetail":{"message":"unexpected EOF"},"error":"unexpected EOF"}\n'
     const err = await copyImage(source().engine, target({ answer }).engine, 'lab/x:1').catch(

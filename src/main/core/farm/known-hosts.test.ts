@@ -4,7 +4,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { HostKeyMismatchError, UnknownHostKeyError } from './farm-errors'
 import { fingerprint, hostKeyAlgorithmsFor, keyType, KnownHosts } from './known-hosts'
+import { farmNode } from '../../../../test/support/farm-node'
 
 let dir: string
 /** Real keys made by ssh-keygen: [type, base64 blob, blob]. */
@@ -136,6 +138,40 @@ describe('KnownHosts.verify', () => {
     const hosts = kh(`# header\r\n\r\nbroken-line-without-key\r\nbuilder ${ed.type} ${ed.b64} me@laptop\r\n`)
     expect(hosts.keysFor('builder', 22)).toEqual([{ type: ed.type, key: ed.blob, line: 4 }])
     expect(hosts.verify('builder', 22, ed.blob).kind).toBe('trusted')
+  })
+})
+
+describe('KnownHosts.check (what connectSsh asks of one known_hosts file)', () => {
+  const node = farmNode('n1', { host: 'builder', port: 2222 })
+
+  it('lets a recorded key through, and is named by its file', () => {
+    const hosts = kh(`[builder]:2222 ${ed.type} ${ed.b64}\n`)
+    expect(hosts.check(node, ed.blob)).toBeNull()
+    expect(hosts.id).toBe('/home/me/.ssh/known_hosts')
+  })
+
+  it('refuses an unknown host with the fingerprint and the ssh-keyscan line that would add it', () => {
+    const err = kh('').check(node, ed.blob)
+    expect(err).toBeInstanceOf(UnknownHostKeyError)
+    expect(err!.message).toBe(
+      `node n1 (ci@builder:2222) is not in /home/me/.ssh/known_hosts (it offered ${fingerprint(ed.blob)}). ` +
+        "Verify that fingerprint with the machine's owner, then add it: " +
+        '`ssh-keyscan -p 2222 builder >> /home/me/.ssh/known_hosts`.',
+    )
+  })
+
+  it('refuses a changed or revoked key with the line on record and how to remove it', () => {
+    const changed = kh(`# builders\n[builder]:2222 ${ed2.type} ${ed2.b64}\n`).check(node, ed.blob)
+    expect(changed).toBeInstanceOf(HostKeyMismatchError)
+    expect(changed).toMatchObject({ line: 2, fingerprint: fingerprint(ed.blob) })
+    expect(changed!.message).toContain(
+      'does not match /home/me/.ssh/known_hosts:2 (the node offered ' +
+        `${fingerprint(ed.blob)}). The connection was refused`,
+    )
+    expect(changed!.message).toContain("`ssh-keygen -R '[builder]:2222' -f /home/me/.ssh/known_hosts`")
+    const revoked = kh(`@revoked * ${ed.type} ${ed.b64}\n`).check(node, ed.blob)
+    expect(revoked).toBeInstanceOf(HostKeyMismatchError)
+    expect(revoked).toMatchObject({ line: 1 })
   })
 })
 

@@ -2,7 +2,7 @@
  * Node operations against a fake engine: what is asked of it (filters, removal flags) and what
  * is decided from its answers. The lab integration tests check the same on real engines.
  */
-import { PassThrough } from 'node:stream'
+import { PassThrough, Readable } from 'node:stream'
 import type Docker from 'dockerode'
 import { describe, expect, it, vi } from 'vitest'
 import { LocalCommandRunner } from '../executor/command-runner'
@@ -310,6 +310,45 @@ describe('ensureImage', () => {
         'copy from n2 failed (image lab/x:1 is not on n2, so it cannot be copied from there. See what n2 has with: yardmaster node n2 images). ' +
         'Copy it from a machine that has it: yardmaster node n1 copy-image lab/x:1 --from <node|local>',
     )
+  })
+
+  it('air-gapped: when the pull fails, copies the image from the first other engine that has it', async () => {
+    const { docker } = target(false, 'dial tcp: lookup registry-1.docker.io: no such host')
+    // The target holds the image once it has been loaded.
+    let loaded = false
+    const received: Buffer[] = []
+    const withLoad = Object.assign(docker, {
+      getImage: () => ({
+        inspect: () => (loaded ? Promise.resolve({ Id: 'sha256:abc' }) : Promise.reject(httpError(404))),
+      }),
+      loadImage: async (body: NodeJS.ReadableStream) => {
+        for await (const c of body) received.push(c as Buffer)
+        loaded = true
+        return Readable.from(['{"stream":"Loaded image: lab/x:1\\n"}\n'])
+      },
+    })
+    const missing = { getImage: () => ({ inspect: () => Promise.reject(httpError(404)) }) }
+    const has = {
+      getImage: () => ({
+        inspect: () => Promise.resolve({ Id: 'sha256:abc', Size: 6 }),
+        get: () => Promise.resolve(Readable.from([Buffer.from('tar'), Buffer.from('ball')])),
+      }),
+    }
+    const steps: string[] = []
+    const r = await ensureImage(handle(withLoad), 'lab/x:1', {
+      onStep: (s) => steps.push(s),
+      sources: [
+        { name: 'n2', docker: missing as unknown as Docker },
+        { name: 'n3', docker: has as unknown as Docker },
+      ],
+    })
+    expect(r).toMatchObject({ outcome: 'copied', from: 'n3', bytes: 7 })
+    expect(Buffer.concat(received).toString()).toBe('tarball')
+    expect(steps).toEqual([
+      'pulling lab/x:1 on n1',
+      'copying lab/x:1 from n2 to n1',
+      'copying lab/x:1 from n3 to n1',
+    ])
   })
 
   it('says no source was given when the pull fails and there is none', async () => {

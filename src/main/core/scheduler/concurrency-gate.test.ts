@@ -1,4 +1,5 @@
 /** Concurrency groups across "processes" (gates with their own pids) over one real SQLite history. */
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -97,6 +98,24 @@ describe('ConcurrencyGate', () => {
     alive.delete(2)
     expect((await gate(3).acquire(setting, { runId: newRun(), jobId: null }, never)).kind).toBe('acquired')
     alive.add(2)
+  })
+
+  it("asks this host's process table by default: an exited process's claim is swept, a live one's holds", async () => {
+    const exited = () => spawnSync('true').pid
+    const real = (pid: number) => new ConcurrencyGate(store, { pollMs: 10, pid })
+    await real(exited()).acquire(setting, { runId: newRun(), jobId: null }, never)
+    const mine = await real(process.pid).acquire(setting, { runId: newRun(), jobId: null }, never)
+    expect(mine.kind).toBe('acquired')
+    // This process is alive: the next one waits for it, told who holds the group.
+    const abort = new AbortController()
+    const runMine = store.concurrencyClaims('g')[0]!.runId
+    let heldBy: number | null = null
+    const next = real(exited()).acquire(setting, { runId: newRun(), jobId: null }, abort.signal, (held) => {
+      heldBy = held.runId
+      abort.abort()
+    })
+    expect((await next).kind).toBe('cancelled')
+    expect(heldBy).toBe(runMine)
   })
 
   it('gives up waiting when its run is cancelled', async () => {

@@ -1,6 +1,14 @@
 import { describe, expect, it } from 'vitest'
 import { isMap, parseDocument, type Node } from 'yaml'
-import { checkKeys, describe as describeNode, editDistance, suggest, YamlSource } from './yaml-source'
+import { InvalidSourceError } from './source-error'
+import {
+  checkKeys,
+  describe as describeNode,
+  editDistance,
+  loadYamlFile,
+  suggest,
+  YamlSource,
+} from './yaml-source'
 
 describe('editDistance', () => {
   it('counts insertions, deletions and substitutions', () => {
@@ -59,6 +67,43 @@ describe('describe', () => {
     expect(describeNode(node('12'))).toBe('number 12')
     expect(describeNode(node('yes please'))).toBe('string "yes please"')
     expect(describeNode(node('true'))).toBe('boolean true')
+  })
+
+  it('says an alias is not supported and what to write instead', () => {
+    const alias = (
+      parseDocument('a: &img node:20\nb: *img\n').contents as unknown as { items: { value: Node }[] }
+    ).items[1]!.value
+    expect(describeNode(alias)).toBe(
+      'an alias (*img); YAML anchors and aliases are not supported, write the value out',
+    )
+  })
+})
+
+describe('loadYamlFile', () => {
+  it('reports a file it cannot read as a problem at 1:1 of that file', () => {
+    const read = () => 'never called'
+    for (const [kind, what] of [
+      ['farm', 'the farm file'],
+      ['workflow', 'the workflow'],
+    ] as const) {
+      const err = (() => {
+        try {
+          loadYamlFile(kind, '/nowhere/file.yml', read)
+        } catch (e) {
+          return e as InvalidSourceError
+        }
+      })()
+      expect(err).toBeInstanceOf(InvalidSourceError)
+      expect(err!.problems).toEqual([
+        {
+          file: '/nowhere/file.yml',
+          line: 1,
+          col: 1,
+          path: '',
+          message: `cannot read ${what}: ENOENT: no such file or directory, open '/nowhere/file.yml'`,
+        },
+      ])
+    }
   })
 })
 

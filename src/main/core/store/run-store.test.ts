@@ -98,6 +98,63 @@ describe('createRun', () => {
   })
 })
 
+describe('addJob and renameJob (jobs found while the run goes on: matrix instances)', () => {
+  it('adds a pending job with its steps to a running run, then gives it its instance key, name and labels', () => {
+    const created = store.createRun(RUN)
+    const added = store.addJob(created.runId, {
+      key: 'test',
+      name: 'test',
+      needs: ['build'],
+      runsOn: ['${{ matrix.os }}'],
+      steps: ['Run npm ci', 'Run npm test'],
+    })
+    expect(added.stepIds).toHaveLength(2)
+    store.renameJob(added.jobId, 'test (ubuntu, 20)', 'test (ubuntu, 20)', ['ubuntu'])
+    const job = store.getRun(created.runId).jobs.find((j) => j.id === added.jobId)!
+    expect([job.key, job.name, job.state, job.needs, job.runsOn]).toEqual([
+      'test (ubuntu, 20)',
+      'test (ubuntu, 20)',
+      'pending',
+      ['build'],
+      ['ubuntu'],
+    ])
+    expect(job.steps.map((st) => [st.index, st.name, st.state])).toEqual([
+      [0, 'Run npm ci', 'pending'],
+      [1, 'Run npm test', 'pending'],
+    ])
+    // The step ids are the job's steps, by index.
+    store.updateStep(added.stepIds[1]!, { state: 'running' })
+    const steps = store.getRun(created.runId).jobs.find((j) => j.id === added.jobId)!.steps
+    expect(steps.map((st) => st.state)).toEqual(['pending', 'running'])
+    expect(store.listRuns()[0]!.jobCount).toBe(3)
+  })
+
+  it('is atomic: a job whose key the run already has leaves no steps behind', () => {
+    const created = store.createRun(RUN)
+    const before = { jobs: count('jobs'), steps: count('steps') }
+    expect(() =>
+      store.addJob(created.runId, { key: 'build', name: 'again', needs: [], runsOn: [], steps: ['Run x'] }),
+    ).toThrow(/UNIQUE constraint failed: jobs.run_id, jobs.job_key/)
+    expect({ jobs: count('jobs'), steps: count('steps') }).toEqual(before)
+  })
+})
+
+describe('requestRunCancel', () => {
+  it('records why a run should stop, for the process running it, and keeps the first reason', () => {
+    const { runId } = store.createRun(RUN)
+    const other = store.createRun(RUN).runId
+    expect(store.runCancelRequest(runId)).toBeNull()
+    store.requestRunCancel(runId, 'cancelled by alice from the console')
+    store.requestRunCancel(runId, 'superseded by run 7 (cancel-in-progress)')
+    // Another connection to the history (the process running it) sees it.
+    const theirs = openDatabase(dir)
+    others.push(theirs)
+    expect(new RunStore(theirs).runCancelRequest(runId)).toBe('cancelled by alice from the console')
+    expect(store.runCancelRequest(other)).toBeNull()
+    expect(store.runCancelRequest(9999)).toBeNull()
+  })
+})
+
 describe('state updates', () => {
   it('setRunState stamps started_at for running and finished_at for end states', () => {
     const { runId } = store.createRun(RUN, 1)
