@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { isMap, parseDocument, type Node } from 'yaml'
 import { InvalidSourceError } from './source-error'
@@ -103,6 +106,41 @@ describe('loadYamlFile', () => {
           message: `cannot read ${what}: ENOENT: no such file or directory, open '/nowhere/file.yml'`,
         },
       ])
+    }
+  })
+})
+
+describe('loadYamlFile reading a file', () => {
+  it('hands the file to the reader with positions in it, and throws every problem it reported', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ym-yaml-'))
+    try {
+      const file = join(dir, 'farm.yml')
+      writeFileSync(file, '# the farm\nname: lab\nslots: -2\n')
+      const read = (src: YamlSource) => {
+        const e = src.entries(src.root, '', 'top')!
+        const v = (k: string) => e.find((x) => x.key === k)!.value
+        return { name: src.string(v('name'), 'name'), slots: src.integer(v('slots'), 'slots', 1) }
+      }
+      const err = (() => {
+        try {
+          loadYamlFile('farm', file, read)
+        } catch (e) {
+          return e as InvalidSourceError
+        }
+      })()
+      expect(err!.problems).toEqual([
+        {
+          file,
+          line: 3,
+          col: 8,
+          path: 'slots',
+          message: 'expected a whole number of at least 1, found number -2',
+        },
+      ])
+      writeFileSync(file, 'name: lab\nslots: 2\n')
+      expect(loadYamlFile('farm', file, read)).toEqual({ name: 'lab', slots: 2 })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
     }
   })
 })
