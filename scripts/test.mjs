@@ -1,7 +1,9 @@
-// `npm test`: the whole suite. Type checks and lint, build (the e2e and CLI tests use the built
+// `npm test`: the whole suite. The system packages the lab and the browser tests need (installed
+// here as root on Debian/Ubuntu), type checks and lint, build (the e2e and CLI tests use the built
 // app), bring the lab up when it is not running (idempotent), then every vitest project with
 // coverage of the orchestrator core. Extra arguments go to vitest.
 import { spawnSync } from 'node:child_process'
+import { ensureSystemPackages } from './system-deps.mjs'
 
 const step = (title, cmd, args) => {
   console.log(`\n▶ ${title}`)
@@ -13,6 +15,8 @@ const step = (title, cmd, args) => {
 }
 
 const extra = process.argv.slice(2)
+console.log('\n▶ system packages')
+if (!ensureSystemPackages()) process.exit(1)
 step('type check', 'npx', ['tsc', '-p', 'tsconfig.node.json', '--noEmit'])
 step('type check (renderer)', 'npx', ['tsc', '-p', 'tsconfig.web.json', '--noEmit'])
 step('lint', 'npx', ['eslint', '.'])

@@ -303,7 +303,14 @@ lab_dockerd_args() {
 # Returns 0 when up, 2 when the daemon died during startup (caller may retry
 # with another driver), and dies on a timeout.
 lab_start_dockerd() {
-  local name=$1 driver=$2 d pid deadline
+  lab_spawn_dockerd "$1" "$2"
+  lab_await_dockerd "$1" "$LAB_SPAWNED_PID"
+}
+
+# Start dockerd for host $1 with driver $2 without waiting for it (several
+# engines then start at once); its pid is left in LAB_SPAWNED_PID.
+lab_spawn_dockerd() {
+  local name=$1 driver=$2 d
   d=$(host_dir "$name")
   mkdir -p "$d/data" "$d/exec"
   # "deprecated-key-path" (config file only, no flag in 20.10): each engine
@@ -323,7 +330,14 @@ lab_start_dockerd() {
   # is dockerd's pid.
   # 9>&-: do not hand our lock fd (see lab_lock) to a daemon that outlives us.
   setsid "${args[@]}" >>"$d/dockerd.log" 2>&1 </dev/null 9>&- &
-  pid=$!
+  LAB_SPAWNED_PID=$!
+}
+
+# Wait until dockerd $2 of host $1 answers: 0 when up, 2 when it died during
+# startup, dies on a timeout (YARDMASTER_LAB_TIMEOUT).
+lab_await_dockerd() {
+  local name=$1 pid=$2 d deadline
+  d=$(host_dir "$name")
   deadline=$((SECONDS + LAB_TIMEOUT))
   until timeout 5 docker -H "unix://$d/docker.sock" info >/dev/null 2>&1; do
     if ! kill -0 "$pid" 2>/dev/null || [[ $(lab_proc_state "$pid") == Z ]]; then

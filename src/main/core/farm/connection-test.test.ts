@@ -12,7 +12,7 @@ const engine = { version: vi.fn<EngineCall>(), ping: vi.fn<EngineCall>() }
 vi.mock('./docker-over-ssh', () => ({ dockerOverSsh: () => engine, localDocker: () => engine }))
 const end = vi.fn()
 const exec = (_cmd: string, cb: (err: undefined, ch: EventEmitter & { stderr: EventEmitter }) => void) => {
-  const ch = Object.assign(new EventEmitter(), { stderr: new EventEmitter() })
+  const ch = Object.assign(new EventEmitter(), { stderr: new EventEmitter(), end: () => {} })
   cb(undefined, ch)
   setImmediate(() => ch.emit('close', 0))
 }
