@@ -47,11 +47,12 @@ function fingerprintOf(name: string): string {
 }
 
 /** An app backend on `farmFile` with a fresh data dir, its events kept. */
-function start(farmFile: string) {
+function start(farmFile: string, farmOptions?: Parameters<typeof createAppBackend>[0]['farmOptions']) {
   const app = createAppBackend({
     dataDir: tempDir('ym-node-api-'),
     farm: loadFarmFile(farmFile),
     version: 'test',
+    farmOptions,
   })
   const events: Array<{ event: EventName; payload: unknown }> = []
   app.backend.subscribe((event, payload) => events.push({ event, payload }))
@@ -359,7 +360,9 @@ describe('trust on first use through the API', () => {
       file,
       readFileSync(lab().farmFile, 'utf8').replace(/^knownHosts: .*$/m, `knownHosts: ${kh}`),
     )
-    const t = start(file)
+    // The monitor's own round comes only every 10 minutes here: n1 can come online within the
+    // test only through the probe that trusting a key asks for at once.
+    const t = start(file, { monitor: { intervalMs: 10 * 60_000 } })
     const store = join(t.app.backend.ctx.dataDir, 'known_hosts')
     try {
       const refused = await t.until('n1', (n) => n.health === 'unreachable', 15_000)
@@ -389,10 +392,8 @@ describe('trust on first use through the API', () => {
       expect(trusted).toMatchObject({ verdict: 'unknown', recorded: true, file: store })
       expect(readFileSync(store, 'utf8')).toBe(`[127.0.0.11]:2222 ${n1Key}\n`)
       const t0 = Date.now()
-      await t.until('n1', (n) => n.health === 'online' && n.sample !== null, 15_000)
+      await t.until('n1', (n) => n.health === 'online' && n.sample !== null, 60_000)
       console.log(`n1 online ${Date.now() - t0} ms after it was trusted`)
-      // Probed again at once, not at its next interval (5 s).
-      expect(Date.now() - t0).toBeLessThan(4000)
       expect(await t.ok<HostKeyView>('node.hostKey', { node: 'n1' })).toMatchObject({
         verdict: 'trusted',
         file: store,
@@ -462,10 +463,9 @@ describe('the node API through yardmaster serve', () => {
         api.close()
       }
     } finally {
-      const t0 = Date.now()
+      // SIGTERM: the monitor stops and the connections close, and serve exits by itself; one
+      // that hung would never resolve this, and the test would time out.
       await served.stop()
-      // The monitor stopped and the connections closed: serve exits promptly.
-      expect(Date.now() - t0).toBeLessThan(10_000)
     }
   })
 })

@@ -78,24 +78,27 @@ describe('connection pool on the lab', () => {
       // Keepalive 1 s × 3 misses: the drop is noticed within a few seconds, not never.
       expect(figures.dropNoticedMs).toBeLessThan(8000)
 
-      // Open: every request for n3 fails at once with the reason, for any user of the pool.
+      // Open: every request for n3 fails at once with the reason, for any user of the pool:
+      // without trying to connect (no state change), so not after a connect timeout. (How fast
+      // is printed as a figure; `npm run bench -- ssh` measures the pool.)
       const other = new NodeSessions(farm, { pool, timeoutMs: 2000 })
+      const seenBefore = states.length
       const t1 = performance.now()
       const err = await other.open(node('n3')).catch((e: Error) => e)
       figures.failFastMs = Math.round((performance.now() - t1) * 10) / 10
       expect(err).toBeInstanceOf(NodeUnavailableError)
       expect((err as Error).message).toMatch(/3 attempts in a row failed.*requests fail at once/)
-      expect(figures.failFastMs).toBeLessThan(50)
       const r3 = await ping(n3!)
       expect(r3.ok).toBe(false)
-      expect(r3.ms).toBeLessThan(100)
+      expect(r3.error).not.toMatch(/timed? ?out|aborted/i)
+      expect(states.slice(seenBefore)).toEqual([])
+      expect(pool.stateOf(n3Target).kind).toBe('open')
       await other.closeAll()
 
-      // n1 and n2 answered all along, fast.
+      // n1 and n2 answered all along (every ping above succeeded within its limit).
       others.sort((x, y) => x - y)
       figures.othersMedianMs = Math.round(others[Math.floor(others.length / 2)]! * 10) / 10
       figures.othersMaxMs = Math.round(others[others.length - 1]! * 10) / 10
-      expect(figures.othersMaxMs).toBeLessThan(500)
 
       // Healed: the pool's own trial after the cool-down reconnects; the same session works again.
       const t2 = performance.now()
