@@ -1,7 +1,8 @@
 /**
  * A stand-in for dockerd's HTTP API, for unit tests that reach an engine over SSH (the in-process
  * SSH server of ssh-server.ts, whose `docker system dial-stdio` is `dialStdio(engine)`) or on a
- * unix socket: /version, /_ping, and /slow, which answers when released.
+ * unix socket: /version, /_ping, and /slow, which answers when released; `routes` answers more
+ * (docker-containers.ts: images, containers and execs).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { connect as tcpConnect } from 'node:net'
@@ -22,7 +23,13 @@ export interface FakeEngine {
 
 const onLoopback = (s: Server) => new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
 
-export async function startEngine(listen: (s: Server) => Promise<void> = onLoopback): Promise<FakeEngine> {
+/** Answers a request the engine does not know (true), or leaves it to the 404 (false). */
+export type EngineRoutes = (req: IncomingMessage, res: ServerResponse) => boolean
+
+export async function startEngine(
+  listen: (s: Server) => Promise<void> = onLoopback,
+  routes?: EngineRoutes,
+): Promise<FakeEngine> {
   const requests: string[] = []
   const held: ServerResponse[] = []
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -34,6 +41,7 @@ export async function startEngine(listen: (s: Server) => Promise<void> = onLoopb
     if (req.url?.endsWith('/version')) return json(ENGINE_VERSION)
     if (req.url?.endsWith('/_ping')) return res.end('OK')
     if (req.url?.includes('/slow')) return void held.push(res)
+    if (routes?.(req, res)) return
     res.statusCode = 404
     json({ message: `page not found: ${req.url}` })
   })

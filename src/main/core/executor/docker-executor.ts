@@ -134,8 +134,15 @@ export class DockerExecutor implements NodeExecutor {
     progress(`image ${image} is not on ${this.node.name}; pulling it`)
     try {
       const stream = await this.docker.pull(image, credentials ? { authconfig: credentials } : {})
+      // A pull that fails after it began ends its stream with an error line, which followProgress
+      // hands over as output, not as an error.
       await new Promise<void>((resolve, reject) =>
-        this.docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
+        this.docker.modem.followProgress(stream, (err: Error | null, output: Array<{ error?: string }>) => {
+          const failed = output.find((o) => o.error)
+          if (err) reject(err)
+          else if (failed) reject(new Error(failed.error))
+          else resolve()
+        }),
       )
     } catch (e) {
       throw new ImageUnavailableError(this.node, image, (e as Error).message.split('\n')[0] ?? String(e))
@@ -231,6 +238,8 @@ class ContainerJob implements JobEnvironment {
     // docker exec has no kill: cancelling kills the job's container, which ends the stream.
     const kill = () => void this.container.kill().catch(() => {})
     signal.addEventListener('abort', kill, { once: true })
+    // Aborted while the files went over or the exec was made: the step has started all the same.
+    if (signal.aborted) kill()
     try {
       await new Promise<void>((resolve, reject) => {
         this.docker.modem.demuxStream(
