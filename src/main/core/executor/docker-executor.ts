@@ -13,6 +13,7 @@ import type { FarmNode } from '../farm/farm-model'
 import { describeNode } from '../farm/farm-model'
 import { JobSetupError } from './job-failures'
 import type { JobEnvironment, JobSetup, NodeExecutor, OutputSink, StepCommand } from './job-environment'
+import { pullImage } from '../farm/image-pull'
 import { allowHint, refusedHostPaths } from '../scheduler/bind-mounts'
 import { stepFiles } from './step-launcher'
 import { tarOf, type FileOwner } from './tar-files'
@@ -133,17 +134,7 @@ export class DockerExecutor implements NodeExecutor {
     }
     progress(`image ${image} is not on ${this.node.name}; pulling it`)
     try {
-      const stream = await this.docker.pull(image, credentials ? { authconfig: credentials } : {})
-      // A pull that fails after it began ends its stream with an error line, which followProgress
-      // hands over as output, not as an error.
-      await new Promise<void>((resolve, reject) =>
-        this.docker.modem.followProgress(stream, (err: Error | null, output: Array<{ error?: string }>) => {
-          const failed = output.find((o) => o.error)
-          if (err) reject(err)
-          else if (failed) reject(new Error(failed.error))
-          else resolve()
-        }),
-      )
+      await pullImage(this.docker, image, { credentials })
     } catch (e) {
       throw new ImageUnavailableError(this.node, image, (e as Error).message.split('\n')[0] ?? String(e))
     }

@@ -3,6 +3,7 @@
  * prune what Yardmaster left behind, make sure an image is there. Each takes an open node
  * (NodeHandle) and returns plain data (src/shared/model.ts), for the API, the CLI and the UI.
  */
+import { pullImage } from './image-pull'
 import type Docker from 'dockerode'
 import type { ContainerView, ImageView, PruneReport } from '../../../shared/model'
 import { LABEL_JOB, LABEL_MANAGED, LABEL_RUN } from '../executor/docker-executor'
@@ -173,10 +174,7 @@ export async function ensureImage(
   const attempts: string[] = []
   opts.onStep?.(`pulling ${image} on ${target.node.name}`)
   try {
-    const stream = await docker.pull(image, { abortSignal: opts.signal })
-    await new Promise<void>((resolve, reject) =>
-      docker.modem.followProgress(stream, (err: Error | null) => (err ? reject(err) : resolve())),
-    )
+    await pullImage(docker, image, { signal: opts.signal })
     return { outcome: 'pulled' }
   } catch (e) {
     opts.signal?.throwIfAborted()
