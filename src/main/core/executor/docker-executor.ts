@@ -138,14 +138,11 @@ export class DockerExecutor implements NodeExecutor {
     } catch (e) {
       throw new ImageUnavailableError(this.node, image, (e as Error).message.split('\n')[0] ?? String(e))
     }
-    return (
-      (
-        await this.docker
-          .getImage(image)
-          .inspect()
-          .catch(() => null)
-      )?.Config ?? null
-    )
+    const pulled = await this.docker
+      .getImage(image)
+      .inspect()
+      .catch(() => null)
+    return pulled?.Config ?? null
   }
 }
 
@@ -172,17 +169,24 @@ async function execOutput(container: Docker.Container, cmd: string[]): Promise<s
   const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true })
   const stream = await exec.start({ hijack: false, stdin: false })
   let out = ''
-  await new Promise<void>((resolve, reject) => {
-    container.modem.demuxStream(
-      stream,
-      { write: (d: Buffer) => ((out += d.toString()), true) } as unknown as NodeJS.WritableStream,
-      { write: () => true } as unknown as NodeJS.WritableStream,
-    )
+  await demux(container.modem, stream, (s, d) => s === 'stdout' && (out += d.toString()))
+  return out
+}
+
+/** An exec's multiplexed output, to the sink stream by stream; resolves when it ends. */
+function demux(
+  modem: Docker['modem'],
+  stream: NodeJS.ReadableStream,
+  onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => unknown,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const sink = (name: 'stdout' | 'stderr') =>
+      ({ write: (d: Buffer) => (onOutput(name, d), true) }) as unknown as NodeJS.WritableStream
+    modem.demuxStream(stream, sink('stdout'), sink('stderr'))
     stream.on('end', resolve)
     stream.on('close', resolve)
     stream.on('error', reject)
   })
-  return out
 }
 
 class ContainerJob implements JobEnvironment {
@@ -232,16 +236,7 @@ class ContainerJob implements JobEnvironment {
     // Aborted while the files went over or the exec was made: the step has started all the same.
     if (signal.aborted) kill()
     try {
-      await new Promise<void>((resolve, reject) => {
-        this.docker.modem.demuxStream(
-          stream,
-          { write: (d: Buffer) => (onOutput('stdout', d), true) } as unknown as NodeJS.WritableStream,
-          { write: (d: Buffer) => (onOutput('stderr', d), true) } as unknown as NodeJS.WritableStream,
-        )
-        stream.on('end', resolve)
-        stream.on('close', resolve)
-        stream.on('error', reject)
-      })
+      await demux(this.docker.modem, stream, onOutput)
     } finally {
       signal.removeEventListener('abort', kill)
     }
