@@ -3,7 +3,7 @@
  * jobs in containers (DockerExecutor) through real dockerode: just enough of the Engine API
  * (v1.41, paths with or without the version prefix) for what it calls. Image inspect and pull
  * (`POST /images/create`, a JSON progress stream), container create, start, inspect, kill and
- * remove, `PUT /containers/{id}/archive`, exec create, start (a multiplexed stdout/stderr stream)
+ * remove, exec create, start (a multiplexed stdout/stderr stream)
  * and inspect. Every request is recorded with its body; nothing runs: each test says what an
  * exec does (`onExec`).
  */
@@ -42,8 +42,6 @@ export interface FakeContainer {
   config: CreateBody
   running: boolean
   removed: boolean
-  /** Bodies of the archives put into it, in order. */
-  archives: Buffer[]
 }
 
 export interface FakeExec {
@@ -166,7 +164,7 @@ export async function startContainerEngine(opts: ContainerEngineOptions = {}): P
       const config = body()
       if (!config.Image || !images.has(config.Image))
         return answer(res, 404, { message: `No such image: ${config.Image}` })
-      const c: FakeContainer = { id: newId(), config, running: false, removed: false, archives: [] }
+      const c: FakeContainer = { id: newId(), config, running: false, removed: false }
       containers.push(c)
       return answer(res, 201, { Id: c.id, Warnings: [] })
     }
@@ -198,11 +196,6 @@ export async function startContainerEngine(opts: ContainerEngineOptions = {}): P
         c.removed = true
         stopExecs(c)
         return answer(res, 204)
-      }
-      if (action === 'PUT /archive') {
-        if (query.get('path') === null) return answer(res, 400, { message: 'path is required' })
-        c.archives.push(call.body)
-        return answer(res, 200)
       }
       if (action === 'POST /exec') {
         if (!c.running) return answer(res, 409, { message: `Container ${c.id} is not running` })

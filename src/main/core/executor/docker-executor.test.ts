@@ -1,10 +1,9 @@
 /**
  * DockerExecutor through real dockerode talking HTTP to a stand-in engine in this process
  * (test/support/docker-containers.ts), so the requests it builds are the real ones: what the
- * engine is asked to create, what it is given (the step's tar, the exec's command line and
- * environment), and what the executor makes of its answers. A real dockerd: test/integration.
+ * engine is asked to create, what it is given (the exec's command line and environment, which
+ * carry the step's files), and what the executor makes of its answers. A real dockerd: test/integration.
  */
-import { extract } from 'tar-stream'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { FarmNode } from '../farm/farm-model'
 import { DockerExecutor, ImageUnavailableError } from './docker-executor'
@@ -25,7 +24,6 @@ afterEach(async () => {
 })
 
 const ALPINE = { 'alpine:3.20': {} }
-const LOOKUP = ['sh', '-c', 'id -u; id -g']
 
 async function engineWith(opts: ContainerEngineOptions = {}): Promise<ContainerEngine> {
   const e = await startContainerEngine({ images: ALPINE, ...opts })
@@ -81,39 +79,23 @@ async function step(
 const bodyOf = (c: EngineCall) => JSON.parse(c.body.toString()) as CreateBody
 const creates = (e: ContainerEngine) =>
   e.calls.filter((c) => c.method === 'POST' && c.path === '/containers/create').map(bodyOf)
-const isStep = (cmd: string[] | undefined) => cmd?.length === 2 && /\/launch\.sh$/.test(cmd[1]!)
-
-interface TarEntry {
-  name: string
-  type: string
-  mode: number
-  uid: number
-  gid: number
-  content: string
-}
-
-function untar(buf: Buffer): Promise<TarEntry[]> {
-  return new Promise((resolve, reject) => {
-    const out: TarEntry[] = []
-    const x = extract()
-    x.on('entry', (h, stream, next) => {
-      let content = ''
-      stream.on('data', (d: unknown) => (content += String(d)))
-      stream.on('end', () => {
-        out.push({ name: h.name, type: h.type!, mode: h.mode!, uid: h.uid!, gid: h.gid!, content })
-        next()
-      })
-    })
-    x.on('finish', () => resolve(out))
-    x.on('error', reject)
-    x.end(buf)
-  })
-}
-
-/** Who owns the files of each step's tar, as uid:gid. */
-async function owners(e: ContainerEngine): Promise<string[]> {
-  const tars = await Promise.all(e.containers[0]!.archives.map(untar))
-  return tars.flat().map((t) => `${t.uid}:${t.gid}`)
+/** The files a step's exec carries in its environment, put back together, and its env without them. */
+function delivered(config: { Env?: string[] }) {
+  const env = Object.fromEntries(
+    (config.Env ?? []).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  )
+  const join = (name: string) =>
+    Object.keys(env)
+      .filter((k) => k.startsWith(`${name}_`))
+      .sort((a, b) => Number(a.slice(name.length + 1)) - Number(b.slice(name.length + 1)))
+      .map((k) => env[k])
+      .join('')
+  const own = Object.entries(env).filter(([k]) => !/^YARDMASTER_(SCRIPT|LAUNCHER)_\d+$/.test(k))
+  return {
+    script: join('YARDMASTER_SCRIPT'),
+    launcher: join('YARDMASTER_LAUNCHER'),
+    env: own.map(([k, v]) => `${k}=${v}`),
+  }
 }
 
 describe('DockerExecutor.prepare', () => {
@@ -199,7 +181,6 @@ describe('DockerExecutor.prepare', () => {
     expect(e.log()).toEqual([
       'GET /images/ghcr.io/acme/ci:2/json',
       'POST /images/create',
-      'GET /images/ghcr.io/acme/ci:2/json',
       'POST /containers/create',
       `POST /containers/${e.containers[0]!.id}/start`,
     ])
@@ -421,104 +402,31 @@ describe('DockerExecutor.prepare: bind mounts', () => {
   })
 })
 
-describe("DockerExecutor: the step files' owner", () => {
-  async function stepsOwnedBy(user: string | undefined, onExec?: ContainerEngineOptions['onExec']) {
-    const e = await engineWith({ images: { 'ci/img:1': user === undefined ? {} : { User: user } }, onExec })
-    const { job } = await prepare(e, { image: 'ci/img:1' })
-    await step(job)
-    await step(job)
-    return { e, owners: await owners(e) }
-  }
-
-  it('is root for an image without USER, or with USER root', async () => {
-    for (const user of [undefined, '', 'root', 'root:root']) {
-      const { e, owners: o } = await stepsOwnedBy(user)
-      expect(o).toEqual(Array(6).fill('0:0'))
-      expect(e.execs.map((x) => x.config.Cmd)).not.toContainEqual(LOOKUP)
-    }
-  })
-
-  it('is the numeric user and group the image names, without asking the container', async () => {
-    expect((await stepsOwnedBy('1000:1001')).owners).toEqual(Array(6).fill('1000:1001'))
-    const { e, owners: o } = await stepsOwnedBy('1000')
-    expect(o).toEqual(Array(6).fill('1000:1000'))
-    expect(e.execs.every((x) => isStep(x.config.Cmd))).toBe(true)
-  })
-
-  it('is looked up once in the container for a user given by name', async () => {
-    const { e, owners: o } = await stepsOwnedBy('builder', (io) => {
-      if (!isStep(io.exec.config.Cmd)) {
-        io.stderr('id: warning on stderr is ignored\n')
-        io.stdout('1500\n')
-        io.stdout('1501\n')
-      }
-      io.exit(0)
-    })
-    expect(o).toEqual(Array(6).fill('1500:1501'))
-    const lookups = e.execs.filter((x) => !isStep(x.config.Cmd))
-    expect(lookups.map((x) => x.config)).toEqual([{ Cmd: LOOKUP, AttachStdout: true, AttachStderr: true }])
-    // Before the first step: the owner is known when prepare resolves.
-    expect(e.execs.indexOf(lookups[0]!)).toBe(0)
-  })
-
-  it('refuses an image whose user the container cannot name, and removes the container', async () => {
-    const e = await engineWith({
-      images: { 'ci/img:1': { User: 'ghost' } },
-      onExec: (io) => {
-        io.stdout("id: 'ghost': no such user\n")
-        io.exit(1)
-      },
-    })
-    const err = await prepare(e, { image: 'ci/img:1' }).catch((x: unknown) => x)
-    expect(err).toBeInstanceOf(JobSetupError)
-    expect((err as Error).message).toBe(
-      `could not find out who user "ghost" of the job's image is (id -u printed "id: 'ghost': no such user")`,
-    )
-    expect(e.containers[0]!.removed).toBe(true)
-  })
-
-  it("takes the owner from the image's config after pulling it", async () => {
-    const e = await engineWith({ images: {}, registry: { 'ci/img:1': { config: { User: '2000:2001' } } } })
-    const { job } = await prepare(e, { image: 'ci/img:1' })
-    await step(job)
-    expect(await owners(e)).toEqual(Array(3).fill('2000:2001'))
-  })
-})
-
 describe('ContainerJob.runStep', () => {
-  it('puts the script and its launcher in a private folder, then execs only `sh <launcher>`', async () => {
+  it("hands the script and its launcher over in the exec's environment; its command line holds only paths", async () => {
     const e = await engineWith()
     const { job } = await prepare(e)
     const script = 'make -j4 all\n'
     await step(job, { script, shell: 'bash', env: { A: '1', B: 'two words' }, workingDirectory: 'sub' })
-    const put = e.calls.find((c) => c.method === 'PUT')!
-    expect(put.path).toBe(`/containers/${e.containers[0]!.id}/archive`)
-    expect(put.query.get('path')).toBe('/')
-    const entries = await untar(e.containers[0]!.archives[0]!)
-    const dir = entries[0]!.name.match(/^tmp\/yardmaster\/_steps\/([0-9a-f]{16})\/$/)
-    expect(dir).not.toBeNull()
-    const folder = `/tmp/yardmaster/_steps/${dir![1]}`
-    expect(entries.map(({ name, type, mode }) => ({ name, type, mode }))).toEqual([
-      { name: `${folder.slice(1)}/`, type: 'directory', mode: 0o700 },
-      { name: `${folder.slice(1)}/script.sh`, type: 'file', mode: 0o600 },
-      { name: `${folder.slice(1)}/launch.sh`, type: 'file', mode: 0o600 },
-    ])
-    expect(entries[1]!.content).toBe(script)
-    const launcher = entries[2]!.content
-    expect(launcher).toContain(`trap 'rm -rf ${folder}' EXIT`)
-    expect(launcher).toContain('cd /workspace/sub || exit 1')
-    expect(launcher).toContain(`bash --noprofile --norc -eo pipefail ${folder}/script.sh </dev/null`)
-
+    // One request for the step: nothing is copied in beforehand.
+    expect(e.calls.filter((c) => c.method === 'PUT')).toEqual([])
     const exec = e.calls.find((c) => c.method === 'POST' && c.path.endsWith('/exec'))!
-    expect(bodyOf(exec)).toEqual({
-      Cmd: ['sh', `${folder}/launch.sh`],
-      Env: ['A=1', 'B=two words', 'GITHUB_WORKSPACE=/workspace'],
-      WorkingDir: '/workspace',
-      AttachStdout: true,
-      AttachStderr: true,
-    })
-    // The files are there before the exec that runs them.
-    expect(e.calls.indexOf(put)).toBeLessThan(e.calls.indexOf(exec))
+    const body = bodyOf(exec)
+    const folder = /mkdir -p (\/tmp\/yardmaster\/_steps\/[0-9a-f]{16}) /.exec(body.Cmd![2]!)![1]!
+    expect(body.Cmd).toEqual([
+      'sh',
+      '-c',
+      `umask 077 && mkdir -p ${folder} && printf %s "$YARDMASTER_SCRIPT_0" > ${folder}/script.sh && ` +
+        `printf %s "$YARDMASTER_LAUNCHER_0" > ${folder}/launch.sh && ` +
+        `unset YARDMASTER_SCRIPT_0 YARDMASTER_LAUNCHER_0 && exec sh ${folder}/launch.sh </dev/null`,
+    ])
+    expect(body).toMatchObject({ WorkingDir: '/workspace', AttachStdout: true, AttachStderr: true })
+    const files = delivered(body)
+    expect(files.env).toEqual(['A=1', 'B=two words', 'GITHUB_WORKSPACE=/workspace'])
+    expect(files.script).toBe(script)
+    expect(files.launcher).toContain(`trap 'rm -rf ${folder}' EXIT`)
+    expect(files.launcher).toContain('cd /workspace/sub || exit 1')
+    expect(files.launcher).toContain(`bash --noprofile --norc -eo pipefail ${folder}/script.sh </dev/null`)
   })
 
   it("keeps an absolute working directory, defaults to the workspace, and GITHUB_WORKSPACE is the container's", async () => {
@@ -526,19 +434,15 @@ describe('ContainerJob.runStep', () => {
     const { job } = await prepare(e)
     await step(job, { workingDirectory: '/opt/src', env: { GITHUB_WORKSPACE: '/home/runner/work' } })
     await step(job)
-    const launchers = await Promise.all(
-      e.containers[0]!.archives.map(
-        async (a) => (await untar(a)).find((t) => t.name.endsWith('launch.sh'))!.content,
-      ),
-    )
-    expect(launchers[0]).toContain('cd /opt/src || exit 1')
-    expect(launchers[1]).toContain('cd /workspace || exit 1')
-    expect(e.execs[0]!.config.Env).toEqual(['GITHUB_WORKSPACE=/workspace'])
+    const [first, second] = e.execs.map((x) => delivered(x.config))
+    expect(first!.launcher).toContain('cd /opt/src || exit 1')
+    expect(second!.launcher).toContain('cd /workspace || exit 1')
+    expect(first!.env).toEqual(['GITHUB_WORKSPACE=/workspace'])
     // A fresh private folder per step.
-    expect(e.execs[0]!.config.Cmd![1]).not.toBe(e.execs[1]!.config.Cmd![1])
+    expect(e.execs[0]!.config.Cmd![2]).not.toBe(e.execs[1]!.config.Cmd![2])
   })
 
-  it("keeps a secret out of every command line, container config and URL: only in the exec's env and the script file", async () => {
+  it("keeps a secret out of every command line, container config and URL: only in the exec's env", async () => {
     const secret = 'ghp_8Zq2secretV4lue'
     const e = await engineWith()
     const { job } = await prepare(e)
@@ -555,9 +459,9 @@ describe('ContainerJob.runStep', () => {
     for (const x of e.execs) expect(x.config.Cmd!.join(' ')).not.toContain(secret)
     const shown = JSON.stringify(await e.docker.getContainer(e.containers[0]!.id).inspect())
     expect(shown).not.toContain(secret)
-    expect(e.execs[0]!.config.Env).toContain(`GITHUB_TOKEN=${secret}`)
-    const files = await untar(e.containers[0]!.archives[0]!)
-    expect(files.find((f) => f.content.includes(secret))).toMatchObject({ mode: 0o600 })
+    const files = delivered(e.execs[0]!.config)
+    expect(files.env).toContain(`GITHUB_TOKEN=${secret}`)
+    expect(files.script).toContain(secret)
   })
 
   it("hands stdout and stderr to the sink apart, and returns the exec's exit code", async () => {
@@ -603,7 +507,7 @@ describe('ContainerJob.runStep', () => {
     const ac = new AbortController()
     const e = await engineWith({
       onCall: (c) => {
-        if (c.method === 'PUT') ac.abort()
+        if (c.method === 'POST' && c.path.endsWith('/exec')) ac.abort()
       },
       // Runs until its container is killed.
       onExec: (io) => io.stdout('started\n'),

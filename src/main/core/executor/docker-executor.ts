@@ -3,10 +3,10 @@
  * labelled so it can be found again; each step is its own `docker exec` process in it.
  *
  * Secrets stay out of what the engine shows: the container is created without the job's
- * environment (`docker inspect` shows a container's config to anyone with the socket), each step's
- * script is copied into the container as a file only its user can read, and the `docker exec`
- * command line is just `sh <launcher>` (visible in the host's `ps`); the step's environment is
- * the exec's own, which neither `ps` nor `docker inspect` shows.
+ * environment (`docker inspect` shows a container's config to anyone with the socket), and each
+ * step's script and environment ride in its `docker exec`'s own environment, which neither the
+ * host's `ps` nor `docker inspect` shows; the exec's command line holds only paths, and the step
+ * writes its script to a file only its user can read (step-launcher).
  */
 import type Docker from 'dockerode'
 import type { FarmNode } from '../farm/farm-model'
@@ -15,8 +15,7 @@ import { JobSetupError } from './job-failures'
 import type { JobEnvironment, JobSetup, NodeExecutor, OutputSink, StepCommand } from './job-environment'
 import { pullImage } from '../farm/image-pull'
 import { allowHint, refusedHostPaths } from '../scheduler/bind-mounts'
-import { stepFiles } from './step-launcher'
-import { tarOf, type FileOwner } from './tar-files'
+import { execDelivery, stepFiles } from './step-launcher'
 
 export const WORKSPACE = '/workspace'
 
@@ -69,7 +68,7 @@ export class DockerExecutor implements NodeExecutor {
         `the job's volumes would bind-mount ${refused.map((p) => `"${p}"`).join(', ')} from node ${this.node.name}, ` +
           `which its farm file does not allow: use a named volume (name:/path), or ${refused.map((p) => allowHint(p, this.node)).join('; ')}`,
       )
-    const config = await this.ensureImage(image, progress, setup.credentials ?? null)
+    await this.ensureImage(image, progress, setup.credentials ?? null)
     for (const s of setup.services ?? []) await this.ensureImage(s.image, progress, s.credentials)
     signal.throwIfAborted()
     const labels = {
@@ -94,7 +93,6 @@ export class DockerExecutor implements NodeExecutor {
       },
     })
     const services: Docker.Container[] = []
-    let owner: FileOwner
     try {
       await container.start()
       for (const s of setup.services ?? []) {
@@ -113,22 +111,22 @@ export class DockerExecutor implements NodeExecutor {
         services.push(service)
         await service.start()
       }
-      owner = await ownerOf(container, config?.User ?? '')
     } catch (e) {
       for (const c of [...services, container]) await c.remove({ force: true }).catch(() => {})
       throw e
     }
-    return new ContainerJob(this.docker, container, services, owner)
+    return new ContainerJob(this.docker, container, services)
   }
 
-  /** The image's config (its user, for the step files' owner); pulled first when the node lacks it. */
+  /** The image on the node: there already, or pulled. */
   private async ensureImage(
     image: string,
     progress: (m: string) => void,
     credentials: { username: string; password: string } | null,
-  ): Promise<Docker.ImageInspectInfo['Config'] | null> {
+  ): Promise<void> {
     try {
-      return (await this.docker.getImage(image).inspect()).Config
+      await this.docker.getImage(image).inspect()
+      return
     } catch (e) {
       if ((e as { statusCode?: number }).statusCode !== 404) throw e
     }
@@ -138,39 +136,7 @@ export class DockerExecutor implements NodeExecutor {
     } catch (e) {
       throw new ImageUnavailableError(this.node, image, (e as Error).message.split('\n')[0] ?? String(e))
     }
-    const pulled = await this.docker
-      .getImage(image)
-      .inspect()
-      .catch(() => null)
-    return pulled?.Config ?? null
   }
-}
-
-/**
- * Who the steps run as (the image's USER), so their files are theirs: root unless the image says
- * otherwise; a user given by name is looked up in the container once.
- */
-async function ownerOf(container: Docker.Container, user: string): Promise<FileOwner> {
-  const [name = '', group] = user.split(':')
-  if (!name || name === 'root') return { uid: 0, gid: 0 }
-  if (/^\d+$/.test(name) && (group === undefined || /^\d+$/.test(group)))
-    return { uid: Number(name), gid: Number(group ?? name) }
-  const out = await execOutput(container, ['sh', '-c', 'id -u; id -g'])
-  const [uid, gid] = out.trim().split('\n').map(Number)
-  if (!Number.isInteger(uid) || !Number.isInteger(gid))
-    throw new JobSetupError(
-      `could not find out who user "${user}" of the job's image is (id -u printed "${out.trim()}")`,
-    )
-  return { uid: uid!, gid: gid! }
-}
-
-/** The stdout of a short command in the container (no secrets in it: it is on the command line). */
-async function execOutput(container: Docker.Container, cmd: string[]): Promise<string> {
-  const exec = await container.exec({ Cmd: cmd, AttachStdout: true, AttachStderr: true })
-  const stream = await exec.start({ hijack: false, stdin: false })
-  let out = ''
-  await demux(container.modem, stream, (s, d) => s === 'stdout' && (out += d.toString()))
-  return out
 }
 
 /** An exec's multiplexed output, to the sink stream by stream; resolves when it ends. */
@@ -198,7 +164,6 @@ class ContainerJob implements JobEnvironment {
     private readonly docker: Docker,
     private readonly container: Docker.Container,
     private readonly services: Docker.Container[],
-    private readonly owner: FileOwner,
   ) {
     this.description = `container ${container.id.slice(0, 12)}`
   }
@@ -210,21 +175,12 @@ class ContainerJob implements JobEnvironment {
         ? cmd.workingDirectory
         : `${WORKSPACE}/${cmd.workingDirectory}`
       : WORKSPACE
-    const files = stepFiles(cmd, { parent: this.temp, cwd, exports: null })
-    await this.container.putArchive(
-      await tarOf(
-        [
-          { path: files.scriptPath, content: files.script },
-          { path: files.launcherPath, content: files.launcher },
-        ],
-        files.dir,
-        this.owner,
-      ),
-      { path: '/' },
-    )
+    const delivery = execDelivery(stepFiles(cmd, { parent: this.temp, cwd, exports: null }))
     const exec = await this.container.exec({
-      Cmd: ['sh', files.launcherPath],
-      Env: Object.entries({ ...cmd.env, GITHUB_WORKSPACE: WORKSPACE }).map(([k, v]) => `${k}=${v}`),
+      Cmd: delivery.cmd,
+      Env: Object.entries({ ...cmd.env, GITHUB_WORKSPACE: WORKSPACE, ...delivery.env }).map(
+        ([k, v]) => `${k}=${v}`,
+      ),
       WorkingDir: WORKSPACE,
       AttachStdout: true,
       AttachStderr: true,
@@ -233,7 +189,7 @@ class ContainerJob implements JobEnvironment {
     // docker exec has no kill: cancelling kills the job's container, which ends the stream.
     const kill = () => void this.container.kill().catch(() => {})
     signal.addEventListener('abort', kill, { once: true })
-    // Aborted while the files went over or the exec was made: the step has started all the same.
+    // Aborted while the exec was made: the step has started all the same.
     if (signal.aborted) kill()
     try {
       await demux(this.docker.modem, stream, onOutput)

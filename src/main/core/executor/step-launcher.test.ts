@@ -4,7 +4,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { StepCommand } from './job-environment'
-import { shellDelivery, stepFiles, unexportable } from './step-launcher'
+import {
+  execDelivery,
+  MAX_STEP_TEXT,
+  shellDelivery,
+  StepTooLargeError,
+  stepFiles,
+  unexportable,
+} from './step-launcher'
 
 /** Runs a step the way a shell node does: the command line, with the input on standard input. */
 function runOnShell(
@@ -139,5 +146,58 @@ describe('step launcher (shell delivery)', () => {
     )
     expect(r.stdout).toBe('0\n')
     expect(unexportable({ 'my-var': 'x', OK_1: 'y', '1X': 'z' })).toEqual(['my-var', '1X'])
+  })
+})
+
+/** Runs a step the way `docker exec` does: its command line, with the step's env and the delivery's. */
+function runAsExec(cmd: Partial<StepCommand> & { script: string }, env: Record<string, string> = {}) {
+  const parent = mkdtempSync(join(tmpdir(), 'ym-exec-'))
+  const files = stepFiles(
+    { shell: null, env: {}, workingDirectory: null, ...cmd },
+    { parent, cwd: parent, exports: null },
+  )
+  const delivery = execDelivery(files)
+  const r = spawnSync(delivery.cmd[0]!, delivery.cmd.slice(1), {
+    encoding: 'utf8',
+    env: { PATH: process.env.PATH, ...env, ...delivery.env },
+  })
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, files, delivery }
+}
+
+describe('step launcher (exec delivery, docker nodes)', () => {
+  it('writes the script and launcher from the environment and runs the step; the command line holds only paths', () => {
+    const r = runAsExec(
+      { shell: 'sh', script: 'echo "$TOKEN" | tr a-z A-Z; stat -c %a "$0"' },
+      { TOKEN: 'hunter2-secret' },
+    )
+    expect(r).toMatchObject({ code: 0, stdout: 'HUNTER2-SECRET\n600\n', stderr: '' })
+    expect(r.delivery.cmd.join(' ')).not.toMatch(/hunter2|tr a-z/)
+    expect(existsSync(r.files.dir)).toBe(false)
+  })
+
+  it('keeps the pieces out of the step’s environment', () => {
+    const r = runAsExec({ shell: 'sh', script: 'env | grep -c "^YARDMASTER_" || true' })
+    expect(r.stdout).toBe('0\n')
+  })
+
+  it('carries a script too long for one variable in pieces, multi-byte characters whole', () => {
+    const line = 'echo "é ✓ 漢字 😀 $((1 + 1))"\n'
+    const script = line.repeat(Math.ceil(300_000 / line.length))
+    const r = runAsExec({ shell: 'sh', script: `${script}cat "$0" | wc -c` })
+    expect(
+      Object.keys(r.delivery.env).filter((k) => k.startsWith('YARDMASTER_SCRIPT_')).length,
+    ).toBeGreaterThan(10)
+    const out = r.stdout.trim().split('\n')
+    expect(out.slice(0, 2)).toEqual(['é ✓ 漢字 😀 2', 'é ✓ 漢字 😀 2'])
+    expect(Number(out.at(-1))).toBe(Buffer.byteLength(`${script}cat "$0" | wc -c`))
+  })
+
+  it('refuses a step too large to hand over, saying what to do', () => {
+    const files = stepFiles(
+      { shell: 'sh', script: 'x'.repeat(MAX_STEP_TEXT + 1), env: {}, workingDirectory: null },
+      { parent: '/t', cwd: '/', exports: null },
+    )
+    expect(() => execDelivery(files)).toThrow(StepTooLargeError)
+    expect(() => execDelivery(files)).toThrow(/put the script in a file of the repository and run that/)
   })
 })

@@ -5,7 +5,8 @@
  * launcher beside it sets the working directory and PATH, runs the prelude, the step and the
  * epilogue. Both live in a folder of their own (mode 0700, files 0600) under the job's temp folder,
  * removed when the step ends; command lines carry only the launcher's path. Pure: the executors
- * deliver the files (a tar into the container, or the channel's standard input on shell nodes).
+ * deliver the files (in the `docker exec`'s own environment, or the channel's standard input on
+ * shell nodes), and the step's shell writes them.
  */
 import { randomBytes } from 'node:crypto'
 import { shellQuote, type StepCommand } from './job-environment'
@@ -85,6 +86,59 @@ export function shellDelivery(files: StepFiles): { command: string; input: strin
     `umask 077 && mkdir -p ${shellQuote(files.dir)} && cat > ${shellQuote(files.launcherPath)} && ` +
     `exec sh ${shellQuote(files.launcherPath)} </dev/null`
   return { command, input }
+}
+
+/** The script and launcher travel in pieces: Linux limits one variable to 128 KiB (and all to 2 MiB). */
+const PIECE = 16 * 1024 // UTF-16 units: at most 48 KiB of UTF-8
+/** Above this, a step is refused rather than failing to start with E2BIG. */
+export const MAX_STEP_TEXT = 1024 * 1024
+
+export class StepTooLargeError extends Error {
+  constructor(bytes: number) {
+    super(
+      `the step's script is ${Math.round(bytes / 1024)} KiB once its expressions are evaluated; a step may hold ` +
+        `at most ${MAX_STEP_TEXT / 1024} KiB: put the script in a file of the repository and run that`,
+    )
+    this.name = 'StepTooLargeError'
+  }
+}
+
+/**
+ * For docker nodes: the `docker exec` that writes the files and runs the launcher. The script
+ * and the launcher ride in the exec's environment, which neither `ps` on the host nor
+ * `docker inspect` shows (copying them in with the engine's archive endpoint cost 240 ms per
+ * step: dockerd unpacks in a process of its own); the shell's builtin printf writes them, with
+ * the step user's own umask 077, so they are its own. The command line holds only paths.
+ */
+export function execDelivery(files: StepFiles): { cmd: string[]; env: Record<string, string> } {
+  const bytes = Buffer.byteLength(files.script) + Buffer.byteLength(files.launcher)
+  if (bytes > MAX_STEP_TEXT) throw new StepTooLargeError(bytes)
+  const env: Record<string, string> = {}
+  const write = (name: string, text: string, path: string) => {
+    const pieces = splitText(text)
+    pieces.forEach((p, i) => (env[`${name}_${i}`] = p))
+    return `printf %s ${pieces.map((_, i) => `"$${name}_${i}"`).join(' ')} > ${shellQuote(path)}`
+  }
+  const script = write('YARDMASTER_SCRIPT', files.script, files.scriptPath)
+  const launcher = write('YARDMASTER_LAUNCHER', files.launcher, files.launcherPath)
+  const command =
+    `umask 077 && mkdir -p ${shellQuote(files.dir)} && ${script} && ${launcher} && ` +
+    `unset ${Object.keys(env).join(' ')} && exec sh ${shellQuote(files.launcherPath)} </dev/null`
+  return { cmd: ['sh', '-c', command], env }
+}
+
+/** Pieces of at most PIECE units, never cutting a surrogate pair; at least one (maybe empty). */
+function splitText(text: string): string[] {
+  const out: string[] = []
+  let at = 0
+  do {
+    let end = Math.min(text.length, at + PIECE)
+    const last = text.charCodeAt(end - 1)
+    if (end < text.length && last >= 0xd800 && last <= 0xdbff) end--
+    out.push(text.slice(at, end))
+    at = end
+  } while (at < text.length)
+  return out
 }
 
 /**
