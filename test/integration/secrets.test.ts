@@ -212,7 +212,7 @@ describe('bind mounts', () => {
     const farm = join(dir, 'farm.yml')
     writeFileSync(
       farm,
-      readFileSync(lab().farmFile, 'utf8').replace(/(name: n1\n)/, '$1    allowedHostPaths: [/etc]\n'),
+      readFileSync(lab().farmFile, 'utf8').replace(/(name: n1\n)/, '$1    allowedHostPaths: [/etc/ssh]\n'),
     )
     const wf = join(dir, 'etc.yml')
     writeFileSync(wf, job('"/etc/ssh:/host:ro", "ym-test-cache:/cache"'))

@@ -379,9 +379,9 @@ describe('DockerExecutor.prepare: bind mounts', () => {
     expect((err as Error).message).toBe(
       `the job's volumes would bind-mount "/etc", "/var/run/docker.sock", "/home/ci" from node n1, which its farm file does not allow: ` +
         'use a named volume (name:/path), or ' +
-        'add "/etc" (or a folder above it) to allowedHostPaths of node n1 in /farm/farm.yml:12; ' +
-        'add "/var/run/docker.sock" (or a folder above it) to allowedHostPaths of node n1 in /farm/farm.yml:12; ' +
-        'add "/home/ci" (or a folder above it) to allowedHostPaths of node n1 in /farm/farm.yml:12',
+        'add "/etc" to allowedHostPaths of node n1 in /farm/farm.yml:12; ' +
+        'add "/var/run/docker.sock" to allowedHostPaths of node n1 in /farm/farm.yml:12; ' +
+        'add "/home/ci" to allowedHostPaths of node n1 in /farm/farm.yml:12',
     )
     expect(e.calls).toEqual([])
   })
@@ -397,7 +397,7 @@ describe('DockerExecutor.prepare: bind mounts', () => {
   it('binds allowed host paths, named and anonymous volumes as given', async () => {
     const e = await engineWith()
     const volumes = ['/srv/cache/npm:/root/.npm:ro', '/srv/cache:/cache', 'named:/data', '/scratch']
-    await prepare(e, { volumes }, { allowedHostPaths: ['/srv/cache'] })
+    await prepare(e, { volumes }, { allowedHostPaths: ['/srv/cache', '/srv/cache/npm'] })
     expect(creates(e)[0]!.HostConfig!.Binds).toEqual(volumes)
   })
 })

@@ -504,7 +504,7 @@ describe('prepareRun', () => {
           message:
             '"/:/host" would bind-mount the host path "/", which no node that can take job "build" allows: ' +
             'host paths are refused unless the farm file opens them. Use a named volume (name:/host), ' +
-            'or add "/" (or a folder above it) to allowedHostPaths of node n1 in /farms/lab.yml:4',
+            'or add "/" to allowedHostPaths of node n1 in /farms/lab.yml:4',
         },
       ])
     }

@@ -32,7 +32,7 @@ export interface FarmNode {
   health?: HealthLimits
   /**
    * Host paths jobs may bind-mount from this node (`container.volumes`, services' volumes),
-   * each with what lies under it. Absent or empty: none; named volumes are always allowed.
+   * exactly these (not what lies under them). Absent or empty: none; named volumes are always allowed.
    */
   allowedHostPaths?: string[]
   /** Where the node is declared, for messages. */

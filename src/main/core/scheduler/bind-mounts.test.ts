@@ -11,10 +11,11 @@ describe('bind mounts a workflow asks for', () => {
     expect(hostPathOf('/data/only-in-the-container')).toBeNull()
   })
 
-  it('allows a path that is an allowed one or lies under it, and nothing that only shares a prefix', () => {
+  it('allows exactly the allowed paths: not what lies under them (a symlink planted there), nor a shared prefix', () => {
     const allowed = ['/srv/cache', '/var/run/docker.sock']
     expect(hostPathAllowed('/srv/cache', allowed)).toBe(true)
-    expect(hostPathAllowed('/srv/cache/npm', allowed)).toBe(true)
+    expect(hostPathAllowed('/srv/cache/', allowed)).toBe(true)
+    expect(hostPathAllowed('/srv/cache/link-to-root', allowed)).toBe(false)
     expect(hostPathAllowed('/srv/cache-other', allowed)).toBe(false)
     expect(hostPathAllowed('/srv/cache/../secrets', allowed)).toBe(false)
     expect(hostPathAllowed('/var/run/docker.sock', allowed)).toBe(true)
@@ -24,15 +25,16 @@ describe('bind mounts a workflow asks for', () => {
 
   it('refuses host paths by default, once each, and lets named volumes through', () => {
     expect(refusedHostPaths(['/:/host', 'named:/x', '/:/again', '/srv/a:/a'], {})).toEqual(['/', '/srv/a'])
-    expect(refusedHostPaths(['/srv/a/b:/a', 'named:/x'], { allowedHostPaths: ['/srv/a'] })).toEqual([])
+    expect(refusedHostPaths(['/srv/a:/a', 'named:/x'], { allowedHostPaths: ['/srv/a'] })).toEqual([])
+    expect(refusedHostPaths(['/srv/a/b:/a'], { allowedHostPaths: ['/srv/a'] })).toEqual(['/srv/a/b'])
   })
 
   it('says which setting to change, and where the node is declared', () => {
     expect(allowHint('/srv/a', { name: 'n1', source: { file: '/etc/farm.yml', line: 7, col: 5 } })).toBe(
-      'add "/srv/a" (or a folder above it) to allowedHostPaths of node n1 in /etc/farm.yml:7',
+      'add "/srv/a" to allowedHostPaths of node n1 in /etc/farm.yml:7',
     )
     expect(allowHint('/srv/a', { name: 'n1', source: null })).toBe(
-      'add "/srv/a" (or a folder above it) to allowedHostPaths of node n1',
+      'add "/srv/a" to allowedHostPaths of node n1',
     )
   })
 

@@ -17,10 +17,14 @@ export function hostPathOf(spec: string): string | null {
   return source.startsWith('/') ? posix.normalize(source) : null
 }
 
-/** Is `path` one of the allowed paths, or under one? */
+/**
+ * Is `path` one of the allowed paths (`/` allows every path)? Exactly one, not one under it: the
+ * engine follows symlinks in a bind's source, so a job that may write in an allowed folder could
+ * leave `allowed/x -> /` there for a later job to mount, were what lies under it allowed too.
+ */
 export function hostPathAllowed(path: string, allowed: readonly string[]): boolean {
-  const p = posix.normalize(path)
-  return allowed.some((a) => a === '/' || p === a || p.startsWith(`${a}/`))
+  const p = posix.normalize(path).replace(/(.)\/+$/, '$1')
+  return allowed.some((a) => a === '/' || p === a)
 }
 
 /** The host paths among some volume specs that the node does not allow. */
@@ -40,7 +44,7 @@ export function refusedHostPaths(
 /** What to change to allow a host path on a node: the setting, and where the node is declared. */
 export function allowHint(path: string, node: Pick<FarmNode, 'name' | 'source'>): string {
   const where = node.source ? ` in ${node.source.file}:${node.source.line}` : ''
-  return `add "${path}" (or a folder above it) to allowedHostPaths of node ${node.name}${where}`
+  return `add "${path}" to allowedHostPaths of node ${node.name}${where}`
 }
 
 export interface VolumeAt {

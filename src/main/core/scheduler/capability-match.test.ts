@@ -205,7 +205,7 @@ describe('bind mounts in the verdict', () => {
   it('keeps a job that binds a host path off docker nodes that do not allow it, saying so', () => {
     const req = requirementsOf(['linux'], {}, undefined, ['/srv/cache'])
     const closed = farmNode('closed', { labels: ['linux'] })
-    const open = farmNode('open', { labels: ['linux'], allowedHostPaths: ['/srv'] })
+    const open = farmNode('open', { labels: ['linux'], allowedHostPaths: ['/srv/cache'] })
     expect(whyNot(req, closed)).toEqual(['does not allow bind mounts of /srv/cache (allowedHostPaths)'])
     expect(whyNot(req, open)).toEqual([])
     expect(nodesFor(req, [closed, open]).map((n) => n.name)).toEqual(['open'])
