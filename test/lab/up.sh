@@ -242,28 +242,8 @@ answers() {
 HOSTS_TODO=("${ALIVE_TODO[@]}")
 ((${#HOSTS_TODO[@]} == 0)) || each_host answers || exit 1
 
-# Wait for the engines started above. One that exits at once with overlay2
-# (a file system without d_type) makes all of them fall back to vfs.
-died=()
-for name in "${LAB_HOSTS[@]}"; do
-  [[ -n ${SPAWNED[$name]:-} ]] || continue
-  rc=0
-  lab_await_dockerd "$name" "${SPAWNED[$name]}" || rc=$?
-  if ((rc == 2)); then died+=("$name"); else STARTED+=("$name"); fi
-done
-if ((${#died[@]})) && [[ $DRIVER == overlay2 && -z ${YARDMASTER_LAB_STORAGE_DRIVER:-} ]]; then
-  lab_warn "${died[0]}: dockerd exited at startup with the overlay2 storage driver:"
-  grep -E 'failed to start daemon|level=(fatal|error)' "$(host_dir "${died[0]}")/dockerd.log" | tail -n 2 | cut -c1-400 >&2 || true
-  lab_warn "falling back to the vfs storage driver (slower, uses more disk)"
-  DRIVER=vfs
-  for name in "${STARTED[@]}"; do lab_stop_pid "$(dockerd_pid "$name")" "dockerd $name" 30; done
-  STARTED=()
-  for name in "${LAB_HOSTS[@]}"; do
-    [[ -n ${SPAWNED[$name]:-} ]] || continue
-    lab_unmount_under "$(host_dir "$name")"
-    lab_spawn_dockerd "$name" "$DRIVER"
-    SPAWNED[$name]=$LAB_SPAWNED_PID
-  done
+# Waits for the engines spawned above (SPAWNED); sorts them into STARTED and died.
+await_engines() {
   died=()
   for name in "${LAB_HOSTS[@]}"; do
     [[ -n ${SPAWNED[$name]:-} ]] || continue
@@ -271,6 +251,24 @@ if ((${#died[@]})) && [[ $DRIVER == overlay2 && -z ${YARDMASTER_LAB_STORAGE_DRIV
     lab_await_dockerd "$name" "${SPAWNED[$name]}" || rc=$?
     if ((rc == 2)); then died+=("$name"); else STARTED+=("$name"); fi
   done
+}
+
+# One engine that exits at once with overlay2 (a file system without d_type)
+# makes all of them fall back to vfs.
+await_engines
+if ((${#died[@]})) && [[ $DRIVER == overlay2 && -z ${YARDMASTER_LAB_STORAGE_DRIVER:-} ]]; then
+  lab_warn "${died[0]}: dockerd exited at startup with the overlay2 storage driver:"
+  grep -E 'failed to start daemon|level=(fatal|error)' "$(host_dir "${died[0]}")/dockerd.log" | tail -n 2 | cut -c1-400 >&2 || true
+  lab_warn "falling back to the vfs storage driver (slower, uses more disk)"
+  DRIVER=vfs
+  for name in "${STARTED[@]}"; do lab_stop_pid "$(dockerd_pid "$name")" "dockerd $name" 30; done
+  STARTED=()
+  for name in "${!SPAWNED[@]}"; do
+    lab_unmount_under "$(host_dir "$name")"
+    lab_spawn_dockerd "$name" "$DRIVER"
+    SPAWNED[$name]=$LAB_SPAWNED_PID
+  done
+  await_engines
 fi
 if ((${#died[@]})); then
   printf '[lab] ERROR: %s: dockerd exited during startup (storage driver %s)\n' "${died[0]}" "$DRIVER" >&2
