@@ -396,8 +396,8 @@ describe('DockerExecutor.prepare: bind mounts', () => {
 
   it('binds allowed host paths, named and anonymous volumes as given', async () => {
     const e = await engineWith()
-    const volumes = ['/srv/cache/npm:/root/.npm:ro', '/srv/cache:/cache', 'named:/data', '/scratch']
-    await prepare(e, { volumes }, { allowedHostPaths: ['/srv/cache', '/srv/cache/npm'] })
+    const volumes = ['/srv/npm:/root/.npm:ro', '/srv/cache:/cache', 'named:/data', '/scratch']
+    await prepare(e, { volumes }, { allowedHostPaths: ['/srv/cache', '/srv/npm'] })
     expect(creates(e)[0]!.HostConfig!.Binds).toEqual(volumes)
   })
 })
@@ -416,8 +416,8 @@ describe('ContainerJob.runStep', () => {
     expect(body.Cmd).toEqual([
       'sh',
       '-c',
-      `umask 077 && mkdir -p ${folder} && printf %s "$YARDMASTER_SCRIPT_0" > ${folder}/script.sh && ` +
-        `printf %s "$YARDMASTER_LAUNCHER_0" > ${folder}/launch.sh && ` +
+      `(umask 077 && mkdir -p ${folder} && printf %s "$YARDMASTER_SCRIPT_0" > ${folder}/script.sh && ` +
+        `printf %s "$YARDMASTER_LAUNCHER_0" > ${folder}/launch.sh) && ` +
         `unset YARDMASTER_SCRIPT_0 YARDMASTER_LAUNCHER_0 && exec sh ${folder}/launch.sh </dev/null`,
     ])
     expect(body).toMatchObject({ WorkingDir: '/workspace', AttachStdout: true, AttachStderr: true })

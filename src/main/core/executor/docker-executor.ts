@@ -6,7 +6,8 @@
  * environment (`docker inspect` shows a container's config to anyone with the socket), and each
  * step's script and environment ride in its `docker exec`'s own environment, which neither the
  * host's `ps` nor `docker inspect` shows; the exec's command line holds only paths, and the step
- * writes its script to a file only its user can read (step-launcher).
+ * writes its script to a file only its user can read (step-launcher). Service containers are the
+ * exception: they read their `env` when they start, so it is in their config, as on GitHub.
  */
 import type Docker from 'dockerode'
 import type { FarmNode } from '../farm/farm-model'
@@ -170,12 +171,7 @@ class ContainerJob implements JobEnvironment {
 
   async runStep(cmd: StepCommand, onOutput: OutputSink, signal: AbortSignal): Promise<number | null> {
     if (signal.aborted) return null
-    const cwd = cmd.workingDirectory
-      ? cmd.workingDirectory.startsWith('/')
-        ? cmd.workingDirectory
-        : `${WORKSPACE}/${cmd.workingDirectory}`
-      : WORKSPACE
-    const delivery = execDelivery(stepFiles(cmd, { parent: this.temp, cwd, exports: null }))
+    const delivery = execDelivery(stepFiles(cmd, { parent: this.temp, workspace: WORKSPACE, exports: null }))
     const exec = await this.container.exec({
       Cmd: delivery.cmd,
       Env: Object.entries({ ...cmd.env, GITHUB_WORKSPACE: WORKSPACE, ...delivery.env }).map(

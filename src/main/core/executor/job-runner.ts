@@ -148,7 +148,9 @@ async function runInstance(
   // Every step's environment, lowest first: the job's (CI may be overwritten, as on GitHub), then
   // what steps add ($GITHUB_ENV) and the step's own; the runner's GITHUB_* and RUNNER_* last,
   // since nothing may overwrite them.
-  const jobEnv = { CI: 'true', YARDMASTER: 'true', ...env, ...container?.env }
+  // (The job's env over its container's: on GitHub the container gets its env when created and
+  // every step gets the job's, which wins.)
+  const jobEnv = { CI: 'true', YARDMASTER: 'true', ...container?.env, ...env }
   const runnerEnv = {
     GITHUB_ACTIONS: 'true',
     ...githubEnv(github),
@@ -202,11 +204,6 @@ async function runInstance(
   // The first step that could not run for the node's sake (the connection dropped mid-job).
   let nodeFault: string | null = null
   const cmdRoot = `${environment.temp}/_runner_file_commands`
-  // One folder of file-command files per step, made by the first step that runs, in its own
-  // process: no extra round trip.
-  const dirs = job.steps.map((s) => `"${cmdRoot}/${s.index}"`).join(' ')
-  let setup: string | undefined =
-    `mkdir -p ${dirs} && for d in ${dirs}; do for f in ${FILE_COMMANDS.join(' ')}; do : > "$d/$f"; done; done`
   try {
     for (const step of job.steps) {
       const stepId = stepIds[step.index]!
@@ -343,7 +340,11 @@ async function runInstance(
       )
       return { code: 1, outputs: {}, timedOut: false }
     }
-    const dir = `${cmdRoot}/${step.index}`
+    // Fresh for every step: its file-command folder (so no earlier step can know it and plant
+    // outputs or env there, as GitHub's file names are random too), the marker that ends the
+    // step's own output, and the separators that frame each file when read back.
+    const nonce = randomBytes(12).toString('hex')
+    const dir = `${cmdRoot}/${nonce}`
     const fileEnv = Object.fromEntries(FILE_COMMANDS.map((f) => [FILE_COMMAND_VARS[f], `${dir}/${f}`]))
     const stepEnv = evaluateEnv(step.env, ctx)
     const wd = step.workingDirectory
@@ -353,9 +354,6 @@ async function runInstance(
       ? AbortSignal.timeout(minutes(evaluateToken(step.timeoutMinutes, ctx), 'timeout-minutes') * 60_000)
       : null
     const stepSignal = stepTimeout ? AbortSignal.any([signal, stepTimeout]) : signal
-    // Fresh for every step: the marker ends the step's own output, the separators frame each
-    // file-command file, and nothing the step writes can forge them (it never sees them).
-    const nonce = randomBytes(12).toString('hex')
     const marker = `@@ym-files-${nonce}@@`
     const splitter = new EpilogueSplitter(marker)
     const decoder = new StringDecoder('utf8')
@@ -375,7 +373,8 @@ async function runInstance(
           },
           workingDirectory: wd,
           pathPrepend: [...addedPath],
-          prelude: setup,
+          // Made in the step's own process: no extra round trip.
+          prelude: `mkdir -p "${dir}" && for f in ${FILE_COMMANDS.join(' ')}; do : > "${dir}/$f"; done`,
           epilogue: `printf %s ${marker}; ${collectScript(dir, nonce)}`,
         },
         (stream, chunk) => {
@@ -389,7 +388,6 @@ async function runInstance(
       .catch((e: unknown) => {
         throw new NodeCallError(e)
       })
-    setup = undefined
     const { rest, epilogue } = splitter.end()
     const last = rest + decoder.end()
     if (last) logs.write(target, 'stdout', Buffer.from(last))

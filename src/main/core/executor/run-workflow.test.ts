@@ -9,7 +9,7 @@ import { openDatabase, type Db } from '../store/database'
 import { RunStore } from '../store/run-store'
 import { NodeMetricsStore } from '../store/node-metrics-store'
 import { parseWorkflow } from '../workflow/parse-workflow'
-import type { JobEnvironment, JobSetup, NodeExecutor } from './job-environment'
+import type { JobEnvironment, JobSetup, NodeExecutor, StepCommand } from './job-environment'
 import { NodeSessions, type NodeSession } from './node-sessions'
 import { executeRun, NoReachableNodeError, prepareRun, type RunObserver } from './run-workflow'
 import { localNode } from '../../../../test/support/farm-node'
@@ -70,6 +70,34 @@ function recorder() {
 const wf = (text: string) => parseWorkflow('ci.yml', /^on:/m.test(text) ? text : `on: push\n${text}`)
 
 describe('executeRun on local shells', () => {
+  it('gives every step a file-command folder of its own that no earlier step can know', async () => {
+    const workflow = await wf(`jobs:
+  a:
+    runs-on: linux
+    outputs: { verdict: '\${{ steps.check.outputs.verdict }}' }
+    steps:
+      - name: plant
+        run: |
+          for d in "$RUNNER_TEMP"/_runner_file_commands/*; do
+            [ "$d" = "$(dirname "$GITHUB_ENV")" ] && continue # its own: allowed
+            echo verdict=approved >> "$d/output"; echo EVIL=1 >> "$d/env"
+          done
+      - id: check
+        run: echo "checked, nothing to say"
+      - run: echo "verdict=[\${{ steps.check.outputs.verdict }}] EVIL=[\${EVIL:-}]"
+`)
+    const farm = farmOf(node('here', ['linux']))
+    const sessions = new NodeSessions(farm)
+    const r = recorder()
+    const result = await executeRun(await prepareRun(workflow, farm, sessions), {
+      store,
+      observer: r.observer,
+    })
+    await sessions.closeAll()
+    expect(result.state).toBe('succeeded')
+    expect(r.logs, r.logs.join('\n')).toContain('a[2] stdout: verdict=[] EVIL=[]')
+  })
+
   it('runs jobs in need order and records everything', async () => {
     const workflow = await wf(`name: ci
 env: { LEVEL: workflow, WF: w }
@@ -243,6 +271,7 @@ jobs:
 describe('executeRun with fake executors', () => {
   function fakeExecutor(opts: { prepare?: Error; step?: (script: string) => number | Error } = {}) {
     const setups: JobSetup[] = []
+    const steps: StepCommand[] = []
     let disposed = 0
     const executor: NodeExecutor = {
       prepare: (setup, progress) => {
@@ -254,6 +283,7 @@ describe('executeRun with fake executors', () => {
           temp: '/tmp/fake',
           workspace: '/ws',
           runStep: (cmd, onOutput) => {
+            steps.push(cmd)
             onOutput('stdout', Buffer.from(`ran ${cmd.script}\n`))
             const r = opts.step?.(cmd.script) ?? 0
             return r instanceof Error ? Promise.reject(r) : Promise.resolve(r)
@@ -266,7 +296,7 @@ describe('executeRun with fake executors', () => {
         return Promise.resolve(env)
       },
     }
-    return { executor, setups, disposed: () => disposed }
+    return { executor, setups, steps, disposed: () => disposed }
   }
 
   it('gives docker jobs their container image, or the node default', async () => {
@@ -295,6 +325,22 @@ describe('executeRun with fake executors', () => {
     expect(r.logs).toContain('own[null] system: job own on node d (this machine) in image node:20')
     expect(r.logs).toContain('own[null] system: pulling image')
     expect(fake.disposed()).toBe(2)
+  })
+
+  it("gives steps the job's env over its container's, and the runner's GITHUB_* over both", async () => {
+    const workflow = await wf(`env: { FOO: workflow, GITHUB_SHA: forged }
+jobs:
+  a:
+    runs-on: linux
+    env: { BAR: job }
+    container: { image: node:20, env: { FOO: container, BAR: container, ONLY: container } }
+    steps: [{ run: a }]
+`)
+    const fake = fakeExecutor()
+    const farm = farmOf(node('d', ['linux'], { executor: 'docker' }))
+    await executeRun(await prepareRun(workflow, farm, fakeSessions({ d: fake.executor })), { store })
+    expect(fake.steps[0]!.env).toMatchObject({ FOO: 'workflow', BAR: 'job', ONLY: 'container' })
+    expect(fake.steps[0]!.env.GITHUB_SHA).not.toBe('forged')
   })
 
   it('records the farm file given, or the farm’s own', async () => {

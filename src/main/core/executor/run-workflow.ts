@@ -501,10 +501,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       const row = rowOf(job)
       const p = gate
         .acquire(setting, { runId, jobId: row.jobId }, runSignal, (held) =>
-          observer.notice?.(
-            runId,
-            `job ${job.key} waits: concurrency group "${setting.group}" is held by run ${held.runId}`,
-          ),
+          notice(`job ${job.key} waits: concurrency group "${setting.group}" is held by run ${held.runId}`),
         )
         .then(async (got) => {
           if (got.kind === 'cancelled') return endGroup(g, 'cancelled', got.reason)
@@ -612,8 +609,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
           const counted = recordJobOutcome(ledger, node.name, r.nodeOutcome)
           if (counted.quarantined) {
             quarantined.set(node.name, counted.quarantined)
-            observer.notice?.(
-              runId,
+            notice(
               `node ${node.name} is quarantined: ${counted.quarantined}. Jobs not started yet go to other nodes; ` +
                 `once it is mended: yardmaster node ${node.name} resume`,
             )

@@ -215,7 +215,7 @@ describe('ShellExecutor over a local shell', () => {
     )
     const { command, input } = sent[1]!
     expect(command).toMatch(
-      /^umask 077 && mkdir -p '\/tmp\/ws x\/temp\/_steps\/[0-9a-f]{16}' && cat > '[^']+\/launch\.sh' && exec sh '[^']+\/launch\.sh' <\/dev\/null$/,
+      /^\(umask 077 && mkdir -p '\/tmp\/ws x\/temp\/_steps\/[0-9a-f]{16}' && cat > '[^']+\/launch\.sh'\) && exec sh '[^']+\/launch\.sh' <\/dev\/null$/,
     )
     expect(command).not.toContain('s3cr3t')
     expect(command).not.toContain('deploy')

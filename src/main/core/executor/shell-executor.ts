@@ -68,12 +68,9 @@ class ShellJob implements JobEnvironment {
             '(not a shell variable name); rename it, or run the job on a docker node\n',
         ),
       )
-    const cwd = cmd.workingDirectory
-      ? cmd.workingDirectory.startsWith('/')
-        ? cmd.workingDirectory
-        : `${this.workspace}/${cmd.workingDirectory}`
-      : this.workspace
-    const { command, input } = shellDelivery(stepFiles(cmd, { parent: this.temp, cwd, exports: env }))
+    const { command, input } = shellDelivery(
+      stepFiles(cmd, { parent: this.temp, workspace: this.workspace, exports: env }),
+    )
     return this.commands.run(command, onOutput, signal, input)
   }
 

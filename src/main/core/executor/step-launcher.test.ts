@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { StepCommand } from './job-environment'
+import { infrastructureReason } from './job-failures'
 import {
   execDelivery,
   MAX_STEP_TEXT,
@@ -13,6 +14,9 @@ import {
   unexportable,
 } from './step-launcher'
 
+/** The umask a shell started from here has (what a step must keep). */
+const callerUmask = () => spawnSync('/bin/sh', ['-c', 'umask'], { encoding: 'utf8' }).stdout.trim()
+
 /** Runs a step the way a shell node does: the command line, with the input on standard input. */
 function runOnShell(
   cmd: Partial<StepCommand> & { script: string },
@@ -21,7 +25,7 @@ function runOnShell(
   const parent = mkdtempSync(join(tmpdir(), 'ym-launch-'))
   const files = stepFiles(
     { shell: null, env: {}, workingDirectory: null, ...cmd },
-    { parent, cwd: opts.cwd ?? parent, exports: opts.exports ?? {} },
+    { parent, workspace: opts.cwd ?? parent, exports: opts.exports ?? {} },
   )
   const { command, input } = shellDelivery(files)
   const r = spawnSync('/bin/sh', ['-c', command], {
@@ -60,13 +64,13 @@ describe('step launcher (shell delivery)', () => {
     expect(
       stepFiles(
         { shell: 'python', script: '', env: {}, workingDirectory: null },
-        { parent: '/t', cwd: '/', exports: null },
+        { parent: '/t', workspace: '/', exports: null },
       ).scriptPath,
     ).toMatch(/script\.py$/)
     expect(
       stepFiles(
         { shell: 'pwsh -command ". \'{0}\'"', script: '', env: {}, workingDirectory: null },
-        { parent: '/t', cwd: '/', exports: null },
+        { parent: '/t', workspace: '/', exports: null },
       ).scriptPath,
     ).toMatch(/script\.ps1$/)
   })
@@ -80,7 +84,7 @@ describe('step launcher (shell delivery)', () => {
     expect(r.command).not.toContain('hunter2')
     expect(r.command).not.toContain('tr a-z')
     expect(r.command).toMatch(
-      /^umask 077 && mkdir -p \S+ && cat > \S+launch\.sh && exec sh \S+launch\.sh <\/dev\/null$/,
+      /^\(umask 077 && mkdir -p \S+ && cat > \S+launch\.sh\) && exec sh \S+launch\.sh <\/dev\/null$/,
     )
   })
 
@@ -100,9 +104,10 @@ describe('step launcher (shell delivery)', () => {
   })
 
   it('makes the step folder private and removes it when the step ends, whatever its exit code', () => {
-    const seen = runOnShell({ shell: 'sh', script: 'stat -c %a "$(dirname "$0")"; stat -c %a "$0"; exit 4' })
+    const seen = runOnShell({ shell: 'sh', script: 'stat -c %a "$(dirname "$0")"; umask; exit 4' })
     expect(seen.code).toBe(4)
-    expect(seen.stdout).toBe('700\n600\n')
+    // Private folder; the step itself keeps the caller's umask (what it creates is not private).
+    expect(seen.stdout).toBe(`700\n${callerUmask()}\n`)
     expect(existsSync(seen.files.dir)).toBe(false)
     expect(readdirSync(join(seen.parent, '_steps'))).toEqual([])
     expect(statSync(join(seen.parent, '_steps')).mode & 0o777).toBe(0o700)
@@ -154,7 +159,7 @@ function runAsExec(cmd: Partial<StepCommand> & { script: string }, env: Record<s
   const parent = mkdtempSync(join(tmpdir(), 'ym-exec-'))
   const files = stepFiles(
     { shell: null, env: {}, workingDirectory: null, ...cmd },
-    { parent, cwd: parent, exports: null },
+    { parent, workspace: parent, exports: null },
   )
   const delivery = execDelivery(files)
   const r = spawnSync(delivery.cmd[0]!, delivery.cmd.slice(1), {
@@ -167,10 +172,10 @@ function runAsExec(cmd: Partial<StepCommand> & { script: string }, env: Record<s
 describe('step launcher (exec delivery, docker nodes)', () => {
   it('writes the script and launcher from the environment and runs the step; the command line holds only paths', () => {
     const r = runAsExec(
-      { shell: 'sh', script: 'echo "$TOKEN" | tr a-z A-Z; stat -c %a "$0"' },
+      { shell: 'sh', script: 'echo "$TOKEN" | tr a-z A-Z; stat -c %a "$0" "$(dirname "$0")"; umask' },
       { TOKEN: 'hunter2-secret' },
     )
-    expect(r).toMatchObject({ code: 0, stdout: 'HUNTER2-SECRET\n600\n', stderr: '' })
+    expect(r).toMatchObject({ code: 0, stdout: `HUNTER2-SECRET\n600\n700\n${callerUmask()}\n`, stderr: '' })
     expect(r.delivery.cmd.join(' ')).not.toMatch(/hunter2|tr a-z/)
     expect(existsSync(r.files.dir)).toBe(false)
   })
@@ -193,11 +198,60 @@ describe('step launcher (exec delivery, docker nodes)', () => {
   })
 
   it('refuses a step too large to hand over, saying what to do', () => {
+    const make = () =>
+      stepFiles(
+        { shell: 'sh', script: 'x'.repeat(MAX_STEP_TEXT + 1), env: {}, workingDirectory: null },
+        { parent: '/t', workspace: '/', exports: null },
+      )
+    expect(make).toThrow(StepTooLargeError)
+    expect(make).toThrow(/put the script in a file of the repository and run that/)
+  })
+})
+
+describe('step launcher: what review found', () => {
+  it('does not run a script that could not be written in full (a full disk)', () => {
+    const parent = mkdtempSync(join(tmpdir(), 'ym-full-'))
     const files = stepFiles(
-      { shell: 'sh', script: 'x'.repeat(MAX_STEP_TEXT + 1), env: {}, workingDirectory: null },
-      { parent: '/t', cwd: '/', exports: null },
+      { shell: 'sh', script: 'echo ran', env: {}, workingDirectory: null },
+      { parent, workspace: parent, exports: {} },
     )
-    expect(() => execDelivery(files)).toThrow(StepTooLargeError)
-    expect(() => execDelivery(files)).toThrow(/put the script in a file of the repository and run that/)
+    // /dev/full: every write fails with ENOSPC.
+    const full = {
+      ...files,
+      scriptPath: '/dev/full',
+      launcher: files.launcher.replaceAll(files.scriptPath, '/dev/full'),
+    }
+    const { command, input } = shellDelivery(full)
+    const r = spawnSync('/bin/sh', ['-c', command], { input, encoding: 'utf8' })
+    expect(r.status).toBe(1)
+    expect(r.stdout).toBe('')
+    expect(r.stderr).toContain("yardmaster: could not write the step's script on the node")
+  })
+
+  it('leaves bash’s read-only names (UID) out of the exports, where sh may be bash', () => {
+    expect(unexportable({ UID: '1000', EUID: '0', PPID: '1', OK: 'x' })).toEqual(['UID', 'EUID', 'PPID'])
+    const parent = mkdtempSync(join(tmpdir(), 'ym-ro-'))
+    const files = stepFiles(
+      { shell: 'sh', script: 'echo fine', env: {}, workingDirectory: null },
+      { parent, workspace: parent, exports: { UID: '1000' } },
+    )
+    expect(files.launcher).not.toContain('export UID')
+    const { command, input } = shellDelivery(files)
+    const r = spawnSync('bash', ['--posix', '-c', command], { input, encoding: 'utf8' })
+    expect(r.stdout).toBe('fine\n')
+  })
+
+  it('counts a step too large as the job’s fault, never the node’s', () => {
+    let err: unknown
+    try {
+      stepFiles(
+        { shell: 'sh', script: 'x'.repeat(MAX_STEP_TEXT + 1), env: {}, workingDirectory: null },
+        { parent: '/t', workspace: '/', exports: {} },
+      )
+    } catch (e) {
+      err = e
+    }
+    expect(err).toBeInstanceOf(StepTooLargeError)
+    expect(infrastructureReason(err)).toBeNull()
   })
 })

@@ -9,6 +9,7 @@
  * shell nodes), and the step's shell writes them.
  */
 import { randomBytes } from 'node:crypto'
+import { JobSetupError } from './job-failures'
 import { shellQuote, type StepCommand } from './job-environment'
 
 export interface StepFiles {
@@ -27,8 +28,8 @@ export interface StepFiles {
 export interface LaunchOptions {
   /** The folder the step's private folder is made in (the job's temp folder). */
   parent: string
-  /** Absolute working directory of the step. */
-  cwd: string
+  /** The job's workspace: the step's working directory, or what a relative one is under. */
+  workspace: string
   /**
    * Variables the launcher exports before the step (shell nodes, which cannot be handed an
    * environment otherwise); null when the process already has them (`docker exec` Env).
@@ -40,22 +41,32 @@ export interface LaunchOptions {
 
 /** A POSIX shell variable name: what `export` takes. */
 export const SHELL_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+/** Names bash holds read-only: exporting one is fatal where `sh` is bash (macOS shell nodes). */
+const READ_ONLY = new Set(['BASHOPTS', 'BASH_VERSINFO', 'EUID', 'PPID', 'SHELLOPTS', 'UID'])
+const exportable = (name: string) => SHELL_NAME.test(name) && !READ_ONLY.has(name)
 
 export function stepFiles(cmd: StepCommand, opts: LaunchOptions): StepFiles {
+  const bytes = Buffer.byteLength(cmd.script)
+  if (bytes > MAX_STEP_TEXT) throw new StepTooLargeError(bytes)
   const dir = `${opts.parent}/_steps/${opts.nonce ?? randomBytes(8).toString('hex')}`
   const scriptPath = `${dir}/script${extensionFor(cmd.shell)}`
   const launcherPath = `${dir}/launch.sh`
   const lines = [
     '# Yardmaster step launcher: run with sh; removes its folder (and the script) when it ends.',
+    // The folder holds the script (and, on shell nodes, the exported secrets): gone when the
+    // launcher ends, also when it is told to stop (a SIGKILL leaves it to the job's cleanup).
     `trap 'rm -rf ${shellQuote(dir)}' EXIT`,
+    "trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM",
   ]
   for (const [name, value] of Object.entries(opts.exports ?? {}))
-    if (SHELL_NAME.test(name)) lines.push(`export ${name}=${shellQuote(value)}`)
+    if (exportable(name)) lines.push(`export ${name}=${shellQuote(value)}`)
   if (cmd.prelude) lines.push(`{ ${cmd.prelude}; } || exit 127`)
   // PATH of the environment is only known inside it: prepend there.
   if (cmd.pathPrepend?.length)
     lines.push(`PATH=${cmd.pathPrepend.map(shellQuote).join(':')}:"$PATH"; export PATH`)
-  lines.push(`cd ${shellQuote(opts.cwd)} || exit 1`)
+  const wd = cmd.workingDirectory
+  const cwd = !wd ? opts.workspace : wd.startsWith('/') ? wd : `${opts.workspace}/${wd}`
+  lines.push(`cd ${shellQuote(cwd)} || exit 1`)
   lines.push(`${runLine(cmd.shell, scriptPath)} </dev/null`, 'rc=$?')
   if (cmd.epilogue) lines.push(`{ ${cmd.epilogue}; }`)
   lines.push('exit $rc', '')
@@ -64,11 +75,18 @@ export function stepFiles(cmd: StepCommand, opts: LaunchOptions): StepFiles {
 
 /**
  * Names a shell node cannot be given: the launcher exports only shell variable names (GitHub
- * allows others, such as `my-var`, which only a process's environment can carry).
+ * allows others, such as `my-var`, which only a process's environment can carry), and not those
+ * bash keeps read-only (`UID`).
  */
 export function unexportable(env: Record<string, string>): string[] {
-  return Object.keys(env).filter((k) => !SHELL_NAME.test(k))
+  return Object.keys(env).filter((k) => !exportable(k))
 }
+
+/**
+ * Makes the step's private folder: mode 0700 (its umask only for this, in a subshell: the step
+ * keeps the node's own umask, as on GitHub, so what it creates is not private by surprise).
+ */
+const privateFolder = (dir: string, then: string) => `(umask 077 && mkdir -p ${shellQuote(dir)} && ${then})`
 
 /**
  * For shell nodes: what goes to the channel's standard input, and the command line that reads
@@ -80,10 +98,13 @@ export function shellDelivery(files: StepFiles): { command: string; input: strin
   do delimiter = `YARDMASTER_SCRIPT_${randomBytes(12).toString('hex')}`
   while (files.script.split('\n').includes(delimiter))
   const script = files.script.endsWith('\n') ? files.script : `${files.script}\n`
+  // A script that could not be written in full (a full disk) must not run in part.
+  const written = `{ echo "yardmaster: could not write the step's script on the node" >&2; exit 1; }`
   const input =
-    `cat > ${shellQuote(files.scriptPath)} <<'${delimiter}'\n${script}${delimiter}\n` + files.launcher
+    `cat > ${shellQuote(files.scriptPath)} <<'${delimiter}' || ${written}\n${script}${delimiter}\n` +
+    files.launcher
   const command =
-    `umask 077 && mkdir -p ${shellQuote(files.dir)} && cat > ${shellQuote(files.launcherPath)} && ` +
+    `${privateFolder(files.dir, `cat > ${shellQuote(files.launcherPath)}`)} && ` +
     `exec sh ${shellQuote(files.launcherPath)} </dev/null`
   return { command, input }
 }
@@ -93,7 +114,8 @@ const PIECE = 16 * 1024 // UTF-16 units: at most 48 KiB of UTF-8
 /** Above this, a step is refused rather than failing to start with E2BIG. */
 export const MAX_STEP_TEXT = 1024 * 1024
 
-export class StepTooLargeError extends Error {
+/** The job's to fix, not the node's: it never counts towards a quarantine. */
+export class StepTooLargeError extends JobSetupError {
   constructor(bytes: number) {
     super(
       `the step's script is ${Math.round(bytes / 1024)} KiB once its expressions are evaluated; a step may hold ` +
@@ -111,8 +133,6 @@ export class StepTooLargeError extends Error {
  * the step user's own umask 077, so they are its own. The command line holds only paths.
  */
 export function execDelivery(files: StepFiles): { cmd: string[]; env: Record<string, string> } {
-  const bytes = Buffer.byteLength(files.script) + Buffer.byteLength(files.launcher)
-  if (bytes > MAX_STEP_TEXT) throw new StepTooLargeError(bytes)
   const env: Record<string, string> = {}
   const write = (name: string, text: string, path: string) => {
     const pieces = splitText(text)
@@ -122,7 +142,7 @@ export function execDelivery(files: StepFiles): { cmd: string[]; env: Record<str
   const script = write('YARDMASTER_SCRIPT', files.script, files.scriptPath)
   const launcher = write('YARDMASTER_LAUNCHER', files.launcher, files.launcherPath)
   const command =
-    `umask 077 && mkdir -p ${shellQuote(files.dir)} && ${script} && ${launcher} && ` +
+    `${privateFolder(files.dir, `${script} && ${launcher}`)} && ` +
     `unset ${Object.keys(env).join(' ')} && exec sh ${shellQuote(files.launcherPath)} </dev/null`
   return { cmd: ['sh', '-c', command], env }
 }

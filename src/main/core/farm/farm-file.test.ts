@@ -403,6 +403,21 @@ describe('parseFarm: jump hosts', () => {
 })
 
 describe('parseFarm: allowedHostPaths', () => {
+  it('refuses a path under or above another, which a symlink could turn into any path', () => {
+    const text = (list: string) =>
+      'nodes:\n  - name: a\n    host: h\n    user: u\n    allowedHostPaths: ' + list + '\n'
+    expect(problemsOf(text('[/srv/cache, /srv/cache/npm]')).map((p) => p.message)).toEqual([
+      '"/srv/cache/npm" lies under "/srv/cache": a job that mounts the outer one could leave a symlink where the inner one is, and the engine follows it; keep only one of them',
+    ])
+    expect(problemsOf(text('[/srv/cache/npm, /srv]')).map((p) => p.message)[0]).toMatch(
+      /^"\/srv" lies above "\/srv\/cache\/npm"/,
+    )
+    expect(parseFarm('/f.yml', text('[/srv/cache, /srv/cache-old]')).nodes[0]!.allowedHostPaths).toEqual([
+      '/srv/cache',
+      '/srv/cache-old',
+    ])
+  })
+
   const ssh = (name: string, extra = '') => `  - name: ${name}\n    host: h\n    user: u\n${extra}`
 
   it('reads the host paths a node lets jobs bind-mount; none by default', () => {

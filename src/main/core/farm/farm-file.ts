@@ -413,8 +413,10 @@ function readNode(
 
 /**
  * `allowedHostPaths: [/srv/cache, /var/run/docker.sock]`: the host folders (and files) a job's
- * `container.volumes` and services' volumes may bind-mount on this node, each with what lies
- * under it. Absolute, normalised paths; anything else is refused where it stands.
+ * `container.volumes` and services' volumes may bind-mount on this node: exactly these.
+ * Absolute, normalised paths; anything else is refused where it stands, and so is a path under
+ * another one: a job mounting the outer one could put a symlink where the inner one is, and the
+ * engine follows symlinks in a bind's source.
  */
 function readHostPaths(src: YamlSource, value: Node | null, path: string): string[] {
   const paths = src.stringList(value, path) ?? []
@@ -428,7 +430,18 @@ function readHostPaths(src: YamlSource, value: Node | null, path: string): strin
     if (!p.startsWith('/'))
       src.report(item, where, `"${p}" is not an absolute path; host paths start with "/"`)
     else if (normal !== trimmed) src.report(item, where, `write "${normal}" rather than "${p}"`)
-    else out.push(trimmed)
+    else {
+      const outer = out.find((o) => trimmed.startsWith(o === '/' ? '/' : `${o}/`))
+      const inner = out.find((o) => o.startsWith(trimmed === '/' ? '/' : `${trimmed}/`))
+      if (outer || inner)
+        src.report(
+          item,
+          where,
+          `"${trimmed}" lies ${outer ? `under "${outer}"` : `above "${inner}"`}: a job that mounts the outer one ` +
+            'could leave a symlink where the inner one is, and the engine follows it; keep only one of them',
+        )
+      else out.push(trimmed)
+    }
   })
   return out
 }

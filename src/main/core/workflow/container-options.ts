@@ -1,7 +1,8 @@
 /**
  * What a job's `container.options` ask of a node, from the docker run flags GitHub passes
  * through: `--cpus`, `--memory`/`-m`, `--gpus`. The scheduler fits jobs to nodes with these,
- * and the container gets them as limits. Other flags are kept for the engine as they are.
+ * and the container gets them as limits. Other flags are not used (`-v`, `--privileged` and the
+ * like never reach the engine: a workflow gets only what the farm allows).
  */
 
 export interface ResourceNeeds {

@@ -36,3 +36,22 @@ describe('WorkflowCommands', () => {
     expect(c.process('::unknown-command::x')).toBe('::unknown-command::x')
   })
 })
+
+describe('masks in encoded forms', () => {
+  it('masks a secret JSON-escaped, URI-escaped, base64’d and quoted for an expression, as GitHub does', () => {
+    const secret = `pa"ss\\word'X/Y`
+    const c = new WorkflowCommands([secret])
+    expect(c.mask(JSON.stringify({ Q: secret }))).toBe('{"Q":"***"}')
+    expect(c.mask(`url?q=${encodeURIComponent(secret)}`)).toBe('url?q=***')
+    expect(c.mask(`b64 ${Buffer.from(secret).toString('base64')}`)).toMatch(/^b64 \*\*\*=*$/)
+    expect(c.mask(`format('${secret.replaceAll("'", "''")}')`)).toBe("format('***')")
+  })
+
+  it('masks the file and title of an annotation', () => {
+    const c = new WorkflowCommands(['mypriv'])
+    expect(c.process('::error file=mypriv.txt,title=about mypriv::boom')).toBe(
+      'Error: about ***: boom (***.txt)',
+    )
+    expect(c.annotations[0]).toMatchObject({ file: '***.txt', title: 'about ***' })
+  })
+})

@@ -23,10 +23,13 @@ export class WorkflowCommands {
   }
 
   addMask(value: string): void {
-    // Each line of a multi-line secret is masked on its own, as lines are shown one by one.
+    // Each line of a multi-line secret is masked on its own, as lines are shown one by one; and,
+    // as GitHub's masker does, the forms a value takes when a step or a message encodes it.
     for (const part of value.split('\n')) {
       const v = part.trim()
-      if (v.length >= 1 && !this.masks.includes(v)) this.masks.push(v)
+      if (v.length < 1) continue
+      for (const form of [v, ...encodedForms(v)])
+        if (form.length >= 1 && !this.masks.includes(form)) this.masks.push(form)
     }
     this.masks.sort((a, b) => b.length - a.length)
   }
@@ -66,15 +69,30 @@ export class WorkflowCommands {
       case 'error':
       case 'warning':
       case 'notice': {
-        const a: Annotation = { level: command, message: this.mask(unescape(value)), ...parseProps(props) }
+        const p = parseProps(props)
+        const a: Annotation = {
+          level: command,
+          message: this.mask(unescape(value)),
+          ...p,
+          ...(p.file ? { file: this.mask(p.file) } : {}),
+          ...(p.title ? { title: this.mask(p.title) } : {}),
+        }
         this.annotations.push(a)
         const where = a.file ? ` (${a.file}${a.line ? `:${a.line}` : ''}${a.col ? `:${a.col}` : ''})` : ''
-        return `${command[0]!.toUpperCase()}${command.slice(1)}: ${a.title ? `${this.mask(a.title)}: ` : ''}${a.message}${where}`
+        return `${command[0]!.toUpperCase()}${command.slice(1)}: ${a.title ? `${a.title}: ` : ''}${a.message}${where}`
       }
       default:
         return this.mask(raw)
     }
   }
+}
+
+/** How a value shows when it is JSON-escaped, URI-escaped, base64'd, or quoted in an expression. */
+function encodedForms(v: string): string[] {
+  const base64 = Buffer.from(v).toString('base64').replace(/=+$/, '')
+  return [JSON.stringify(v).slice(1, -1), encodeURIComponent(v), base64, v.replaceAll("'", "''")].filter(
+    (f) => f !== v,
+  )
 }
 
 function parseProps(props: string): Omit<Annotation, 'level' | 'message'> {
