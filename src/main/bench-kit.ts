@@ -2,10 +2,10 @@
  * What benchmarks (bench/*.mjs) take from the built app, so they time the shipped code rather
  * than a copy of it. Built to out/main/bench-kit.js (CommonJS, like the CLI bundle).
  */
-export { dockerOverSsh } from './core/farm/docker-over-ssh'
+export { dockerOverSsh } from './core/transport/docker-over-ssh'
 export { loadFarmFile } from './core/farm/farm-file'
-export { KnownHosts } from './core/farm/known-hosts'
-export { connectSsh } from './core/farm/ssh-connection'
+export { KnownHosts } from './core/transport/known-hosts'
+export { connectSsh } from './core/transport/ssh-connection'
 export { parseWorkflow } from './core/workflow/parse-workflow'
 export { planWorkflow, criticalPath } from './core/workflow/plan'
 export { levels, findCycle } from './core/workflow/job-graph'

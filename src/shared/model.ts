@@ -88,7 +88,7 @@ export interface NodeView {
   slots: number
 }
 
-/** A node's health, as the health monitor observes it (src/main/core/farm/node-state.ts). */
+/** A node's health, as the health monitor observes it (src/main/core/farm/health/node-state.ts). */
 export type HealthKind = 'online' | 'degraded' | 'unreachable' | 'offline'
 /** What an admin (or the quarantine rule) decided. */
 export type AdminKind = 'active' | 'draining' | 'cordoned' | 'quarantined'

@@ -24,7 +24,7 @@ import type {
 } from '../../src/shared/model'
 import { createAppBackend, type AppBackend } from '../../src/main/api/app-backend'
 import { loadFarmFile } from '../../src/main/core/farm/farm-file'
-import { fingerprint } from '../../src/main/core/farm/known-hosts'
+import { fingerprint } from '../../src/main/core/transport/known-hosts'
 import { apiSocket } from '../support/api-socket'
 import { tempDir } from '../support/cli'
 import { host, hostEngine, lab } from '../support/lab'

@@ -11,9 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { NodeSessions, type ConnectedNode } from '../../src/main/core/executor/node-sessions'
 import { loadFarmFile } from '../../src/main/core/farm/farm-file'
 import type { Farm, FarmNode } from '../../src/main/core/farm/farm-model'
-import type { LinkState } from '../../src/main/core/farm/link-breaker'
+import type { LinkState } from '../../src/main/core/transport/link-breaker'
 import { askEngine } from '../../src/main/core/farm/node-handle'
-import { NodeUnavailableError, SshPool } from '../../src/main/core/farm/ssh-pool'
+import { NodeUnavailableError, SshPool } from '../../src/main/core/transport/ssh-pool'
 import { fault, lab } from '../support/lab'
 
 let farm: Farm

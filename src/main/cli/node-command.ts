@@ -12,7 +12,7 @@ import {
   scanNodeHostKey,
   UnknownNodeError,
 } from '../core/farm/farm-service'
-import { HostTrust, hostKeyView, trustHostKey } from '../core/farm/host-trust'
+import { HostTrust, hostKeyView, trustHostKey } from '../core/transport/host-trust'
 import { applyAdminCommand, type AdminCommand } from '../core/farm/node-admin'
 import { openDatabase } from '../core/store/database'
 import { NodeMetricsStore } from '../core/store/node-metrics-store'

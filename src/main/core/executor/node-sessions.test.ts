@@ -9,7 +9,7 @@ import { localNode } from '../../../../test/support/farm-node'
 
 const ping = vi.fn<() => Promise<unknown>>()
 const remotePing = vi.fn<() => Promise<unknown>>()
-vi.mock('../farm/docker-over-ssh', () => ({
+vi.mock('../transport/docker-over-ssh', () => ({
   localDocker: () => ({ ping }),
   dockerOverSsh: () => ({ ping: remotePing }),
 }))
@@ -41,7 +41,7 @@ function fakeClient() {
 const connectSsh = vi.fn((..._args: unknown[]) => Promise.resolve(fakeClient()))
 /** A jump host's channel: what connectSsh is then given as `sock`. */
 const forwardTo = vi.fn((..._args: unknown[]) => Promise.resolve({ channel: true }))
-vi.mock('../farm/ssh-connection', () => ({
+vi.mock('../transport/ssh-connection', () => ({
   connectSsh: (...args: unknown[]) => connectSsh(...args),
   forwardTo: (...args: unknown[]) => forwardTo(...args),
 }))
@@ -51,8 +51,8 @@ const { ShellExecutor } = await import('./shell-executor')
 const { DockerExecutor } = await import('./docker-executor')
 const { LocalCommandRunner, SshCommandRunner } = await import('./command-runner')
 const { EngineUnavailableError, NodeUnreachableError } = await import('../farm/farm-errors')
-const { HostTrust } = await import('../farm/host-trust')
-const { SshPool } = await import('../farm/ssh-pool')
+const { HostTrust } = await import('../transport/host-trust')
+const { SshPool } = await import('../transport/ssh-pool')
 type Options = ConstructorParameters<typeof NodeSessions>[1]
 /** Each test its own pool: the process's pool would carry connections from one test to the next. */
 const sessionsOf = (f: Farm, o: Options = {}) => new NodeSessions(f, { pool: new SshPool(), ...o })

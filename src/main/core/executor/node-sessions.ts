@@ -1,18 +1,24 @@
 /**
- * Opens nodes for work: a lease on the node's pooled SSH connection (core/farm/ssh-pool: one per
+ * Opens nodes for work: a lease on the node's pooled SSH connection (core/transport/ssh-pool: one per
  * node for the whole process, reconnected and guarded by a circuit breaker), or nothing for this
  * machine, with the executor that fits it. A node is opened once per NodeSessions and shared by
  * all its jobs; closeAll gives the leases back.
  */
 import type { Duplex } from 'node:stream'
-import { localDocker } from '../farm/docker-over-ssh'
+import { localDocker } from '../transport/docker-over-ssh'
 import { EngineUnavailableError, NodeUnreachableError } from '../farm/farm-errors'
 import { isLocal, jumpChain, type Farm, type FarmNode } from '../farm/farm-model'
-import { HostTrust } from '../farm/host-trust'
-import type { HostKeyChecker } from '../farm/known-hosts'
+import { HostTrust } from '../transport/host-trust'
+import type { HostKeyChecker } from '../transport/known-hosts'
 import type { NodeHandle } from '../farm/node-handle'
-import { forwardTo } from '../farm/ssh-connection'
-import { defaultSshPool, whenEnded, type LinkTarget, type SshLease, type SshPool } from '../farm/ssh-pool'
+import { forwardTo } from '../transport/ssh-connection'
+import {
+  defaultSshPool,
+  whenEnded,
+  type LinkTarget,
+  type SshLease,
+  type SshPool,
+} from '../transport/ssh-pool'
 import { LocalCommandRunner, SshCommandRunner } from './command-runner'
 import { DockerExecutor } from './docker-executor'
 import type { NodeExecutor } from './job-environment'

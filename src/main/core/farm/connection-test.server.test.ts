@@ -7,8 +7,8 @@
 import { connect as tcpConnect } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import { testConnection } from './connection-test'
-import { KnownHosts } from './known-hosts'
-import { forwardTo, connectSsh } from './ssh-connection'
+import { KnownHosts } from '../transport/known-hosts'
+import { forwardTo, connectSsh } from '../transport/ssh-connection'
 import { dialStdio, startEngine } from '../../../../test/support/docker-engine'
 import {
   startSshServer,

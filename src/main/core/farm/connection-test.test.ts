@@ -9,7 +9,7 @@ import { farmNode } from '../../../../test/support/farm-node'
 
 type EngineCall = (opts: { abortSignal: AbortSignal }) => Promise<unknown>
 const engine = { version: vi.fn<EngineCall>(), ping: vi.fn<EngineCall>() }
-vi.mock('./docker-over-ssh', () => ({ dockerOverSsh: () => engine, localDocker: () => engine }))
+vi.mock('../transport/docker-over-ssh', () => ({ dockerOverSsh: () => engine, localDocker: () => engine }))
 const end = vi.fn()
 const exec = (_cmd: string, cb: (err: undefined, ch: EventEmitter & { stderr: EventEmitter }) => void) => {
   const ch = Object.assign(new EventEmitter(), { stderr: new EventEmitter(), end: () => {} })
@@ -17,10 +17,10 @@ const exec = (_cmd: string, cb: (err: undefined, ch: EventEmitter & { stderr: Ev
   setImmediate(() => ch.emit('close', 0))
 }
 const connectSsh = vi.fn((..._args: unknown[]) => Promise.resolve({ end, exec }))
-vi.mock('./ssh-connection', () => ({ connectSsh: (...args: unknown[]) => connectSsh(...args) }))
+vi.mock('../transport/ssh-connection', () => ({ connectSsh: (...args: unknown[]) => connectSsh(...args) }))
 
 const { testConnection, median } = await import('./connection-test')
-const { KnownHosts } = await import('./known-hosts')
+const { KnownHosts } = await import('../transport/known-hosts')
 const { EngineUnavailableError, NodeUnreachableError } = await import('./farm-errors')
 
 const kh = KnownHosts.parse('/k', '')

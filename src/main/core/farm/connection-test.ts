@@ -7,12 +7,12 @@ import type { Duplex } from 'node:stream'
 import type Docker from 'dockerode'
 import type { ConnectionTestView } from '../../../shared/model'
 import { LocalCommandRunner, SshCommandRunner, type CommandRunner } from '../executor/command-runner'
-import { dockerOverSsh, localDocker } from './docker-over-ssh'
+import { dockerOverSsh, localDocker } from '../transport/docker-over-ssh'
 import { EngineUnavailableError } from './farm-errors'
 import { isLocal, type FarmNode } from './farm-model'
-import type { HostKeyChecker } from './known-hosts'
+import type { HostKeyChecker } from '../transport/known-hosts'
 import { askEngine } from './node-handle'
-import { connectSsh } from './ssh-connection'
+import { connectSsh } from '../transport/ssh-connection'
 
 export interface ConnectionTestOptions {
   /** Round trips to time on the open connection. @default 5 */

@@ -2,7 +2,7 @@ import { arch, platform } from 'node:os'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 
 const ping = vi.fn<() => Promise<unknown>>()
-vi.mock('./docker-over-ssh', () => ({ localDocker: () => ({ ping }) }))
+vi.mock('../transport/docker-over-ssh', () => ({ localDocker: () => ({ ping }) }))
 
 const { defaultFarm, LOCAL_DEFAULT_IMAGE, runnerLabels } = await import('./default-farm')
 const { defaultKnownHosts } = await import('./farm-file')

@@ -4,7 +4,7 @@
  */
 import { arch, platform } from 'node:os'
 import { githubArch, githubOs } from './capabilities'
-import { localDocker } from './docker-over-ssh'
+import { localDocker } from '../transport/docker-over-ssh'
 import { defaultKnownHosts, normalizeLabels } from './farm-file'
 import { LOCAL_HOST, type Farm } from './farm-model'
 

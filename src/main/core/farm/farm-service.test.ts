@@ -25,8 +25,8 @@ import {
   UnknownNodeError,
   type FarmEventName,
 } from './farm-service'
-import type { HealthSample } from './health-probe'
-import type { NodeState } from './node-state'
+import type { HealthSample } from './health/health-probe'
+import type { NodeState } from './health/node-state'
 import { farmNode } from '../../../../test/support/farm-node'
 
 const node = (name: string, over: Partial<FarmNode> = {}): FarmNode =>

@@ -28,13 +28,13 @@ import { NodeSessions, withTimeout, type ConnectedNode } from '../executor/node-
 import type { NodeMetricsStore } from '../store/node-metrics-store'
 import { suggest } from '../source/yaml-source'
 import { testConnection } from './connection-test'
-import { localDocker } from './docker-over-ssh'
+import { localDocker } from '../transport/docker-over-ssh'
 import { editNodeInFarmFile } from './farm-file-edit'
 import { loadFarmFile } from './farm-file'
 import { isLocal, type Farm, type FarmNode } from './farm-model'
 import { probeFarm } from './farm-status'
-import { HealthMonitor, type HealthMonitorOptions } from './health-monitor'
-import { hostKeyView, HostTrust, scanHostKey, trustHostKey } from './host-trust'
+import { HealthMonitor, type HealthMonitorOptions } from './health/health-monitor'
+import { hostKeyView, HostTrust, scanHostKey, trustHostKey } from '../transport/host-trust'
 import { copyImage, type CopyProgress, type NamedEngine } from './image-transfer'
 import type { AdminCommand } from './node-admin'
 import {
@@ -46,8 +46,8 @@ import {
   pruneNode,
   type EnsureImageOutcome,
 } from './node-operations'
-import { canTakeNewJobs, describeNodeState, type NodeState } from './node-state'
-import type { SshPool } from './ssh-pool'
+import { canTakeNewJobs, describeNodeState, type NodeState } from './health/node-state'
+import type { SshPool } from '../transport/ssh-pool'
 
 /** A name that is not a node of the farm: says which farm, suggests one, lists them all. */
 export class UnknownNodeError extends Error {

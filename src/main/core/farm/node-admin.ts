@@ -13,7 +13,7 @@ import {
   type AdminState,
   type NodeEvent,
   type NodeStatePolicy,
-} from './node-state'
+} from './health/node-state'
 
 export type AdminCommand = Extract<NodeEvent, { type: 'drain' | 'cordon' | 'resume' }>
 

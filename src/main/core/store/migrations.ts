@@ -98,7 +98,7 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
   {
     version: 4,
     sql: `
-      -- Node health (core/farm/health-monitor): samples every few seconds, kept an hour; rolled up
+      -- Node health (core/farm/health/health-monitor): samples every few seconds, kept an hour; rolled up
       -- by minute (kept two days) and by hour (kept 90 days), so charts over weeks stay fast.
       -- Metrics are null when not measured (an unreachable node, a shell node's engine).
       CREATE TABLE node_samples (

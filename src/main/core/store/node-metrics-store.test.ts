@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import type { HealthSample } from '../farm/health-probe'
+import type { HealthSample } from '../farm/health/health-probe'
 import { openDatabase, type Db } from './database'
 import { HOUR, MINUTE, NodeMetricsStore } from './node-metrics-store'
 

@@ -7,8 +7,8 @@
  * 90 days (`compact`). `series` picks the finest resolution that still covers the range, so a
  * chart never reads more than about a thousand rows.
  */
-import type { HealthSample } from '../farm/health-probe'
-import type { AdminState, HealthKind } from '../farm/node-state'
+import type { HealthSample } from '../farm/health/health-probe'
+import type { AdminState, HealthKind } from '../farm/health/node-state'
 import type { Statement } from 'better-sqlite3'
 import type { Db } from './database'
 

@@ -45,7 +45,7 @@ export interface ActionRule {
   why: string | null
 }
 
-/** The node state machine's rules (src/main/core/farm/node-state.ts), as buttons. */
+/** The node state machine's rules (src/main/core/farm/health/node-state.ts), as buttons. */
 export function adminActions(admin: AdminKind): ActionRule[] {
   const rule = (action: AdminAction, refused: string | null): ActionRule => ({
     action,

@@ -5,8 +5,8 @@
 import { readFileSync } from 'node:fs'
 import type { Duplex } from 'node:stream'
 import { Client, type ClientChannel, type ConnectConfig } from 'ssh2'
-import { AuthenticationError, NodeUnreachableError } from './farm-errors'
-import type { FarmNode } from './farm-model'
+import { AuthenticationError, NodeUnreachableError } from '../farm/farm-errors'
+import type { FarmNode } from '../farm/farm-model'
 import { hostKeyAlgorithmsFor, type HostKeyChecker } from './known-hosts'
 
 export interface SshConnectOptions {

@@ -21,8 +21,8 @@ import { dirname, join } from 'node:path'
 import { Client } from 'ssh2'
 import type { Duplex } from 'node:stream'
 import type { HostKeyView } from '../../../shared/model'
-import { HostKeyMismatchError, NodeUnreachableError, UnknownHostKeyError } from './farm-errors'
-import { describeNode, type Farm, type FarmNode } from './farm-model'
+import { HostKeyMismatchError, NodeUnreachableError, UnknownHostKeyError } from '../farm/farm-errors'
+import { describeNode, type Farm, type FarmNode } from '../farm/farm-model'
 import {
   fingerprint,
   hostKeyAlgorithmsFor,

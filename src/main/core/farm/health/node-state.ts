@@ -31,7 +31,7 @@
  * `gone` from online, quarantine of a node an admin already took out) are refused with a reason.
  */
 
-import type { UnreachableCause } from '../../../shared/model'
+import type { UnreachableCause } from '../../../../shared/model'
 
 export type { UnreachableCause }
 

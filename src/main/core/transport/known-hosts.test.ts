@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { HostKeyMismatchError, UnknownHostKeyError } from './farm-errors'
+import { HostKeyMismatchError, UnknownHostKeyError } from '../farm/farm-errors'
 import { fingerprint, hostKeyAlgorithmsFor, keyType, KnownHosts } from './known-hosts'
 import { farmNode } from '../../../../test/support/farm-node'
 

@@ -9,8 +9,8 @@
  * `probeTimeoutMs`, then nothing once its connection's breaker is open), never the others'. An
  * unreachable node is detected within `intervalMs + probeTimeoutMs` (9 s by default).
  */
-import type { NodeSessions, ConnectedNode } from '../executor/node-sessions'
-import type { Farm, FarmNode } from './farm-model'
+import type { NodeSessions, ConnectedNode } from '../../executor/node-sessions'
+import type { Farm, FarmNode } from '../farm-model'
 import {
   causeOf,
   DEFAULT_THRESHOLDS,
@@ -21,8 +21,8 @@ import {
   type HealthSample,
   type HealthThresholds,
 } from './health-probe'
-import { askEngine } from './node-handle'
-import { applyAdminCommand, type AdminCommand, type NodeLedger } from './node-admin'
+import { askEngine } from '../node-handle'
+import { applyAdminCommand, type AdminCommand, type NodeLedger } from '../node-admin'
 import {
   canTakeNewJobs,
   DEFAULT_NODE_POLICY,

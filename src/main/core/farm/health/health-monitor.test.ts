@@ -4,14 +4,14 @@
  * On the lab: test/integration/health.test.ts.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import type { CommandRunner } from '../executor/command-runner'
-import type { ConnectedNode, NodeSessions } from '../executor/node-sessions'
-import { NodeUnreachableError } from './farm-errors'
-import type { Farm, FarmNode } from './farm-model'
+import type { CommandRunner } from '../../executor/command-runner'
+import type { ConnectedNode, NodeSessions } from '../../executor/node-sessions'
+import { NodeUnreachableError } from '../farm-errors'
+import type { Farm, FarmNode } from '../farm-model'
 import { HealthMonitor, type HealthRecorder, type NodeStateChanged } from './health-monitor'
-import { recordJobOutcome } from './node-admin'
+import { recordJobOutcome } from '../node-admin'
 import type { AdminState } from './node-state'
-import { farmNode } from '../../../../test/support/farm-node'
+import { farmNode } from '../../../../../test/support/farm-node'
 
 const node = (name: string): FarmNode => farmNode(name, { labels: [] })
 const farm: Farm = {

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
-import { HostKeyMismatchError, NodeUnreachableError, UnknownHostKeyError } from './farm-errors'
-import type { FarmNode } from './farm-model'
+import { HostKeyMismatchError, NodeUnreachableError, UnknownHostKeyError } from '../farm/farm-errors'
+import type { FarmNode } from '../farm/farm-model'
 import {
   ChangedHostKeyError,
   FingerprintMismatchError,

@@ -15,7 +15,7 @@ import {
   HostKeyMismatchError,
   NodeUnreachableError,
   UnknownHostKeyError,
-} from './farm-errors'
+} from '../farm/farm-errors'
 import { fingerprint, KnownHosts } from './known-hosts'
 import { connectSsh, describeNetworkError, forwardTo } from './ssh-connection'
 import { closedPort, makeKey, startSshServer, type TestSshServer } from '../../../../test/support/ssh-server'

@@ -9,15 +9,15 @@ import {
   EngineUnavailableError,
   HostKeyMismatchError,
   UnknownHostKeyError,
-} from './farm-errors'
-import { askEngine, runCollect, type NodeHandle } from './node-handle'
+} from '../farm-errors'
+import { askEngine, runCollect, type NodeHandle } from '../node-handle'
 import type { UnreachableCause } from './node-state'
-import type { Farm, FarmNode, HealthLimits } from './farm-model'
-import { dfAvailableBytes } from './node-probe'
-import { SHELL_WORKSPACE_PREFIX } from '../executor/shell-executor'
-import type { HealthSample } from '../../../shared/model'
+import type { Farm, FarmNode, HealthLimits } from '../farm-model'
+import { dfAvailableBytes } from '../node-probe'
+import { SHELL_WORKSPACE_PREFIX } from '../../executor/shell-executor'
+import type { HealthSample } from '../../../../shared/model'
 
-export type { HealthSample } from '../../../shared/model'
+export type { HealthSample } from '../../../../shared/model'
 
 /** CPU counters from /proc/stat, kept between samples to turn them into a percentage. */
 export interface CpuTimes {

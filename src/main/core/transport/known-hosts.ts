@@ -4,8 +4,8 @@
  */
 import { createHash, createHmac } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { HostKeyMismatchError, UnknownHostKeyError } from './farm-errors'
-import type { FarmNode } from './farm-model'
+import { HostKeyMismatchError, UnknownHostKeyError } from '../farm/farm-errors'
+import type { FarmNode } from '../farm/farm-model'
 
 export interface KnownKey {
   type: string

@@ -3,14 +3,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execFileSync } from 'node:child_process'
 import { describe, expect, it, vi } from 'vitest'
-import { LocalCommandRunner, type CommandRunner } from '../executor/command-runner'
+import { LocalCommandRunner, type CommandRunner } from '../../executor/command-runner'
 import {
   AuthenticationError,
   EngineUnavailableError,
   HostKeyMismatchError,
   NodeUnreachableError,
-} from './farm-errors'
-import type { FarmNode } from './farm-model'
+} from '../farm-errors'
+import type { FarmNode } from '../farm-model'
 import {
   causeOf,
   cpuPercent,
@@ -23,7 +23,7 @@ import {
   type HealthProbeResult,
   type HealthSample,
 } from './health-probe'
-import type { NodeHandle } from './node-handle'
+import type { NodeHandle } from '../node-handle'
 
 const node: FarmNode = {
   name: 'n1',
