@@ -12,9 +12,12 @@ if (!name || !known.includes(name)) {
 }
 const quiet = { stdio: ['ignore', 'ignore', 'inherit'] }
 if (spawnSync('npx', ['electron-vite', 'build'], quiet).status !== 0) process.exit(1)
+// Benchmarks of pure code (planning, the scheduler over a simulated farm) need no lab.
+const pure = new Set(['plan', 'schedule'])
 if (
-  !existsSync(process.env.YARDMASTER_LAB_DIR ?? '/var/lib/yardmaster-lab') ||
-  process.env.BENCH_LAB_UP !== '0'
+  !pure.has(name) &&
+  (!existsSync(process.env.YARDMASTER_LAB_DIR ?? '/var/lib/yardmaster-lab') ||
+    process.env.BENCH_LAB_UP !== '0')
 ) {
   if (spawnSync('bash', ['test/lab/up.sh'], quiet).status !== 0) process.exit(1)
 }
