@@ -2,44 +2,16 @@
  * Concurrency groups across real `yardmaster run` processes sharing one history, on the lab:
  * cancel-in-progress stops the older run; a killed orchestrator does not block its group.
  */
-import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { openDatabase } from '../../src/main/core/store/database'
 import { RunStore } from '../../src/main/core/store/run-store'
-import { tempDir } from '../support/cli'
-import { hostEngine, lab, REPO } from '../support/lab'
+import { spawnCli, tempDir } from '../support/cli'
+import { hostEngine, lab } from '../support/lab'
 
-function start(wf: string, dataDir: string) {
-  const child = spawn(
-    process.execPath,
-    [join(REPO, 'bin', 'yardmaster.cjs'), 'run', wf, '--farm', lab().farmFile, '--data-dir', dataDir],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
-  let out = ''
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()))
-  child.stderr.on('data', (d: Buffer) => (out += d.toString()))
-  const done = new Promise<{ code: number | null; out: string }>((resolve) =>
-    child.on('exit', (code) => resolve({ code, out })),
-  )
-  const saw = (text: string, ms = 20_000) =>
-    new Promise<void>((resolve, reject) => {
-      const t0 = Date.now()
-      const tick = setInterval(() => {
-        if (out.includes(text)) {
-          clearInterval(tick)
-          resolve()
-        } else if (Date.now() - t0 > ms) {
-          clearInterval(tick)
-          reject(new Error(`did not see "${text}" in:\n${out}`))
-        }
-      }, 50)
-    })
-  return { child, done, saw }
-}
+const start = (wf: string, dataDir: string) =>
+  spawnCli(['run', wf, '--farm', lab().farmFile, '--data-dir', dataDir])
 
 const workflow = (dir: string, cancel: boolean) => {
   const wf = join(dir, `deploy-${cancel}.yml`)
@@ -83,8 +55,13 @@ describe('concurrency groups across processes', () => {
     const db = openDatabase(dir)
     try {
       expect(db.prepare('SELECT count(*) AS n FROM concurrency_claims').get()).toEqual({ n: 0 })
-      // The killed run stays "running" in the history: reattaching to it is the recovery work's.
-      expect(new RunStore(db).listRuns(5).map((r) => r.state)).toEqual(['succeeded', 'running'])
+      // The killed run is not left "running": the next orchestrator found its process gone and
+      // marked its job lost (reattaching to it is the recovery work's).
+      const runs = new RunStore(db)
+      expect(runs.listRuns(5).map((r) => r.state)).toEqual(['succeeded', 'failed'])
+      const killed = runs.getRun(runs.listRuns(5)[1]!.id).jobs[0]!
+      expect(killed.state).toBe('failed')
+      expect(killed.reason).toMatch(/^lost: the Yardmaster process running it \(pid \d+\) stopped$/)
       // Its container outlived it on the host; remove it so the lab stays clean.
       const instance = new RunStore(db).instanceId()
       const engine = hostEngine('n1')

@@ -268,6 +268,46 @@ jobs:
   })
 })
 
+describe('node slots across runs sharing the history', () => {
+  it('two runs at once never put more jobs on a node than its slots; the later one waits, saying why', async () => {
+    const workflow = await wf(`jobs:
+  a: { runs-on: linux, steps: [{ run: sleep 0.3 }] }
+  b: { runs-on: linux, steps: [{ run: sleep 0.3 }] }
+`)
+    const farm = farmOf(node('one', ['linux'], { slots: 1 }))
+    const notices: string[] = []
+    // Two connections to one history, as two processes have.
+    const other = new RunStore(openDatabase(dir))
+    const first = await prepareRun(workflow, farm, new NodeSessions(farm))
+    const second = await prepareRun(workflow, farm, new NodeSessions(farm))
+    let started!: () => void
+    const firstRunning = new Promise<void>((r) => (started = r))
+    const x = executeRun(first, {
+      store,
+      concurrencyPollMs: 20,
+      observer: { jobChanged: (_id, _job, state) => state === 'running' && started() },
+    })
+    await firstRunning
+    const y = executeRun(second, {
+      store: other,
+      concurrencyPollMs: 20,
+      observer: { notice: (_id, t) => notices.push(t) },
+    })
+    const [a, b] = await Promise.all([x, y])
+    expect([a.state, b.state]).toEqual(['succeeded', 'succeeded'])
+    const spans = [a.runId, b.runId]
+      .flatMap((id) => store.getRun(id).jobs)
+      .map((j) => [j.startedAt!, j.finishedAt!] as const)
+      .sort((p, q) => p[0] - q[0])
+    expect(spans).toHaveLength(4)
+    for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1])
+    expect(notices[0]).toBe(
+      'job a waits for a free slot: one has 1 of 1 taken (by other runs sharing this history)',
+    )
+    other.db.close()
+  })
+})
+
 describe('executeRun with fake executors', () => {
   function fakeExecutor(opts: { prepare?: Error; step?: (script: string) => number | Error } = {}) {
     const setups: JobSetup[] = []

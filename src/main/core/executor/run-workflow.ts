@@ -12,7 +12,7 @@
 import { resolve } from 'node:path'
 import type { JobState, LogStream, RunState, StepState } from '../../../shared/model'
 import type { Farm, FarmNode } from '../farm/farm-model'
-import { explainRequirements, nodesFor, pickNode } from '../scheduler/capability-match'
+import { explainRequirements, nodesFor } from '../scheduler/capability-match'
 import { InvalidSourceError, type SourceProblem } from '../source/source-error'
 import type { RunStore } from '../store/run-store'
 import { NodeMetricsStore } from '../store/node-metrics-store'
@@ -35,6 +35,9 @@ import type { NodeSession, NodeSessions } from './node-sessions'
 import { probeNode } from '../farm/node-probe'
 import { mergeCapabilities } from '../farm/capabilities'
 import { githubContext, resolveInputs, type RunParameters } from './run-contexts'
+import { SlotClaims } from '../orchestrator/slot-claims'
+import { ClaimStore } from '../store/claim-store'
+import { sleep } from '../orchestrator/wait'
 
 /** The run could not start: no reachable node for a job. Nothing was recorded. */
 export class NoReachableNodeError extends Error {
@@ -279,6 +282,11 @@ export interface ExecuteOptions {
    * quarantine it). @default the history the run is stored in
    */
   nodeLedger?: NodeLedger
+  /**
+   * Where node slots are claimed, counted across every process sharing the history.
+   * @default a holder registered for the length of the run
+   */
+  claims?: SlotClaims
 }
 
 export interface RunResult {
@@ -348,6 +356,9 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     }),
   })
   const { runId } = created
+  const ownClaims = !opts.claims
+  const claims = opts.claims ?? new SlotClaims(new ClaimStore(store.db)).start()
+  claims.holdRun(runId)
   const instanceId = store.instanceId()
   const secrets = params.secrets ?? {}
   const logs = new LogSink(
@@ -427,6 +438,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   cancelPoll.unref()
   const cleanups: Array<() => void> = [
     () => clearInterval(cancelPoll),
+    () => ownClaims && claims.stop(),
     () => opts.signal?.removeEventListener('abort', stopOnCaller),
   ]
 
@@ -456,8 +468,9 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   store.setRunState(runId, 'running')
   observer.runChanged?.(runId, 'running')
 
-  const busy = new Map<string, number>()
   const running = new Set<Promise<void>>()
+  // Instances told they wait for a slot another run holds (said once each).
+  const toldWaiting = new Set<Instance>()
   const ledger = opts.nodeLedger ?? new NodeMetricsStore(store.db)
   // Nodes quarantined while this run goes on: jobs not started yet go elsewhere.
   const quarantined = new Map<string, string>()
@@ -569,10 +582,9 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     }
   }
 
-  const start = (g: Group, inst: Instance, node: FarmNode) => {
+  const start = (g: Group, inst: Instance, node: FarmNode, claimId: number) => {
     g.queue.splice(g.queue.indexOf(inst), 1)
     g.running++
-    busy.set(node.name, (busy.get(node.name) ?? 0) + 1)
     const strategy = {
       'fail-fast': g.failFast,
       'job-index': inst.index,
@@ -623,13 +635,14 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       )
       .finally(() => {
         g.running--
-        busy.set(node.name, busy.get(node.name)! - 1)
+        claims.release(claimId)
         running.delete(p)
       })
     running.add(p)
   }
 
   for (;;) {
+    let waitingForSlot = false
     for (const g of groups.values()) {
       if (g.phase === 'waiting' && g.job.needs.every((n) => groups.get(n)!.phase === 'done')) await decide(g)
       if (g.phase !== 'running') continue
@@ -652,8 +665,24 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
           for (const id of inst.stepIds) store.updateStep(id, { state: 'skipped', conclusion: 'skipped' })
           continue
         }
-        const node = pickNode(usable, busy)
-        if (node) start(g, inst, node)
+        const got = claims.claim(usable, { runId, jobId: inst.jobId })
+        if (got)
+          start(
+            g,
+            inst,
+            usable.find((n) => n.name === got.node)!,
+            got.claimId,
+          )
+        else {
+          waitingForSlot = true
+          if (!toldWaiting.has(inst) && !running.size) {
+            toldWaiting.add(inst)
+            const used = claims.used()
+            notice(
+              `job ${inst.key} waits for a free slot: ${usable.map((n) => `${n.name} has ${used.get(n.name) ?? 0} of ${n.slots} taken`).join(', ')} (by other runs sharing this history)`,
+            )
+          }
+        }
       }
       if (!g.queue.length && g.running === 0) {
         g.phase = 'done'
@@ -667,6 +696,11 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       }
     }
     if (![...groups.values()].some((g) => g.phase !== 'done')) break
+    if (waitingForSlot) {
+      // Slots held by other processes free up without telling this one: look again shortly.
+      await Promise.race([...running, sleep(opts.concurrencyPollMs ?? 500, runSignal)])
+      continue
+    }
     if (!running.size) {
       // Nothing runs and nothing could start: every remaining job waits on something that cannot happen.
       for (const g of groups.values())

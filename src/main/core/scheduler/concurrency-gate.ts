@@ -8,6 +8,8 @@
 import { hostname } from 'node:os'
 import type { ConcurrencyClaim, RunStore } from '../store/run-store'
 import { toText, type Json } from '../workflow/expressions'
+import { processAlive } from '../orchestrator/process-alive'
+import { sleep } from '../orchestrator/wait'
 
 export interface ConcurrencySetting {
   group: string
@@ -146,25 +148,4 @@ export class ConcurrencyGate {
     }
     return live
   }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const t = setTimeout(done, ms)
-    function done() {
-      clearTimeout(t)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
 }

@@ -175,4 +175,33 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       );
     `,
   },
+  {
+    version: 6,
+    sql: `
+      -- Orchestrators sharing this history (a console, a yardmaster run in a terminal): each
+      -- renews its lease every few seconds (core/orchestrator/slot-claims). A slot claim lives by
+      -- its holder's lease, so a node's slots are counted across every process, and the claims of
+      -- a holder that died expire with it.
+      CREATE TABLE orchestrators (
+        id           TEXT    PRIMARY KEY,
+        host         TEXT    NOT NULL,
+        pid          INTEGER NOT NULL,
+        started_at   INTEGER NOT NULL,
+        lease_until  INTEGER NOT NULL
+      );
+      -- AUTOINCREMENT: a claim id is never reused, so a released claim cannot be taken for a newer one.
+      CREATE TABLE slot_claims (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        node       TEXT    NOT NULL,
+        holder     TEXT    NOT NULL,
+        run_id     INTEGER REFERENCES runs(id) ON DELETE CASCADE,
+        job_id     INTEGER REFERENCES jobs(id) ON DELETE CASCADE,
+        claimed_at INTEGER NOT NULL
+      );
+      CREATE INDEX slot_claims_by_node ON slot_claims (node);
+      CREATE INDEX slot_claims_by_holder ON slot_claims (holder);
+      -- The orchestrator that runs the run: when it dies, its unfinished jobs are marked lost.
+      ALTER TABLE runs ADD COLUMN holder TEXT;
+    `,
+  },
 ]

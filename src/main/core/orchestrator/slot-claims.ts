@@ -1,0 +1,169 @@
+/**
+ * A node's slots, held across every process that shares one history.
+ *
+ * Each orchestrator (the console's, or a `yardmaster run` in a terminal) registers with a lease
+ * and renews it every `heartbeatMs`. Claiming a slot is one BEGIN IMMEDIATE transaction: reap the
+ * holders whose lease ran out (or whose process on this host is gone), count the claims on the
+ * candidate nodes farm-wide, choose, insert. So two processes never fill one node past its slots.
+ *
+ * A holder that died frees its slots when reaped, and the jobs it was running are marked lost
+ * (failed, with the reason) rather than left "running" forever. Requeueing them, or reattaching to
+ * containers still running, is the recovery issue's work.
+ */
+import { randomUUID } from 'node:crypto'
+import { hostname } from 'node:os'
+import type { ClaimStore, LostJob } from '../store/claim-store'
+import { processAlive } from './process-alive'
+
+export interface SlotClaimsOptions {
+  /** How often the lease is renewed. @default 3000 */
+  heartbeatMs?: number
+  /** How long a lease lasts without renewal. @default 15000 */
+  leaseMs?: number
+  /** @default Date.now */
+  now?: () => number
+  host?: string
+  pid?: number
+  /** Is a process on this host alive? (tests fake it) @default process.kill(pid, 0) */
+  alive?: (pid: number) => boolean
+  /** Told of jobs marked lost when their holder died. */
+  lost?: (jobs: LostJob[], reason: string) => void
+}
+
+export interface Claimed {
+  claimId: number
+  node: string
+}
+
+/** The candidate with the most free slots (ties: the order given), or null when all are full. */
+export type ChooseNode = (
+  candidates: ReadonlyArray<{ name: string; slots: number }>,
+  used: ReadonlyMap<string, number>,
+) => string | null
+
+export const mostFree: ChooseNode = (candidates, used) => {
+  let best: string | null = null
+  let bestFree = 0
+  for (const c of candidates) {
+    const free = c.slots - (used.get(c.name) ?? 0)
+    if (free > bestFree) {
+      best = c.name
+      bestFree = free
+    }
+  }
+  return best
+}
+
+export class SlotClaims {
+  readonly holder: string
+  private readonly heartbeatMs: number
+  private readonly leaseMs: number
+  private readonly now: () => number
+  private readonly host: string
+  private readonly pid: number
+  private readonly alive: (pid: number) => boolean
+  private readonly lost: NonNullable<SlotClaimsOptions['lost']>
+  private timer: NodeJS.Timeout | null = null
+
+  constructor(
+    private readonly store: ClaimStore,
+    opts: SlotClaimsOptions = {},
+  ) {
+    this.holder = randomUUID()
+    this.heartbeatMs = opts.heartbeatMs ?? 3_000
+    this.leaseMs = opts.leaseMs ?? 15_000
+    this.now = opts.now ?? Date.now
+    this.host = opts.host ?? hostname()
+    this.pid = opts.pid ?? process.pid
+    this.alive = opts.alive ?? processAlive
+    this.lost = opts.lost ?? (() => {})
+  }
+
+  /** Registers this orchestrator and starts renewing its lease. */
+  start(): this {
+    this.store.exclusive(() => this.register())
+    this.timer = setInterval(() => this.heartbeat(), this.heartbeatMs)
+    this.timer.unref()
+    return this
+  }
+
+  /** Renews the lease (the timer calls it; tests may too). */
+  heartbeat(): void {
+    // A holder reaped while it was stalled (a laptop asleep) registers again: its old claims are
+    // gone, and what it still runs will claim nothing new under the old lease.
+    if (!this.store.renew(this.holder, this.now() + this.leaseMs)) this.register()
+  }
+
+  private register(): void {
+    const now = this.now()
+    this.store.register({
+      id: this.holder,
+      host: this.host,
+      pid: this.pid,
+      startedAt: now,
+      leaseUntil: now + this.leaseMs,
+    })
+  }
+
+  /** Stops renewing and gives back every claim. */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer)
+    this.timer = null
+    this.store.exclusive(() => this.store.unregister(this.holder))
+  }
+
+  /** Records that this orchestrator runs the run: if it dies, the run's unfinished jobs are marked lost. */
+  holdRun(runId: number): void {
+    this.store.setRunHolder(runId, this.holder)
+  }
+
+  /**
+   * Claims a slot on one of the candidates, counting every process's claims; null when all the
+   * candidates' slots are taken.
+   */
+  claim(
+    candidates: ReadonlyArray<{ name: string; slots: number }>,
+    job: { runId: number | null; jobId: number | null },
+    choose: ChooseNode = mostFree,
+  ): Claimed | null {
+    return this.store.exclusive(() => {
+      this.reapLocked()
+      const node = choose(candidates, this.store.usedSlots())
+      if (node === null) return null
+      const claimId = this.store.addClaim({ node, holder: this.holder, ...job, claimedAt: this.now() })
+      return { claimId, node }
+    })
+  }
+
+  release(claimId: number): void {
+    this.store.removeClaim(claimId)
+  }
+
+  /** Claims per node over every live holder, after reaping the dead. */
+  used(): Map<string, number> {
+    return this.store.exclusive(() => {
+      this.reapLocked()
+      return this.store.usedSlots()
+    })
+  }
+
+  /** Reaps dead holders now (a console does it on start, so a crash is cleared at once). */
+  reap(): void {
+    this.store.exclusive(() => this.reapLocked())
+  }
+
+  private reapLocked(): void {
+    const now = this.now()
+    for (const o of this.store.orchestrators()) {
+      if (o.id === this.holder) continue
+      const gone = o.host === this.host && o.pid !== this.pid && !this.alive(o.pid)
+      if (!gone && o.leaseUntil >= now) continue
+      const reason = gone
+        ? `lost: the Yardmaster process running it (pid ${o.pid}) stopped`
+        : `lost: the Yardmaster process running it (pid ${o.pid} on ${o.host}) stopped renewing its lease`
+      const lost = this.store.markLost(o.id, reason, now)
+      this.store.unregister(o.id)
+      if (lost.length) this.lost(lost, reason)
+    }
+  }
+}

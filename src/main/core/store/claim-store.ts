@@ -1,0 +1,130 @@
+/**
+ * Orchestrators and their slot claims in the history database: the SQL behind
+ * core/orchestrator/slot-claims. Callers wrap what must be atomic in `exclusive` (BEGIN
+ * IMMEDIATE), so two processes never read the same free slot.
+ */
+import type { Db } from './database'
+
+export interface OrchestratorRow {
+  id: string
+  host: string
+  pid: number
+  startedAt: number
+  leaseUntil: number
+}
+
+export interface SlotClaimRow {
+  id: number
+  node: string
+  holder: string
+  runId: number | null
+  jobId: number | null
+  claimedAt: number
+}
+
+export interface LostJob {
+  jobId: number
+  runId: number
+  key: string
+}
+
+export class ClaimStore {
+  constructor(readonly db: Db) {}
+
+  exclusive<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate()
+  }
+
+  register(o: OrchestratorRow): void {
+    this.db
+      .prepare(
+        'INSERT OR REPLACE INTO orchestrators (id, host, pid, started_at, lease_until) VALUES (?, ?, ?, ?, ?)',
+      )
+      .run(o.id, o.host, o.pid, o.startedAt, o.leaseUntil)
+  }
+
+  /** Extends the holder's lease; false when it was already reaped (its claims are gone). */
+  renew(id: string, leaseUntil: number): boolean {
+    return (
+      this.db.prepare('UPDATE orchestrators SET lease_until = ? WHERE id = ?').run(leaseUntil, id).changes > 0
+    )
+  }
+
+  orchestrators(): OrchestratorRow[] {
+    return this.db
+      .prepare('SELECT id, host, pid, started_at AS startedAt, lease_until AS leaseUntil FROM orchestrators')
+      .all() as OrchestratorRow[]
+  }
+
+  /** Removes a holder and its claims. */
+  unregister(id: string): void {
+    this.db.prepare('DELETE FROM slot_claims WHERE holder = ?').run(id)
+    this.db.prepare('DELETE FROM orchestrators WHERE id = ?').run(id)
+  }
+
+  /** Claims per node, over every live holder. */
+  usedSlots(): Map<string, number> {
+    const rows = this.db.prepare('SELECT node, COUNT(*) AS n FROM slot_claims GROUP BY node').all() as Array<{
+      node: string
+      n: number
+    }>
+    return new Map(rows.map((r) => [r.node, r.n]))
+  }
+
+  addClaim(c: Omit<SlotClaimRow, 'id'>): number {
+    return Number(
+      this.db
+        .prepare('INSERT INTO slot_claims (node, holder, run_id, job_id, claimed_at) VALUES (?, ?, ?, ?, ?)')
+        .run(c.node, c.holder, c.runId, c.jobId, c.claimedAt).lastInsertRowid,
+    )
+  }
+
+  removeClaim(id: number): void {
+    this.db.prepare('DELETE FROM slot_claims WHERE id = ?').run(id)
+  }
+
+  claims(): SlotClaimRow[] {
+    return this.db
+      .prepare(
+        'SELECT id, node, holder, run_id AS runId, job_id AS jobId, claimed_at AS claimedAt FROM slot_claims ORDER BY id',
+      )
+      .all() as SlotClaimRow[]
+  }
+
+  /** Unfinished jobs of the runs a holder ran. */
+  unfinishedJobs(holder: string): LostJob[] {
+    return this.db
+      .prepare(
+        `SELECT j.id AS jobId, j.run_id AS runId, j.job_key AS key FROM jobs j JOIN runs r ON r.id = j.run_id
+         WHERE r.holder = ? AND j.state IN ('pending','running') ORDER BY j.id`,
+      )
+      .all(holder) as LostJob[]
+  }
+
+  /** Marks a dead holder's unfinished jobs lost, their steps with them, and its unfinished runs failed. */
+  markLost(holder: string, reason: string, at: number): LostJob[] {
+    const lost = this.unfinishedJobs(holder)
+    const job = this.db.prepare(
+      "UPDATE jobs SET state = 'failed', reason = ?, finished_at = ? WHERE id = ? AND state IN ('pending','running')",
+    )
+    const steps = this.db.prepare(
+      `UPDATE steps SET state = CASE state WHEN 'running' THEN 'failed' ELSE 'skipped' END,
+         conclusion = CASE state WHEN 'running' THEN 'failure' ELSE 'skipped' END, finished_at = ?
+       WHERE job_id = ? AND state IN ('pending','running')`,
+    )
+    for (const j of lost) {
+      job.run(reason, at, j.jobId)
+      steps.run(at, j.jobId)
+    }
+    this.db
+      .prepare(
+        "UPDATE runs SET state = 'failed', finished_at = ? WHERE holder = ? AND state IN ('queued','running')",
+      )
+      .run(at, holder)
+    return lost
+  }
+
+  setRunHolder(runId: number, holder: string): void {
+    this.db.prepare('UPDATE runs SET holder = ? WHERE id = ?').run(holder, runId)
+  }
+}
