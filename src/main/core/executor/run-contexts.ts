@@ -6,8 +6,11 @@
 import { arch, platform } from 'node:os'
 import type { Json } from '../workflow/expressions'
 import type { Workflow, WorkflowInput } from '../workflow/workflow-model'
+import type { Priority } from '../scheduler/priority'
 
 export interface RunParameters {
+  /** The class the run's jobs are served in. @default 'normal' */
+  priority?: Priority
   /** `--input K=V`: workflow_dispatch / workflow_call inputs. */
   inputs?: Record<string, string>
   /** `--secret K=V` / `--secret-env K`. Never stored, always masked. */

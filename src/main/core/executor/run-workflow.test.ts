@@ -301,9 +301,7 @@ describe('node slots across runs sharing the history', () => {
       .sort((p, q) => p[0] - q[0])
     expect(spans).toHaveLength(4)
     for (let i = 1; i < spans.length; i++) expect(spans[i]![0]).toBeGreaterThanOrEqual(spans[i - 1]![1])
-    expect(notices[0]).toBe(
-      'job a waits for a free slot: one has 1 of 1 taken (by other runs sharing this history)',
-    )
+    expect(notices[0]).toBe('job a waits: 1 node fits; it is busy')
     other.db.close()
   })
 })

@@ -36,8 +36,8 @@ import { probeNode } from '../farm/node-probe'
 import { mergeCapabilities } from '../farm/capabilities'
 import { githubContext, resolveInputs, type RunParameters } from './run-contexts'
 import { SlotClaims } from '../orchestrator/slot-claims'
+import { Dispatcher, type Ticket } from '../orchestrator/dispatcher'
 import { ClaimStore } from '../store/claim-store'
-import { sleep } from '../orchestrator/wait'
 
 /** The run could not start: no reachable node for a job. Nothing was recorded. */
 export class NoReachableNodeError extends Error {
@@ -283,10 +283,11 @@ export interface ExecuteOptions {
    */
   nodeLedger?: NodeLedger
   /**
-   * Where node slots are claimed, counted across every process sharing the history.
-   * @default a holder registered for the length of the run
+   * Where jobs wait for node slots: the orchestrator's, shared by the runs it executes, with
+   * slots counted across every process sharing the history.
+   * @default one of the run's own, registered for the length of the run
    */
-  claims?: SlotClaims
+  dispatcher?: Dispatcher
 }
 
 export interface RunResult {
@@ -321,6 +322,8 @@ interface Group {
   instances: Instance[]
   queue: Instance[]
   running: number
+  /** Instances waiting for a slot (asked the dispatcher). */
+  asking: number
   failFast: boolean
   maxParallel: number
   abort: AbortController
@@ -356,9 +359,12 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     }),
   })
   const { runId } = created
-  const ownClaims = !opts.claims
-  const claims = opts.claims ?? new SlotClaims(new ClaimStore(store.db)).start()
-  claims.holdRun(runId)
+  const ownDispatcher = !opts.dispatcher
+  const dispatcher =
+    opts.dispatcher ??
+    new Dispatcher(new SlotClaims(new ClaimStore(store.db)).start(), { pollMs: opts.concurrencyPollMs })
+  dispatcher.claims.holdRun(runId)
+  const priority = params.priority ?? 'normal'
   const instanceId = store.instanceId()
   const secrets = params.secrets ?? {}
   const logs = new LogSink(
@@ -389,6 +395,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         instances: [],
         queue: [],
         running: 0,
+        asking: 0,
         failFast: true,
         maxParallel: Infinity,
         abort: new AbortController(),
@@ -438,7 +445,11 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   cancelPoll.unref()
   const cleanups: Array<() => void> = [
     () => clearInterval(cancelPoll),
-    () => ownClaims && claims.stop(),
+    () => {
+      if (!ownDispatcher) return
+      dispatcher.stop()
+      dispatcher.claims.stop()
+    },
     () => opts.signal?.removeEventListener('abort', stopOnCaller),
   ]
 
@@ -469,8 +480,8 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   observer.runChanged?.(runId, 'running')
 
   const running = new Set<Promise<void>>()
-  // Instances told they wait for a slot another run holds (said once each).
-  const toldWaiting = new Set<Instance>()
+  // Instances waiting for a slot.
+  const tickets = new Map<Instance, Ticket>()
   const ledger = opts.nodeLedger ?? new NodeMetricsStore(store.db)
   // Nodes quarantined while this run goes on: jobs not started yet go elsewhere.
   const quarantined = new Map<string, string>()
@@ -635,18 +646,19 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       )
       .finally(() => {
         g.running--
-        claims.release(claimId)
+        dispatcher.release(claimId)
         running.delete(p)
       })
     running.add(p)
   }
 
   for (;;) {
-    let waitingForSlot = false
     for (const g of groups.values()) {
       if (g.phase === 'waiting' && g.job.needs.every((n) => groups.get(n)!.phase === 'done')) await decide(g)
       if (g.phase !== 'running') continue
       for (const inst of [...g.queue]) {
+        // Waiting for a slot: a cancel gives the wait up, and the next round cancels it.
+        if (tickets.has(inst)) continue
         if (runSignal.aborted || g.abort.signal.aborted) {
           g.queue.splice(g.queue.indexOf(inst), 1)
           const why = g.abort.signal.aborted ? g.abort.signal.reason : runSignal.reason
@@ -656,7 +668,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
           for (const id of inst.stepIds) store.updateStep(id, { state: 'cancelled', conclusion: 'cancelled' })
           continue
         }
-        if (g.running >= g.maxParallel) break
+        if (g.running + g.asking >= g.maxParallel) break
         const usable = inst.nodes.filter((n) => !quarantined.has(n.name))
         if (!usable.length) {
           g.queue.splice(g.queue.indexOf(inst), 1)
@@ -665,26 +677,34 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
           for (const id of inst.stepIds) store.updateStep(id, { state: 'skipped', conclusion: 'skipped' })
           continue
         }
-        const got = claims.claim(usable, { runId, jobId: inst.jobId })
-        if (got)
-          start(
-            g,
-            inst,
-            usable.find((n) => n.name === got.node)!,
-            got.claimId,
-          )
-        else {
-          waitingForSlot = true
-          if (!toldWaiting.has(inst) && !running.size) {
-            toldWaiting.add(inst)
-            const used = claims.used()
-            notice(
-              `job ${inst.key} waits for a free slot: ${usable.map((n) => `${n.name} has ${used.get(n.name) ?? 0} of ${n.slots} taken`).join(', ')} (by other runs sharing this history)`,
-            )
-          }
-        }
+        const ticket = dispatcher.request(
+          {
+            runId,
+            jobId: inst.jobId,
+            key: inst.key,
+            pipeline: resolve(workflow.file),
+            priority,
+            requirements: inst.requirements,
+            nodes: usable,
+          },
+          AbortSignal.any([runSignal, g.abort.signal]),
+        )
+        tickets.set(inst, ticket)
+        g.asking++
+        const idle = running.size === 0
+        const p = ticket.granted
+          .then((grant) => {
+            tickets.delete(inst)
+            g.asking--
+            if (grant) start(g, inst, grant.node, grant.claimId)
+          })
+          .finally(() => running.delete(p))
+        running.add(p)
+        // Say why it waits when nothing of this run goes on meanwhile (a slot held by another run).
+        const why = ticket.reason()
+        if (why && idle) notice(`job ${inst.key} waits: ${why}`)
       }
-      if (!g.queue.length && g.running === 0) {
+      if (!g.queue.length && g.running === 0 && g.asking === 0) {
         g.phase = 'done'
         g.release?.()
         const states = g.instances.map((i) => i.state)
@@ -696,11 +716,6 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       }
     }
     if (![...groups.values()].some((g) => g.phase !== 'done')) break
-    if (waitingForSlot) {
-      // Slots held by other processes free up without telling this one: look again shortly.
-      await Promise.race([...running, sleep(opts.concurrencyPollMs ?? 500, runSignal)])
-      continue
-    }
     if (!running.size) {
       // Nothing runs and nothing could start: every remaining job waits on something that cannot happen.
       for (const g of groups.values())

@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
-import type { ClaimStore, LostJob } from '../store/claim-store'
+import type { ClaimStore, LostJob, SlotClaimRow } from '../store/claim-store'
 import { processAlive } from './process-alive'
 
 export interface SlotClaimsOptions {
@@ -144,6 +144,14 @@ export class SlotClaims {
     return this.store.exclusive(() => {
       this.reapLocked()
       return this.store.usedSlots()
+    })
+  }
+
+  /** Every live claim, of every holder, after reaping the dead. */
+  all(): SlotClaimRow[] {
+    return this.store.exclusive(() => {
+      this.reapLocked()
+      return this.store.claims()
     })
   }
 

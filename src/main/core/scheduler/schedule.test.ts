@@ -142,7 +142,7 @@ describe('schedule: examples', () => {
       queue: [job('a', { requirements: big }), job('b', { requirements: big, readyAt: 1 })],
     })
     expect(d.assignments.map((a) => a.job)).toEqual(['a'])
-    expect(d.pending[0]!.reason).toBe('1 node fit; none has 2 cpus and 1g memory free now')
+    expect(d.pending[0]!.reason).toBe('1 node fits; none has 2 cpus and 1g memory free now')
   })
 
   it('holds a busy farm for a waiting hotfix: the next free slot is its own', () => {
@@ -154,7 +154,7 @@ describe('schedule: examples', () => {
     })
     expect(d.assignments).toEqual([])
     expect(d.pending.find((p) => p.job === 'fix')!.reason).toBe(
-      '2 nodes fit; all 2 busy; next expected free in about 2 min (n1)',
+      '2 nodes fit; all 2 are busy; next expected free in about 2 min (n1)',
     )
     // n1 frees up: the hotfix takes it, although the normal job is as old.
     const next = pass({
@@ -233,14 +233,14 @@ describe('schedule: examples', () => {
     const onlyCordoned = pass({ nodes: [cordoned], queue: [job('j')] })
     expect(onlyCordoned.pending[0]!.reason).toBe('n4 (cordoned: disk swap) fits but takes no work now')
     const busy = pass({ nodes, running: [run('r1', 'n1'), run('r2', 'n2')], queue: [job('j')] })
-    expect(busy.pending[0]!.reason).toBe('2 nodes fit; all 2 busy')
+    expect(busy.pending[0]!.reason).toBe('2 nodes fit; all 2 are busy')
     expect(busy.pending[0]!.counts).toEqual({ 'refuses work': 1 })
     const shrunk = pass({
       nodes: [sched('n2', [], 0, { slotNote: 'n2: 0 of 4 slots while load is 7.9 on 4 cores' })],
       queue: [job('j')],
     })
     expect(shrunk.pending[0]!.reason).toBe(
-      '1 node fit; it is busy (n2: 0 of 4 slots while load is 7.9 on 4 cores)',
+      '1 node fits; it is busy (n2: 0 of 4 slots while load is 7.9 on 4 cores)',
     )
     const small = sched('n1', [], 1)
     small.node.cpus = 2

@@ -461,13 +461,13 @@ function whyWaiting(
       req.resources.cpus !== null ? `${req.resources.cpus} cpus` : null,
       req.resources.memoryBytes !== null ? `${formatSize(req.resources.memoryBytes)} memory` : null,
     ].filter(Boolean)
-    return `${allowed.length} node${allowed.length > 1 ? 's' : ''} fit; none has ${need.join(' and ')} free now`
+    return `${allowed.length} node${allowed.length > 1 ? 's fit' : ' fits'}; none has ${need.join(' and ')} free now`
   }
   const noted = allowed.filter((r) => r.sched.slotNote).map((r) => r.sched.slotNote)
   const next = nextFree(allowed, running, now)
   const n = allowed.length
   return (
-    `${n} node${n > 1 ? 's' : ''} fit; ${n > 1 ? `all ${n}` : 'it is'} busy` +
+    `${n} node${n > 1 ? 's fit' : ' fits'}; ${n > 1 ? `all ${n} are` : 'it is'} busy` +
     (next ? `; next expected free in ${next}` : '') +
     (noted.length ? ` (${noted.join('; ')})` : '')
   )

@@ -1,0 +1,110 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { farmNode } from '../../../../test/support/farm-node'
+import { requirementsOf } from '../scheduler/capability-match'
+import type { Priority } from '../scheduler/priority'
+import { openDatabase, type Db } from '../store/database'
+import { ClaimStore } from '../store/claim-store'
+import { RunStore } from '../store/run-store'
+import { Dispatcher, type SlotRequest } from './dispatcher'
+import { SlotClaims } from './slot-claims'
+
+let dir: string
+const dbs: Db[] = []
+const claimsOf = () => {
+  const db = openDatabase(dir)
+  dbs.push(db)
+  return new SlotClaims(new ClaimStore(db), { alive: () => true }).start()
+}
+let jobIds: number[] = []
+let runId = 0
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ym-dispatch-'))
+  // Claims name real jobs of the history.
+  const db = openDatabase(dir)
+  dbs.push(db)
+  const keys = Array.from({ length: 10 }, (_, i) => `j${i}`)
+  const run = new RunStore(db).createRun({
+    workflowName: 'w',
+    workflowFile: '/w.yml',
+    farmFile: null,
+    jobs: keys.map((key) => ({ key, name: key, needs: [], runsOn: [], steps: [] })),
+  })
+  runId = run.runId
+  jobIds = keys.map((k) => run.jobIds.get(k)!)
+  job = 0
+})
+afterEach(() => {
+  dbs.splice(0).forEach((d) => d.close())
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const n1 = farmNode('n1', { labels: ['self-hosted', 'linux'], slots: 1 })
+const gpu = farmNode('gpu', { labels: ['self-hosted', 'linux', 'gpu'], slots: 1 })
+let job = 0
+const req = (key: string, priority: Priority = 'normal', extra: Partial<SlotRequest> = {}): SlotRequest => ({
+  runId,
+  jobId: jobIds[job++]!,
+  key,
+  pipeline: `/w/${key}.yml`,
+  priority,
+  requirements: requirementsOf(['linux'], {}),
+  nodes: [n1],
+  ...extra,
+})
+
+describe('Dispatcher', () => {
+  it('grants a free slot at once, and the next one to a hotfix before older normal work', async () => {
+    const d = new Dispatcher(claimsOf(), { pollMs: 10_000 })
+    const first = await d.request(req('first')).granted
+    expect(first?.node.name).toBe('n1')
+    const normal = d.request(req('normal'))
+    const hotfix = d.request(req('fix', 'hotfix'))
+    expect(normal.reason()).toBe('1 node fits; it is busy')
+    expect(hotfix.reason()).toBe('1 node fits; it is busy')
+    expect(d.queue().map((w) => [w.key, w.position])).toEqual([
+      ['fix', 1],
+      ['normal', 2],
+    ])
+    d.release(first!.claimId)
+    expect((await hotfix.granted)?.node.name).toBe('n1')
+    expect(normal.reason()).toBe('1 node fits; it is busy')
+    d.stop()
+  })
+
+  it('keeps a generic job off the specialised node while the generic one is free', async () => {
+    const d = new Dispatcher(claimsOf())
+    const g = await d.request(req('generic', 'normal', { nodes: [gpu, n1] })).granted
+    expect(g?.node.name).toBe('n1')
+    d.stop()
+  })
+
+  it("counts another process's claims, and grants when it frees its slot", async () => {
+    const other = claimsOf()
+    const held = other.claim([n1], { runId: null, jobId: null })!
+    const d = new Dispatcher(claimsOf(), { pollMs: 20 })
+    const t = d.request(req('waits'))
+    expect(t.reason()).toBe('1 node fits; it is busy')
+    other.release(held.claimId)
+    // The poll notices without being told.
+    expect((await t.granted)?.node.name).toBe('n1')
+    d.stop()
+  })
+
+  it('gives a wait up when its signal aborts, and lets the next job have the slot', async () => {
+    const d = new Dispatcher(claimsOf(), { pollMs: 10_000 })
+    const first = (await d.request(req('first')).granted)!
+    const abort = new AbortController()
+    const gone = d.request(req('gone'), abort.signal)
+    const next = d.request(req('next'))
+    abort.abort()
+    expect(await gone.granted).toBeNull()
+    expect(d.queue().map((w) => w.key)).toEqual(['next'])
+    d.release(first.claimId)
+    expect((await next.granted)?.node.name).toBe('n1')
+    expect(await d.request(req('late'), AbortSignal.abort()).granted).toBeNull()
+    d.stop()
+  })
+})

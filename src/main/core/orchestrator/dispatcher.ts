@@ -1,0 +1,221 @@
+/**
+ * Gives node slots to the jobs that wait for one, through the pure scheduler.
+ *
+ * Every run an orchestrator executes asks here for a slot for each job that is ready. A pass
+ * (on every request, every release, and every `pollMs` while something waits: other processes
+ * free slots without telling this one) puts every waiting job of every run through `schedule()`,
+ * with what runs anywhere on the farm (the slot claims of every process in the history) as the
+ * running set. Each assignment is then claimed in SQLite (slot-claims.ts); one another process
+ * took first just waits for the next pass. Jobs left waiting keep the scheduler's reason, for the
+ * queue view and `yardmaster queue`.
+ */
+import type { FarmNode } from '../farm/farm-model'
+import type { Requirements } from '../scheduler/capability-match'
+import type { Priority } from '../scheduler/priority'
+import {
+  schedule,
+  type Pending,
+  type QueuedJob,
+  type RunningJob,
+  type SchedulePolicy,
+} from '../scheduler/schedule'
+import type { SlotClaims } from './slot-claims'
+
+export interface SlotRequest {
+  runId: number
+  jobId: number
+  /** The job's key in its run (`build`, `test (linux, 20)`). */
+  key: string
+  /** Workflow file (and later repository): the unit of fair share. */
+  pipeline: string
+  priority: Priority
+  requirements: Requirements
+  /** Nodes that may take it: they fit, this process opened them, none quarantined. */
+  nodes: readonly FarmNode[]
+  /** Longest expected path from this job to the end of its run, itself included (ms). */
+  pathMs?: number | null
+}
+
+export interface Grant {
+  node: FarmNode
+  claimId: number
+}
+
+export interface Ticket {
+  /** Resolves with the slot, or null when the wait was given up (the signal aborted). */
+  granted: Promise<Grant | null>
+  /** Why it waits, while it does (the scheduler's words); null once granted or given up. */
+  reason(): string | null
+}
+
+export interface WaitingJob {
+  runId: number
+  jobId: number
+  key: string
+  priority: Priority
+  since: number
+  reason: string
+  /** Its place in the order of service (1 is next). */
+  position: number
+}
+
+export interface DispatcherOptions {
+  /** How often waiting jobs look for slots freed by other processes. @default 500 */
+  pollMs?: number
+  policy?: SchedulePolicy
+  /** @default Date.now */
+  now?: () => number
+  /** Told when what waits, or why, changed (the queue view listens). */
+  changed?: () => void
+}
+
+interface Waiter {
+  id: string
+  req: SlotRequest
+  since: number
+  resolve: (g: Grant | null) => void
+  reason: string | null
+  position: number
+}
+
+export class Dispatcher {
+  private readonly waiting = new Map<string, Waiter>()
+  /** claim id -> what holds it, for the scheduler's view of what runs. */
+  private readonly granted = new Map<number, { req: SlotRequest; at: number }>()
+  private readonly pollMs: number
+  private readonly now: () => number
+  private timer: NodeJS.Timeout | null = null
+  private next = 0
+
+  constructor(
+    readonly claims: SlotClaims,
+    private readonly opts: DispatcherOptions = {},
+  ) {
+    this.pollMs = opts.pollMs ?? 500
+    this.now = opts.now ?? Date.now
+  }
+
+  /** Asks for a slot for one job; the pass that follows may grant it at once. */
+  request(req: SlotRequest, signal?: AbortSignal): Ticket {
+    const id = `w${++this.next}`
+    let resolve!: (g: Grant | null) => void
+    const granted = new Promise<Grant | null>((r) => (resolve = r))
+    const waiter: Waiter = { id, req, since: this.now(), resolve, reason: null, position: 0 }
+    const give = (g: Grant | null) => {
+      signal?.removeEventListener('abort', giveUp)
+      this.waiting.delete(id)
+      resolve(g)
+    }
+    const giveUp = () => {
+      if (!this.waiting.has(id)) return
+      give(null)
+      this.pass()
+    }
+    waiter.resolve = give
+    if (signal?.aborted) {
+      resolve(null)
+      return { granted, reason: () => null }
+    }
+    signal?.addEventListener('abort', giveUp, { once: true })
+    this.waiting.set(id, waiter)
+    this.pass()
+    return { granted, reason: () => (this.waiting.has(id) ? waiter.reason : null) }
+  }
+
+  /** Gives a slot back and lets the next job have it. */
+  release(claimId: number): void {
+    this.granted.delete(claimId)
+    this.claims.release(claimId)
+    this.pass()
+  }
+
+  /** What waits, in order of service, with why. */
+  queue(): WaitingJob[] {
+    return [...this.waiting.values()]
+      .map((w) => ({
+        runId: w.req.runId,
+        jobId: w.req.jobId,
+        key: w.req.key,
+        priority: w.req.priority,
+        since: w.since,
+        reason: w.reason ?? 'waiting for the scheduler',
+        position: w.position,
+      }))
+      .sort((a, b) => a.position - b.position)
+  }
+
+  /** Stops looking for slots; waiting jobs stay waiting (their runs give up through their signals). */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer)
+    this.timer = null
+  }
+
+  /** One scheduling pass over everything that waits in this process. */
+  pass(): void {
+    if (!this.waiting.size) {
+      this.stop()
+      return
+    }
+    const now = this.now()
+    const nodes = new Map<string, FarmNode>()
+    for (const w of this.waiting.values()) for (const n of w.req.nodes) nodes.set(n.name, n)
+    const running: RunningJob[] = this.claims.all().map((c) => {
+      const mine = this.granted.get(c.id)
+      return mine
+        ? {
+            id: `c${c.id}`,
+            node: c.node,
+            pipeline: mine.req.pipeline,
+            priority: mine.req.priority,
+            startedAt: mine.at,
+          }
+        : // Another process's job: it counts against its node; its priority is not known here.
+          {
+            id: `c${c.id}`,
+            node: c.node,
+            pipeline: `holder:${c.holder}`,
+            priority: 'normal',
+            startedAt: c.claimedAt,
+          }
+    })
+    const queue: QueuedJob[] = [...this.waiting.values()].map((w) => ({
+      id: w.id,
+      pipeline: w.req.pipeline,
+      priority: w.req.priority,
+      readyAt: w.since,
+      requirements: w.req.requirements,
+      only: new Set(w.req.nodes.map((n) => n.name)),
+      pathMs: w.req.pathMs ?? null,
+    }))
+    const decision = schedule({
+      now,
+      queue,
+      nodes: [...nodes.values()].map((node) => ({ node, refuses: null, slots: node.slots })),
+      running,
+      policy: this.opts.policy,
+    })
+    for (const a of decision.assignments) {
+      const w = this.waiting.get(a.job)!
+      const node = nodes.get(a.node)!
+      // The pass saw the claims of a moment ago: claim exactly this node, or wait for the next.
+      const claimed = this.claims.claim([node], { runId: w.req.runId, jobId: w.req.jobId })
+      if (!claimed) {
+        w.reason = `${node.name} was taken by another process; looking again`
+        continue
+      }
+      this.granted.set(claimed.claimId, { req: w.req, at: now })
+      w.resolve({ node, claimId: claimed.claimId })
+    }
+    decision.pending.forEach((p: Pending, i) => {
+      const w = this.waiting.get(p.job)
+      if (!w) return
+      w.reason = p.reason
+      w.position = i + 1
+    })
+    if (this.waiting.size && !this.timer) {
+      this.timer = setInterval(() => this.pass(), this.pollMs)
+      this.timer.unref()
+    } else if (!this.waiting.size) this.stop()
+    this.opts.changed?.()
+  }
+}
