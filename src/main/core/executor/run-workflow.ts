@@ -288,6 +288,8 @@ export interface ExecuteOptions {
    * @default one of the run's own, registered for the length of the run
    */
   dispatcher?: Dispatcher
+  /** Told the run's id as soon as it is recorded (the queue links its entry). */
+  created?: (runId: number) => void
 }
 
 export interface RunResult {
@@ -310,6 +312,8 @@ interface Instance extends PlannedInstance {
   stepIds: number[]
   index: number
   state: JobState
+  /** Cancels this instance alone (Cancel on one job). */
+  abort: AbortController
 }
 
 /** A workflow job while the run goes on: waiting, then its instances, then done. */
@@ -359,6 +363,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     }),
   })
   const { runId } = created
+  opts.created?.(runId)
   const ownDispatcher = !opts.dispatcher
   const dispatcher =
     opts.dispatcher ??
@@ -441,6 +446,13 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   const cancelPoll = setInterval(() => {
     const why = store.runCancelRequest(runId)
     if (why) runAbort.abort(new RunCancel(why))
+    const jobs = store.jobCancelRequests(runId)
+    if (!jobs.size) return
+    for (const g of groups.values())
+      for (const inst of g.instances) {
+        const reason = jobs.get(inst.jobId)
+        if (reason && !inst.abort.signal.aborted) inst.abort.abort(new RunCancel(reason))
+      }
   }, opts.concurrencyPollMs ?? 500)
   cancelPoll.unref()
   const cleanups: Array<() => void> = [
@@ -489,6 +501,25 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   /** Decides a waiting group whose needs are done: skip it, or expand it into instances. */
   const decide = async (g: Group): Promise<void> => {
     const job = g.job
+    const reused = params.reuse?.jobs.get(job.key)
+    if (reused) {
+      // A re-run takes this job's result from the earlier run instead of running it again.
+      const row = rowOf(job)
+      g.phase = 'done'
+      g.result = reused.state
+      Object.assign(g.outputs, reused.outputs)
+      const reason = `reused from run ${params.reuse!.runId} (not run again)`
+      store.updateJob(row.jobId, {
+        state: reused.state,
+        reason,
+        outputs: reused.outputs,
+        nodeName: reused.node,
+        finishedAt: Date.now(),
+      })
+      for (const id of row.stepIds) store.updateStep(id, { state: 'skipped', conclusion: 'skipped' })
+      observer.jobChanged?.(runId, row.key, reused.state, { reason })
+      return
+    }
     const needs = needsContext(job)
     const status: RunStatus = {
       success: job.needs.every((n) => groups.get(n)!.result === 'succeeded'),
@@ -570,7 +601,14 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     g.instances = planned.map((p, index) => {
       if (index === 0) {
         if (p.key !== row.key || planned.length > 1) store.renameJob(row.jobId, p.key, p.name, p.runsOn)
-        return { ...p, jobId: row.jobId, stepIds: row.stepIds, index, state: 'pending' as JobState }
+        return {
+          ...p,
+          jobId: row.jobId,
+          stepIds: row.stepIds,
+          index,
+          state: 'pending' as JobState,
+          abort: new AbortController(),
+        }
       }
       const added = store.addJob(runId, {
         key: p.key,
@@ -579,7 +617,14 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         runsOn: p.runsOn,
         steps: job.steps.map((s) => s.name),
       })
-      return { ...p, jobId: added.jobId, stepIds: added.stepIds, index, state: 'pending' as JobState }
+      return {
+        ...p,
+        jobId: added.jobId,
+        stepIds: added.stepIds,
+        index,
+        state: 'pending' as JobState,
+        abort: new AbortController(),
+      }
     })
     g.queue = [...g.instances]
     g.phase = 'running'
@@ -621,7 +666,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         logs,
         node,
         executor: prepared.opened.get(node.name)!.executor,
-        signal: AbortSignal.any([runSignal, g.abort.signal]),
+        signal: AbortSignal.any([runSignal, g.abort.signal, inst.abort.signal]),
         setJob: (state, patch) => setInstance(inst, state, patch),
         stepChanged: (i, name, state, code) => observer.stepChanged?.(runId, inst.key, i, name, state, code),
       },
@@ -659,9 +704,13 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       for (const inst of [...g.queue]) {
         // Waiting for a slot: a cancel gives the wait up, and the next round cancels it.
         if (tickets.has(inst)) continue
-        if (runSignal.aborted || g.abort.signal.aborted) {
+        if (runSignal.aborted || g.abort.signal.aborted || inst.abort.signal.aborted) {
           g.queue.splice(g.queue.indexOf(inst), 1)
-          const why = g.abort.signal.aborted ? g.abort.signal.reason : runSignal.reason
+          const why = inst.abort.signal.aborted
+            ? inst.abort.signal.reason
+            : g.abort.signal.aborted
+              ? g.abort.signal.reason
+              : runSignal.reason
           const reason =
             why instanceof RunCancel ? why.message : 'the run was cancelled before the job started'
           setInstance(inst, 'cancelled', { reason, finishedAt: Date.now() })
@@ -687,7 +736,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
             requirements: inst.requirements,
             nodes: usable,
           },
-          AbortSignal.any([runSignal, g.abort.signal]),
+          AbortSignal.any([runSignal, g.abort.signal, inst.abort.signal]),
         )
         tickets.set(inst, ticket)
         g.asking++

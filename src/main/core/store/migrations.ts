@@ -202,6 +202,21 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       CREATE INDEX slot_claims_by_holder ON slot_claims (holder);
       -- The orchestrator that runs the run: when it dies, its unfinished jobs are marked lost.
       ALTER TABLE runs ADD COLUMN holder TEXT;
+      -- The durable queue: runs triggered (from the console, the API, the CLI) and not started yet.
+      -- What to run, never a secret. An orchestrator takes an entry by setting its holder; when it
+      -- dies first, the entry goes back to the queue. Started entries point at their run.
+      CREATE TABLE run_queue (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        workflow_file TEXT    NOT NULL,
+        trigger_json  TEXT    NOT NULL,
+        priority      TEXT    NOT NULL CHECK (priority IN ('hotfix','high','normal','low')),
+        submitted_at  INTEGER NOT NULL,
+        holder        TEXT,
+        run_id        INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+        error         TEXT
+      );
+      -- A cancel asked for one job (the console's Cancel on a job); the run loop polls it.
+      ALTER TABLE jobs ADD COLUMN cancel_requested TEXT;
     `,
   },
 ]

@@ -213,6 +213,27 @@ export class RunStore {
       .run(reason, runId)
   }
 
+  /** Asks one job to stop (polled by the process running its run); false when it is already done. */
+  requestJobCancel(jobId: number, reason: string): boolean {
+    return (
+      this.db
+        .prepare(
+          "UPDATE jobs SET cancel_requested = ? WHERE id = ? AND cancel_requested IS NULL AND state IN ('pending','running')",
+        )
+        .run(reason, jobId).changes > 0
+    )
+  }
+
+  /** Cancel requests of a run's jobs: job id -> reason. */
+  jobCancelRequests(runId: number): Map<number, string> {
+    const rows = this.db
+      .prepare(
+        'SELECT id, cancel_requested AS reason FROM jobs WHERE run_id = ? AND cancel_requested IS NOT NULL',
+      )
+      .all(runId) as Array<{ id: number; reason: string }>
+    return new Map(rows.map((r) => [r.id, r.reason]))
+  }
+
   runCancelRequest(runId: number): string | null {
     const row = this.db.prepare('SELECT cancel_requested AS r FROM runs WHERE id = ?').get(runId) as
       { r: string | null } | undefined

@@ -1,0 +1,252 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { farmOf, localNode } from '../../../../test/support/farm-node'
+import { NodeSessions } from '../executor/node-sessions'
+import { InvalidInputError } from '../executor/run-contexts'
+import type { FarmNode } from '../farm/farm-model'
+import { InvalidSourceError } from '../source/source-error'
+import { openDatabase, type Db } from '../store/database'
+import { QueueStore } from '../store/queue-store'
+import { Orchestrator } from './orchestrator'
+
+let dir: string
+let db: Db
+let orchestrators: Orchestrator[] = []
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'ym-orch-'))
+  db = openDatabase(dir)
+})
+afterEach(async () => {
+  await Promise.all(orchestrators.map((o) => o.stop()))
+  orchestrators = []
+  db.close()
+  rmSync(dir, { recursive: true, force: true })
+})
+
+const shell = (slots = 2): FarmNode =>
+  localNode('here', { executor: 'shell', labels: ['self-hosted', 'linux'], slots })
+
+function orchestrator(node = shell()) {
+  const farm = farmOf([node])
+  const sessions = new NodeSessions(farm)
+  const o = new Orchestrator({ db, farm: () => farm, sessions: () => sessions, pollMs: 20 }).start()
+  orchestrators.push(o)
+  return o
+}
+
+const workflow = (name: string, text: string) => {
+  const file = join(dir, name)
+  writeFileSync(file, text)
+  return file
+}
+
+/** Waits until `check` holds (state written by the orchestrator's own loop). */
+async function until(check: () => boolean, what: string) {
+  for (let i = 0; i < 2000; i++) {
+    if (check()) return
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  throw new Error(`never happened: ${what}`)
+}
+
+const dispatch = `on:
+  workflow_dispatch:
+    inputs:
+      greeting: { type: string, required: true }
+      loud: { type: boolean, default: false }
+      level: { type: choice, options: [info, warn], default: warn }
+jobs:
+  hello:
+    runs-on: linux
+    steps:
+      - run: echo "\${{ inputs.greeting }} \${{ inputs.loud }} \${{ inputs.level }}"
+`
+
+describe('Orchestrator', () => {
+  it('queues a trigger, runs it with its inputs, and links the entry to the run', async () => {
+    const o = orchestrator()
+    const entry = await o.trigger({
+      workflowFile: workflow('hello.yml', dispatch),
+      inputs: { greeting: 'hi', loud: 'true' },
+    })
+    expect(entry.priority).toBe('normal')
+    await o.idle()
+    const runId = o.runOf(entry.id)!
+    const detail = o.runs.getRun(runId)
+    expect(detail.run.state).toBe('succeeded')
+    expect(o.runs.getLogs(runId, 0, 100).map((l) => l.text)).toContain('hi true warn')
+
+    expect(o.queue().runs).toEqual([])
+  })
+
+  it('refuses a bad trigger with the problem, and records nothing', async () => {
+    const o = orchestrator()
+    const file = workflow('hello.yml', dispatch)
+    await expect(o.trigger({ workflowFile: file, inputs: {} })).rejects.toThrow(InvalidInputError)
+    await expect(o.trigger({ workflowFile: file, inputs: { greeting: 'x', nope: '1' } })).rejects.toThrow(
+      /nope/,
+    )
+    await expect(o.trigger({ workflowFile: file, inputs: { greeting: 'x', loud: 'maybe' } })).rejects.toThrow(
+      /loud/,
+    )
+    const broken = workflow(
+      'broken.yml',
+      'on: push\njobs:\n  a:\n    runs-on: linux\n    steps:\n      - runn: echo\n',
+    )
+    const e = await o.trigger({ workflowFile: broken }).catch((x: Error) => x)
+    expect(e).toBeInstanceOf(InvalidSourceError)
+    expect((e as Error).message).toMatch(/broken\.yml:6:\d+/)
+    await expect(o.trigger({ workflowFile: join(dir, 'missing.yml') })).rejects.toThrow(
+      /cannot read the workflow/,
+    )
+    expect(new QueueStore(db).waiting()).toEqual([])
+    expect(o.runs.listRuns(10)).toEqual([])
+  })
+
+  it('cancels a running run, and one job of a run while the others go on', async () => {
+    const o = orchestrator()
+    const slow = workflow(
+      'slow.yml',
+      'on: push\njobs:\n  long:\n    runs-on: linux\n    steps:\n      - run: sleep 30\n  quick:\n    runs-on: linux\n    steps:\n      - run: sleep 0.3; echo done\n',
+    )
+    const a = await o.trigger({ workflowFile: slow })
+    await until(
+      () =>
+        o.runOf(a.id) !== null &&
+        o.runs.getRun(o.runOf(a.id)!).jobs.some((j) => j.key === 'long' && j.state === 'running'),
+      'long runs',
+    )
+    const runA = o.runOf(a.id)!
+    o.cancelJob(runA, 'long')
+    await until(() => o.runs.getRun(runA).run.state !== 'running', 'run A ends')
+    const jobs = o.runs.getRun(runA).jobs
+    expect(jobs.find((j) => j.key === 'long')).toMatchObject({
+      state: 'cancelled',
+      reason: 'cancelled from the console',
+    })
+    expect(jobs.find((j) => j.key === 'quick')!.state).toBe('succeeded')
+    expect(() => o.cancelJob(runA, 'quick')).toThrow(/already ended \(succeeded\)/)
+    expect(() => o.cancelJob(runA, 'nope')).toThrow(/has no job "nope"/)
+
+    const b = await o.trigger({ workflowFile: slow })
+    await until(
+      () => o.runOf(b.id) !== null && o.runs.getRun(o.runOf(b.id)!).run.state === 'running',
+      'run B runs',
+    )
+    const runB = o.runOf(b.id)!
+    o.cancelRun(runB)
+    await until(() => o.runs.getRun(runB).run.state === 'cancelled', 'run B cancelled')
+    expect(() => o.cancelRun(runB)).toThrow(/ended \(cancelled\)/)
+  })
+
+  it('re-runs only the failed jobs and what needs them, taking the others from the earlier run', async () => {
+    const flag = join(dir, 'fail-once')
+    writeFileSync(flag, '')
+    const o = orchestrator()
+    const file = workflow(
+      'flaky.yml',
+      `on: push
+jobs:
+  build:
+    runs-on: linux
+    outputs: { v: '\${{ steps.b.outputs.v }}' }
+    steps:
+      - id: b
+        run: echo "v=built-$RANDOM" >> "$GITHUB_OUTPUT"
+  test:
+    needs: build
+    runs-on: linux
+    steps:
+      - run: if [ -e ${flag} ]; then rm ${flag}; exit 1; fi; echo "testing \${{ needs.build.outputs.v }}"
+  ship:
+    needs: test
+    runs-on: linux
+    steps:
+      - run: echo shipped
+`,
+    )
+    const first = await o.trigger({ workflowFile: file })
+    await o.idle()
+    const run1 = o.runOf(first.id)!
+    expect(o.runs.getRun(run1).run.state).toBe('failed')
+    const built = o.runs.getRun(run1).jobs.find((j) => j.key === 'build')!.outputs.v!
+    const again = await o.rerun(run1, { kind: 'failed' })
+    await o.idle()
+    const run2 = o.runOf(again.id)!
+    const detail = o.runs.getRun(run2)
+    expect(detail.run.state).toBe('succeeded')
+    expect(detail.jobs.map((j) => [j.key, j.state])).toEqual([
+      ['build', 'succeeded'],
+      ['test', 'succeeded'],
+      ['ship', 'succeeded'],
+    ])
+    expect(detail.jobs[0]!.reason).toBe(`reused from run ${run1} (not run again)`)
+    expect(detail.jobs[0]!.outputs.v).toBe(built)
+    expect(o.runs.getLogs(run2, 0, 100).map((l) => l.text)).toContain(`testing ${built}`)
+    await expect(o.rerun(run2, { kind: 'failed' })).rejects.toThrow(/no failed job/)
+    await expect(o.rerun(run2, { kind: 'job', job: 'nope' })).rejects.toThrow(/has no job "nope"/)
+    const one = await o.rerun(run2, { kind: 'job', job: 'ship' })
+    await o.idle()
+    expect(o.runs.getRun(o.runOf(one.id)!).jobs.map((j) => j.reason?.startsWith('reused') ?? false)).toEqual([
+      true,
+      true,
+      false,
+    ])
+  })
+
+  it('serves a hotfix before older normal runs when the slot frees', async () => {
+    const o = orchestrator(shell(1))
+    const file = (n: string) =>
+      workflow(`${n}.yml`, `on: push\njobs:\n  j:\n    runs-on: linux\n    steps:\n      - run: sleep 0.3\n`)
+    const busy = await o.trigger({ workflowFile: file('busy') })
+    await until(
+      () => o.runOf(busy.id) !== null && o.runs.getRun(o.runOf(busy.id)!).jobs[0]!.state === 'running',
+      'busy runs',
+    )
+    const normal = await o.trigger({ workflowFile: file('normal') })
+    await until(() => o.queue().jobs.length === 1, 'normal waits')
+    const fix = await o.trigger({ workflowFile: file('fix'), priority: 'hotfix' })
+    await until(() => o.queue().jobs.length === 2, 'fix waits')
+    expect(o.queue().jobs.map((j) => [j.priority, j.position])).toEqual([
+      ['hotfix', 1],
+      ['normal', 2],
+    ])
+    await o.idle()
+    const started = (id: number) => o.runs.getRun(o.runOf(id)!).jobs[0]!.startedAt!
+    expect(started(fix.id)).toBeLessThan(started(normal.id))
+  })
+
+  it('loses nothing queued when its orchestrator died: the next one takes the entry', async () => {
+    const file = workflow(
+      'later.yml',
+      'on: push\njobs:\n  j:\n    runs-on: linux\n    steps:\n      - run: echo picked up\n',
+    )
+    const queue = new QueueStore(db)
+    const entry = queue.add(file, {}, 'normal', Date.now())
+    queue.take(entry.id, 'an-orchestrator-that-died')
+    const o = orchestrator()
+    await until(() => o.runOf(entry.id) !== null, 'the entry is taken')
+    await o.idle()
+    expect(o.runs.getRun(o.runOf(entry.id)!).run.state).toBe('succeeded')
+  })
+
+  it('says in the queue why a run could not start', async () => {
+    const o = orchestrator()
+    const file = workflow(
+      'gpu.yml',
+      'on: push\njobs:\n  j:\n    runs-on: linux\n    steps:\n      - run: echo\n',
+    )
+    const entry = await o.trigger({ workflowFile: file, labels: ['gpu'] })
+    await o.idle()
+    expect(o.queue().failed).toEqual([
+      expect.objectContaining({ queueId: entry.id, error: expect.stringMatching(/cannot run on this farm/) }),
+    ])
+    expect(() => o.setPriority(entry.id, 'high')).toThrow(/not waiting/)
+    // Removing it dismisses it from the list.
+    o.dequeue(entry.id)
+    expect(o.queue().failed).toEqual([])
+  })
+})

@@ -1,0 +1,402 @@
+/**
+ * The orchestrator: the durable queue of triggered runs, the runs it executes, cancellation and
+ * re-runs. Hosted by the Electron main process and `yardmaster serve`; the console and the API
+ * are its clients.
+ *
+ *   trigger ──validate──▶ run_queue (SQLite) ──take──▶ prepare ──▶ execute (executor/run-workflow)
+ *                              ▲                                        │ each ready job
+ *   a dead holder's entries ───┘                                        ▼
+ *                                                  dispatcher (scheduler pass, slot claims with leases)
+ *
+ * Validation happens before anything is recorded: an unknown file, an invalid workflow, an
+ * unknown input or one of the wrong type is refused with the problem (file:line:col where it
+ * applies). A queued entry survives a crash: the next orchestrator on the same history takes the
+ * entries whose holder is gone.
+ */
+import { resolve } from 'node:path'
+import type { Farm, FarmNode } from '../farm/farm-model'
+import type { NodeSessions } from '../executor/node-sessions'
+import { executeRun, prepareRun, type RunObserver } from '../executor/run-workflow'
+import { resolveInputs, type RunParameters } from '../executor/run-contexts'
+import { isPriority, type Priority } from '../scheduler/priority'
+import type { Db } from '../store/database'
+import { ClaimStore } from '../store/claim-store'
+import { QueueStore, type QueueEntry, type Trigger } from '../store/queue-store'
+import { RunStore } from '../store/run-store'
+import { loadWorkflow, selectJob } from '../workflow/parse-workflow'
+import type { Workflow } from '../workflow/workflow-model'
+import { Dispatcher, type WaitingJob } from './dispatcher'
+import { SlotClaims } from './slot-claims'
+
+export interface OrchestratorOptions {
+  db: Db
+  /** The farm now (it changes when its file is edited). */
+  farm: () => Farm
+  sessions: () => NodeSessions
+  /** Nodes that take no new jobs now (drained, cordoned, quarantined), with why. */
+  unavailable?: () => ReadonlyMap<string, string>
+  /** Told of every change the console shows: a run queued, started, finished; a wait's reason. */
+  changed?: (what: { runId?: number; queueId?: number }) => void
+  /** How often cancel requests and slots freed elsewhere are looked at. @default 500 */
+  pollMs?: number
+  heartbeatMs?: number
+  leaseMs?: number
+}
+
+export interface TriggerRequest {
+  workflowFile: string
+  inputs?: Record<string, string>
+  event?: string
+  priority?: Priority
+  /** Extra labels every job's node must carry. */
+  labels?: string[]
+  /** Run this job alone (and what it needs). */
+  job?: string
+}
+
+export type RerunMode = { kind: 'all' } | { kind: 'failed' } | { kind: 'job'; job: string }
+
+export interface QueueView {
+  /** Runs triggered and not started yet, in order of service. */
+  runs: Array<{
+    queueId: number
+    workflowFile: string
+    priority: Priority
+    submittedAt: number
+    position: number
+  }>
+  /** Jobs of started runs that wait for a slot, in order of service, with why. */
+  jobs: WaitingJob[]
+  /** Triggers that could not start, newest first, with why. */
+  failed: Array<{ queueId: number; workflowFile: string; submittedAt: number; error: string }>
+}
+
+const RANK: Record<Priority, number> = { hotfix: 0, high: 1, normal: 2, low: 3 }
+
+export class Orchestrator {
+  readonly runs: RunStore
+  readonly queueStore: QueueStore
+  readonly dispatcher: Dispatcher
+  private readonly claims: SlotClaims
+  /** Runs being prepared or executed. */
+  private readonly active = new Set<Promise<void>>()
+  private pump: Promise<void> | null = null
+  private again = false
+  private stopped = false
+  private readonly abort = new AbortController()
+  private timer: NodeJS.Timeout | null = null
+
+  constructor(private readonly opts: OrchestratorOptions) {
+    this.runs = new RunStore(opts.db)
+    this.queueStore = new QueueStore(opts.db)
+    this.claims = new SlotClaims(new ClaimStore(opts.db), {
+      heartbeatMs: opts.heartbeatMs,
+      leaseMs: opts.leaseMs,
+      lost: (jobs) => new Set(jobs.map((j) => j.runId)).forEach((runId) => opts.changed?.({ runId })),
+    })
+    this.dispatcher = new Dispatcher(this.claims, { pollMs: opts.pollMs, changed: () => opts.changed?.({}) })
+  }
+
+  /** Registers, clears what dead holders left, and starts taking queued runs. */
+  start(): this {
+    this.claims.start()
+    this.claims.reap()
+    this.kick()
+    // Entries other processes add (a `yardmaster run` submitting here) are found by looking.
+    this.timer = setInterval(() => {
+      this.claims.reap()
+      if (this.queueStore.waiting().some((e) => e.holder === null)) this.kick()
+    }, this.opts.pollMs ?? 500)
+    this.timer.unref()
+    return this
+  }
+
+  /** Stops taking work, cancels what runs (recorded as cancelled), and gives every claim back. */
+  async stop(): Promise<void> {
+    this.stopped = true
+    if (this.timer) clearInterval(this.timer)
+    this.abort.abort()
+    await Promise.allSettled([...this.active])
+    await this.pump
+    this.dispatcher.stop()
+    this.claims.stop()
+  }
+
+  /** Validates and queues a run. Records nothing when the request is refused. */
+  async trigger(req: TriggerRequest): Promise<QueueEntry> {
+    const file = resolve(req.workflowFile)
+    await this.validated(file, req.job, req.inputs ?? {})
+    const priority = req.priority ?? 'normal'
+    if (!isPriority(priority)) throw new TypeError(`priority must be one of hotfix, high, normal, low`)
+    const trigger: Trigger = {
+      ...(req.inputs && Object.keys(req.inputs).length ? { inputs: req.inputs } : {}),
+      ...(req.event ? { event: req.event } : {}),
+      ...(req.labels?.length ? { labels: req.labels } : {}),
+      ...(req.job ? { job: req.job } : {}),
+    }
+    const entry = this.queueStore.add(file, trigger, priority, Date.now())
+    this.opts.changed?.({ queueId: entry.id })
+    this.kick()
+    return entry
+  }
+
+  /** Cancels a run: queued, it leaves the queue; running, its jobs stop and it is recorded cancelled. */
+  cancelRun(runId: number, reason = 'cancelled from the console'): void {
+    const run = this.runs.getRun(runId).run
+    if (run.state !== 'queued' && run.state !== 'running')
+      throw new Error(
+        `run ${runId} has already ${run.state === 'succeeded' ? 'succeeded' : `ended (${run.state})`}`,
+      )
+    this.runs.requestRunCancel(runId, reason)
+    this.opts.changed?.({ runId })
+  }
+
+  /** Cancels one job of a running run; the others go on (those that need it are skipped). */
+  cancelJob(runId: number, jobKey: string, reason = 'cancelled from the console'): void {
+    const job = this.runs.getRun(runId).jobs.find((j) => j.key === jobKey)
+    if (!job) throw new Error(`run ${runId} has no job "${jobKey}"`)
+    if (!this.runs.requestJobCancel(job.id, reason))
+      throw new Error(`job "${jobKey}" of run ${runId} has already ended (${job.state})`)
+    this.opts.changed?.({ runId })
+  }
+
+  /** Removes a queued run that has not started, or dismisses one that could not start. */
+  dequeue(queueId: number): void {
+    if (!this.queueStore.remove(queueId))
+      throw new Error(`queue entry ${queueId} is not waiting (started, or unknown)`)
+    this.opts.changed?.({ queueId })
+  }
+
+  /** Changes the priority of a run that waits in the queue. */
+  setPriority(queueId: number, priority: Priority): void {
+    if (!isPriority(priority)) throw new TypeError('priority must be one of hotfix, high, normal, low')
+    if (!this.queueStore.setPriority(queueId, priority))
+      throw new Error(`queue entry ${queueId} is not waiting`)
+    this.opts.changed?.({ queueId })
+  }
+
+  /**
+   * Runs a finished run again, as a new run: every job, only the failed ones (and what needs
+   * them), or one job (and what needs it). Jobs not run again keep their earlier result and
+   * outputs, as GitHub's re-runs do.
+   */
+  async rerun(runId: number, mode: RerunMode): Promise<QueueEntry> {
+    const { run, jobs } = this.runs.getRun(runId)
+    if (run.state === 'queued' || run.state === 'running')
+      throw new Error(`run ${runId} is still ${run.state}`)
+    const earlier = this.queueStore.ofRun(runId)
+    const workflow = await this.validated(
+      run.workflowFile,
+      earlier?.trigger.job,
+      earlier?.trigger.inputs ?? {},
+    )
+    const graph = new Map(workflow.jobs.map((j) => [j.key, j.needs]))
+    const byWorkflowJob = groupRows(jobs, workflow)
+    let again: Set<string>
+    if (mode.kind === 'all') again = new Set(graph.keys())
+    else {
+      const targets =
+        mode.kind === 'job'
+          ? [mode.job]
+          : [...byWorkflowJob]
+              .filter(([, rows]) => rows.some((r) => r.state === 'failed' || r.state === 'cancelled'))
+              .map(([k]) => k)
+      if (mode.kind === 'job' && !graph.has(mode.job))
+        throw new Error(
+          `run ${runId} has no job "${mode.job}"; its jobs are: ${[...graph.keys()].join(', ')}`,
+        )
+      if (!targets.length) throw new Error(`run ${runId} has no failed job to run again`)
+      again = dependentsOf(targets, graph)
+    }
+    const reuse = [...graph.keys()].filter((k) => !again.has(k))
+    const trigger: Trigger = {
+      ...(earlier?.trigger ?? {}),
+      ...(reuse.length ? { reuseFrom: { runId, jobs: reuse } } : {}),
+    }
+    const entry = this.queueStore.add(run.workflowFile, trigger, earlier?.priority ?? 'normal', Date.now())
+    this.opts.changed?.({ queueId: entry.id })
+    this.kick()
+    return entry
+  }
+
+  queue(): QueueView {
+    const waiting = this.queueStore
+      .waiting()
+      .sort((a, b) => RANK[a.priority] - RANK[b.priority] || a.id - b.id)
+    return {
+      runs: waiting.map((e, i) => ({
+        queueId: e.id,
+        workflowFile: e.workflowFile,
+        priority: e.priority,
+        submittedAt: e.submittedAt,
+        position: i + 1,
+      })),
+      jobs: this.dispatcher.queue(),
+      failed: this.queueStore.failed().map((e) => ({
+        queueId: e.id,
+        workflowFile: e.workflowFile,
+        submittedAt: e.submittedAt,
+        error: e.error!,
+      })),
+    }
+  }
+
+  /** Resolves when every run started so far has finished (tests, `yardmaster run`). */
+  async idle(): Promise<void> {
+    for (;;) {
+      await this.pump
+      const running = [...this.active]
+      if (!running.length && !this.again && !this.queueStore.waiting().some((e) => e.holder === null)) return
+      await Promise.allSettled(running)
+      if (!running.length) await new Promise((r) => setTimeout(r, 10))
+    }
+  }
+
+  /** The run a queue entry became, once it started. */
+  runOf(queueId: number): number | null {
+    return this.queueStore.get(queueId)?.runId ?? null
+  }
+
+  private kick(): void {
+    if (this.stopped) return
+    if (this.pump) {
+      this.again = true
+      return
+    }
+    this.pump = (async () => {
+      do {
+        this.again = false
+        this.takeWaiting()
+      } while (this.again && !this.stopped)
+    })().finally(() => (this.pump = null))
+  }
+
+  /** Takes every entry nobody holds, in order of service, and starts it. */
+  private takeWaiting(): void {
+    this.queueStore.exclusive(() => this.queueStore.releaseOrphans())
+    const free = this.queueStore.exclusive(() => {
+      const entries = this.queueStore
+        .waiting()
+        .filter((e) => e.holder === null)
+        .sort((a, b) => RANK[a.priority] - RANK[b.priority] || a.id - b.id)
+      for (const e of entries) this.queueStore.take(e.id, this.claims.holder)
+      return entries
+    })
+    for (const e of free) this.begin(e)
+  }
+
+  private begin(entry: QueueEntry): void {
+    let runId: number | null = null
+    const p: Promise<void> = this.execute(entry, (id) => {
+      runId = id
+      this.queueStore.started(entry.id, id)
+      this.opts.changed?.({ runId: id, queueId: entry.id })
+    })
+      .catch((e: Error) => {
+        // It could not start (no reachable node, the workflow changed on disk): say why in the queue.
+        if (runId === null) this.queueStore.failedToStart(entry.id, e.message)
+        this.opts.changed?.({ queueId: entry.id })
+      })
+      .finally(() => {
+        this.active.delete(p)
+        if (runId !== null) this.opts.changed?.({ runId })
+      })
+    this.active.add(p)
+  }
+
+  private async execute(entry: QueueEntry, created: (runId: number) => void): Promise<void> {
+    const t = entry.trigger
+    const workflow = await this.validated(entry.workflowFile, t.job, t.inputs ?? {})
+    const given = this.opts.farm()
+    const farm: Farm = t.labels?.length
+      ? { ...given, nodes: given.nodes.filter((n) => carries(n, t.labels!)) }
+      : given
+    const params: RunParameters = {
+      priority: entry.priority,
+      inputs: t.inputs,
+      event: t.event,
+      unavailable: this.opts.unavailable?.(),
+      reuse: t.reuseFrom ? this.reused(t.reuseFrom.runId, t.reuseFrom.jobs, workflow) : undefined,
+    }
+    const prepared = await prepareRun(workflow, farm, this.opts.sessions(), params)
+    await executeRun(prepared, {
+      store: this.runs,
+      signal: this.abort.signal,
+      farmFile: given.file,
+      dispatcher: this.dispatcher,
+      concurrencyPollMs: this.opts.pollMs,
+      created,
+      observer: this.observer(),
+    })
+  }
+
+  private observer(): RunObserver {
+    return {
+      runChanged: (runId) => this.opts.changed?.({ runId }),
+      jobChanged: (runId) => this.opts.changed?.({ runId }),
+    }
+  }
+
+  /** Results of an earlier run's jobs, by workflow job, for a re-run to take instead of running them. */
+  private reused(runId: number, keys: string[], workflow: Workflow) {
+    const rows = groupRows(this.runs.getRun(runId).jobs, workflow)
+    const jobs = new Map<
+      string,
+      { state: 'succeeded' | 'skipped'; outputs: Record<string, string>; node: string | null }
+    >()
+    for (const key of keys) {
+      const list = rows.get(key) ?? []
+      if (!list.length || !list.every((r) => r.state === 'succeeded' || r.state === 'skipped')) continue
+      const state = list.every((r) => r.state === 'skipped') ? 'skipped' : 'succeeded'
+      jobs.set(key, {
+        state,
+        outputs: Object.assign({}, ...list.map((r) => r.outputs)),
+        node: list[0]!.nodeName,
+      })
+    }
+    return { runId, jobs }
+  }
+
+  private async validated(
+    file: string,
+    job: string | undefined,
+    inputs: Record<string, string>,
+  ): Promise<Workflow> {
+    const workflow = selectJob(await loadWorkflow(file), job)
+    resolveInputs(workflow.inputs, inputs)
+    return workflow
+  }
+}
+
+function carries(node: FarmNode, labels: readonly string[]): boolean {
+  const have = new Set(node.labels.map((l) => l.toLowerCase()))
+  return labels.every((l) => have.has(l.toLowerCase()))
+}
+
+/** A run's job rows by the workflow job they belong to (matrix instances are `key (…)`). */
+function groupRows<T extends { key: string }>(rows: readonly T[], workflow: Workflow): Map<string, T[]> {
+  const out = new Map<string, T[]>(workflow.jobs.map((j) => [j.key, []]))
+  for (const r of rows) {
+    const key = out.has(r.key) ? r.key : r.key.replace(/ \(.*\)$/, '')
+    out.get(key)?.push(r)
+  }
+  return out
+}
+
+/** The jobs given and every job that needs them, directly or not. */
+function dependentsOf(
+  targets: readonly string[],
+  graph: ReadonlyMap<string, readonly string[]>,
+): Set<string> {
+  const out = new Set(targets)
+  let grew = true
+  while (grew) {
+    grew = false
+    for (const [k, needs] of graph)
+      if (!out.has(k) && needs.some((n) => out.has(n))) {
+        out.add(k)
+        grew = true
+      }
+  }
+  return out
+}
