@@ -15,10 +15,14 @@ import type {
   NodeEventRecord,
   NodeLiveView,
   NodeStatusView,
+  Priority,
   PruneReport,
+  QueueView,
   RunDetail,
   RunSummary,
   Series,
+  TriggeredView,
+  WorkflowView,
 } from './model'
 
 export interface ApiMethods {
@@ -65,6 +69,34 @@ export interface ApiMethods {
    * user saw (`fingerprint`), and no known_hosts holds another key for it.
    */
   'node.trust': (args: { node: string; fingerprint: string }) => HostKeyView
+  /**
+   * Queues a run of a workflow file. Refused, with nothing recorded, when the file cannot be read,
+   * the workflow is invalid (file:line:col), or an input is unknown, missing or of the wrong type.
+   */
+  'runs.trigger': (args: {
+    workflowFile: string
+    inputs?: Record<string, string>
+    event?: string
+    priority?: Priority
+    /** Extra labels every job's node must carry. */
+    labels?: string[]
+  }) => TriggeredView
+  /** Stops a queued or running run; it is recorded as cancelled. */
+  'runs.cancel': (args: { runId: number }) => { runId: number }
+  /** Stops one job of a running run; the jobs that need it are skipped. */
+  'jobs.cancel': (args: { runId: number; jobKey: string }) => { runId: number }
+  /** Runs a finished run again: all jobs, the failed ones (and what needs them), or one job. */
+  'runs.rerun': (args: { runId: number; mode: 'all' | 'failed' | 'job'; job?: string }) => TriggeredView
+  /** Runs waiting to start and jobs waiting for a slot, in order of service, with why. */
+  'queue.list': (args: Record<string, never>) => QueueView
+  'queue.setPriority': (args: { queueId: number; priority: Priority }) => QueueView
+  /** Removes a run that has not started (or dismisses one that could not start). */
+  'queue.remove': (args: { queueId: number }) => QueueView
+  /** Workflows the console knows (run before, or in an added folder), each validated. */
+  'workflows.list': (args: Record<string, never>) => WorkflowView[]
+  /** Adds a folder whose workflow files the console lists (kept in the data directory). */
+  'workflows.addFolder': (args: { folder: string }) => WorkflowView[]
+  'workflows.removeFolder': (args: { folder: string }) => WorkflowView[]
 }
 
 export interface ApiEvents {
@@ -76,6 +108,8 @@ export interface ApiEvents {
   'node.changed': NodeLiveView
   /** The farm file was written back (or reloaded); clients take `farm.nodes` again. */
   'farm.changed': { file: string | null }
+  /** What waits changed (a trigger, a start, a reason); clients take `queue.list` again. */
+  'queue.changed': Record<string, never>
 }
 
 export type MethodName = keyof ApiMethods
@@ -112,6 +146,16 @@ export const METHOD_NAMES: readonly MethodName[] = [
   'node.copyImage',
   'node.hostKey',
   'node.trust',
+  'runs.trigger',
+  'runs.cancel',
+  'jobs.cancel',
+  'runs.rerun',
+  'queue.list',
+  'queue.setPriority',
+  'queue.remove',
+  'workflows.list',
+  'workflows.addFolder',
+  'workflows.removeFolder',
 ]
 
 export function isMethodName(name: unknown): name is MethodName {

@@ -344,3 +344,65 @@ export interface ImageCopyView {
   /** The image the target had under that name before, now untagged (as `docker load` leaves it). */
   replacedImageId: string | null
 }
+
+/** The classes a run's jobs are served in, highest first. */
+export type Priority = 'hotfix' | 'high' | 'normal' | 'low'
+
+/** A run triggered and not started yet. */
+export interface QueuedRunView {
+  queueId: number
+  workflowFile: string
+  priority: Priority
+  submittedAt: number
+  /** Its place in the order of service (1 is next). */
+  position: number
+}
+
+/** A job of a started run that waits for a node slot, with why (the scheduler's words). */
+export interface WaitingJobView {
+  runId: number
+  jobId: number
+  key: string
+  priority: Priority
+  since: number
+  reason: string
+  position: number
+}
+
+export interface QueueView {
+  runs: QueuedRunView[]
+  jobs: WaitingJobView[]
+  /** Triggers that could not start, newest first, with why. */
+  failed: Array<{ queueId: number; workflowFile: string; submittedAt: number; error: string }>
+}
+
+/** What a trigger was recorded as. */
+export interface TriggeredView {
+  queueId: number
+  workflowFile: string
+  priority: Priority
+}
+
+/** One `workflow_dispatch` input, as a form shows it. */
+export interface WorkflowInputView {
+  name: string
+  type: 'string' | 'boolean' | 'choice' | 'number' | 'environment'
+  required: boolean
+  default: string | number | boolean | null
+  options: string[]
+  description: string | null
+}
+
+/** A workflow the console knows: run before, or in a folder the user added. */
+export interface WorkflowView {
+  file: string
+  /** Null when the file could not be read or parsed. */
+  name: string | null
+  /** Events it is triggered by (`on:`). */
+  events: string[]
+  inputs: WorkflowInputView[]
+  /** file:line:col: message lines; empty when it is valid. */
+  problems: string[]
+  /** Why the console knows it: a folder added, or an earlier run. */
+  source: 'folder' | 'history'
+}

@@ -8,6 +8,9 @@ import { FarmService, type FarmServiceOptions } from '../core/farm/farm-service'
 import { openDatabase } from '../core/store/database'
 import { NodeMetricsStore } from '../core/store/node-metrics-store'
 import { RunStore } from '../core/store/run-store'
+import { Orchestrator, type OrchestratorOptions } from '../core/orchestrator/orchestrator'
+import { outOfService } from '../core/farm/node-admin'
+import { WorkflowCatalog } from '../core/workflow/workflow-catalog'
 import { Backend } from './backend'
 
 export interface AppBackendOptions {
@@ -20,11 +23,14 @@ export interface AppBackendOptions {
   nativeBinding?: string
   /** Monitor timings, the SSH pool (tests). */
   farmOptions?: Pick<FarmServiceOptions, 'monitor' | 'pool' | 'timeoutMs'>
+  /** Poll and lease timings (tests). */
+  orchestratorOptions?: Pick<OrchestratorOptions, 'pollMs' | 'heartbeatMs' | 'leaseMs'>
 }
 
 export interface AppBackend {
   backend: Backend
   farmService: FarmService
+  orchestrator: Orchestrator
   /** Stops the monitor, gives the connections back, closes the history. Once. */
   close(): Promise<void>
 }
@@ -37,20 +43,42 @@ export function createAppBackend(opts: AppBackendOptions): AppBackend {
     metrics: new NodeMetricsStore(db),
     acceptNewHostKeys: opts.acceptNewHostKeys,
   })
+  const metrics = new NodeMetricsStore(db)
+  const store = new RunStore(db)
+  // The orchestrator tells the backend what changed; the backend is made just below.
+  let emit: Backend['emit'] | null = null
+  const orchestrator = new Orchestrator({
+    db,
+    farm: () => farmService.farm,
+    sessions: () => farmService.sessions,
+    unavailable: () => outOfService(metrics),
+    changed: ({ runId }) => {
+      emit?.('queue.changed', {})
+      if (runId !== undefined) emit?.('run.changed', { runId })
+    },
+    ...opts.orchestratorOptions,
+  })
   const backend = new Backend({
-    store: new RunStore(db),
+    store,
     farmService,
+    orchestrator,
+    workflows: new WorkflowCatalog(opts.dataDir, () => store.workflowFiles()),
     dataDir: opts.dataDir,
     version: opts.version,
   })
+  emit = (event, payload) => backend.emit(event, payload)
   backend.watchStore()
   farmService.start()
+  orchestrator.start()
   let closing: Promise<void> | null = null
   return {
     backend,
     farmService,
+    orchestrator,
     close: () =>
       (closing ??= (async () => {
+        // Runs still going are cancelled and recorded so; queued ones wait for the next start.
+        await orchestrator.stop()
         backend.close()
         await farmService.stop()
         db.close()

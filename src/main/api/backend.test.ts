@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
@@ -8,6 +8,8 @@ import { FarmService } from '../core/farm/farm-service'
 import { openDatabase, type Db } from '../core/store/database'
 import { NodeMetricsStore } from '../core/store/node-metrics-store'
 import { RunStore, type NewRun } from '../core/store/run-store'
+import { Orchestrator } from '../core/orchestrator/orchestrator'
+import { WorkflowCatalog } from '../core/workflow/workflow-catalog'
 import { Backend } from './backend'
 
 const FARM: Farm = {
@@ -50,7 +52,11 @@ beforeEach(() => {
   store = new RunStore(db)
   // Not started: no node is probed here (the lab tests do that: test/integration/node-api.test.ts).
   farmService = new FarmService(FARM, { dataDir: dir, metrics: new NodeMetricsStore(db) })
-  backend = new Backend({ store, farmService, dataDir: dir, version: '9.9.9' })
+  // Not started either: the API's checks are what these tests are about (the orchestrator's own
+  // tests run it: core/orchestrator/orchestrator.test.ts).
+  const orchestrator = new Orchestrator({ db, farm: () => FARM, sessions: () => farmService.sessions })
+  const workflows = new WorkflowCatalog(dir, () => store.workflowFiles())
+  backend = new Backend({ store, farmService, orchestrator, workflows, dataDir: dir, version: '9.9.9' })
 })
 afterEach(async () => {
   backend.close()
@@ -200,6 +206,92 @@ describe('Backend.invoke', () => {
     expect(await bad('farm.editNode', { node: 'n1', edit: { defaultImage: 3 } })).toBe(
       '"edit.defaultImage" must be an image name, or null to remove it',
     )
+  })
+
+  it('checks trigger, cancel, re-run and queue arguments; refuses what the orchestrator cannot do, by name', async () => {
+    const err = async (method: string, args: unknown) => {
+      const env = await backend.invoke(method, args)
+      if (env.ok) throw new Error(`${method} answered ${JSON.stringify(env.result)}`)
+      return `${env.error.name}: ${env.error.message}`
+    }
+    expect(await err('runs.trigger', {})).toBe('InvalidArgumentError: "workflowFile" is required')
+    expect(await err('runs.trigger', { workflowFile: '/x.yml', priority: 'urgent' })).toBe(
+      'InvalidArgumentError: "priority" must be one of hotfix, high, normal, low',
+    )
+    expect(await err('runs.trigger', { workflowFile: '/x.yml', inputs: ['a'] })).toBe(
+      'InvalidArgumentError: "inputs" must be an object',
+    )
+    expect(await err('runs.trigger', { workflowFile: '/x.yml', inputs: { a: {} } })).toBe(
+      'InvalidArgumentError: "inputs.a" must be a string, a number or a boolean',
+    )
+    expect(await err('runs.trigger', { workflowFile: '/x.yml', labels: [''] })).toBe(
+      'InvalidArgumentError: "labels" must be a list of labels',
+    )
+    expect(await err('runs.trigger', { workflowFile: join(dir, 'none.yml') })).toMatch(
+      /^InvalidSourceError: Workflow is invalid \(1 problem\):\n {2}.*none\.yml:1:1: cannot read the workflow/,
+    )
+    expect(await err('runs.rerun', { runId: 1, mode: 'some' })).toBe(
+      'InvalidArgumentError: "mode" must be one of all, failed, job',
+    )
+    expect(await err('runs.rerun', { runId: 1, mode: 'job' })).toBe('InvalidArgumentError: "job" is required')
+    expect(await err('jobs.cancel', { runId: 1 })).toBe('InvalidArgumentError: "jobKey" is required')
+    expect(await err('queue.setPriority', { queueId: 1, priority: 'x' })).toBe(
+      'InvalidArgumentError: "priority" must be one of hotfix, high, normal, low',
+    )
+    const { runId } = store.createRun(RUN)
+    store.setRunState(runId, 'succeeded')
+    expect(await err('runs.cancel', { runId })).toBe(`Error: run ${runId} has already succeeded`)
+    expect(await err('queue.remove', { queueId: 99 })).toBe(
+      'Error: queue entry 99 is not waiting (started, or unknown)',
+    )
+    expect(await backend.invoke('queue.list', {})).toEqual({
+      ok: true,
+      result: { runs: [], jobs: [], failed: [] },
+    })
+    // Nothing was recorded by the refusals.
+    expect(store.listRuns(10)).toHaveLength(1)
+  })
+
+  it('lists the workflows of added folders and of the history, each validated', async () => {
+    const folder = join(dir, 'repo')
+    mkdirSync(join(folder, '.github', 'workflows'), { recursive: true })
+    writeFileSync(
+      join(folder, '.github', 'workflows', 'deploy.yml'),
+      'name: Deploy\non:\n  workflow_dispatch:\n    inputs:\n      env: { type: choice, options: [staging, prod], required: true }\njobs:\n  d:\n    runs-on: linux\n    steps: [{ run: echo }]\n',
+    )
+    writeFileSync(join(folder, 'broken.yml'), 'on: push\njobs: 3\n')
+    store.createRun(RUN)
+    const env = await backend.invoke('workflows.addFolder', { folder })
+    if (!env.ok) throw new Error(env.error.message)
+    const list = env.result as Array<{
+      file: string
+      name: string | null
+      problems: string[]
+      source: string
+      inputs: unknown[]
+    }>
+    expect(list.map((w) => [w.file.replace(dir, ''), w.source, w.name])).toEqual([
+      ['/repo/broken.yml', 'folder', null],
+      ['/repo/.github/workflows/deploy.yml', 'folder', 'Deploy'],
+      // Run before, and gone from disk since: listed, with why it cannot be read.
+      ['/repo/ci.yml', 'history', null],
+    ])
+    expect(list[0]!.problems[0]).toMatch(/broken\.yml:2:\d+: /)
+    expect(list[1]!.inputs).toEqual([
+      {
+        name: 'env',
+        type: 'choice',
+        required: true,
+        default: null,
+        options: ['staging', 'prod'],
+        description: null,
+      },
+    ])
+    expect(await backend.invoke('workflows.addFolder', { folder: join(dir, 'nope') })).toMatchObject({
+      ok: false,
+    })
+    const removed = await backend.invoke('workflows.removeFolder', { folder })
+    expect(removed.ok && (removed.result as unknown[]).length).toBe(1)
   })
 
   it('serves runs.list, runs.get and logs.get from the store', async () => {

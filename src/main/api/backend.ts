@@ -12,14 +12,21 @@ import type {
   MethodResult,
 } from '../../shared/api'
 import type { FarmService } from '../core/farm/farm-service'
+import type { Orchestrator } from '../core/orchestrator/orchestrator'
 import type { RunStore } from '../core/store/run-store'
+import type { WorkflowCatalog } from '../core/workflow/workflow-catalog'
 import { farmHandlers } from './farm-handlers'
+import { queueHandlers } from './queue-handlers'
 import { runHandlers } from './run-handlers'
+import { workflowHandlers } from './workflow-handlers'
 
 export interface BackendContext {
   store: RunStore
   /** The farm (replaced when its file is edited), its health monitor and its node operations. */
   farmService: FarmService
+  /** The queue, the runs it executes, cancel and re-run. */
+  orchestrator: Orchestrator
+  workflows: WorkflowCatalog
   dataDir: string
   version: string
 }
@@ -38,6 +45,8 @@ export class Backend {
       'app.info': () => ({ version: ctx.version, dataDir: ctx.dataDir, farmFile: ctx.farmService.farm.file }),
       ...runHandlers(ctx),
       ...farmHandlers(ctx),
+      ...queueHandlers(ctx),
+      ...workflowHandlers(ctx),
     }
     // node.changed and farm.changed come from the service (its health monitor, its edits).
     this.detachFarm = ctx.farmService.subscribe((event, payload) => this.emit(event, payload))

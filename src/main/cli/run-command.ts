@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { RunStore } from '../core/store/run-store'
 import { openDatabase } from '../core/store/database'
 import { NodeMetricsStore } from '../core/store/node-metrics-store'
-import { canTakeNewJobs, describeNodeState, initialNodeState } from '../core/farm/health/node-state'
+import { outOfService } from '../core/farm/node-admin'
 import { loadWorkflow, selectJob } from '../core/workflow/parse-workflow'
 import { executeRun, prepareRun } from '../core/executor/run-workflow'
 import { NodeSessions } from '../core/executor/node-sessions'
@@ -132,12 +132,7 @@ export function runReport(store: RunStore, runId: number) {
 function adminUnavailable(dataDir: string): Map<string, string> {
   const db = openDatabase(dataDir)
   try {
-    const out = new Map<string, string>()
-    for (const [node, admin] of new NodeMetricsStore(db).adminStates()) {
-      const state = initialNodeState(Date.now(), admin)
-      if (!canTakeNewJobs(state)) out.set(node, describeNodeState(state))
-    }
-    return out
+    return outOfService(new NodeMetricsStore(db))
   } finally {
     db.close()
   }

@@ -232,6 +232,11 @@ export class FarmService {
     return this.current
   }
 
+  /** The pooled sessions of the farm now: runs use them as the monitor does. */
+  get sessions(): NodeSessions {
+    return this.watch.sessions
+  }
+
   /** Starts the health monitor: every node probed at once, then on its interval. */
   start(): void {
     if (this.stopped) return

@@ -7,7 +7,9 @@
  */
 import type { NodeMetricsStore } from '../store/node-metrics-store'
 import {
+  canTakeNewJobs,
   DEFAULT_NODE_POLICY,
+  describeNodeState,
   initialNodeState,
   nodeTransition,
   type AdminState,
@@ -100,4 +102,14 @@ export function recordJobOutcome(
     store.addEvent({ node, at: outcome.at, kind: 'admin', from: admin.kind, to: to.kind, reason })
     return { infraFailures: count, quarantined: reason }
   })
+}
+
+/** Nodes an admin took out of service (drained, cordoned, quarantined), with why: they take no new jobs. */
+export function outOfService(store: Pick<NodeLedger, 'adminStates'>, now = Date.now()): Map<string, string> {
+  const out = new Map<string, string>()
+  for (const [node, admin] of store.adminStates()) {
+    const state = initialNodeState(now, admin)
+    if (!canTakeNewJobs(state)) out.set(node, describeNodeState(state))
+  }
+  return out
 }

@@ -1,12 +1,15 @@
+import type { Priority } from '../../../shared/model'
+
+export type { Priority }
+
 /**
- * Priority classes, chosen when a run is triggered (a workflow may set its default). Within a
+ * Priority classes, chosen when a run is triggered. Within a
  * class jobs go first in, first out; aging lifts a job that has waited long one class up at a
  * time, up to `high`, so a steady stream of `normal` work never starves a `low` job. Only a
  * trigger makes a hotfix: aging never does.
  */
 
-export const PRIORITIES = ['hotfix', 'high', 'normal', 'low'] as const
-export type Priority = (typeof PRIORITIES)[number]
+export const PRIORITIES: readonly Priority[] = ['hotfix', 'high', 'normal', 'low']
 
 /** 0 is served first. */
 export function rankOf(p: Priority): number {

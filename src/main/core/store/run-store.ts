@@ -326,6 +326,15 @@ export class RunStore {
     return (this.db.prepare('SELECT coalesce(max(seq), 0) AS s FROM log_lines').get() as { s: number }).s
   }
 
+  /** Workflow files that were run, the most recently run first. */
+  workflowFiles(limit = 200): string[] {
+    return (
+      this.db
+        .prepare('SELECT workflow_file AS f FROM runs GROUP BY workflow_file ORDER BY MAX(id) DESC LIMIT ?')
+        .all(limit) as Array<{ f: string }>
+    ).map((r) => r.f)
+  }
+
   listRuns(limit = 50): RunSummary[] {
     const rows = this.db
       .prepare(`SELECT ${RUN_COLUMNS} FROM runs r ORDER BY r.id DESC LIMIT ?`)

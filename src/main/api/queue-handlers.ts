@@ -1,0 +1,94 @@
+/**
+ * Trigger, cancel, re-run and the queue: the orchestrator's side of the contract. Arguments come
+ * from outside and are checked here; the orchestrator refuses what cannot be (an unknown run, a
+ * finished one, an invalid workflow) with the reason.
+ */
+import type { Priority, QueueView, TriggeredView } from '../../shared/model'
+import { PRIORITIES } from '../core/scheduler/priority'
+import type { QueueEntry } from '../core/store/queue-store'
+import type { BackendContext } from './backend'
+import {
+  InvalidArgumentError,
+  optionalString,
+  requireInt,
+  requireOneOf,
+  requireString,
+} from './validate-args'
+
+const RERUN_MODES = ['all', 'failed', 'job'] as const
+
+export function queueHandlers({ orchestrator }: BackendContext) {
+  const list = (): QueueView => orchestrator.queue()
+  return {
+    'runs.trigger': async (args: {
+      workflowFile: string
+      inputs?: Record<string, string>
+      event?: string
+      priority?: Priority
+      labels?: string[]
+    }) =>
+      triggered(
+        await orchestrator.trigger({
+          workflowFile: requireString(args, 'workflowFile', 4096),
+          inputs: stringMap(args, 'inputs'),
+          event: optionalString(args, 'event', 100),
+          priority: args.priority === undefined ? undefined : requireOneOf(args, 'priority', PRIORITIES),
+          labels: stringList(args, 'labels'),
+        }),
+      ),
+    'runs.cancel': (args: { runId: number }) => {
+      const runId = requireInt(args, 'runId', 1)
+      orchestrator.cancelRun(runId)
+      return { runId }
+    },
+    'jobs.cancel': (args: { runId: number; jobKey: string }) => {
+      const runId = requireInt(args, 'runId', 1)
+      orchestrator.cancelJob(runId, requireString(args, 'jobKey', 500))
+      return { runId }
+    },
+    'runs.rerun': async (args: { runId: number; mode: 'all' | 'failed' | 'job'; job?: string }) => {
+      const runId = requireInt(args, 'runId', 1)
+      const mode = requireOneOf(args, 'mode', RERUN_MODES)
+      const entry =
+        mode === 'job'
+          ? await orchestrator.rerun(runId, { kind: 'job', job: requireString(args, 'job', 500) })
+          : await orchestrator.rerun(runId, { kind: mode })
+      return triggered(entry)
+    },
+    'queue.list': list,
+    'queue.setPriority': (args: { queueId: number; priority: Priority }) => {
+      orchestrator.setPriority(requireInt(args, 'queueId', 1), requireOneOf(args, 'priority', PRIORITIES))
+      return list()
+    },
+    'queue.remove': (args: { queueId: number }) => {
+      orchestrator.dequeue(requireInt(args, 'queueId', 1))
+      return list()
+    },
+  }
+}
+
+function triggered(e: QueueEntry): TriggeredView {
+  return { queueId: e.id, workflowFile: e.workflowFile, priority: e.priority }
+}
+
+/** `inputs`: an object of strings (a form's values), or absent. */
+function stringMap(args: unknown, key: string): Record<string, string> | undefined {
+  const v = (args as Record<string, unknown>)[key]
+  if (v === undefined || v === null) return undefined
+  if (typeof v !== 'object' || Array.isArray(v)) throw new InvalidArgumentError(`"${key}" must be an object`)
+  const out: Record<string, string> = {}
+  for (const [k, x] of Object.entries(v)) {
+    if (typeof x === 'string') out[k] = x
+    else if (typeof x === 'number' || typeof x === 'boolean') out[k] = String(x)
+    else throw new InvalidArgumentError(`"${key}.${k}" must be a string, a number or a boolean`)
+  }
+  return out
+}
+
+function stringList(args: unknown, key: string): string[] | undefined {
+  const v = (args as Record<string, unknown>)[key]
+  if (v === undefined || v === null) return undefined
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && x.trim()))
+    throw new InvalidArgumentError(`"${key}" must be a list of labels`)
+  return v as string[]
+}
