@@ -56,6 +56,7 @@ export function createAppBackend(opts: AppBackendOptions): AppBackend {
       emit?.('queue.changed', {})
       if (runId !== undefined) emit?.('run.changed', { runId })
     },
+    logsStored: (runId, lastSeq) => emit?.('log.appended', { runId, lastSeq }),
     ...opts.orchestratorOptions,
   })
   const backend = new Backend({

@@ -35,8 +35,10 @@ export interface OrchestratorOptions {
   sessions: () => NodeSessions
   /** Nodes that take no new jobs now (drained, cordoned, quarantined), with why. */
   unavailable?: () => ReadonlyMap<string, string>
-  /** Told of every change the console shows: a run queued, started, finished; a wait's reason. */
+  /** Told of every change the console shows: a run queued, started, finished; a job or step moved; a wait's reason. */
   changed?: (what: { runId?: number; queueId?: number }) => void
+  /** Told when log lines of a run it executes were stored (the console follows them live). */
+  logsStored?: (runId: number, lastSeq: number) => void
   /** How often cancel requests and slots freed elsewhere are looked at. @default 500 */
   pollMs?: number
   heartbeatMs?: number
@@ -331,9 +333,13 @@ export class Orchestrator {
   }
 
   private observer(): RunObserver {
+    // The console's backend shares this connection, so its watch of the database (which sees
+    // other processes' writes) does not see these: say them.
     return {
       runChanged: (runId) => this.opts.changed?.({ runId }),
       jobChanged: (runId) => this.opts.changed?.({ runId }),
+      stepChanged: (runId) => this.opts.changed?.({ runId }),
+      logsStored: (runId, seq) => this.opts.logsStored?.(runId, seq),
     }
   }
 

@@ -22,7 +22,7 @@ export function LogView({ store }: { store: AppStore }) {
   return (
     <div className="log-panel">
       <div className="log-title">
-        Log {logJob ? `of job ${logJob}` : 'of all jobs'} · {shown.length} lines
+        Log {logJob ? `of job ${logJob}` : 'of all jobs'} · {shown.length} line{shown.length === 1 ? '' : 's'}
       </div>
       <div
         className="log"

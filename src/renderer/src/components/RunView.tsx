@@ -1,11 +1,13 @@
 import { useStore } from 'zustand'
-import type { JobView } from '../../../shared/model'
+import type { JobView, RunSummary } from '../../../shared/model'
 import type { AppStore } from '../state/app-store'
+import type { QueueStore } from '../state/queue-store'
 import { duration, when } from '../format'
 import { LogView } from './LogView'
 import { StateBadge } from './StateBadge'
+import { ActionError, useAction } from './use-action'
 
-export function RunView({ store }: { store: AppStore }) {
+export function RunView({ store, queue }: { store: AppStore; queue: QueueStore }) {
   const detail = useStore(store, (s) => s.detail)
   const logJob = useStore(store, (s) => s.logJob)
   const showJob = useStore(store, (s) => s.showJob)
@@ -25,15 +27,25 @@ export function RunView({ store }: { store: AppStore }) {
             {run.workflowFile}
           </span>
         </div>
+        <RunActions
+          key={run.id}
+          run={run}
+          failed={jobs.some((j) => j.state === 'failed' || j.state === 'cancelled')}
+          queue={queue}
+        />
       </header>
       <div className="jobs" role="list" aria-label="Jobs">
         {inWorkflowOrder(jobs).map((job) => (
-          <JobCard
-            key={job.id}
-            job={job}
-            active={logJob === job.key}
-            onSelect={() => showJob(logJob === job.key ? null : job.key)}
-          />
+          <div className="job-slot" key={job.id} role="listitem" data-job={job.key}>
+            <JobCard
+              job={job}
+              active={logJob === job.key}
+              onSelect={() => showJob(logJob === job.key ? null : job.key)}
+            />
+            {run.state === 'running' && (job.state === 'running' || job.state === 'pending') && (
+              <CancelJob runId={run.id} job={job} queue={queue} />
+            )}
+          </div>
         ))}
       </div>
       <LogView store={store} />
@@ -43,13 +55,7 @@ export function RunView({ store }: { store: AppStore }) {
 
 function JobCard({ job, active, onSelect }: { job: JobView; active: boolean; onSelect: () => void }) {
   return (
-    <button
-      role="listitem"
-      className={active ? 'job active' : 'job'}
-      onClick={onSelect}
-      data-job={job.key}
-      title="Show only this job's log"
-    >
+    <button className={active ? 'job active' : 'job'} onClick={onSelect} title="Show only this job's log">
       <div className="job-head">
         <strong>{job.name}</strong>
         <StateBadge state={job.state} />
@@ -78,6 +84,64 @@ function JobCard({ job, active, onSelect }: { job: JobView; active: boolean; onS
       </ol>
       {job.reason && <div className="reason">{job.reason}</div>}
     </button>
+  )
+}
+
+/** Cancel while the run goes on; Re-run and Re-run failed once it has ended. */
+function RunActions({ run, failed, queue }: { run: RunSummary; failed: boolean; queue: QueueStore }) {
+  const act = useAction(async (f: () => Promise<unknown>) => f())
+  const live = run.state === 'queued' || run.state === 'running'
+  return (
+    <div className="run-actions">
+      {live ? (
+        <button
+          className="danger"
+          disabled={act.busy}
+          onClick={() => void act.run(() => queue.getState().cancelRun(run.id))}
+        >
+          Cancel run
+        </button>
+      ) : (
+        <>
+          <button
+            disabled={act.busy}
+            onClick={() => void act.run(() => queue.getState().rerun(run.id, 'all'))}
+          >
+            Re-run
+          </button>
+          {failed && (
+            <button
+              disabled={act.busy}
+              onClick={() => void act.run(() => queue.getState().rerun(run.id, 'failed'))}
+            >
+              Re-run failed
+            </button>
+          )}
+        </>
+      )}
+      {act.result !== null && !live && (
+        <span className="notice" role="status">
+          queued again: it shows in Queue, then as a new run
+        </span>
+      )}
+      <ActionError error={act.error} />
+    </div>
+  )
+}
+
+function CancelJob({ runId, job, queue }: { runId: number; job: JobView; queue: QueueStore }) {
+  const act = useAction(() => queue.getState().cancelJob(runId, job.key))
+  return (
+    <div className="job-actions">
+      <button
+        className="danger small"
+        disabled={act.busy || act.result !== null}
+        onClick={() => void act.run()}
+      >
+        {act.result !== null ? 'Cancelling…' : `Cancel ${job.name}`}
+      </button>
+      <ActionError error={act.error} />
+    </div>
   )
 }
 

@@ -6,8 +6,8 @@ import { createStore } from 'zustand/vanilla'
 import type { ApiClient } from '../../../shared/api'
 import type { AppInfo, LogLine, RunDetail, RunSummary } from '../../../shared/model'
 
-/** The console's two views; Runs is the one it opens on. */
-export type ViewName = 'runs' | 'nodes'
+/** The console's views; Runs is the one it opens on. */
+export type ViewName = 'runs' | 'workflows' | 'queue' | 'nodes'
 
 export interface AppState {
   info: AppInfo | null
