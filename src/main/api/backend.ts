@@ -108,6 +108,8 @@ export class Backend {
           this.emit('run.changed', { runId: r.id })
       }
       for (const { id } of logRuns) this.emit('log.appended', { runId: id, lastSeq: seq })
+      // Another process may have queued a run, or a job of its may wait for a slot.
+      this.emit('queue.changed', {})
       lastSeq = seq
       runStates = next
     }, intervalMs)

@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util'
 import { defaultDataDir } from '../core/data-dir'
 import { suggest } from '../core/source/yaml-source'
+import { isPriority, PRIORITIES, type Priority } from '../core/scheduler/priority'
 
 /** Exit codes, documented in `yardmaster help`. */
 export const EXIT = {
@@ -43,6 +44,12 @@ export interface ParsedArgs {
   reason: string | undefined
   /** `nodes --watch`: keep probing, print every state change, record health history. */
   watch: boolean
+  /** `run --priority CLASS`: the class its jobs are served in. */
+  priority: Priority | undefined
+  /** `rerun --failed`: only the failed jobs and what needs them. */
+  failed: boolean
+  /** `logs --follow`: print what follows until the run ends. */
+  follow: boolean
 }
 
 export class UsageError extends Error {
@@ -86,6 +93,9 @@ export function parseCli(argv: string[]): ParsedArgs {
         'accept-new-host-keys': { type: 'boolean', default: false },
         reason: { type: 'string' },
         watch: { type: 'boolean', default: false },
+        priority: { type: 'string' },
+        failed: { type: 'boolean', default: false },
+        follow: { type: 'boolean', short: 'f', default: false },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -131,7 +141,16 @@ export function parseCli(argv: string[]): ParsedArgs {
     acceptNewHostKeys: values['accept-new-host-keys'] ?? false,
     reason: values.reason,
     watch: values.watch ?? false,
+    priority: priorityOf(values.priority),
+    failed: values.failed ?? false,
+    follow: values.follow ?? false,
   }
+}
+
+function priorityOf(v: string | undefined): Priority | undefined {
+  if (v === undefined) return undefined
+  if (!isPriority(v)) throw new UsageError(`--priority must be one of ${PRIORITIES.join(', ')}, not "${v}"`)
+  return v
 }
 
 /** The commands `yardmaster` knows (main dispatches on them). */
@@ -143,6 +162,10 @@ export const COMMANDS = [
   'serve',
   'nodes',
   'node',
+  'queue',
+  'logs',
+  'cancel',
+  'rerun',
   'help',
   'version',
 ] as const

@@ -15,6 +15,7 @@ import { runCommand } from './run-command'
 import { rendererDirBesideBundle, serveCommand } from './serve-command'
 import { nodesCommand } from './nodes-command'
 import { NODE_USAGE, nodeCommand } from './node-command'
+import { cancelCommand, logsCommand, queueCommand, rerunCommand } from './queue-commands'
 
 export const HELP = `Yardmaster ${pkg.version}: run GitHub Actions style pipelines on your own farm.
 
@@ -22,6 +23,15 @@ Usage:
   yardmaster run <workflow.yml> [--farm farm.yml]   run a workflow, streaming each job's output
       [--input K=V]... [--secret K=V | --secret-env K]... [--var K=V]...
       [--event NAME] [--event-path FILE] [--job ID] [--platform LABEL=IMAGE]... [--json]
+      [--priority hotfix|high|normal|low]           when a console (serve, the app) runs on the
+                                                    data dir, the run is submitted to it and followed
+  yardmaster queue [--json]                         what waits: jobs waiting for a slot (with why),
+                                                    runs waiting to start
+  yardmaster logs <run> [--job ID] [--follow]       a run's stored log; --follow prints what follows
+  yardmaster cancel <run>[/<job>]                   stop a run, or one job of it
+  yardmaster rerun <run> [--failed | --job ID] [--json]
+                                                    run it again: all jobs, the failed ones, or one
+                                                    (with what needs them; the others' results kept)
   yardmaster validate <workflow.yml>...             check workflows; problems as file:line:col
   yardmaster plan <workflow.yml> [--farm F] [--json] the job graph: levels, critical path, matrix
                                                     instances, and which nodes could take each job
@@ -80,6 +90,14 @@ export async function main(argv: string[], io: CliIo = processIo(), signal?: Abo
         return await nodesCommand(args, io, abort.signal)
       case 'node':
         return await nodeCommand(args, io, abort.signal)
+      case 'queue':
+        return queueCommand(args, io)
+      case 'logs':
+        return await logsCommand(args, io, abort.signal)
+      case 'cancel':
+        return cancelCommand(args, io)
+      case 'rerun':
+        return await rerunCommand(args, io, abort.signal)
       case 'version':
         io.out(`${pkg.version}\n`)
         return EXIT.ok

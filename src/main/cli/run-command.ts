@@ -12,6 +12,7 @@ import { loadFarm } from './farm-option'
 import { JobPrefixer, paint, type CliIo } from './output'
 import { EXIT, UsageError, type ParsedArgs } from './args'
 import type { Json } from '../core/workflow/expressions'
+import { consoleOn, submitAndFollow } from './orchestrated'
 
 export async function runCommand(args: ParsedArgs, io: CliIo, signal: AbortSignal): Promise<number> {
   const file = args.positionals[0]
@@ -23,6 +24,8 @@ export async function runCommand(args: ParsedArgs, io: CliIo, signal: AbortSigna
   const workflow = selectJob(await loadWorkflow(file), args.job)
   const farm = await loadFarm(args.farm, args.platforms)
   const eventPayload = args.eventPath ? await readEventPayload(args.eventPath) : undefined
+  const viaConsole = await maybeViaConsole(args, io, signal, file)
+  if (viaConsole !== null) return viaConsole
   const sessions = new NodeSessions(farm, {
     dataDir: args.dataDir,
     acceptNewHostKeys: args.acceptNewHostKeys,
@@ -38,6 +41,7 @@ export async function runCommand(args: ParsedArgs, io: CliIo, signal: AbortSigna
       vars: args.vars,
       event: args.event,
       eventPayload,
+      priority: args.priority,
     })
     for (const u of prepared.unreachable)
       io.err(`warning: ${describeNode(u.node)} is unreachable, jobs avoid it: ${u.reason}\n`)
@@ -87,6 +91,65 @@ export async function runCommand(args: ParsedArgs, io: CliIo, signal: AbortSigna
   } finally {
     await sessions.closeAll()
   }
+}
+
+/**
+ * When a console's orchestrator runs on this data dir, the run is submitted there (so slots,
+ * priorities and the queue are its) and followed from the history; null when there is none, or
+ * the run carries what a queue never holds (secrets, vars, an event payload), so it runs here.
+ */
+async function maybeViaConsole(
+  args: ParsedArgs,
+  io: CliIo,
+  signal: AbortSignal,
+  file: string,
+): Promise<number | null> {
+  const live = consoleOn(args.dataDir)
+  if (!live) return null
+  if (args.farm)
+    io.err(paint(io, 2, `the console's farm decides where the jobs run; --farm ${args.farm} is not used\n`))
+  const kept = [
+    Object.keys(args.secrets).length ? 'secrets' : null,
+    Object.keys(args.vars).length ? 'vars' : null,
+    args.eventPath ? 'an event payload' : null,
+    Object.keys(args.platforms).length ? 'platforms' : null,
+  ].filter(Boolean)
+  if (kept.length) {
+    io.err(
+      paint(
+        io,
+        33,
+        `a console's orchestrator runs on this data dir (pid ${live.pid}), but this run has ${kept.join(', ')}, which are never queued: it runs in this process\n`,
+      ),
+    )
+    return null
+  }
+  const done = await submitAndFollow(
+    args,
+    io,
+    signal,
+    (o) =>
+      o.trigger({
+        workflowFile: file,
+        inputs: args.inputs,
+        event: args.event,
+        priority: args.priority,
+        job: args.job,
+      }),
+    (id) => io.err(paint(io, 2, `run ${id} started\n`)),
+  )
+  if (!done) return EXIT.invalid
+  const verdict = done.state === 'succeeded' ? paint(io, 32, 'succeeded') : paint(io, 31, done.state)
+  io.err(`run ${done.runId} ${verdict} (history: ${args.dataDir})\n`)
+  if (args.json) {
+    const reportDb = openDatabase(args.dataDir)
+    try {
+      io.out(JSON.stringify(runReport(new RunStore(reportDb), done.runId)) + '\n')
+    } finally {
+      reportDb.close()
+    }
+  }
+  return done.state === 'succeeded' ? EXIT.ok : EXIT.failed
 }
 
 async function readEventPayload(file: string): Promise<Record<string, Json>> {

@@ -86,6 +86,8 @@ export class Dispatcher {
   private readonly now: () => number
   private timer: NodeJS.Timeout | null = null
   private next = 0
+  /** job id -> reason and place last written, so a pass writes only what changed. */
+  private readonly written = new Map<number, string>()
 
   constructor(
     readonly claims: SlotClaims,
@@ -144,6 +146,22 @@ export class Dispatcher {
       .sort((a, b) => a.position - b.position)
   }
 
+  /** Writes why jobs wait to the history (what changed since the last pass), for other processes. */
+  private record(): void {
+    const waits: Array<{ jobId: number; reason: string; position: number; since: number }> = []
+    const now = new Set<number>()
+    for (const w of this.waiting.values()) {
+      now.add(w.req.jobId)
+      const text = `${w.position}|${w.reason}`
+      if (this.written.get(w.req.jobId) === text) continue
+      this.written.set(w.req.jobId, text)
+      waits.push({ jobId: w.req.jobId, reason: w.reason ?? '', position: w.position, since: w.since })
+    }
+    const done = [...this.written.keys()].filter((id) => !now.has(id))
+    for (const id of done) this.written.delete(id)
+    if (waits.length || done.length) this.claims.recordWaits(waits, done)
+  }
+
   /** Stops looking for slots; waiting jobs stay waiting (their runs give up through their signals). */
   stop(): void {
     if (this.timer) clearInterval(this.timer)
@@ -153,6 +171,7 @@ export class Dispatcher {
   /** One scheduling pass over everything that waits in this process. */
   pass(): void {
     if (!this.waiting.size) {
+      this.record()
       this.stop()
       return
     }
@@ -212,6 +231,7 @@ export class Dispatcher {
       w.reason = p.reason
       w.position = i + 1
     })
+    this.record()
     if (this.waiting.size && !this.timer) {
       this.timer = setInterval(() => this.pass(), this.pollMs)
       this.timer.unref()

@@ -25,7 +25,8 @@ import { QueueStore, type QueueEntry, type Trigger } from '../store/queue-store'
 import { RunStore } from '../store/run-store'
 import { loadWorkflow, selectJob } from '../workflow/parse-workflow'
 import type { Workflow } from '../workflow/workflow-model'
-import { Dispatcher, type WaitingJob } from './dispatcher'
+import type { QueueView } from '../../../shared/model'
+import { Dispatcher } from './dispatcher'
 import { SlotClaims } from './slot-claims'
 
 export interface OrchestratorOptions {
@@ -43,6 +44,11 @@ export interface OrchestratorOptions {
   pollMs?: number
   heartbeatMs?: number
   leaseMs?: number
+  /**
+   * console: it takes runs queued by other processes (serve, the app); run: it serves one
+   * `yardmaster` command and takes only what it queued itself. @default 'console'
+   */
+  kind?: 'console' | 'run'
 }
 
 export interface TriggerRequest {
@@ -58,21 +64,6 @@ export interface TriggerRequest {
 
 export type RerunMode = { kind: 'all' } | { kind: 'failed' } | { kind: 'job'; job: string }
 
-export interface QueueView {
-  /** Runs triggered and not started yet, in order of service. */
-  runs: Array<{
-    queueId: number
-    workflowFile: string
-    priority: Priority
-    submittedAt: number
-    position: number
-  }>
-  /** Jobs of started runs that wait for a slot, in order of service, with why. */
-  jobs: WaitingJob[]
-  /** Triggers that could not start, newest first, with why. */
-  failed: Array<{ queueId: number; workflowFile: string; submittedAt: number; error: string }>
-}
-
 const RANK: Record<Priority, number> = { hotfix: 0, high: 1, normal: 2, low: 3 }
 
 export class Orchestrator {
@@ -85,13 +76,17 @@ export class Orchestrator {
   private pump: Promise<void> | null = null
   private again = false
   private stopped = false
+  private started = false
   private readonly abort = new AbortController()
   private timer: NodeJS.Timeout | null = null
+  /** Entries this orchestrator queued (one of kind `run` takes only these). */
+  private readonly mine = new Set<number>()
 
   constructor(private readonly opts: OrchestratorOptions) {
     this.runs = new RunStore(opts.db)
     this.queueStore = new QueueStore(opts.db)
     this.claims = new SlotClaims(new ClaimStore(opts.db), {
+      kind: opts.kind ?? 'console',
       heartbeatMs: opts.heartbeatMs,
       leaseMs: opts.leaseMs,
       lost: (jobs) => new Set(jobs.map((j) => j.runId)).forEach((runId) => opts.changed?.({ runId })),
@@ -101,13 +96,14 @@ export class Orchestrator {
 
   /** Registers, clears what dead holders left, and starts taking queued runs. */
   start(): this {
+    this.started = true
     this.claims.start()
     this.claims.reap()
     this.kick()
     // Entries other processes add (a `yardmaster run` submitting here) are found by looking.
     this.timer = setInterval(() => {
       this.claims.reap()
-      if (this.queueStore.waiting().some((e) => e.holder === null)) this.kick()
+      if (this.queueStore.waiting().some((e) => this.takes(e))) this.kick()
     }, this.opts.pollMs ?? 500)
     this.timer.unref()
     return this
@@ -115,6 +111,7 @@ export class Orchestrator {
 
   /** Stops taking work, cancels what runs (recorded as cancelled), and gives every claim back. */
   async stop(): Promise<void> {
+    if (!this.started) return
     this.stopped = true
     if (this.timer) clearInterval(this.timer)
     this.abort.abort()
@@ -137,6 +134,7 @@ export class Orchestrator {
       ...(req.job ? { job: req.job } : {}),
     }
     const entry = this.queueStore.add(file, trigger, priority, Date.now())
+    this.mine.add(entry.id)
     this.opts.changed?.({ queueId: entry.id })
     this.kick()
     return entry
@@ -216,6 +214,7 @@ export class Orchestrator {
       ...(reuse.length ? { reuseFrom: { runId, jobs: reuse } } : {}),
     }
     const entry = this.queueStore.add(run.workflowFile, trigger, earlier?.priority ?? 'normal', Date.now())
+    this.mine.add(entry.id)
     this.opts.changed?.({ queueId: entry.id })
     this.kick()
     return entry
@@ -233,7 +232,10 @@ export class Orchestrator {
         submittedAt: e.submittedAt,
         position: i + 1,
       })),
-      jobs: this.dispatcher.queue(),
+      // From the history: the waits of every orchestrator on it (a `yardmaster run` in a terminal too).
+      jobs: this.runs
+        .waitingJobs()
+        .map((j) => ({ ...j, priority: isPriority(j.priority) ? j.priority : 'normal' })),
       failed: this.queueStore.failed().map((e) => ({
         queueId: e.id,
         workflowFile: e.workflowFile,
@@ -248,10 +250,15 @@ export class Orchestrator {
     for (;;) {
       await this.pump
       const running = [...this.active]
-      if (!running.length && !this.again && !this.queueStore.waiting().some((e) => e.holder === null)) return
+      if (!running.length && !this.again && !this.queueStore.waiting().some((e) => this.takes(e))) return
       await Promise.allSettled(running)
       if (!running.length) await new Promise((r) => setTimeout(r, 10))
     }
+  }
+
+  /** Why a queue entry could not start; null while it waits or once it started. */
+  startError(queueId: number): string | null {
+    return this.queueStore.get(queueId)?.error ?? null
   }
 
   /** The run a queue entry became, once it started. */
@@ -259,8 +266,14 @@ export class Orchestrator {
     return this.queueStore.get(queueId)?.runId ?? null
   }
 
+  /** An entry nobody holds, that this orchestrator serves. */
+  private takes(e: QueueEntry): boolean {
+    return e.holder === null && (this.opts.kind !== 'run' || this.mine.has(e.id))
+  }
+
   private kick(): void {
-    if (this.stopped) return
+    // Not started: it only records (a CLI submitting to the console's orchestrator).
+    if (this.stopped || !this.started) return
     if (this.pump) {
       this.again = true
       return
@@ -279,7 +292,7 @@ export class Orchestrator {
     const free = this.queueStore.exclusive(() => {
       const entries = this.queueStore
         .waiting()
-        .filter((e) => e.holder === null)
+        .filter((e) => this.takes(e))
         .sort((a, b) => RANK[a.priority] - RANK[b.priority] || a.id - b.id)
       for (const e of entries) this.queueStore.take(e.id, this.claims.holder)
       return entries

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { openDatabase, type Db } from '../store/database'
 import { ClaimStore } from '../store/claim-store'
 import { RunStore } from '../store/run-store'
+import { QueueStore } from '../store/queue-store'
 import { mostFree, SlotClaims } from './slot-claims'
 
 let dir: string
@@ -99,6 +100,48 @@ describe('SlotClaims', () => {
     expect(build.steps.map((s) => s.state)).toEqual(['failed', 'skipped'])
     expect(detail.jobs.find((j) => j.key === 'done')!.state).toBe('succeeded')
     live.stop()
+  })
+
+  it('queues a lost run again when it came from the queue, taking its finished jobs from it', () => {
+    const db = connect()
+    const runs = new RunStore(db)
+    const created = runs.createRun({
+      workflowName: 'w',
+      workflowFile: '/w.yml',
+      farmFile: null,
+      jobs: [
+        { key: 'build', name: 'build', needs: [], runsOn: [], steps: [] },
+        { key: 'test', name: 'test', needs: ['build'], runsOn: [], steps: [] },
+      ],
+    })
+    runs.setRunState(created.runId, 'running')
+    runs.updateJob(created.jobIds.get('build')!, { state: 'succeeded' })
+    runs.updateJob(created.jobIds.get('test')!, { state: 'running' })
+    const queue = new QueueStore(db)
+    const entry = queue.add('/w.yml', { inputs: { a: '1' } }, 'high', 1)
+    queue.started(entry.id, created.runId)
+    const alive = new Set([1, 2])
+    const dead = new SlotClaims(new ClaimStore(db), { host: 'h', pid: 1, alive: (p) => alive.has(p) }).start()
+    dead.holdRun(created.runId)
+    alive.delete(1)
+    new SlotClaims(new ClaimStore(connect()), { host: 'h', pid: 2, alive: (p) => alive.has(p) })
+      .start()
+      .reap()
+    expect(queue.waiting()).toEqual([
+      expect.objectContaining({
+        workflowFile: '/w.yml',
+        priority: 'high',
+        trigger: { inputs: { a: '1' }, reuseFrom: { runId: created.runId, jobs: ['build', 'test'] } },
+      }),
+    ])
+    // A run started from a terminal is not queued again.
+    const other = runs.createRun({ workflowName: 'w', workflowFile: '/w.yml', farmFile: null, jobs: [] })
+    runs.setRunState(other.runId, 'running')
+    const cli = new SlotClaims(new ClaimStore(db), { host: 'h', pid: 3, alive: (p) => p !== 3 }).start()
+    cli.holdRun(other.runId)
+    new SlotClaims(new ClaimStore(connect()), { host: 'h', pid: 4, alive: (p) => p !== 3 }).start().reap()
+    expect(queue.waiting()).toHaveLength(1)
+    expect(runs.getRun(other.runId).run.state).toBe('failed')
   })
 
   it('reaps a holder on this host whose process is gone, without waiting for its lease', () => {

@@ -12,10 +12,18 @@
  */
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
-import type { ClaimStore, LostJob, SlotClaimRow } from '../store/claim-store'
+import type {
+  ClaimStore,
+  LostJob,
+  OrchestratorKind,
+  OrchestratorRow,
+  SlotClaimRow,
+} from '../store/claim-store'
 import { processAlive } from './process-alive'
 
 export interface SlotClaimsOptions {
+  /** console: a long-lived orchestrator that takes queued runs. @default 'run' */
+  kind?: OrchestratorKind
   /** How often the lease is renewed. @default 3000 */
   heartbeatMs?: number
   /** How long a lease lasts without renewal. @default 15000 */
@@ -63,6 +71,7 @@ export class SlotClaims {
   private readonly pid: number
   private readonly alive: (pid: number) => boolean
   private readonly lost: NonNullable<SlotClaimsOptions['lost']>
+  private readonly kind: OrchestratorKind
   private timer: NodeJS.Timeout | null = null
 
   constructor(
@@ -77,6 +86,7 @@ export class SlotClaims {
     this.pid = opts.pid ?? process.pid
     this.alive = opts.alive ?? processAlive
     this.lost = opts.lost ?? (() => {})
+    this.kind = opts.kind ?? 'run'
   }
 
   /** Registers this orchestrator and starts renewing its lease. */
@@ -98,6 +108,7 @@ export class SlotClaims {
     const now = this.now()
     this.store.register({
       id: this.holder,
+      kind: this.kind,
       host: this.host,
       pid: this.pid,
       startedAt: now,
@@ -110,6 +121,19 @@ export class SlotClaims {
     if (this.timer) clearInterval(this.timer)
     this.timer = null
     this.store.exclusive(() => this.store.unregister(this.holder))
+  }
+
+  /** Records why this orchestrator's jobs wait, for `yardmaster queue` and other processes. */
+  recordWaits(waits: Parameters<ClaimStore['setWaits']>[0], done: readonly number[]): void {
+    this.store.setWaits(waits, done)
+  }
+
+  /** A live console orchestrator on this history, if one runs (a `yardmaster run` submits to it). */
+  console(): OrchestratorRow | null {
+    return this.store.exclusive(() => {
+      this.reapLocked()
+      return this.store.orchestrators().find((o) => o.kind === 'console' && o.id !== this.holder) ?? null
+    })
   }
 
   /** Records that this orchestrator runs the run: if it dies, the run's unfinished jobs are marked lost. */

@@ -5,8 +5,11 @@
  */
 import type { Db } from './database'
 
+export type OrchestratorKind = 'console' | 'run'
+
 export interface OrchestratorRow {
   id: string
+  kind: OrchestratorKind
   host: string
   pid: number
   startedAt: number
@@ -38,9 +41,9 @@ export class ClaimStore {
   register(o: OrchestratorRow): void {
     this.db
       .prepare(
-        'INSERT OR REPLACE INTO orchestrators (id, host, pid, started_at, lease_until) VALUES (?, ?, ?, ?, ?)',
+        'INSERT OR REPLACE INTO orchestrators (id, kind, host, pid, started_at, lease_until) VALUES (?, ?, ?, ?, ?, ?)',
       )
-      .run(o.id, o.host, o.pid, o.startedAt, o.leaseUntil)
+      .run(o.id, o.kind, o.host, o.pid, o.startedAt, o.leaseUntil)
   }
 
   /** Extends the holder's lease; false when it was already reaped (its claims are gone). */
@@ -52,7 +55,9 @@ export class ClaimStore {
 
   orchestrators(): OrchestratorRow[] {
     return this.db
-      .prepare('SELECT id, host, pid, started_at AS startedAt, lease_until AS leaseUntil FROM orchestrators')
+      .prepare(
+        'SELECT id, kind, host, pid, started_at AS startedAt, lease_until AS leaseUntil FROM orchestrators',
+      )
       .all() as OrchestratorRow[]
   }
 
@@ -116,12 +121,59 @@ export class ClaimStore {
       job.run(reason, at, j.jobId)
       steps.run(at, j.jobId)
     }
+    const runs = this.db
+      .prepare("SELECT id FROM runs WHERE holder = ? AND state IN ('queued','running')")
+      .all(holder) as Array<{ id: number }>
     this.db
       .prepare(
         "UPDATE runs SET state = 'failed', finished_at = ? WHERE holder = ? AND state IN ('queued','running')",
       )
       .run(at, holder)
+    for (const { id } of runs) this.requeue(id, at)
     return lost
+  }
+
+  /**
+   * Queues a lost run again when it came from the queue: its jobs that finished are taken from
+   * it, the others run again (until recovery reattaches them instead). A run a terminal started
+   * is not: its user saw it stop.
+   */
+  private requeue(runId: number, at: number): void {
+    const entry = this.db
+      .prepare(
+        'SELECT workflow_file AS file, trigger_json AS trigger, priority FROM run_queue WHERE run_id = ?',
+      )
+      .get(runId) as { file: string; trigger: string; priority: string } | undefined
+    if (!entry) return
+    const keys = (
+      this.db.prepare('SELECT job_key AS k FROM jobs WHERE run_id = ?').all(runId) as Array<{ k: string }>
+    ).map((r) => r.k.replace(/ \(.*\)$/, ''))
+    const trigger = {
+      ...(JSON.parse(entry.trigger) as object),
+      reuseFrom: { runId, jobs: [...new Set(keys)] },
+    }
+    this.db
+      .prepare(
+        'INSERT INTO run_queue (workflow_file, trigger_json, priority, submitted_at) VALUES (?, ?, ?, ?)',
+      )
+      .run(entry.file, JSON.stringify(trigger), entry.priority, at)
+  }
+
+  /** Records why jobs wait (and their place), and clears it for those that no longer wait. */
+  setWaits(
+    waits: ReadonlyArray<{ jobId: number; reason: string; position: number; since: number }>,
+    done: readonly number[],
+  ): void {
+    const set = this.db.prepare(
+      'UPDATE jobs SET wait_reason = ?, wait_position = ?, wait_since = ? WHERE id = ?',
+    )
+    const clear = this.db.prepare(
+      'UPDATE jobs SET wait_reason = NULL, wait_position = NULL, wait_since = NULL WHERE id = ?',
+    )
+    this.db.transaction(() => {
+      for (const w of waits) set.run(w.reason, w.position, w.since, w.jobId)
+      for (const id of done) clear.run(id)
+    })()
   }
 
   setRunHolder(runId: number, holder: string): void {

@@ -184,6 +184,9 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       -- a holder that died expire with it.
       CREATE TABLE orchestrators (
         id           TEXT    PRIMARY KEY,
+        -- console: a long-lived orchestrator (serve, the app) that takes queued runs; run: a
+        -- yardmaster run hosting one for the length of its run.
+        kind         TEXT    NOT NULL DEFAULT 'run' CHECK (kind IN ('console','run')),
         host         TEXT    NOT NULL,
         pid          INTEGER NOT NULL,
         started_at   INTEGER NOT NULL,
@@ -217,6 +220,11 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       );
       -- A cancel asked for one job (the console's Cancel on a job); the run loop polls it.
       ALTER TABLE jobs ADD COLUMN cancel_requested TEXT;
+      -- Why a job waits for a slot, and its place in its orchestrator's order of service (the
+      -- scheduler's words, for yardmaster queue); cleared when it gets one.
+      ALTER TABLE jobs ADD COLUMN wait_reason TEXT;
+      ALTER TABLE jobs ADD COLUMN wait_position INTEGER;
+      ALTER TABLE jobs ADD COLUMN wait_since INTEGER;
     `,
   },
 ]

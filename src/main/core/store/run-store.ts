@@ -326,6 +326,35 @@ export class RunStore {
     return (this.db.prepare('SELECT coalesce(max(seq), 0) AS s FROM log_lines').get() as { s: number }).s
   }
 
+  /** Jobs of running runs that wait for a slot, with why and their place (written by their orchestrator). */
+  waitingJobs(): Array<{
+    runId: number
+    jobId: number
+    key: string
+    priority: string
+    since: number
+    reason: string
+    position: number
+  }> {
+    return this.db
+      .prepare(
+        `SELECT j.run_id AS runId, j.id AS jobId, j.job_key AS key, COALESCE(q.priority, 'normal') AS priority,
+                j.wait_since AS since, j.wait_reason AS reason, j.wait_position AS position
+         FROM jobs j JOIN runs r ON r.id = j.run_id LEFT JOIN run_queue q ON q.run_id = r.id
+         WHERE j.wait_reason IS NOT NULL AND r.state = 'running' AND j.state = 'pending'
+         ORDER BY j.wait_position, j.id`,
+      )
+      .all() as Array<{
+      runId: number
+      jobId: number
+      key: string
+      priority: string
+      since: number
+      reason: string
+      position: number
+    }>
+  }
+
   /** Workflow files that were run, the most recently run first. */
   workflowFiles(limit = 200): string[] {
     return (

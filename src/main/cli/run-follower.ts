@@ -1,0 +1,78 @@
+/**
+ * Follows a run from the history: its log lines as they are stored, and its steps and jobs as
+ * they move, printed as `yardmaster run` prints them. For a run another process executes (the
+ * console's orchestrator), and for `yardmaster logs --follow`.
+ */
+import type { JobView, RunState } from '../../shared/model'
+import type { RunStore } from '../core/store/run-store'
+import { JobPrefixer, type CliIo } from './output'
+
+const DONE: ReadonlySet<RunState> = new Set(['succeeded', 'failed', 'cancelled'])
+
+export interface FollowOptions {
+  /** Only this job's lines. */
+  job?: string
+  /** How often the history is read. @default 200 */
+  pollMs?: number
+  signal?: AbortSignal
+}
+
+/** Prints what is stored of a run and what follows until it ends (or the signal aborts); its final state. */
+export async function followRun(
+  store: RunStore,
+  runId: number,
+  io: CliIo,
+  opts: FollowOptions = {},
+): Promise<RunState> {
+  let seq = 0
+  const seen = new Map<string, string>()
+  let prefix: JobPrefixer | null = null
+  for (;;) {
+    const { run, jobs } = store.getRun(runId)
+    prefix ??= new JobPrefixer(
+      io,
+      jobs.map((j) => j.key),
+    )
+    for (const line of store.getLogs(runId, seq, 5000)) {
+      seq = line.seq
+      if (!opts.job || line.jobKey === opts.job) io.out(prefix.line(line.jobKey, line.stream, line.text))
+    }
+    for (const job of jobs) if (!opts.job || job.key === opts.job) report(job, seen, prefix, io)
+    if (DONE.has(run.state)) {
+      // Lines stored just before the run ended.
+      for (const line of store.getLogs(runId, seq, 5000))
+        if (!opts.job || line.jobKey === opts.job) io.out(prefix.line(line.jobKey, line.stream, line.text))
+      return run.state
+    }
+    if (opts.signal?.aborted) return run.state
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, opts.pollMs ?? 200)
+      opts.signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true })
+    })
+  }
+}
+
+/** The step and job lines `yardmaster run` prints, for what moved since the last look. */
+function report(job: JobView, seen: Map<string, string>, prefix: JobPrefixer, io: CliIo): void {
+  for (const s of job.steps) {
+    const key = `${job.id}/${s.index}`
+    if (seen.get(key) === s.state) continue
+    const was = seen.get(key)
+    seen.set(key, s.state)
+    if (s.state === 'running' || (was === undefined && s.state !== 'pending' && s.state !== 'skipped'))
+      io.out(prefix.line(job.key, 'system', `step ${s.index + 1}: ${s.name}`))
+    if (s.state !== 'running' && s.state !== 'pending' && s.state !== 'succeeded')
+      io.out(
+        prefix.line(
+          job.key,
+          'system',
+          `step ${s.index + 1} ${s.state}${s.exitCode === null ? '' : ` (exit code ${s.exitCode})`}`,
+        ),
+      )
+  }
+  const key = `${job.id}`
+  if (seen.get(key) === job.state) return
+  seen.set(key, job.state)
+  if (job.state !== 'running' && job.state !== 'pending')
+    io.out(prefix.line(job.key, 'system', `job ${job.state}${job.reason ? `: ${job.reason}` : ''}`))
+}
