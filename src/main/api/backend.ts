@@ -96,18 +96,13 @@ export class Backend {
       const runs = store.listRuns(200)
       const next = new Map(runs.map((r) => [r.id, `${r.state}/${r.finishedAt}`]))
       const seq = store.lastSeq()
-      const logRuns =
-        seq > lastSeq
-          ? (store.db
-              .prepare('SELECT DISTINCT run_id AS id FROM log_lines WHERE seq > ?')
-              .all(lastSeq) as Array<{ id: number }>)
-          : []
+      const logRuns = seq > lastSeq ? store.runsWithLogsAfter(lastSeq) : []
       for (const r of runs) {
         // Any write may be a job or step change inside a running run; tell clients about runs not finished or changed.
         if (next.get(r.id) !== runStates.get(r.id) || r.finishedAt === null)
           this.emit('run.changed', { runId: r.id })
       }
-      for (const { id } of logRuns) this.emit('log.appended', { runId: id, lastSeq: seq })
+      for (const id of logRuns) this.emit('log.appended', { runId: id, lastSeq: seq })
       // Another process may have queued a run, or a job of its may wait for a slot.
       this.emit('queue.changed', {})
       lastSeq = seq

@@ -355,6 +355,15 @@ export class RunStore {
     }>
   }
 
+  /** Runs that got log lines after `seq`. */
+  runsWithLogsAfter(seq: number): number[] {
+    return (
+      this.db.prepare('SELECT DISTINCT run_id AS id FROM log_lines WHERE seq > ?').all(seq) as Array<{
+        id: number
+      }>
+    ).map((r) => r.id)
+  }
+
   /** Workflow files that were run, the most recently run first. */
   workflowFiles(limit = 200): string[] {
     return (
