@@ -2,6 +2,8 @@
 //   passMs:   one full scheduling pass, at several farm sizes (jobs queued × nodes), 500 pipelines
 //             at the largest; beside it, plain first-in first-out first-fit on the same input.
 //             Targets (issue 10): 1,000 jobs × 100 nodes ≤ 10 ms, 10,000 × 1,000 ≤ 100 ms.
+//   forecast: the mean absolute percentage error of duration forecasts on a simulated history
+//             (target ≤ 15% for jobs with at least 5 past runs).
 //   day:      a synthetic day of mixed pipelines (DAGs: build → tests matrix → GPU tests → packages)
 //             on a heterogeneous farm, replayed event by event with our scheduler and with
 //             FIFO first-fit: makespan (target ≥ 20% shorter) and hotfix waits (target ≤ one
@@ -306,6 +308,33 @@ function lowerBound(work) {
   return Math.max(tail, x64 / slotsFor(['x64']), ...[...kinds].map(([k, w]) => w / slotsFor(k.split(','))))
 }
 
+/**
+ * Forecast error on a simulated history: 40 jobs on 6 nodes, each (job, node) with its own
+ * typical duration; every run varies (log-normal, σ 0.15) and one in 30 is an outlier (a hung
+ * test, a cold cache: ×4). Each run is forecast from the runs before it, once its job has 5.
+ */
+function forecastError(seed) {
+  const random = rng(seed)
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random())
+  const base = new Map()
+  const history = new Map()
+  const pairs = []
+  for (let i = 0; i < 4000; i++) {
+    const job = `job${Math.floor(random() * 40)}`
+    const node = `n${Math.floor(random() * 6)}`
+    const key = `${job}@${node}`
+    if (!base.has(job)) base.set(job, (1 + random() * 20) * MIN)
+    if (!base.has(key)) base.set(key, base.get(job) * (0.7 + random() * 0.6))
+    const outlier = random() < 1 / 30 ? 4 : 1
+    const actual = base.get(key) * Math.exp(0.15 * gauss()) * outlier
+    const past = history.get(job) ?? []
+    if (past.length >= 5) pairs.push([kit.forecastDuration(past, node), actual])
+    past.unshift({ node, durationMs: actual })
+    history.set(job, past)
+  }
+  return { mape: kit.meanAbsolutePercentageError(pairs), forecasts: pairs.length }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 const sizes = [
@@ -318,6 +347,7 @@ const work = dayWork(42)
 const ours = replay(work, kit.schedule)
 const fifo = replay(work, fifoFirstFit)
 const durations = work.map((j) => j.dur).sort((a, b) => a - b)
+const forecast = forecastError(7)
 const minutes = (x) => r1(x / MIN)
 console.log(
   JSON.stringify({
@@ -340,5 +370,8 @@ console.log(
     hotfixMaxWaitMin: minutes(ours.maxHotfixWait),
     fifoHotfixMaxWaitMin: minutes(fifo.maxHotfixWait),
     medianJobMin: minutes(durations[Math.floor(durations.length / 2)]),
+    forecastMape: Math.round(forecast.mape * 1000) / 1000,
+    forecastMapeTarget: 0.15,
+    forecasts: forecast.forecasts,
   }),
 )

@@ -56,11 +56,13 @@ export async function followRun(
 function report(job: JobView, seen: Map<string, string>, prefix: JobPrefixer, io: CliIo): void {
   for (const s of job.steps) {
     const key = `${job.id}/${s.index}`
-    if (seen.get(key) === s.state) continue
-    const was = seen.get(key)
-    seen.set(key, s.state)
-    if (s.state === 'running' || (was === undefined && s.state !== 'pending' && s.state !== 'skipped'))
+    // A step that ran between two looks was never seen running: its start line all the same.
+    if (!seen.has(`${key}/started`) && s.state !== 'pending' && s.state !== 'skipped') {
+      seen.set(`${key}/started`, 'yes')
       io.out(prefix.line(job.key, 'system', `step ${s.index + 1}: ${s.name}`))
+    }
+    if (seen.get(key) === s.state) continue
+    seen.set(key, s.state)
     if (s.state !== 'running' && s.state !== 'pending' && s.state !== 'succeeded')
       io.out(
         prefix.line(

@@ -37,6 +37,7 @@ import { mergeCapabilities } from '../farm/capabilities'
 import { githubContext, resolveInputs, type RunParameters } from './run-contexts'
 import { SlotClaims } from '../orchestrator/slot-claims'
 import { Dispatcher, type Ticket } from '../orchestrator/dispatcher'
+import { forecastDuration, remainingPaths } from '../forecast/duration'
 import { ClaimStore } from '../store/claim-store'
 
 /** The run could not start: no reachable node for a job. Nothing was recorded. */
@@ -370,6 +371,12 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     new Dispatcher(new SlotClaims(new ClaimStore(store.db)).start(), { pollMs: opts.concurrencyPollMs })
   dispatcher.claims.holdRun(runId)
   const priority = params.priority ?? 'normal'
+  // Forecasts from this workflow's history: long critical paths start first among jobs ready
+  // together, and a waiting job says when a slot is expected to free up.
+  const expected = new Map(
+    workflow.jobs.map((j) => [j.key, forecastDuration(store.jobDurations(resolve(workflow.file), j.key))]),
+  )
+  const paths = remainingPaths(workflow.jobs, (k) => expected.get(k) ?? null)
   const instanceId = store.instanceId()
   const secrets = params.secrets ?? {}
   const logs = new LogSink(
@@ -735,6 +742,8 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
             priority,
             requirements: inst.requirements,
             nodes: usable,
+            pathMs: paths.get(g.job.key) ?? null,
+            expectedMs: expected.get(g.job.key) ?? null,
           },
           AbortSignal.any([runSignal, g.abort.signal, inst.abort.signal]),
         )

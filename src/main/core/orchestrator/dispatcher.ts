@@ -34,6 +34,8 @@ export interface SlotRequest {
   nodes: readonly FarmNode[]
   /** Longest expected path from this job to the end of its run, itself included (ms). */
   pathMs?: number | null
+  /** Its forecast duration (ms), from its history; null when it never ran. */
+  expectedMs?: number | null
 }
 
 export interface Grant {
@@ -187,6 +189,7 @@ export class Dispatcher {
             pipeline: mine.req.pipeline,
             priority: mine.req.priority,
             startedAt: mine.at,
+            expectedMs: mine.req.expectedMs ?? null,
           }
         : // Another process's job: it counts against its node; its priority is not known here.
           {

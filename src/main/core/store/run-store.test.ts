@@ -350,3 +350,29 @@ describe('dataVersion', () => {
     expect(store.dataVersion()).toBe(after)
   })
 })
+
+describe('jobDurations', () => {
+  it("gives a workflow job's succeeded durations newest first, matrix instances included, nothing else", () => {
+    const add = (
+      file: string,
+      key: string,
+      state: 'succeeded' | 'failed',
+      start: number,
+      end: number,
+      node = 'n1',
+    ) => {
+      const { jobIds } = store.createRun({ ...RUN, workflowFile: file, jobs: [{ ...RUN.jobs[0]!, key }] })
+      store.updateJob(jobIds.get(key)!, { state, nodeName: node, startedAt: start, finishedAt: end })
+    }
+    add('/repo/ci.yml', 'build', 'succeeded', 0, 100)
+    add('/repo/ci.yml', 'build (linux, 20)', 'succeeded', 0, 200, 'n2')
+    add('/repo/ci.yml', 'build', 'failed', 0, 999)
+    add('/repo/ci.yml', 'buildx', 'succeeded', 0, 999)
+    add('/repo/ci.yml', 'build_ (x)', 'succeeded', 0, 999)
+    add('/repo/other.yml', 'build', 'succeeded', 0, 999)
+    expect(store.jobDurations('/repo/ci.yml', 'build')).toEqual([
+      { node: 'n2', durationMs: 200 },
+      { node: 'n1', durationMs: 100 },
+    ])
+  })
+})

@@ -355,6 +355,26 @@ export class RunStore {
     }>
   }
 
+  /** How long a workflow's job took when it succeeded, newest first (matrix instances as their job). */
+  jobDurations(
+    workflowFile: string,
+    jobKey: string,
+    limit = 50,
+  ): Array<{ node: string | null; durationMs: number }> {
+    return this.db
+      .prepare(
+        `SELECT j.node_name AS node, j.finished_at - j.started_at AS durationMs
+         FROM jobs j JOIN runs r ON r.id = j.run_id
+         WHERE r.workflow_file = ? AND (j.job_key = ? OR j.job_key LIKE ? ESCAPE '\\') AND j.state = 'succeeded'
+           AND j.started_at IS NOT NULL AND j.finished_at IS NOT NULL
+         ORDER BY j.id DESC LIMIT ?`,
+      )
+      .all(workflowFile, jobKey, `${jobKey.replace(/[\\%_]/g, (c) => `\\${c}`)} (%`, limit) as Array<{
+      node: string | null
+      durationMs: number
+    }>
+  }
+
   /** Runs that got log lines after `seq`. */
   runsWithLogsAfter(seq: number): number[] {
     return (
