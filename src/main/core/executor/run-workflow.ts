@@ -53,6 +53,11 @@ export class NoReachableNodeError extends Error {
   }
 }
 
+/** Why a job was stopped to make room for a hotfix: it is requeued, never failed. */
+export class Preempted extends Error {
+  override name = 'Preempted'
+}
+
 export interface RunObserver {
   runChanged?(runId: number, state: RunState): void
   jobChanged?(
@@ -368,7 +373,10 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   const ownDispatcher = !opts.dispatcher
   const dispatcher =
     opts.dispatcher ??
-    new Dispatcher(new SlotClaims(new ClaimStore(store.db)).start(), { pollMs: opts.concurrencyPollMs })
+    new Dispatcher(new SlotClaims(new ClaimStore(store.db)).start(), {
+      pollMs: opts.concurrencyPollMs,
+      policy: () => ({ preemption: prepared.farm.preemption ?? false }),
+    })
   dispatcher.claims.holdRun(runId)
   const priority = params.priority ?? 'normal'
   // Forecasts from this workflow's history: long critical paths start first among jobs ready
@@ -679,6 +687,32 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       },
     )
       .then((r) => {
+        const why = inst.abort.signal.reason
+        if (why instanceof Preempted) {
+          // Stopped for a hotfix: back to the queue as if it never started, saying so.
+          inst.abort = new AbortController()
+          setInstance(inst, 'pending', {
+            reason: why.message,
+            nodeName: null,
+            exitCode: null,
+            startedAt: null,
+            finishedAt: null,
+            outputs: {},
+          })
+          for (const id of inst.stepIds)
+            store.updateStep(id, {
+              state: 'pending',
+              exitCode: null,
+              conclusion: null,
+              startedAt: null,
+              finishedAt: null,
+            })
+          // In the job's log, so the record says it was preempted (the attempt before it stopped).
+          logs.line({ runId, jobId: inst.jobId, jobKey: inst.key, stepIndex: null }, 'system', why.message)
+          notice(`job ${inst.key} was ${why.message}`)
+          g.queue.push(inst)
+          return
+        }
         Object.assign(g.outputs, r.outputs)
         if (r.nodeOutcome) {
           const counted = recordJobOutcome(ledger, node.name, r.nodeOutcome)
@@ -744,6 +778,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
             nodes: usable,
             pathMs: paths.get(g.job.key) ?? null,
             expectedMs: expected.get(g.job.key) ?? null,
+            preempt: (reason) => inst.abort.abort(new Preempted(reason)),
           },
           AbortSignal.any([runSignal, g.abort.signal, inst.abort.signal]),
         )

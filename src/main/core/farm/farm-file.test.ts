@@ -443,3 +443,14 @@ describe('parseFarm: allowedHostPaths', () => {
     )
   })
 })
+
+describe('parseFarm: preemption', () => {
+  const node = 'nodes:\n  - name: n1\n    host: 10.0.0.5\n    user: ci\n'
+  it('is off unless the farm turns it on, and must be true or false', () => {
+    expect(parseFarm('/f.yml', node).preemption).toBeUndefined()
+    expect(parseFarm('/f.yml', `preemption: true\n${node}`).preemption).toBe(true)
+    expect(where(`preemption: sometimes\n${node}`)).toEqual([
+      '1:13: "preemption" must be true or false (preemption)',
+    ])
+  })
+})

@@ -17,6 +17,7 @@
  *       health: { loadPerCore: 4 }      # this node's limits, over the farm's
  *   health:                             # when a node that answers counts as degraded (readHealth)
  *     diskFree: 5g
+ *   preemption: true                    # a hotfix may stop a running `low` job (requeued); default false
  */
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -34,7 +35,7 @@ import {
   type Platform,
 } from './farm-model'
 
-const FARM_KEYS = ['knownHosts', 'nodes', 'platforms', 'health'] as const
+const FARM_KEYS = ['knownHosts', 'nodes', 'platforms', 'health', 'preemption'] as const
 const NODE_KEYS = [
   'name',
   'host',
@@ -114,12 +115,20 @@ function readFarm(src: YamlSource): Farm | null {
   const platforms = platformsEntry ? readPlatforms(src, platformsEntry.value) : {}
   const healthEntry = top.find((e) => e.key === 'health')
   const health = healthEntry ? readHealth(src, healthEntry.value, 'health') : null
+  const preemptionEntry = top.find((e) => e.key === 'preemption')
+  let preemption = false
+  if (preemptionEntry) {
+    const v = preemptionEntry.value
+    if (isScalar(v) && typeof v.value === 'boolean') preemption = v.value
+    else src.report(v ?? preemptionEntry.keyNode, 'preemption', '"preemption" must be true or false')
+  }
   return {
     file: src.file,
     knownHosts: kh ? expandPath(kh, base) : defaultKnownHosts(),
     nodes,
     platforms,
     ...(health ? { health } : {}),
+    ...(preemption ? { preemption } : {}),
   }
 }
 

@@ -40,6 +40,8 @@ export interface FarmNode {
 }
 
 export interface Farm {
+  /** A hotfix may stop a running `low` job, which is requeued and recorded as preempted. @default false */
+  preemption?: boolean
   /** Null for the embedded default. */
   file: string | null
   /** OpenSSH known_hosts file used to verify host keys. */

@@ -36,6 +36,8 @@ export interface SlotRequest {
   pathMs?: number | null
   /** Its forecast duration (ms), from its history; null when it never ran. */
   expectedMs?: number | null
+  /** Stops it to make room for a hotfix (preemption on); it is requeued, never failed. */
+  preempt?: (reason: string) => void
 }
 
 export interface Grant {
@@ -64,7 +66,8 @@ export interface WaitingJob {
 export interface DispatcherOptions {
   /** How often waiting jobs look for slots freed by other processes. @default 500 */
   pollMs?: number
-  policy?: SchedulePolicy
+  /** Read at every pass (the farm file may change). */
+  policy?: () => SchedulePolicy
   /** @default Date.now */
   now?: () => number
   /** Told when what waits, or why, changed (the queue view listens). */
@@ -88,6 +91,8 @@ export class Dispatcher {
   private readonly now: () => number
   private timer: NodeJS.Timeout | null = null
   private next = 0
+  /** Claims whose job was asked to stop for a hotfix (asked once). */
+  private readonly preempted = new Set<number>()
   /** job id -> reason and place last written, so a pass writes only what changed. */
   private readonly written = new Map<number, string>()
 
@@ -129,6 +134,7 @@ export class Dispatcher {
   /** Gives a slot back and lets the next job have it. */
   release(claimId: number): void {
     this.granted.delete(claimId)
+    this.preempted.delete(claimId)
     this.claims.release(claimId)
     this.pass()
   }
@@ -214,8 +220,18 @@ export class Dispatcher {
       queue,
       nodes: [...nodes.values()].map((node) => ({ node, refuses: null, slots: node.slots })),
       running,
-      policy: this.opts.policy,
+      policy: this.opts.policy?.(),
     })
+    for (const p of decision.preemptions) {
+      const claimId = Number(p.job.slice(1))
+      const victim = this.granted.get(claimId)
+      if (!victim?.req.preempt || this.preempted.has(claimId)) continue
+      this.preempted.add(claimId)
+      const fix = this.waiting.get(p.for)
+      victim.req.preempt(
+        `preempted by hotfix job ${fix ? `${fix.req.key} (run ${fix.req.runId})` : p.for}; it runs again when a slot frees`,
+      )
+    }
     for (const a of decision.assignments) {
       const w = this.waiting.get(a.job)!
       const node = nodes.get(a.node)!

@@ -29,8 +29,8 @@ afterEach(async () => {
 const shell = (slots = 2): FarmNode =>
   localNode('here', { executor: 'shell', labels: ['self-hosted', 'linux'], slots })
 
-function orchestrator(node = shell()) {
-  const farm = farmOf([node])
+function orchestrator(node = shell(), over: { preemption?: boolean } = {}) {
+  const farm = farmOf([node], over)
   const sessions = new NodeSessions(farm)
   const o = new Orchestrator({ db, farm: () => farm, sessions: () => sessions, pollMs: 20 }).start()
   orchestrators.push(o)
@@ -217,6 +217,51 @@ jobs:
     await o.idle()
     const started = (id: number) => o.runs.getRun(o.runOf(id)!).jobs[0]!.startedAt!
     expect(started(fix.id)).toBeLessThan(started(normal.id))
+  })
+
+  it('with preemption on, a hotfix stops a running low job, which is requeued (not failed) and later completes', async () => {
+    const o = orchestrator(shell(1), { preemption: true })
+    const file = (n: string, secs: number) =>
+      workflow(
+        `${n}.yml`,
+        `on: push\njobs:\n  j:\n    runs-on: linux\n    steps:\n      - run: echo start-${n}; sleep ${secs}; echo end-${n}\n`,
+      )
+    const low = await o.trigger({ workflowFile: file('low', 2), priority: 'low' })
+    await until(
+      () =>
+        o.runOf(low.id) !== null &&
+        o.runs.getLogs(o.runOf(low.id)!, 0, 100).some((l) => l.text === 'start-low'),
+      'low runs',
+    )
+    const fix = await o.trigger({ workflowFile: file('fix', 0), priority: 'hotfix' })
+    await o.idle()
+    const lowRun = o.runs.getRun(o.runOf(low.id)!)
+    const fixRun = o.runs.getRun(o.runOf(fix.id)!)
+    expect([lowRun.run.state, fixRun.run.state]).toEqual(['succeeded', 'succeeded'])
+    // The low job ran twice: before the hotfix (stopped), and after it (whole).
+    const lowLines = o.runs.getLogs(lowRun.run.id, 0, 100).map((l) => l.text)
+    expect(lowLines.filter((t) => t === 'start-low')).toHaveLength(2)
+    expect(lowLines.filter((t) => t === 'end-low')).toHaveLength(1)
+    expect(lowRun.jobs[0]!.startedAt!).toBeGreaterThanOrEqual(fixRun.jobs[0]!.finishedAt!)
+    // Recorded as preempted in its log; never failed.
+    expect(lowLines).toContain(
+      `preempted by hotfix job j (run ${fixRun.run.id}); it runs again when a slot frees`,
+    )
+    expect(lowRun.jobs[0]!.state).toBe('succeeded')
+    // Without preemption the hotfix waits for the slot instead.
+    const calm = orchestrator(shell(1))
+    const a = await calm.trigger({ workflowFile: file('a', 1), priority: 'low' })
+    await until(
+      () =>
+        calm.runOf(a.id) !== null &&
+        calm.runs.getLogs(calm.runOf(a.id)!, 0, 100).some((l) => l.text === 'start-a'),
+      'a runs',
+    )
+    const b = await calm.trigger({ workflowFile: file('b', 0), priority: 'hotfix' })
+    await calm.idle()
+    const aLines = calm.runs.getLogs(calm.runOf(a.id)!, 0, 100).map((l) => l.text)
+    expect(aLines.filter((t) => t === 'start-a')).toHaveLength(1)
+    expect(calm.runs.getRun(calm.runOf(b.id)!).run.state).toBe('succeeded')
   })
 
   it('loses nothing queued when its orchestrator died: the next one takes the entry', async () => {

@@ -91,7 +91,11 @@ export class Orchestrator {
       leaseMs: opts.leaseMs,
       lost: (jobs) => new Set(jobs.map((j) => j.runId)).forEach((runId) => opts.changed?.({ runId })),
     })
-    this.dispatcher = new Dispatcher(this.claims, { pollMs: opts.pollMs, changed: () => opts.changed?.({}) })
+    this.dispatcher = new Dispatcher(this.claims, {
+      pollMs: opts.pollMs,
+      changed: () => opts.changed?.({}),
+      policy: () => ({ preemption: opts.farm().preemption ?? false }),
+    })
   }
 
   /** Registers, clears what dead holders left, and starts taking queued runs. */
