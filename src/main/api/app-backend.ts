@@ -10,6 +10,7 @@ import { NodeMetricsStore } from '../core/store/node-metrics-store'
 import { RunStore } from '../core/store/run-store'
 import { Orchestrator, type OrchestratorOptions } from '../core/orchestrator/orchestrator'
 import { outOfService } from '../core/farm/node-admin'
+import { thresholdsFor } from '../core/farm/health/health-probe'
 import { WorkflowCatalog } from '../core/workflow/workflow-catalog'
 import { Backend } from './backend'
 
@@ -52,6 +53,14 @@ export function createAppBackend(opts: AppBackendOptions): AppBackend {
     farm: () => farmService.farm,
     sessions: () => farmService.sessions,
     unavailable: () => outOfService(metrics),
+    // The health monitor's latest sample: a node under pressure takes fewer new jobs.
+    health: (node) => {
+      try {
+        return { sample: farmService.view(node.name).sample, limits: thresholdsFor(farmService.farm, node) }
+      } catch {
+        return null // no longer in the farm (its file was edited): its declared slots
+      }
+    },
     changed: ({ runId }) => {
       emit?.('queue.changed', {})
       if (runId !== undefined) emit?.('run.changed', { runId })

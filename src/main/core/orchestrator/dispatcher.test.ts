@@ -93,6 +93,26 @@ describe('Dispatcher', () => {
     d.stop()
   })
 
+  it('gives a node under pressure fewer slots, says so, and gives them back once it is calm', async () => {
+    const wide = farmNode('n2', { labels: ['self-hosted', 'linux'], slots: 2 })
+    let load = 7.9
+    const d = new Dispatcher(claimsOf(), {
+      pollMs: 10_000,
+      health: () => ({
+        sample: { load1: load, cpus: 2, memUsedPct: 40 },
+        limits: { loadPerCore: 2, memoryUsedPct: 95 },
+      }),
+    })
+    const one = await d.request(req('one', 'normal', { nodes: [wide] })).granted
+    const two = d.request(req('two', 'normal', { nodes: [wide] }))
+    expect(two.reason()).toBe('1 node fits; it is busy (n2: 1 of 2 slots while load is 7.9 on 2 cores)')
+    load = 0.5
+    d.pass()
+    expect((await two.granted)?.node.name).toBe('n2')
+    expect(one?.node.name).toBe('n2')
+    d.stop()
+  })
+
   it('gives a wait up when its signal aborts, and lets the next job have the slot', async () => {
     const d = new Dispatcher(claimsOf(), { pollMs: 10_000 })
     const first = (await d.request(req('first')).granted)!

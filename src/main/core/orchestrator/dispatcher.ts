@@ -20,6 +20,9 @@ import {
   type SchedulePolicy,
 } from '../scheduler/schedule'
 import type { SlotClaims } from './slot-claims'
+import type { HealthSample } from '../../../shared/model'
+import type { HealthThresholds } from '../farm/health/health-probe'
+import { effectiveSlots } from '../scheduler/effective-slots'
 
 export interface SlotRequest {
   runId: number
@@ -68,6 +71,14 @@ export interface DispatcherOptions {
   pollMs?: number
   /** Read at every pass (the farm file may change). */
   policy?: () => SchedulePolicy
+  /**
+   * A node's latest health sample and limits, for its slots under pressure (effective-slots.ts);
+   * without it every node has its declared slots.
+   */
+  health?: (node: FarmNode) => {
+    sample: Pick<HealthSample, 'load1' | 'cpus' | 'memUsedPct'> | null
+    limits: Pick<HealthThresholds, 'loadPerCore' | 'memoryUsedPct'>
+  } | null
   /** @default Date.now */
   now?: () => number
   /** Told when what waits, or why, changed (the queue view listens). */
@@ -91,6 +102,8 @@ export class Dispatcher {
   private readonly now: () => number
   private timer: NodeJS.Timeout | null = null
   private next = 0
+  /** Each node's effective slots at the last pass (the hysteresis remembers). */
+  private readonly slotsNow = new Map<string, number>()
   /** Claims whose job was asked to stop for a hotfix (asked once). */
   private readonly preempted = new Set<number>()
   /** job id -> reason and place last written, so a pass writes only what changed. */
@@ -218,7 +231,14 @@ export class Dispatcher {
     const decision = schedule({
       now,
       queue,
-      nodes: [...nodes.values()].map((node) => ({ node, refuses: null, slots: node.slots })),
+      nodes: [...nodes.values()].map((node) => {
+        const h = this.opts.health?.(node) ?? null
+        if (!h) return { node, refuses: null, slots: node.slots }
+        const e = effectiveSlots(node, h.sample, h.limits, this.slotsNow.get(node.name) ?? null)
+        this.slotsNow.set(node.name, e.slots)
+        const perCore = h.sample?.load1 != null && h.sample.cpus ? h.sample.load1 / h.sample.cpus : null
+        return { node, refuses: null, slots: e.slots, slotNote: e.note, loadPerCore: perCore }
+      }),
       running,
       policy: this.opts.policy?.(),
     })

@@ -26,7 +26,7 @@ import { RunStore } from '../store/run-store'
 import { loadWorkflow, selectJob } from '../workflow/parse-workflow'
 import type { Workflow } from '../workflow/workflow-model'
 import type { QueueView } from '../../../shared/model'
-import { Dispatcher } from './dispatcher'
+import { Dispatcher, type DispatcherOptions } from './dispatcher'
 import { SlotClaims } from './slot-claims'
 
 export interface OrchestratorOptions {
@@ -40,6 +40,8 @@ export interface OrchestratorOptions {
   changed?: (what: { runId?: number; queueId?: number }) => void
   /** Told when log lines of a run it executes were stored (the console follows them live). */
   logsStored?: (runId: number, lastSeq: number) => void
+  /** A node's latest health sample and limits: its slots shrink under pressure. */
+  health?: DispatcherOptions['health']
   /** How often cancel requests and slots freed elsewhere are looked at. @default 500 */
   pollMs?: number
   heartbeatMs?: number
@@ -95,6 +97,7 @@ export class Orchestrator {
       pollMs: opts.pollMs,
       changed: () => opts.changed?.({}),
       policy: () => ({ preemption: opts.farm().preemption ?? false }),
+      health: opts.health,
     })
   }
 
