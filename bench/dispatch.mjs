@@ -1,10 +1,13 @@
 // Benchmark: dispatch latency of a one-step busybox job on a lab host.
 //   yardmaster: `yardmaster run` start -> first log line of the step, and total time
+//   viaConsole: the same `yardmaster run` while a console (`yardmaster serve`) runs on its data
+//               dir: submitted to the console's orchestrator, followed from the history
 //   baseline:   `docker -H ssh://<same host> run --rm <same image> <same command>`, same figures
 // Alternating rounds in the same process, so machine noise hits both alike. Prints one JSON line.
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { setTimeout, clearTimeout } from 'node:timers'
 import { join } from 'node:path'
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 7)
@@ -54,6 +57,27 @@ const yardmaster = () =>
     '--data-dir',
     join(dir, 'data'),
   ])
+// A console on its own data dir; `yardmaster run` there submits to it.
+const consoleDir = join(dir, 'console')
+const served = spawn(
+  process.execPath,
+  ['bin/yardmaster.cjs', 'serve', '--port', '0', '--data-dir', consoleDir, '--farm', lab.farmFile],
+  { stdio: ['ignore', 'pipe', 'pipe'] },
+)
+await new Promise((resolve, reject) => {
+  let out = ''
+  const t = setTimeout(() => reject(new Error(`serve did not start:\n${out}`)), 30_000)
+  served.stdout.on('data', (d) => {
+    out += d
+    if (out.includes('Open: ')) {
+      clearTimeout(t)
+      resolve()
+    }
+  })
+  served.stderr.on('data', (d) => (out += d))
+})
+const viaConsole = () =>
+  timeCommand(process.execPath, ['bin/yardmaster.cjs', 'run', workflow, '--data-dir', consoleDir])
 const dockerCli = () =>
   timeCommand(
     'docker',
@@ -72,18 +96,26 @@ const ratio = (x, y) => Math.round((x / y) * 100) / 100
 
 // One warm-up each (page cache, first SSH handshake of the sshd), not counted.
 await yardmaster()
+await viaConsole()
 await dockerCli()
 const ym = []
+const vc = []
 const dk = []
-for (let i = 0; i < rounds; i++) {
-  ym.push(await yardmaster())
-  dk.push(await dockerCli())
+try {
+  for (let i = 0; i < rounds; i++) {
+    ym.push(await yardmaster())
+    vc.push(await viaConsole())
+    dk.push(await dockerCli())
+  }
+} finally {
+  served.kill('SIGTERM')
 }
 const f = (rs) => ({
   firstLineMs: round1(median(rs.map((r) => r.first))),
   totalMs: round1(median(rs.map((r) => r.total))),
 })
 const a = f(ym)
+const c = f(vc)
 const b = f(dk)
 console.log(
   JSON.stringify({
@@ -93,7 +125,9 @@ console.log(
     rounds,
     statistic: 'median',
     yardmaster: a,
+    viaConsole: c,
     dockerCli: b,
     ratio: { firstLine: ratio(a.firstLineMs, b.firstLineMs), total: ratio(a.totalMs, b.totalMs) },
+    viaConsoleRatio: { firstLine: ratio(c.firstLineMs, b.firstLineMs), total: ratio(c.totalMs, b.totalMs) },
   }),
 )

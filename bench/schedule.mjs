@@ -2,6 +2,8 @@
 //   passMs:   one full scheduling pass, at several farm sizes (jobs queued × nodes), 500 pipelines
 //             at the largest; beside it, plain first-in first-out first-fit on the same input.
 //             Targets (issue 10): 1,000 jobs × 100 nodes ≤ 10 ms, 10,000 × 1,000 ≤ 100 ms.
+//   api:      1,000 simulated jobs at once through the real orchestrator and store; runs.list and
+//             queue.list p99 meanwhile (target under 50 ms).
 //   forecast: the mean absolute percentage error of duration forecasts on a simulated history
 //             (target ≤ 15% for jobs with at least 5 past runs).
 //   day:      a synthetic day of mixed pipelines (DAGs: build → tests matrix → GPU tests → packages)
@@ -9,7 +11,13 @@
 //             FIFO first-fit: makespan (target ≥ 20% shorter) and hotfix waits (target ≤ one
 //             job's duration).
 // Medians of several rounds after a warm-up; one JSON line.
+import { Buffer } from 'node:buffer'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { performance } from 'node:perf_hooks'
+import { clearTimeout, setTimeout } from 'node:timers'
 
 const require = createRequire(import.meta.url)
 const kit = require('../out/main/bench-kit.js')
@@ -335,6 +343,79 @@ function forecastError(seed) {
   return { mape: kit.meanAbsolutePercentageError(pairs), forecasts: pairs.length }
 }
 
+/**
+ * 1,000 jobs at once through the real orchestrator and store (a SQLite file), on a simulated
+ * backend: 100 nodes of 10 slots whose "containers" wait a job's duration, no SSH. Meanwhile the
+ * API's runs.list and queue.list are called every 10 ms; a call's latency counts from when it
+ * was due, so time the event loop spent on the orchestrator counts against it.
+ */
+async function apiUnderLoad() {
+  const dir = mkdtempSync(join(tmpdir(), 'ym-bench-load-'))
+  const db = kit.openDatabase(dir)
+  const nodes = Array.from({ length: 100 }, (_, i) => ({
+    ...farmNode(`n${i}`, ['x64'], 10),
+    executor: 'shell',
+  }))
+  const farm = { file: null, knownHosts: '/nowhere', nodes, platforms: {} }
+  const env = {
+    description: 'simulated',
+    workspace: '/ws',
+    temp: '/tmp/sim',
+    runStep: (_cmd, onOutput, signal) =>
+      new Promise((resolve) => {
+        const t = setTimeout(
+          () => {
+            onOutput('stdout', Buffer.from('simulated step\n'))
+            resolve(0)
+          },
+          3_000 + Math.random() * 2_000,
+        )
+        signal.addEventListener('abort', () => (clearTimeout(t), resolve(null)), { once: true })
+      }),
+    dispose: () => Promise.resolve(),
+  }
+  const executor = { prepare: () => Promise.resolve(env) }
+  const sessions = { open: (node) => Promise.resolve({ node, executor, close: () => {} }) }
+  const o = new kit.Orchestrator({ db, farm: () => farm, sessions: () => sessions, pollMs: 200 }).start()
+  const runs = kit.runHandlers({ store: o.runs })
+  const queue = kit.queueHandlers({ orchestrator: o })
+  // 15 runs of a 100-way matrix: 1,000 jobs on the farm's 1,000 slots, 500 waiting.
+  const wf = join(dir, 'wide.yml')
+  writeFileSync(
+    wf,
+    'on: push\njobs:\n  t:\n    strategy: { matrix: { a: [0,1,2,3,4,5,6,7,8,9], b: [0,1,2,3,4,5,6,7,8,9] } }\n    runs-on: [self-hosted, linux, x64]\n    steps:\n      - run: echo hi\n',
+  )
+  for (let i = 0; i < 15; i++) await o.trigger({ workflowFile: wf })
+  const lat = { list: [], queue: [] }
+  let most = 0
+  let mostWaiting = 0
+  const t0 = performance.now()
+  while (performance.now() - t0 < 8_000) {
+    const due = performance.now() + 10
+    await new Promise((r) => setTimeout(r, 10))
+    runs['runs.list']({ limit: 50 })
+    lat.list.push(performance.now() - due)
+    const due2 = performance.now() + 10
+    await new Promise((r) => setTimeout(r, 10))
+    const waiting = queue['queue.list']().jobs.length
+    lat.queue.push(performance.now() - due2)
+    mostWaiting = Math.max(mostWaiting, waiting)
+    const running = db.prepare("SELECT count(*) AS n FROM jobs WHERE state = 'running'").get().n
+    most = Math.max(most, running)
+  }
+  await o.stop()
+  db.close()
+  rmSync(dir, { recursive: true, force: true })
+  const p99 = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.99)]
+  return {
+    runsListP99Ms: r1(p99(lat.list)),
+    queueListP99Ms: r1(p99(lat.queue)),
+    calls: lat.list.length,
+    mostRunning: most,
+    mostWaiting,
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 
 const sizes = [
@@ -348,6 +429,7 @@ const ours = replay(work, kit.schedule)
 const fifo = replay(work, fifoFirstFit)
 const durations = work.map((j) => j.dur).sort((a, b) => a - b)
 const forecast = forecastError(7)
+const load = await apiUnderLoad()
 const minutes = (x) => r1(x / MIN)
 console.log(
   JSON.stringify({
@@ -370,6 +452,8 @@ console.log(
     hotfixMaxWaitMin: minutes(ours.maxHotfixWait),
     fifoHotfixMaxWaitMin: minutes(fifo.maxHotfixWait),
     medianJobMin: minutes(durations[Math.floor(durations.length / 2)]),
+    apiUnderLoad: load,
+    apiP99TargetMs: 50,
     forecastMape: Math.round(forecast.mape * 1000) / 1000,
     forecastMapeTarget: 0.15,
     forecasts: forecast.forecasts,

@@ -9,6 +9,7 @@
  *   instances that start on nodes with a free slot, at most `max-parallel` at a time, and
  *   `fail-fast` cancels the siblings of a failed instance. Everything is recorded.
  */
+import { setMaxListeners } from 'node:events'
 import { resolve } from 'node:path'
 import type { JobState, LogStream, RunState, StepState } from '../../../shared/model'
 import type { Farm, FarmNode } from '../farm/farm-model'
@@ -349,6 +350,8 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   // concurrency group with cancel-in-progress; later, the UI).
   const runAbort = new AbortController()
   const runSignal = runAbort.signal
+  // Every job of a wide matrix listens to the run's signal (and to its group's): not a leak.
+  setMaxListeners(0, runSignal)
   const stopOnCaller = () => runAbort.abort(opts.signal?.reason)
   if (opts.signal?.aborted) stopOnCaller()
   opts.signal?.addEventListener('abort', stopOnCaller, { once: true })
@@ -418,7 +421,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         asking: 0,
         failFast: true,
         maxParallel: Infinity,
-        abort: new AbortController(),
+        abort: withoutListenerLimit(new AbortController()),
         result: 'pending',
         outputs: {},
       },
@@ -794,8 +797,8 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
           .finally(() => running.delete(p))
         running.add(p)
         // Say why it waits when nothing of this run goes on meanwhile (a slot held by another run).
-        const why = ticket.reason()
-        if (why && idle) notice(`job ${inst.key} waits: ${why}`)
+        const why = idle ? ticket.reason() : null
+        if (why) notice(`job ${inst.key} waits: ${why}`)
       }
       if (!g.queue.length && g.running === 0 && g.asking === 0) {
         g.phase = 'done'
@@ -843,4 +846,9 @@ function staticTrue(token: WorkflowJob['continueOnError']): boolean {
 
 function pastTense(s: JobState): string {
   return s === 'failed' ? 'failed' : s === 'cancelled' ? 'was cancelled' : s === 'skipped' ? 'was skipped' : s
+}
+
+function withoutListenerLimit(c: AbortController): AbortController {
+  setMaxListeners(0, c.signal)
+  return c
 }

@@ -101,6 +101,7 @@ export class Dispatcher {
   private readonly pollMs: number
   private readonly now: () => number
   private timer: NodeJS.Timeout | null = null
+  private due: NodeJS.Immediate | null = null
   private next = 0
   /** Each node's effective slots at the last pass (the hysteresis remembers). */
   private readonly slotsNow = new Map<string, number>()
@@ -131,7 +132,7 @@ export class Dispatcher {
     const giveUp = () => {
       if (!this.waiting.has(id)) return
       give(null)
-      this.pass()
+      this.soon()
     }
     waiter.resolve = give
     if (signal?.aborted) {
@@ -140,8 +141,31 @@ export class Dispatcher {
     }
     signal?.addEventListener('abort', giveUp, { once: true })
     this.waiting.set(id, waiter)
+    this.soon()
+    return {
+      granted,
+      reason: () => {
+        this.flush()
+        return this.waiting.has(id) ? waiter.reason : null
+      },
+    }
+  }
+
+  /**
+   * A pass on the next turn of the event loop: a run whose 100 matrix jobs become ready at once
+   * asks 100 times, and one pass answers them all.
+   */
+  private soon(): void {
+    if (this.due) return
+    this.due = setImmediate(() => this.flush())
+  }
+
+  /** Runs the pass that is due now (one who reads a reason wants it current). */
+  private flush(): void {
+    if (!this.due) return
+    clearImmediate(this.due)
+    this.due = null
     this.pass()
-    return { granted, reason: () => (this.waiting.has(id) ? waiter.reason : null) }
   }
 
   /** Gives a slot back and lets the next job have it. */
@@ -149,7 +173,7 @@ export class Dispatcher {
     this.granted.delete(claimId)
     this.preempted.delete(claimId)
     this.claims.release(claimId)
-    this.pass()
+    this.soon()
   }
 
   /** What waits, in order of service, with why. */
@@ -187,6 +211,8 @@ export class Dispatcher {
   stop(): void {
     if (this.timer) clearInterval(this.timer)
     this.timer = null
+    if (this.due) clearImmediate(this.due)
+    this.due = null
   }
 
   /** One scheduling pass over everything that waits in this process. */
