@@ -239,6 +239,7 @@ describe('Backend.invoke', () => {
       'InvalidArgumentError: "priority" must be one of hotfix, high, normal, low',
     )
     const { runId } = store.createRun(RUN)
+    store.setRunState(runId, 'running')
     store.setRunState(runId, 'succeeded')
     expect(await err('runs.cancel', { runId })).toBe(`Error: run ${runId} has already succeeded`)
     expect(await err('queue.remove', { queueId: 99 })).toBe(
@@ -405,6 +406,7 @@ describe('watchStore', () => {
   it('stops telling about a finished run once its state is known', async () => {
     const writer = otherConnection()
     const done = writer.createRun(RUN)
+    writer.setRunState(done.runId, 'running', 4)
     writer.setRunState(done.runId, 'succeeded', 5)
     const events = collect()
     backend.watchStore(10)

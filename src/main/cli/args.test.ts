@@ -35,7 +35,19 @@ describe('parseCli', () => {
       acceptNewHostKeys: false,
       reason: undefined,
       watch: false,
+      priority: undefined,
+      failed: false,
+      follow: false,
     })
+  })
+
+  it('takes --priority (one of the classes), --failed and --follow', () => {
+    expect(parseCli(['run', 'x.yml', '--priority', 'hotfix'])).toMatchObject({ priority: 'hotfix' })
+    expect(() => parseCli(['run', 'x.yml', '--priority', 'urgent'])).toThrow(
+      '--priority must be one of hotfix, high, normal, low, not "urgent"',
+    )
+    expect(parseCli(['rerun', '3', '--failed'])).toMatchObject({ command: 'rerun', failed: true })
+    expect(parseCli(['logs', '3', '-f'])).toMatchObject({ command: 'logs', follow: true })
   })
 
   it('takes --reason and --watch', () => {

@@ -685,7 +685,11 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         node,
         executor: prepared.opened.get(node.name)!.executor,
         signal: AbortSignal.any([runSignal, g.abort.signal, inst.abort.signal]),
-        setJob: (state, patch) => setInstance(inst, state, patch),
+        // A job stopped for a hotfix is not cancelled: it goes back to the queue (below).
+        setJob: (state, patch) =>
+          state === 'cancelled' && inst.abort.signal.reason instanceof Preempted
+            ? undefined
+            : setInstance(inst, state, patch),
         stepChanged: (i, name, state, code) => observer.stepChanged?.(runId, inst.key, i, name, state, code),
       },
     )

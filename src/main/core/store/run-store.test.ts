@@ -162,13 +162,28 @@ describe('state updates', () => {
     expect(store.getRun(runId).run).toMatchObject({ state: 'running', startedAt: 10, finishedAt: null })
     store.setRunState(runId, 'failed', 20)
     expect(store.getRun(runId).run).toMatchObject({ state: 'failed', startedAt: 10, finishedAt: 20 })
-    store.setRunState(runId, 'queued', 30)
-    expect(store.getRun(runId).run).toMatchObject({ state: 'queued', startedAt: 10, finishedAt: 20 })
   })
 
-  it('refuses a state the schema does not know', () => {
-    const { runId } = store.createRun(RUN)
-    expect(() => store.setRunState(runId, 'exploded' as never)).toThrow(/CHECK constraint failed/)
+  it('refuses a move the state machines do not allow, and a state they do not know', () => {
+    const { runId, jobIds, stepIds } = store.createRun(RUN)
+    store.setRunState(runId, 'running')
+    store.setRunState(runId, 'failed')
+    expect(() => store.setRunState(runId, 'queued')).toThrow(
+      `run ${runId} cannot go from failed to queued: failed is final`,
+    )
+    const job = jobIds.get('build')!
+    store.updateJob(job, { state: 'skipped' })
+    expect(() => store.updateJob(job, { state: 'running' })).toThrow(
+      /cannot go from skipped to running: skipped is final/,
+    )
+    const step = stepIds.get('build')![0]!
+    expect(() => store.updateStep(step, { state: 'succeeded' })).toThrow(
+      `step ${step} cannot go from pending to succeeded; from pending it goes to running, skipped, cancelled, failed`,
+    )
+    const other = store.createRun(RUN)
+    expect(() => store.setRunState(other.runId, 'exploded' as never)).toThrow(
+      /cannot go from queued to exploded/,
+    )
   })
 
   it('updateJob changes only the fields given, and can clear them', () => {
@@ -193,6 +208,7 @@ describe('state updates', () => {
 
   it('updateStep changes one step', () => {
     const { runId, stepIds } = store.createRun(RUN)
+    store.updateStep(stepIds.get('build')![1]!, { state: 'running' })
     store.updateStep(stepIds.get('build')![1]!, {
       state: 'succeeded',
       exitCode: 0,

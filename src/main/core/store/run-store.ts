@@ -14,6 +14,7 @@ import type {
   StepView,
 } from '../../../shared/model'
 import type { Db } from './database'
+import { jobTransition, runTransition, stepTransition } from '../orchestrator/lifecycle'
 
 export interface NewRun {
   workflowName: string
@@ -281,6 +282,10 @@ export class RunStore {
   }
 
   setRunState(runId: number, state: RunState, at = Date.now()): void {
+    const row = this.db.prepare('SELECT state FROM runs WHERE id = ?').get(runId) as
+      { state: RunState } | undefined
+    if (!row) throw new RunNotFoundError(runId)
+    runTransition(runId, row.state, state)
     const column = state === 'running' ? 'started_at' : state === 'queued' ? null : 'finished_at'
     const sql = column
       ? `UPDATE runs SET state = ?, ${column} = ? WHERE id = ?`
@@ -290,6 +295,7 @@ export class RunStore {
   }
 
   updateJob(jobId: number, patch: JobPatch): void {
+    if (patch.state !== undefined) jobTransition(jobId, this.stateOf('jobs', jobId) as JobState, patch.state)
     this.update('jobs', jobId, {
       state: patch.state,
       node_name: patch.nodeName,
@@ -303,6 +309,8 @@ export class RunStore {
   }
 
   updateStep(stepId: number, patch: StepPatch): void {
+    if (patch.state !== undefined)
+      stepTransition(stepId, this.stateOf('steps', stepId) as StepState, patch.state)
     this.update('steps', stepId, {
       state: patch.state,
       exit_code: patch.exitCode,
@@ -451,6 +459,13 @@ export class RunStore {
   /** Changes whenever another connection commits: lets a reader notice writes from another process cheaply. */
   dataVersion(): number {
     return this.db.pragma('data_version', { simple: true }) as number
+  }
+
+  private stateOf(table: 'jobs' | 'steps', id: number): string {
+    const row = this.db.prepare(`SELECT state FROM ${table} WHERE id = ?`).get(id) as
+      { state: string } | undefined
+    if (!row) throw new Error(`no ${table === 'jobs' ? 'job' : 'step'} ${id} in this history`)
+    return row.state
   }
 
   private update(table: 'jobs' | 'steps', id: number, fields: Record<string, unknown>): void {
