@@ -376,10 +376,16 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   const ownDispatcher = !opts.dispatcher
   const dispatcher =
     opts.dispatcher ??
-    new Dispatcher(new SlotClaims(new ClaimStore(store.db)).start(), {
-      pollMs: opts.concurrencyPollMs,
-      policy: () => ({ preemption: prepared.farm.preemption ?? false }),
-    })
+    new Dispatcher(
+      new SlotClaims(new ClaimStore(store.db), {
+        leaseLost: () =>
+          runAbort.abort(new RunCancel('this process stalled past its lease and another took its slots')),
+      }).start(),
+      {
+        pollMs: opts.concurrencyPollMs,
+        policy: () => ({ preemption: prepared.farm.preemption ?? false }),
+      },
+    )
   dispatcher.claims.holdRun(runId)
   const priority = params.priority ?? 'normal'
   // Forecasts from this workflow's history: long critical paths start first among jobs ready
@@ -695,7 +701,8 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     )
       .then((r) => {
         const why = inst.abort.signal.reason
-        if (why instanceof Preempted) {
+        // Preempted while it ended anyway (its last step done, or failed): its result stands.
+        if (why instanceof Preempted && r.state === 'cancelled') {
           // Stopped for a hotfix: back to the queue as if it never started, saying so.
           inst.abort = new AbortController()
           setInstance(inst, 'pending', {
@@ -745,84 +752,117 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     running.add(p)
   }
 
-  for (;;) {
+  // Nothing may leave the run "running" in the records: an unexpected error (a database that
+  // stays busy, a bug the state machines catch) stops what runs and records the run failed.
+  let internal: Error | null = null
+  try {
+    for (;;) {
+      for (const g of groups.values()) {
+        if (g.phase === 'waiting' && g.job.needs.every((n) => groups.get(n)!.phase === 'done'))
+          await decide(g)
+        if (g.phase !== 'running') continue
+        for (const inst of [...g.queue]) {
+          // Waiting for a slot: a cancel gives the wait up, and the next round cancels it.
+          if (tickets.has(inst)) continue
+          if (runSignal.aborted || g.abort.signal.aborted || inst.abort.signal.aborted) {
+            g.queue.splice(g.queue.indexOf(inst), 1)
+            const why = inst.abort.signal.aborted
+              ? inst.abort.signal.reason
+              : g.abort.signal.aborted
+                ? g.abort.signal.reason
+                : runSignal.reason
+            const reason =
+              why instanceof RunCancel ? why.message : 'the run was cancelled before the job started'
+            setInstance(inst, 'cancelled', { reason, finishedAt: Date.now() })
+            for (const id of inst.stepIds)
+              store.updateStep(id, { state: 'cancelled', conclusion: 'cancelled' })
+            continue
+          }
+          if (g.running + g.asking >= g.maxParallel) break
+          const usable = inst.nodes.filter((n) => !quarantined.has(n.name))
+          if (!usable.length) {
+            g.queue.splice(g.queue.indexOf(inst), 1)
+            const why = inst.nodes
+              .map((n) => `${n.name} (quarantined: ${quarantined.get(n.name)})`)
+              .join(', ')
+            setInstance(inst, 'failed', { reason: `no node left to take it: ${why}`, finishedAt: Date.now() })
+            for (const id of inst.stepIds) store.updateStep(id, { state: 'skipped', conclusion: 'skipped' })
+            continue
+          }
+          const ticket = dispatcher.request(
+            {
+              runId,
+              jobId: inst.jobId,
+              key: inst.key,
+              pipeline: resolve(workflow.file),
+              priority,
+              requirements: inst.requirements,
+              nodes: usable,
+              pathMs: paths.get(g.job.key) ?? null,
+              expectedMs: expected.get(g.job.key) ?? null,
+              preempt: (reason) => inst.abort.abort(new Preempted(reason)),
+            },
+            AbortSignal.any([runSignal, g.abort.signal, inst.abort.signal]),
+          )
+          tickets.set(inst, ticket)
+          g.asking++
+          const idle = running.size === 0
+          const p = ticket.granted
+            .then((grant) => {
+              tickets.delete(inst)
+              g.asking--
+              if (grant) start(g, inst, grant.node, grant.claimId)
+            })
+            .finally(() => running.delete(p))
+          running.add(p)
+          // Say why it waits when nothing of this run goes on meanwhile (a slot held by another run).
+          const why = idle ? ticket.reason() : null
+          if (why) notice(`job ${inst.key} waits: ${why}`)
+        }
+        if (!g.queue.length && g.running === 0 && g.asking === 0) {
+          g.phase = 'done'
+          g.release?.()
+          const states = g.instances.map((i) => i.state)
+          g.result = states.includes('failed')
+            ? 'failed'
+            : states.includes('cancelled')
+              ? 'cancelled'
+              : 'succeeded'
+        }
+      }
+      if (![...groups.values()].some((g) => g.phase !== 'done')) break
+      if (!running.size) {
+        // Nothing runs and nothing could start: every remaining job waits on something that cannot happen.
+        for (const g of groups.values())
+          if (g.phase === 'waiting') endGroup(g, 'skipped', 'its needs never finished')
+        continue
+      }
+      await Promise.race(running)
+    }
+  } catch (e) {
+    internal = e as Error
+    runAbort.abort(new RunCancel(`internal error: ${internal.message}`))
+    await Promise.allSettled([...running])
     for (const g of groups.values()) {
-      if (g.phase === 'waiting' && g.job.needs.every((n) => groups.get(n)!.phase === 'done')) await decide(g)
-      if (g.phase !== 'running') continue
-      for (const inst of [...g.queue]) {
-        // Waiting for a slot: a cancel gives the wait up, and the next round cancels it.
-        if (tickets.has(inst)) continue
-        if (runSignal.aborted || g.abort.signal.aborted || inst.abort.signal.aborted) {
-          g.queue.splice(g.queue.indexOf(inst), 1)
-          const why = inst.abort.signal.aborted
-            ? inst.abort.signal.reason
-            : g.abort.signal.aborted
-              ? g.abort.signal.reason
-              : runSignal.reason
-          const reason =
-            why instanceof RunCancel ? why.message : 'the run was cancelled before the job started'
-          setInstance(inst, 'cancelled', { reason, finishedAt: Date.now() })
-          for (const id of inst.stepIds) store.updateStep(id, { state: 'cancelled', conclusion: 'cancelled' })
-          continue
-        }
-        if (g.running + g.asking >= g.maxParallel) break
-        const usable = inst.nodes.filter((n) => !quarantined.has(n.name))
-        if (!usable.length) {
-          g.queue.splice(g.queue.indexOf(inst), 1)
-          const why = inst.nodes.map((n) => `${n.name} (quarantined: ${quarantined.get(n.name)})`).join(', ')
-          setInstance(inst, 'failed', { reason: `no node left to take it: ${why}`, finishedAt: Date.now() })
-          for (const id of inst.stepIds) store.updateStep(id, { state: 'skipped', conclusion: 'skipped' })
-          continue
-        }
-        const ticket = dispatcher.request(
-          {
-            runId,
-            jobId: inst.jobId,
-            key: inst.key,
-            pipeline: resolve(workflow.file),
-            priority,
-            requirements: inst.requirements,
-            nodes: usable,
-            pathMs: paths.get(g.job.key) ?? null,
-            expectedMs: expected.get(g.job.key) ?? null,
-            preempt: (reason) => inst.abort.abort(new Preempted(reason)),
-          },
-          AbortSignal.any([runSignal, g.abort.signal, inst.abort.signal]),
-        )
-        tickets.set(inst, ticket)
-        g.asking++
-        const idle = running.size === 0
-        const p = ticket.granted
-          .then((grant) => {
-            tickets.delete(inst)
-            g.asking--
-            if (grant) start(g, inst, grant.node, grant.claimId)
+      const left = g.instances.filter((i) => i.state === 'pending' || i.state === 'running')
+      for (const inst of left)
+        try {
+          setInstance(inst, 'failed', {
+            reason: `internal error: ${internal.message}`,
+            finishedAt: Date.now(),
           })
-          .finally(() => running.delete(p))
-        running.add(p)
-        // Say why it waits when nothing of this run goes on meanwhile (a slot held by another run).
-        const why = idle ? ticket.reason() : null
-        if (why) notice(`job ${inst.key} waits: ${why}`)
-      }
-      if (!g.queue.length && g.running === 0 && g.asking === 0) {
-        g.phase = 'done'
-        g.release?.()
-        const states = g.instances.map((i) => i.state)
-        g.result = states.includes('failed')
-          ? 'failed'
-          : states.includes('cancelled')
-            ? 'cancelled'
-            : 'succeeded'
-      }
+        } catch {
+          // Already ended meanwhile.
+        }
+      if (g.phase !== 'done' && !g.instances.length)
+        try {
+          endGroup(g, 'failed', `internal error: ${internal.message}`)
+        } catch {
+          // Already ended meanwhile.
+        }
+      if (g.phase !== 'done') g.result = 'failed'
     }
-    if (![...groups.values()].some((g) => g.phase !== 'done')) break
-    if (!running.size) {
-      // Nothing runs and nothing could start: every remaining job waits on something that cannot happen.
-      for (const g of groups.values())
-        if (g.phase === 'waiting') endGroup(g, 'skipped', 'its needs never finished')
-      continue
-    }
-    await Promise.race(running)
+    notice(`the run stopped on an internal error: ${internal.message}`)
   }
   logs.flush()
   cleanups.forEach((c) => c())
@@ -830,11 +870,12 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   const failedJobs = [...groups.values()].filter(
     (g) => g.result === 'failed' && !staticTrue(g.job.continueOnError),
   )
-  const state: RunState = failedJobs.length
-    ? 'failed'
-    : [...groups.values()].some((g) => g.result === 'cancelled') || runSignal.aborted
-      ? 'cancelled'
-      : 'succeeded'
+  const state: RunState =
+    internal || failedJobs.length
+      ? 'failed'
+      : [...groups.values()].some((g) => g.result === 'cancelled') || runSignal.aborted
+        ? 'cancelled'
+        : 'succeeded'
   store.setRunState(runId, state)
   observer.runChanged?.(runId, state)
   return { runId, state }

@@ -165,7 +165,17 @@ export class Dispatcher {
     if (!this.due) return
     clearImmediate(this.due)
     this.due = null
-    this.pass()
+    this.safePass()
+  }
+
+  /** A pass from a timer: an error (the database busy past its timeout) waits for the next one. */
+  private safePass(): void {
+    try {
+      this.pass()
+    } catch (e) {
+      for (const w of this.waiting.values())
+        w.reason = `could not schedule (${(e as Error).message}); trying again`
+    }
   }
 
   /** Gives a slot back and lets the next job have it. */
@@ -298,7 +308,7 @@ export class Dispatcher {
     })
     this.record()
     if (this.waiting.size && !this.timer) {
-      this.timer = setInterval(() => this.pass(), this.pollMs)
+      this.timer = setInterval(() => this.safePass(), this.pollMs)
       this.timer.unref()
     } else if (!this.waiting.size) this.stop()
     this.opts.changed?.()

@@ -79,7 +79,8 @@ export class Orchestrator {
   private again = false
   private stopped = false
   private started = false
-  private readonly abort = new AbortController()
+  /** Stops the runs it executes (replaced after its lease was lost, so new runs can start). */
+  private abort = new AbortController()
   private timer: NodeJS.Timeout | null = null
   /** Entries this orchestrator queued (one of kind `run` takes only these). */
   private readonly mine = new Set<number>()
@@ -92,6 +93,11 @@ export class Orchestrator {
       heartbeatMs: opts.heartbeatMs,
       leaseMs: opts.leaseMs,
       lost: (jobs) => new Set(jobs.map((j) => j.runId)).forEach((runId) => opts.changed?.({ runId })),
+      // Another host reaped it while it stalled: its runs were marked lost and queued again.
+      leaseLost: () => {
+        this.abort.abort(new Error('this console stalled past its lease; its runs were queued again'))
+        this.abort = new AbortController()
+      },
     })
     this.dispatcher = new Dispatcher(this.claims, {
       pollMs: opts.pollMs,
@@ -109,8 +115,12 @@ export class Orchestrator {
     this.kick()
     // Entries other processes add (a `yardmaster run` submitting here) are found by looking.
     this.timer = setInterval(() => {
-      this.claims.reap()
-      if (this.queueStore.waiting().some((e) => this.takes(e))) this.kick()
+      try {
+        this.claims.reap()
+        if (this.queueStore.waiting().some((e) => this.takes(e))) this.kick()
+      } catch {
+        // The database is busy past its timeout: the next round looks again.
+      }
     }, this.opts.pollMs ?? 500)
     this.timer.unref()
     return this

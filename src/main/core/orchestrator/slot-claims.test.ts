@@ -144,6 +144,40 @@ describe('SlotClaims', () => {
     expect(runs.getRun(other.runId).run.state).toBe('failed')
   })
 
+  it('never reaps a live process on this host whose lease ran out (it stalled); one elsewhere it does, and that one is told', () => {
+    let now = 0
+    const clock = () => now
+    const stalled = new SlotClaims(new ClaimStore(connect()), {
+      now: clock,
+      host: 'here',
+      pid: 1,
+      alive: () => true,
+      leaseMs: 1_000,
+    }).start()
+    stalled.claim(nodes, { runId: null, jobId: null })
+    const other = new SlotClaims(new ClaimStore(connect()), {
+      now: clock,
+      host: 'here',
+      pid: 2,
+      alive: () => true,
+    }).start()
+    now += 60_000
+    expect(other.used().get('n1')).toBe(1)
+    stalled.stop()
+    const lostLease = vi.fn()
+    const far = new SlotClaims(new ClaimStore(connect()), {
+      now: clock,
+      host: 'far',
+      leaseMs: 1_000,
+      leaseLost: lostLease,
+    }).start()
+    far.claim(nodes, { runId: null, jobId: null })
+    now += 60_000
+    expect(other.used().get('n1')).toBeUndefined()
+    far.heartbeat()
+    expect(lostLease).toHaveBeenCalledOnce()
+  })
+
   it('reaps a holder on this host whose process is gone, without waiting for its lease', () => {
     const alive = new Set([1, 2])
     const opts = { host: 'here', alive: (pid: number) => alive.has(pid) }

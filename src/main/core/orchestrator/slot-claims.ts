@@ -36,6 +36,11 @@ export interface SlotClaimsOptions {
   alive?: (pid: number) => boolean
   /** Told of jobs marked lost when their holder died. */
   lost?: (jobs: LostJob[], reason: string) => void
+  /**
+   * Told when this holder finds it was reaped (it stalled past its lease and another host took
+   * its slots): what it runs must stop, its runs were marked lost and queued again.
+   */
+  leaseLost?: () => void
 }
 
 export interface Claimed {
@@ -72,6 +77,7 @@ export class SlotClaims {
   private readonly alive: (pid: number) => boolean
   private readonly lost: NonNullable<SlotClaimsOptions['lost']>
   private readonly kind: OrchestratorKind
+  private readonly leaseLost: () => void
   private timer: NodeJS.Timeout | null = null
 
   constructor(
@@ -87,21 +93,29 @@ export class SlotClaims {
     this.alive = opts.alive ?? processAlive
     this.lost = opts.lost ?? (() => {})
     this.kind = opts.kind ?? 'run'
+    this.leaseLost = opts.leaseLost ?? (() => {})
   }
 
   /** Registers this orchestrator and starts renewing its lease. */
   start(): this {
     this.store.exclusive(() => this.register())
-    this.timer = setInterval(() => this.heartbeat(), this.heartbeatMs)
+    this.timer = setInterval(() => {
+      try {
+        this.heartbeat()
+      } catch {
+        // The database is busy for longer than its timeout: the next heartbeat tries again.
+      }
+    }, this.heartbeatMs)
     this.timer.unref()
     return this
   }
 
   /** Renews the lease (the timer calls it; tests may too). */
   heartbeat(): void {
-    // A holder reaped while it was stalled (a laptop asleep) registers again: its old claims are
-    // gone, and what it still runs will claim nothing new under the old lease.
-    if (!this.store.renew(this.holder, this.now() + this.leaseMs)) this.register()
+    // Reaped while it stalled: it registers again for new work, and what it ran must stop.
+    if (this.store.renew(this.holder, this.now() + this.leaseMs)) return
+    this.register()
+    this.leaseLost()
   }
 
   private register(): void {
@@ -188,8 +202,11 @@ export class SlotClaims {
     const now = this.now()
     for (const o of this.store.orchestrators()) {
       if (o.id === this.holder) continue
-      const gone = o.host === this.host && o.pid !== this.pid && !this.alive(o.pid)
-      if (!gone && o.leaseUntil >= now) continue
+      const here = o.host === this.host
+      const gone = here && o.pid !== this.pid && !this.alive(o.pid)
+      // A process on this host that is alive only stalled (a laptop asleep): its lease is not
+      // the question, its pid is. Leases decide for holders on other hosts.
+      if (!gone && (here || o.leaseUntil >= now)) continue
       const reason = gone
         ? `lost: the Yardmaster process running it (pid ${o.pid}) stopped`
         : `lost: the Yardmaster process running it (pid ${o.pid} on ${o.host}) stopped renewing its lease`
