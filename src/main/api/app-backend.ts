@@ -87,7 +87,7 @@ export function createAppBackend(opts: AppBackendOptions): AppBackend {
     orchestrator,
     close: () =>
       (closing ??= (async () => {
-        // Runs still going are cancelled and recorded so; queued ones wait for the next start.
+        // Runs that got no slot yet are queued again for the next start; running ones are cancelled.
         await orchestrator.stop()
         backend.close()
         await farmService.stop()

@@ -54,9 +54,11 @@ export async function submitAndFollow(
     onStarted?.(runId)
     // Ctrl-C asks the run's orchestrator to cancel it; the follower shows it end.
     const cancel = () => o.runs.requestRunCancel(runId, 'cancelled from the terminal (Ctrl-C)')
-    signal.addEventListener('abort', cancel, { once: true })
+    if (signal.aborted) cancel()
+    else signal.addEventListener('abort', cancel, { once: true })
     try {
-      const state = await followRun(o.runs, runId, io)
+      const claims = new SlotClaims(new ClaimStore(db))
+      const state = await followRun(o.runs, runId, io, { reap: () => claims.reap() })
       return { runId, state }
     } finally {
       signal.removeEventListener('abort', cancel)
@@ -90,11 +92,10 @@ async function startedRun(o: Orchestrator, queueId: number, signal: AbortSignal)
     if (signal.aborted) {
       try {
         o.dequeue(queueId)
+        return null
       } catch {
-        // It started meanwhile: the caller cancels the run.
-        return o.runOf(queueId)
+        // Taken and being prepared: wait for its run, which the caller then cancels.
       }
-      return null
     }
     await new Promise((r) => setTimeout(r, 100))
   }

@@ -92,7 +92,8 @@ export async function logsCommand(args: ParsedArgs, io: CliIo, signal: AbortSign
         `run ${runId} has no job "${args.job}"; its jobs are: ${jobs.map((j) => j.key).join(', ')}`,
       )
     if (args.follow) {
-      const state = await followRun(store, runId, io, { job: args.job, signal })
+      const claims = new SlotClaims(new ClaimStore(db))
+      const state = await followRun(store, runId, io, { job: args.job, signal, reap: () => claims.reap() })
       io.err(`run ${runId} ${state}\n`)
       return EXIT.ok
     }

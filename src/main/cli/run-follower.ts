@@ -6,6 +6,7 @@
 import type { JobView, RunState } from '../../shared/model'
 import type { RunStore } from '../core/store/run-store'
 import { JobPrefixer, type CliIo } from './output'
+import { sleep } from '../core/orchestrator/wait'
 
 const DONE: ReadonlySet<RunState> = new Set(['succeeded', 'failed', 'cancelled'])
 
@@ -15,6 +16,8 @@ export interface FollowOptions {
   /** How often the history is read. @default 200 */
   pollMs?: number
   signal?: AbortSignal
+  /** Reaps dead orchestrators (called every few seconds while following). */
+  reap?: () => void
 }
 
 /** Prints what is stored of a run and what follows until it ends (or the signal aborts); its final state. */
@@ -27,6 +30,7 @@ export async function followRun(
   let seq = 0
   const seen = new Map<string, string>()
   let prefix: JobPrefixer | null = null
+  let looks = 0
   for (;;) {
     const { run, jobs } = store.getRun(runId)
     prefix ??= new JobPrefixer(
@@ -45,10 +49,9 @@ export async function followRun(
       return run.state
     }
     if (opts.signal?.aborted) return run.state
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, opts.pollMs ?? 200)
-      opts.signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true })
-    })
+    // If the process running it died, nobody else may notice: clear it, so the run ends as lost.
+    if (++looks % 10 === 0) opts.reap?.()
+    await sleep(opts.pollMs ?? 200, opts.signal ?? new AbortController().signal)
   }
 }
 

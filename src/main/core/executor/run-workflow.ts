@@ -352,7 +352,12 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   const runSignal = runAbort.signal
   // Every job of a wide matrix listens to the run's signal (and to its group's): not a leak.
   setMaxListeners(0, runSignal)
-  const stopOnCaller = () => runAbort.abort(opts.signal?.reason)
+  // A cancel recorded for this run says why better than the caller's (the console stopping).
+  let recorded: number | null = null
+  const stopOnCaller = () => {
+    const asked = recorded === null ? null : store.runCancelRequest(recorded)
+    runAbort.abort(asked ? new RunCancel(asked) : opts.signal?.reason)
+  }
   if (opts.signal?.aborted) stopOnCaller()
   opts.signal?.addEventListener('abort', stopOnCaller, { once: true })
   const created = store.createRun({
@@ -372,6 +377,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     }),
   })
   const { runId } = created
+  recorded = runId
   opts.created?.(runId)
   const ownDispatcher = !opts.dispatcher
   const dispatcher =
@@ -525,6 +531,9 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   /** Decides a waiting group whose needs are done: skip it, or expand it into instances. */
   const decide = async (g: Group): Promise<void> => {
     const job = g.job
+    // Cancelled from the console before its needs were done: it never starts.
+    const asked = store.jobCancelRequests(runId).get(rowOf(job).jobId)
+    if (asked) return endGroup(g, 'cancelled', asked)
     const reused = params.reuse?.jobs.get(job.key)
     if (reused) {
       // A re-run takes this job's result from the earlier run instead of running it again.

@@ -71,6 +71,8 @@ export interface DispatcherOptions {
   pollMs?: number
   /** Read at every pass (the farm file may change). */
   policy?: () => SchedulePolicy
+  /** Nodes that take no new jobs now (drained, cordoned, quarantined), with why; read at every pass. */
+  outOfService?: () => ReadonlyMap<string, string>
   /**
    * A node's latest health sample and limits, for its slots under pressure (effective-slots.ts);
    * without it every node has its declared slots.
@@ -202,7 +204,7 @@ export class Dispatcher {
   }
 
   /** Writes why jobs wait to the history (what changed since the last pass), for other processes. */
-  private record(): void {
+  private record(): boolean {
     const waits: Array<{ jobId: number; reason: string; position: number; since: number }> = []
     const now = new Set<number>()
     for (const w of this.waiting.values()) {
@@ -215,6 +217,7 @@ export class Dispatcher {
     const done = [...this.written.keys()].filter((id) => !now.has(id))
     for (const id of done) this.written.delete(id)
     if (waits.length || done.length) this.claims.recordWaits(waits, done)
+    return waits.length > 0 || done.length > 0
   }
 
   /** Stops looking for slots; waiting jobs stay waiting (their runs give up through their signals). */
@@ -228,11 +231,12 @@ export class Dispatcher {
   /** One scheduling pass over everything that waits in this process. */
   pass(): void {
     if (!this.waiting.size) {
-      this.record()
+      if (this.record()) this.opts.changed?.()
       this.stop()
       return
     }
     const now = this.now()
+    const out = this.opts.outOfService?.() ?? new Map<string, string>()
     const nodes = new Map<string, FarmNode>()
     for (const w of this.waiting.values()) for (const n of w.req.nodes) nodes.set(n.name, n)
     const running: RunningJob[] = this.claims.all().map((c) => {
@@ -240,6 +244,7 @@ export class Dispatcher {
       return mine
         ? {
             id: `c${c.id}`,
+            name: `${mine.req.key} (run ${mine.req.runId})`,
             node: c.node,
             pipeline: mine.req.pipeline,
             priority: mine.req.priority,
@@ -257,6 +262,7 @@ export class Dispatcher {
     })
     const queue: QueuedJob[] = [...this.waiting.values()].map((w) => ({
       id: w.id,
+      name: `${w.req.key} (run ${w.req.runId})`,
       pipeline: w.req.pipeline,
       priority: w.req.priority,
       readyAt: w.since,
@@ -268,12 +274,13 @@ export class Dispatcher {
       now,
       queue,
       nodes: [...nodes.values()].map((node) => {
+        const refuses = out.get(node.name) ?? null
         const h = this.opts.health?.(node) ?? null
-        if (!h) return { node, refuses: null, slots: node.slots }
+        if (!h) return { node, refuses, slots: node.slots }
         const e = effectiveSlots(node, h.sample, h.limits, this.slotsNow.get(node.name) ?? null)
         this.slotsNow.set(node.name, e.slots)
         const perCore = h.sample?.load1 != null && h.sample.cpus ? h.sample.load1 / h.sample.cpus : null
-        return { node, refuses: null, slots: e.slots, slotNote: e.note, loadPerCore: perCore }
+        return { node, refuses, slots: e.slots, slotNote: e.note, loadPerCore: perCore }
       }),
       running,
       policy: this.opts.policy?.(),
@@ -306,11 +313,11 @@ export class Dispatcher {
       w.reason = p.reason
       w.position = i + 1
     })
-    this.record()
+    const wrote = this.record()
     if (this.waiting.size && !this.timer) {
       this.timer = setInterval(() => this.safePass(), this.pollMs)
       this.timer.unref()
     } else if (!this.waiting.size) this.stop()
-    this.opts.changed?.()
+    if (wrote || decision.assignments.length) this.opts.changed?.()
   }
 }

@@ -142,6 +142,53 @@ describe('Orchestrator', () => {
     expect(() => o.cancelRun(runB)).toThrow(/ended \(cancelled\)/)
   })
 
+  it('cancels a job whose needs are not done yet: it never starts, and what needs it is skipped', async () => {
+    const o = orchestrator()
+    const file = workflow(
+      'chain.yml',
+      'on: push\njobs:\n  build:\n    runs-on: linux\n    steps:\n      - run: sleep 1\n  deploy:\n    needs: build\n    runs-on: linux\n    steps:\n      - run: echo deployed\n  notify:\n    needs: deploy\n    runs-on: linux\n    steps:\n      - run: echo told\n',
+    )
+    const e = await o.trigger({ workflowFile: file })
+    await until(
+      () => o.runOf(e.id) !== null && o.runs.getRun(o.runOf(e.id)!).jobs[0]!.state === 'running',
+      'build runs',
+    )
+    const runId = o.runOf(e.id)!
+    o.cancelJob(runId, 'deploy')
+    await o.idle()
+    const jobs = o.runs.getRun(runId).jobs
+    expect(jobs.map((j) => [j.key, j.state])).toEqual([
+      ['build', 'succeeded'],
+      ['deploy', 'cancelled'],
+      ['notify', 'skipped'],
+    ])
+    expect(jobs[1]!.startedAt).toBeNull()
+    expect(o.runs.getLogs(runId, 0, 100).map((l) => l.text)).not.toContain('deployed')
+  })
+
+  it('on stop, a run none of whose jobs got a slot is queued again; one that ran is cancelled', async () => {
+    const o = orchestrator(shell(1))
+    const file = (n: string) =>
+      workflow(`${n}.yml`, `on: push\njobs:\n  j:\n    runs-on: linux\n    steps:\n      - run: sleep 30\n`)
+    const first = await o.trigger({ workflowFile: file('first') })
+    await until(
+      () => o.runOf(first.id) !== null && o.runs.getRun(o.runOf(first.id)!).jobs[0]!.state === 'running',
+      'first runs',
+    )
+    const second = await o.trigger({ workflowFile: file('second') })
+    await until(() => o.queue().jobs.length === 1, 'second waits')
+    await o.stop()
+    const ran = o.runs.getRun(o.runOf(first.id)!)
+    expect(ran.run.state).toBe('cancelled')
+    expect(ran.jobs[0]!.reason).toBe('the console stopped')
+    const waited = o.runs.getRun(o.runOf(second.id)!)
+    expect(waited.run.state).toBe('cancelled')
+    expect(waited.jobs[0]!.reason).toMatch(
+      /^the console stopped before it started; queued again \(entry \d+\)$/,
+    )
+    expect(new QueueStore(db).waiting().map((w) => w.workflowFile)).toEqual([join(dir, 'second.yml')])
+  })
+
   it('re-runs only the failed jobs and what needs them, taking the others from the earlier run', async () => {
     const flag = join(dir, 'fail-once')
     writeFileSync(flag, '')

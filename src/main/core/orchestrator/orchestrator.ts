@@ -28,6 +28,7 @@ import type { Workflow } from '../workflow/workflow-model'
 import type { QueueView } from '../../../shared/model'
 import { Dispatcher, type DispatcherOptions } from './dispatcher'
 import { SlotClaims } from './slot-claims'
+import { RunCancel } from '../executor/job-runner'
 
 export interface OrchestratorOptions {
   db: Db
@@ -82,6 +83,8 @@ export class Orchestrator {
   /** Stops the runs it executes (replaced after its lease was lost, so new runs can start). */
   private abort = new AbortController()
   private timer: NodeJS.Timeout | null = null
+  /** The runs it executes, with the entry each came from. */
+  private readonly executing = new Map<number, QueueEntry>()
   /** Entries this orchestrator queued (one of kind `run` takes only these). */
   private readonly mine = new Set<number>()
 
@@ -104,6 +107,8 @@ export class Orchestrator {
       changed: () => opts.changed?.({}),
       policy: () => ({ preemption: opts.farm().preemption ?? false }),
       health: opts.health,
+      // A node drained or cordoned while jobs wait for it takes none of them.
+      outOfService: opts.unavailable,
     })
   }
 
@@ -131,7 +136,17 @@ export class Orchestrator {
     if (!this.started) return
     this.stopped = true
     if (this.timer) clearInterval(this.timer)
-    this.abort.abort()
+    // A run none of whose jobs got a slot yet loses nothing: it is queued again for the next
+    // start, and this one is recorded cancelled, saying so. What runs is cancelled.
+    for (const [runId, entry] of this.executing) {
+      if (!this.runs.getRun(runId).jobs.every((j) => j.state === 'pending')) continue
+      const again = this.queueStore.add(entry.workflowFile, entry.trigger, entry.priority, Date.now())
+      this.runs.requestRunCancel(
+        runId,
+        `the console stopped before it started; queued again (entry ${again.id})`,
+      )
+    }
+    this.abort.abort(new RunCancel('the console stopped'))
     await Promise.allSettled([...this.active])
     await this.pump
     this.dispatcher.stop()
@@ -207,6 +222,11 @@ export class Orchestrator {
       earlier?.trigger.job,
       earlier?.trigger.inputs ?? {},
     )
+    if (!earlier && workflow.inputs.length)
+      throw new Error(
+        `run ${runId} was started from a terminal, which does not record its inputs: run it again with ` +
+          `yardmaster run ${run.workflowFile} --input NAME=VALUE...`,
+      )
     const graph = new Map(workflow.jobs.map((j) => [j.key, j.needs]))
     const byWorkflowJob = groupRows(jobs, workflow)
     let again: Set<string>
@@ -226,10 +246,8 @@ export class Orchestrator {
       again = dependentsOf(targets, graph)
     }
     const reuse = [...graph.keys()].filter((k) => !again.has(k))
-    const trigger: Trigger = {
-      ...(earlier?.trigger ?? {}),
-      ...(reuse.length ? { reuseFrom: { runId, jobs: reuse } } : {}),
-    }
+    const { reuseFrom: _earlierReuse, ...given } = earlier?.trigger ?? {}
+    const trigger: Trigger = { ...given, ...(reuse.length ? { reuseFrom: { runId, jobs: reuse } } : {}) }
     const entry = this.queueStore.add(run.workflowFile, trigger, earlier?.priority ?? 'normal', Date.now())
     this.mine.add(entry.id)
     this.opts.changed?.({ queueId: entry.id })
@@ -321,6 +339,7 @@ export class Orchestrator {
     let runId: number | null = null
     const p: Promise<void> = this.execute(entry, (id) => {
       runId = id
+      this.executing.set(id, entry)
       this.queueStore.started(entry.id, id)
       this.opts.changed?.({ runId: id, queueId: entry.id })
     })
@@ -331,7 +350,10 @@ export class Orchestrator {
       })
       .finally(() => {
         this.active.delete(p)
-        if (runId !== null) this.opts.changed?.({ runId })
+        if (runId !== null) {
+          this.executing.delete(runId)
+          this.opts.changed?.({ runId })
+        }
       })
     this.active.add(p)
   }

@@ -41,6 +41,8 @@ export interface SchedNode {
 
 export interface RunningJob {
   id: string
+  /** How reasons name it ("build (run 41)"); the id when absent. */
+  name?: string
   node: string
   pipeline: string
   priority: Priority
@@ -55,6 +57,8 @@ export interface RunningJob {
 
 export interface QueuedJob {
   id: string
+  /** How reasons name it ("build (run 41)"); the id when absent. */
+  name?: string
   /** Workflow file and repository: the unit of fair share. */
   pipeline: string
   priority: Priority
@@ -215,8 +219,8 @@ export function schedule(input: ScheduleInput): ScheduleDecision {
         preempted.add(victim.id)
         preemptions.push({ job: victim.id, node: victim.node, for: job.id })
         const r = rooms[byName.get(victim.node)!]!
-        if (!r.heldFor) r.heldFor = job.id
-        wait(`preempting low-priority job ${victim.id} on ${victim.node}`)
+        if (!r.heldFor) r.heldFor = job.name ?? job.id
+        wait(`preempting low-priority job ${victim.name ?? victim.id} on ${victim.node}`)
         continue
       }
     }
@@ -226,7 +230,7 @@ export function schedule(input: ScheduleInput): ScheduleDecision {
       for (const i of fit.order) {
         const r = rooms[i]!
         if (!r.heldFor && r.sched.refuses === null && (!job.only || job.only.has(r.sched.node.name)))
-          r.heldFor = job.id
+          r.heldFor = job.name ?? job.id
       }
   }
   return { assignments, preemptions, pending }
@@ -345,7 +349,7 @@ function serviceOrder(
 
 function roomFor(job: QueuedJob, r: Room): boolean {
   if (r.free <= 0 || r.sched.refuses !== null) return false
-  if (r.heldFor !== null && r.heldFor !== job.id) return false
+  if (r.heldFor !== null && r.heldFor !== (job.name ?? job.id)) return false
   if (job.only && !job.only.has(r.sched.node.name)) return false
   const needs = job.requirements.resources
   if (needs.cpus !== null && r.cpus !== null && needs.cpus > r.cpus + 1e-9) return false
@@ -452,7 +456,7 @@ function whyWaiting(
       ? `${names} fit${fit.refusing.length === 1 ? 's' : ''} but ${fit.refusing.length === 1 ? 'takes' : 'take'} no work now`
       : `the nodes that fit (${names}) are not open to this run`
   }
-  const held = allowed.filter((r) => r.heldFor !== null && r.heldFor !== job.id && r.free > 0)
+  const held = allowed.filter((r) => r.heldFor !== null && r.heldFor !== (job.name ?? job.id) && r.free > 0)
   if (held.length && held.length === allowed.filter((r) => r.free > 0).length)
     return `the free slot on ${held.map((r) => r.sched.node.name).join(', ')} is held for hotfix job ${held[0]!.heldFor}`
   const small = allowed.filter((r) => r.free > 0)

@@ -121,8 +121,11 @@ export class ClaimStore {
       job.run(reason, at, j.jobId)
       steps.run(at, j.jobId)
     }
+    // A run someone asked to cancel while its holder was dying is not queued again.
     const runs = this.db
-      .prepare("SELECT id FROM runs WHERE holder = ? AND state IN ('queued','running')")
+      .prepare(
+        "SELECT id FROM runs WHERE holder = ? AND state IN ('queued','running') AND cancel_requested IS NULL",
+      )
       .all(holder) as Array<{ id: number }>
     this.db
       .prepare(
@@ -145,9 +148,16 @@ export class ClaimStore {
       )
       .get(runId) as { file: string; trigger: string; priority: string } | undefined
     if (!entry) return
-    const keys = (
-      this.db.prepare('SELECT job_key AS k FROM jobs WHERE run_id = ?').all(runId) as Array<{ k: string }>
-    ).map((r) => r.k.replace(/ \(.*\)$/, ''))
+    // Jobs that ended before the loss keep their results; the lost ones (and so what needs them) run again.
+    const rows = this.db
+      .prepare('SELECT job_key AS k, reason FROM jobs WHERE run_id = ?')
+      .all(runId) as Array<{
+      k: string
+      reason: string | null
+    }>
+    const base = (k: string) => k.replace(/ \(.*\)$/, '')
+    const lostKeys = new Set(rows.filter((r) => r.reason?.startsWith('lost: ')).map((r) => base(r.k)))
+    const keys = rows.map((r) => base(r.k)).filter((k) => !lostKeys.has(k))
     const trigger = {
       ...(JSON.parse(entry.trigger) as object),
       reuseFrom: { runId, jobs: [...new Set(keys)] },

@@ -108,14 +108,20 @@ export class QueueStore {
   setPriority(id: number, priority: Priority): boolean {
     return (
       this.db
-        .prepare('UPDATE run_queue SET priority = ? WHERE id = ? AND run_id IS NULL AND error IS NULL')
+        .prepare(
+          'UPDATE run_queue SET priority = ? WHERE id = ? AND run_id IS NULL AND error IS NULL AND holder IS NULL',
+        )
         .run(priority, id).changes > 0
     )
   }
 
   /** Removes an entry that did not start: one waiting, or one that could not start (dismissed). */
   remove(id: number): boolean {
-    return this.db.prepare('DELETE FROM run_queue WHERE id = ? AND run_id IS NULL').run(id).changes > 0
+    // Not one an orchestrator took and is preparing: it would run all the same.
+    return (
+      this.db.prepare('DELETE FROM run_queue WHERE id = ? AND run_id IS NULL AND holder IS NULL').run(id)
+        .changes > 0
+    )
   }
 
   /** The entry a run was started from (its trigger, for a re-run). */
