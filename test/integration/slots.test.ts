@@ -5,32 +5,11 @@
  */
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import type Docker from 'dockerode'
 import { describe, expect, it } from 'vitest'
 import { openDatabase } from '../../src/main/core/store/database'
 import { RunStore } from '../../src/main/core/store/run-store'
 import { spawnCli, tempDir } from '../support/cli'
-import { host, hostEngine, lab } from '../support/lab'
-
-/** start/die events of this history's containers on a host, oldest first. */
-async function containerEvents(name: string, instance: string, since: number) {
-  const stream = (await hostEngine(name).getEvents({
-    since: String(Math.floor(since / 1000) - 1),
-    until: (Date.now() / 1000).toFixed(3),
-    filters: { type: ['container'], label: [`io.yardmaster.instance=${instance}`], event: ['start', 'die'] },
-  } as unknown as Parameters<Docker['getEvents']>[0])) as unknown as NodeJS.ReadableStream
-  let text = ''
-  for await (const chunk of stream) text += String(chunk)
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map(
-      (l) =>
-        JSON.parse(l) as { Action: string; timeNano: number; Actor: { Attributes: Record<string, string> } },
-    )
-    .filter((e) => !e.Actor.Attributes['io.yardmaster.service'])
-    .sort((a, b) => a.timeNano - b.timeNano)
-}
+import { containerEvents, host, lab } from '../support/lab'
 
 describe('node slots across processes', () => {
   it('two runs from two terminals never fill a host past its slots', async () => {
@@ -61,12 +40,14 @@ jobs:
     const claims = db.prepare('SELECT count(*) AS n FROM slot_claims').get()
     db.close()
     expect(claims).toEqual({ n: 0 })
-    const events = await containerEvents('n2', instance, since)
-    expect(events.filter((e) => e.Action === 'start')).toHaveLength(6)
+    const events = (
+      await containerEvents('n2', [`io.yardmaster.instance=${instance}`], since, ['start', 'die'])
+    ).filter((e) => e.service === null)
+    expect(events.filter((e) => e.action === 'start')).toHaveLength(6)
     let alive = 0
     let most = 0
     for (const e of events) {
-      alive += e.Action === 'start' ? 1 : -1
+      alive += e.action === 'start' ? 1 : -1
       most = Math.max(most, alive)
     }
     expect(most).toBeGreaterThan(0)

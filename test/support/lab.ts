@@ -75,22 +75,19 @@ export function hostEngine(name: string): Docker {
   return new Docker({ socketPath: host(name).dockerSocket })
 }
 
-/** Container create/die events of one run on one host, read from the host's engine. */
-export async function runEvents(
+/** Container events on a host, oldest first, read from the host's engine, of containers with all these labels. */
+export async function containerEvents(
   name: string,
-  run: { instance: string; runId: number },
+  labels: string[],
   since: number,
-): Promise<Array<{ action: string; job: string; time: number }>> {
+  actions: string[] = ['create', 'start', 'die', 'destroy'],
+): Promise<Array<{ action: string; job: string; service: string | null; time: number }>> {
   // (Docker takes fractional seconds as strings; the typings only know numbers.)
   const stream = (await hostEngine(name).getEvents({
     since: String(Math.floor(since / 1000) - 1),
     // Sub-second precision: a whole-second `until` in the future makes the engine wait for it.
     until: (Date.now() / 1000).toFixed(3),
-    filters: {
-      type: ['container'],
-      label: [`io.yardmaster.instance=${run.instance}`, `io.yardmaster.run=${run.runId}`],
-      event: ['create', 'start', 'die', 'destroy'],
-    },
+    filters: { type: ['container'], label: labels, event: actions },
   } as unknown as Parameters<Docker['getEvents']>[0])) as unknown as NodeJS.ReadableStream
   let text = ''
   for await (const chunk of stream) text += String(chunk)
@@ -104,8 +101,24 @@ export async function runEvents(
     .map((e) => ({
       action: e.Action,
       job: e.Actor.Attributes['io.yardmaster.job'] ?? '',
+      service: e.Actor.Attributes['io.yardmaster.service'] ?? null,
       time: e.timeNano / 1e6,
     }))
+    .sort((a, b) => a.time - b.time)
+}
+
+/** Container create/start/die/destroy events of one run on one host. */
+export async function runEvents(
+  name: string,
+  run: { instance: string; runId: number },
+  since: number,
+): Promise<Array<{ action: string; job: string; time: number }>> {
+  const events = await containerEvents(
+    name,
+    [`io.yardmaster.instance=${run.instance}`, `io.yardmaster.run=${run.runId}`],
+    since,
+  )
+  return events.map(({ action, job, time }) => ({ action, job, time }))
 }
 
 /** Runs a lab fault helper (test/lab/fault.sh). */

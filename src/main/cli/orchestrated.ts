@@ -10,7 +10,9 @@ import { ClaimStore } from '../core/store/claim-store'
 import { openDatabase } from '../core/store/database'
 import type { QueueEntry } from '../core/store/queue-store'
 import type { RunState } from '../../shared/model'
-import type { ParsedArgs } from './args'
+import { EXIT, type ParsedArgs } from './args'
+import { RunStore } from '../core/store/run-store'
+import { runReport } from './run-report'
 import { loadFarm } from './farm-option'
 import { paint, type CliIo } from './output'
 import { followRun } from './run-follower'
@@ -68,6 +70,25 @@ export async function submitAndFollow(
     await sessions?.closeAll()
     db.close()
   }
+}
+
+/**
+ * The end of a followed run as `yardmaster run` ends one: its verdict on stderr, the `--json`
+ * report, and the exit code (2 when it could not start).
+ */
+export function reportFollowed(args: ParsedArgs, io: CliIo, done: Followed | null): number {
+  if (!done) return EXIT.invalid
+  const verdict = done.state === 'succeeded' ? paint(io, 32, 'succeeded') : paint(io, 31, done.state)
+  io.err(`run ${done.runId} ${verdict} (history: ${args.dataDir})\n`)
+  if (args.json) {
+    const db = openDatabase(args.dataDir)
+    try {
+      io.out(JSON.stringify(runReport(new RunStore(db), done.runId)) + '\n')
+    } finally {
+      db.close()
+    }
+  }
+  return done.state === 'succeeded' ? EXIT.ok : EXIT.failed
 }
 
 const NO_FARM = { file: null, knownHosts: '', nodes: [], platforms: {} }

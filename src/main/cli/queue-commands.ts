@@ -8,10 +8,10 @@ import { openDatabase } from '../core/store/database'
 import { QueueStore } from '../core/store/queue-store'
 import { RunStore } from '../core/store/run-store'
 import { EXIT, UsageError, type ParsedArgs } from './args'
-import { submitAndFollow } from './orchestrated'
+import { reportFollowed, submitAndFollow } from './orchestrated'
+import { queueView } from '../core/orchestrator/orchestrator'
 import { paint, type CliIo } from './output'
 import { followRun } from './run-follower'
-import { runReport } from './run-command'
 import { formatTable } from './text-table'
 
 export function queueCommand(args: ParsedArgs, io: CliIo): number {
@@ -19,31 +19,9 @@ export function queueCommand(args: ParsedArgs, io: CliIo): number {
   try {
     // Clear what dead orchestrators left first, so nothing shows as waiting that never will.
     new SlotClaims(new ClaimStore(db)).reap()
-    const queue = new QueueStore(db)
-    const runs = new RunStore(db)
-    const rank = { hotfix: 0, high: 1, normal: 2, low: 3 }
-    const waiting = queue.waiting().sort((a, b) => rank[a.priority] - rank[b.priority] || a.id - b.id)
-    const jobs = runs.waitingJobs()
-    const failed = queue.failed(5)
+    const { runs: waiting, jobs, failed } = queueView(new QueueStore(db), new RunStore(db), 5)
     if (args.json) {
-      io.out(
-        JSON.stringify({
-          runs: waiting.map((e, i) => ({
-            queueId: e.id,
-            workflowFile: e.workflowFile,
-            priority: e.priority,
-            submittedAt: e.submittedAt,
-            position: i + 1,
-          })),
-          jobs,
-          failed: failed.map((e) => ({
-            queueId: e.id,
-            workflowFile: e.workflowFile,
-            submittedAt: e.submittedAt,
-            error: e.error,
-          })),
-        }) + '\n',
-      )
+      io.out(JSON.stringify({ runs: waiting, jobs, failed }) + '\n')
       return EXIT.ok
     }
     if (!waiting.length && !jobs.length)
@@ -62,9 +40,9 @@ export function queueCommand(args: ParsedArgs, io: CliIo): number {
       io.out(
         formatTable(
           ['#', 'ENTRY', 'PRIORITY', 'QUEUED', 'WORKFLOW'],
-          waiting.map((e, i) => [
-            String(i + 1),
-            String(e.id),
+          waiting.map((e) => [
+            String(e.position),
+            String(e.queueId),
             e.priority,
             ago(e.submittedAt),
             e.workflowFile,
@@ -73,7 +51,7 @@ export function queueCommand(args: ParsedArgs, io: CliIo): number {
       )
     }
     for (const f of failed)
-      io.err(paint(io, 33, `entry ${f.id} (${f.workflowFile}) could not start: ${f.error}\n`))
+      io.err(paint(io, 33, `entry ${f.queueId} (${f.workflowFile}) could not start: ${f.error}\n`))
     return EXIT.ok
   } finally {
     db.close()
@@ -171,17 +149,7 @@ export async function rerunCommand(args: ParsedArgs, io: CliIo, signal: AbortSig
     (o) => o.rerun(runId, mode),
     (id) => io.err(paint(io, 2, `run ${id} started: a re-run of run ${runId}\n`)),
   )
-  if (!done) return EXIT.invalid
-  io.err(`run ${done.runId} ${done.state} (history: ${args.dataDir})\n`)
-  if (args.json) {
-    const db = openDatabase(args.dataDir)
-    try {
-      io.out(JSON.stringify(runReport(new RunStore(db), done.runId)) + '\n')
-    } finally {
-      db.close()
-    }
-  }
-  return done.state === 'succeeded' ? EXIT.ok : EXIT.failed
+  return reportFollowed(args, io, done)
 }
 
 function runIdOf(text: string | undefined, command: string): number {

@@ -12,7 +12,8 @@ import { loadFarm } from './farm-option'
 import { JobPrefixer, paint, type CliIo } from './output'
 import { EXIT, UsageError, type ParsedArgs } from './args'
 import type { Json } from '../core/workflow/expressions'
-import { consoleOn, submitAndFollow } from './orchestrated'
+import { consoleOn, reportFollowed, submitAndFollow } from './orchestrated'
+import { runReport } from './run-report'
 
 export async function runCommand(args: ParsedArgs, io: CliIo, signal: AbortSignal): Promise<number> {
   const file = args.positionals[0]
@@ -138,18 +139,7 @@ async function maybeViaConsole(
       }),
     (id) => io.err(paint(io, 2, `run ${id} started\n`)),
   )
-  if (!done) return EXIT.invalid
-  const verdict = done.state === 'succeeded' ? paint(io, 32, 'succeeded') : paint(io, 31, done.state)
-  io.err(`run ${done.runId} ${verdict} (history: ${args.dataDir})\n`)
-  if (args.json) {
-    const reportDb = openDatabase(args.dataDir)
-    try {
-      io.out(JSON.stringify(runReport(new RunStore(reportDb), done.runId)) + '\n')
-    } finally {
-      reportDb.close()
-    }
-  }
-  return done.state === 'succeeded' ? EXIT.ok : EXIT.failed
+  return reportFollowed(args, io, done)
 }
 
 async function readEventPayload(file: string): Promise<Record<string, Json>> {
@@ -159,35 +149,6 @@ async function readEventPayload(file: string): Promise<Record<string, Json>> {
     throw new Error('the event payload must be a JSON object')
   } catch (e) {
     throw new UsageError(`--event-path ${file}: ${(e as Error).message}`)
-  }
-}
-
-/** The `--json` report: the run's conclusion and, per job, node, outputs and per step outcome and conclusion. */
-export function runReport(store: RunStore, runId: number) {
-  const { run, jobs } = store.getRun(runId)
-  const conclusion = (s: string) =>
-    ({ succeeded: 'success', failed: 'failure', cancelled: 'cancelled', skipped: 'skipped' })[s] ?? s
-  return {
-    runId: run.id,
-    conclusion: conclusion(run.state),
-    jobs: Object.fromEntries(
-      jobs.map((j) => [
-        j.key,
-        {
-          node: j.nodeName,
-          conclusion: conclusion(j.state),
-          outputs: j.outputs,
-          attempts: j.startedAt === null ? 0 : 1,
-          reason: j.reason,
-          steps: j.steps.map((s) => ({
-            name: s.name,
-            outcome: conclusion(s.state),
-            conclusion: s.conclusion ?? conclusion(s.state),
-            exitCode: s.exitCode,
-          })),
-        },
-      ]),
-    ),
   }
 }
 

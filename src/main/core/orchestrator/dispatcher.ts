@@ -20,7 +20,7 @@ import {
   type SchedulePolicy,
 } from '../scheduler/schedule'
 import type { SlotClaims } from './slot-claims'
-import type { HealthSample } from '../../../shared/model'
+import type { HealthSample, WaitingJobView } from '../../../shared/model'
 import type { HealthThresholds } from '../farm/health/health-probe'
 import { effectiveSlots } from '../scheduler/effective-slots'
 
@@ -53,17 +53,6 @@ export interface Ticket {
   granted: Promise<Grant | null>
   /** Why it waits, while it does (the scheduler's words); null once granted or given up. */
   reason(): string | null
-}
-
-export interface WaitingJob {
-  runId: number
-  jobId: number
-  key: string
-  priority: Priority
-  since: number
-  reason: string
-  /** Its place in the order of service (1 is next). */
-  position: number
 }
 
 export interface DispatcherOptions {
@@ -189,7 +178,7 @@ export class Dispatcher {
   }
 
   /** What waits, in order of service, with why. */
-  queue(): WaitingJob[] {
+  queue(): WaitingJobView[] {
     return [...this.waiting.values()]
       .map((w) => ({
         runId: w.req.runId,

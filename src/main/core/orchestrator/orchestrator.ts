@@ -18,7 +18,7 @@ import type { Farm, FarmNode } from '../farm/farm-model'
 import type { NodeSessions } from '../executor/node-sessions'
 import { executeRun, prepareRun, type RunObserver } from '../executor/run-workflow'
 import { resolveInputs, type RunParameters } from '../executor/run-contexts'
-import { isPriority, type Priority } from '../scheduler/priority'
+import { isPriority, rankOf, type Priority } from '../scheduler/priority'
 import type { Db } from '../store/database'
 import { ClaimStore } from '../store/claim-store'
 import { QueueStore, type QueueEntry, type Trigger } from '../store/queue-store'
@@ -66,8 +66,6 @@ export interface TriggerRequest {
 }
 
 export type RerunMode = { kind: 'all' } | { kind: 'failed' } | { kind: 'job'; job: string }
-
-const RANK: Record<Priority, number> = { hotfix: 0, high: 1, normal: 2, low: 3 }
 
 export class Orchestrator {
   readonly runs: RunStore
@@ -256,28 +254,7 @@ export class Orchestrator {
   }
 
   queue(): QueueView {
-    const waiting = this.queueStore
-      .waiting()
-      .sort((a, b) => RANK[a.priority] - RANK[b.priority] || a.id - b.id)
-    return {
-      runs: waiting.map((e, i) => ({
-        queueId: e.id,
-        workflowFile: e.workflowFile,
-        priority: e.priority,
-        submittedAt: e.submittedAt,
-        position: i + 1,
-      })),
-      // From the history: the waits of every orchestrator on it (a `yardmaster run` in a terminal too).
-      jobs: this.runs
-        .waitingJobs()
-        .map((j) => ({ ...j, priority: isPriority(j.priority) ? j.priority : 'normal' })),
-      failed: this.queueStore.failed().map((e) => ({
-        queueId: e.id,
-        workflowFile: e.workflowFile,
-        submittedAt: e.submittedAt,
-        error: e.error!,
-      })),
-    }
+    return queueView(this.queueStore, this.runs)
   }
 
   /** Resolves when every run started so far has finished (tests, `yardmaster run`). */
@@ -328,7 +305,7 @@ export class Orchestrator {
       const entries = this.queueStore
         .waiting()
         .filter((e) => this.takes(e))
-        .sort((a, b) => RANK[a.priority] - RANK[b.priority] || a.id - b.id)
+        .sort(inServiceOrder)
       for (const e of entries) this.queueStore.take(e.id, this.claims.holder)
       return entries
     })
@@ -457,4 +434,34 @@ function dependentsOf(
       }
   }
   return out
+}
+
+/** Queue entries in order of service: class, then first in. */
+const inServiceOrder = (a: QueueEntry, b: QueueEntry) =>
+  rankOf(a.priority) - rankOf(b.priority) || a.id - b.id
+
+/**
+ * What waits, from the history (so every process's waits show, a `yardmaster run` in a terminal
+ * too): runs not started in order of service, jobs waiting for a slot, triggers that could not start.
+ */
+export function queueView(queue: QueueStore, runs: RunStore, failedLimit = 20): QueueView {
+  return {
+    runs: queue
+      .waiting()
+      .sort(inServiceOrder)
+      .map((e, i) => ({
+        queueId: e.id,
+        workflowFile: e.workflowFile,
+        priority: e.priority,
+        submittedAt: e.submittedAt,
+        position: i + 1,
+      })),
+    jobs: runs.waitingJobs().map((j) => ({ ...j, priority: isPriority(j.priority) ? j.priority : 'normal' })),
+    failed: queue.failed(failedLimit).map((e) => ({
+      queueId: e.id,
+      workflowFile: e.workflowFile,
+      submittedAt: e.submittedAt,
+      error: e.error!,
+    })),
+  }
 }

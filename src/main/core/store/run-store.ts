@@ -12,6 +12,7 @@ import type {
   RunSummary,
   StepState,
   StepView,
+  WaitingJobView,
 } from '../../../shared/model'
 import type { Db } from './database'
 import { jobTransition, runTransition, stepTransition } from '../orchestrator/lifecycle'
@@ -49,6 +50,9 @@ export interface StepPatch {
   startedAt?: number | null
   finishedAt?: number | null
 }
+
+/** A job waiting for a slot, as its orchestrator recorded it (priority from its queue entry, or normal). */
+export type WaitingJobRow = Omit<WaitingJobView, 'priority'> & { priority: string }
 
 export interface NewLogLine {
   runId: number
@@ -335,15 +339,7 @@ export class RunStore {
   }
 
   /** Jobs of running runs that wait for a slot, with why and their place (written by their orchestrator). */
-  waitingJobs(): Array<{
-    runId: number
-    jobId: number
-    key: string
-    priority: string
-    since: number
-    reason: string
-    position: number
-  }> {
+  waitingJobs(): WaitingJobRow[] {
     return this.db
       .prepare(
         `SELECT j.run_id AS runId, j.id AS jobId, j.job_key AS key, COALESCE(q.priority, 'normal') AS priority,
@@ -352,15 +348,7 @@ export class RunStore {
          WHERE j.wait_reason IS NOT NULL AND r.state = 'running' AND j.state = 'pending'
          ORDER BY j.wait_position, j.id`,
       )
-      .all() as Array<{
-      runId: number
-      jobId: number
-      key: string
-      priority: string
-      since: number
-      reason: string
-      position: number
-    }>
+      .all() as WaitingJobRow[]
   }
 
   /** How long a workflow's job took when it succeeded, newest first (matrix instances as their job). */

@@ -3,6 +3,7 @@
  * expressions stay tokens, evaluated when their contexts exist (at plan time or run time).
  */
 import type { TemplateToken } from './actions-syntax'
+import type { WorkflowInputView } from '../../../shared/model'
 
 export interface WorkflowStep {
   index: number
@@ -59,14 +60,8 @@ export interface RunDefaults {
   workingDirectory: string | null
 }
 
-export interface WorkflowInput {
-  name: string
-  type: 'string' | 'boolean' | 'choice' | 'number' | 'environment'
-  required: boolean
-  default: string | number | boolean | null
-  options: string[]
-  description: string | null
-}
+/** A `workflow_dispatch` / `workflow_call` input, as declared (the console's Run form shows these). */
+export type WorkflowInput = WorkflowInputView
 
 export interface Workflow {
   file: string
