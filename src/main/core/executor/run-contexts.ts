@@ -21,17 +21,19 @@ export interface RunParameters {
   event?: string
   /** `--event-path FILE` contents: the `github.event` payload. */
   eventPayload?: Record<string, Json>
-  /** A re-run: jobs whose result is taken from an earlier run instead of running them again. */
+  /**
+   * A re-run: jobs whose result (whatever it was, as GitHub keeps it) is taken from an earlier
+   * run instead of running them again.
+   */
   reuse?: {
     runId: number
-    jobs: ReadonlyMap<
-      string,
-      { state: 'succeeded' | 'skipped'; outputs: Record<string, string>; node: string | null }
-    >
+    jobs: ReadonlyMap<string, { state: ReusedState; outputs: Record<string, string>; node: string | null }>
   }
   /** Nodes that take no new jobs (draining, cordoned, quarantined), with the reason shown. */
   unavailable?: ReadonlyMap<string, string>
 }
+
+export type ReusedState = 'succeeded' | 'skipped' | 'failed' | 'cancelled'
 
 export class InvalidInputError extends Error {
   override name = 'InvalidInputError'

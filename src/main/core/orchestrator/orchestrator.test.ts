@@ -244,6 +244,27 @@ jobs:
     ])
   })
 
+  it('re-runs one job and what needs it, keeping every other result as it was (failed ones too)', async () => {
+    const o = orchestrator()
+    const file = workflow(
+      'two-fail.yml',
+      'on: push\njobs:\n  a:\n    runs-on: linux\n    steps:\n      - run: exit 1\n  b:\n    runs-on: linux\n    steps:\n      - run: echo b-ran\n  c:\n    runs-on: linux\n    steps:\n      - run: exit 2\n',
+    )
+    const first = await o.trigger({ workflowFile: file })
+    await o.idle()
+    const run1 = o.runOf(first.id)!
+    const again = await o.rerun(run1, { kind: 'job', job: 'b' })
+    await o.idle()
+    const run2 = o.runs.getRun(o.runOf(again.id)!)
+    expect(run2.jobs.map((j) => [j.key, j.state, j.reason?.startsWith('reused') ?? false])).toEqual([
+      ['a', 'failed', true],
+      ['b', 'succeeded', false],
+      ['c', 'failed', true],
+    ])
+    expect(run2.run.state).toBe('failed')
+    expect(o.runs.getLogs(run2.run.id, 0, 100).map((l) => l.text)).toContain('b-ran')
+  })
+
   it('serves a hotfix before older normal runs when the slot frees', async () => {
     const o = orchestrator(shell(1))
     const file = (n: string) =>

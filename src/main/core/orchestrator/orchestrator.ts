@@ -17,7 +17,7 @@ import { resolve } from 'node:path'
 import type { Farm, FarmNode } from '../farm/farm-model'
 import type { NodeSessions } from '../executor/node-sessions'
 import { executeRun, prepareRun, type RunObserver } from '../executor/run-workflow'
-import { resolveInputs, type RunParameters } from '../executor/run-contexts'
+import { resolveInputs, type ReusedState, type RunParameters } from '../executor/run-contexts'
 import { isPriority, rankOf, type Priority } from '../scheduler/priority'
 import type { Db } from '../store/database'
 import { ClaimStore } from '../store/claim-store'
@@ -377,12 +377,20 @@ export class Orchestrator {
     const rows = groupRows(this.runs.getRun(runId).jobs, workflow)
     const jobs = new Map<
       string,
-      { state: 'succeeded' | 'skipped'; outputs: Record<string, string>; node: string | null }
+      { state: ReusedState; outputs: Record<string, string>; node: string | null }
     >()
+    const ended = (s: string) => s === 'succeeded' || s === 'skipped' || s === 'failed' || s === 'cancelled'
     for (const key of keys) {
       const list = rows.get(key) ?? []
-      if (!list.length || !list.every((r) => r.state === 'succeeded' || r.state === 'skipped')) continue
-      const state = list.every((r) => r.state === 'skipped') ? 'skipped' : 'succeeded'
+      if (!list.length || !list.every((r) => ended(r.state))) continue
+      const has = (s: string) => list.some((r) => r.state === s)
+      const state: ReusedState = has('failed')
+        ? 'failed'
+        : has('cancelled')
+          ? 'cancelled'
+          : list.every((r) => r.state === 'skipped')
+            ? 'skipped'
+            : 'succeeded'
       jobs.set(key, {
         state,
         outputs: Object.assign({}, ...list.map((r) => r.outputs)),
