@@ -367,6 +367,8 @@ export interface WaitingJobView {
   since: number
   reason: string
   position: number
+  /** When it is expected to start, from the forecasts of what runs and waits before it; null when unknown. */
+  expectedStart: number | null
 }
 
 export interface QueueView {

@@ -30,8 +30,16 @@ export function queueCommand(args: ParsedArgs, io: CliIo): number {
       io.out('Jobs waiting for a slot:\n')
       io.out(
         formatTable(
-          ['#', 'RUN', 'JOB', 'PRIORITY', 'WAITING', 'WHY'],
-          jobs.map((j) => [String(j.position), String(j.runId), j.key, j.priority, ago(j.since), j.reason]),
+          ['#', 'RUN', 'JOB', 'PRIORITY', 'WAITING', 'EXPECTED', 'WHY'],
+          jobs.map((j) => [
+            String(j.position),
+            String(j.runId),
+            j.key,
+            j.priority,
+            ago(j.since),
+            inAbout(j.expectedStart),
+            j.reason,
+          ]),
         ),
       )
     }
@@ -166,6 +174,18 @@ function existingRun(store: RunStore, runId: number) {
   } catch {
     throw new UsageError(`there is no run ${runId} in this history; \`yardmaster history\` lists them`)
   }
+}
+
+function inAbout(at: number | null): string {
+  if (at === null) return '-'
+  const s = Math.round((at - Date.now()) / 1000)
+  return s <= 0
+    ? 'now'
+    : s < 90
+      ? `in ${s}s`
+      : s < 5400
+        ? `in ${Math.round(s / 60)}m`
+        : `in ${Math.round(s / 3600)}h`
 }
 
 function ago(at: number): string {

@@ -68,6 +68,9 @@ describe('Dispatcher', () => {
       ['fix', 1],
       ['normal', 2],
     ])
+    // With no forecasts, a job counts a minute: the hotfix is next, the normal job a minute later.
+    const [fixAt, normalAt] = d.queue().map((w) => w.expectedStart!)
+    expect(normalAt! - fixAt!).toBe(60_000)
     d.release(first!.claimId)
     expect((await hotfix.granted)?.node.name).toBe('n1')
     expect(normal.reason()).toBe('1 node fits; it is busy')

@@ -23,6 +23,7 @@ import type { SlotClaims } from './slot-claims'
 import type { HealthSample, WaitingJobView } from '../../../shared/model'
 import type { HealthThresholds } from '../farm/health/health-probe'
 import { effectiveSlots } from '../scheduler/effective-slots'
+import { forecastStarts } from '../scheduler/forecast-start'
 
 export interface SlotRequest {
   runId: number
@@ -83,6 +84,8 @@ interface Waiter {
   resolve: (g: Grant | null) => void
   reason: string | null
   position: number
+  /** When it is expected to start (forecast-start.ts); null when nothing tells. */
+  expectedStart: number | null
 }
 
 export class Dispatcher {
@@ -114,7 +117,15 @@ export class Dispatcher {
     const id = `w${++this.next}`
     let resolve!: (g: Grant | null) => void
     const granted = new Promise<Grant | null>((r) => (resolve = r))
-    const waiter: Waiter = { id, req, since: this.now(), resolve, reason: null, position: 0 }
+    const waiter: Waiter = {
+      id,
+      req,
+      since: this.now(),
+      resolve,
+      reason: null,
+      position: 0,
+      expectedStart: null,
+    }
     const give = (g: Grant | null) => {
       signal?.removeEventListener('abort', giveUp)
       this.waiting.delete(id)
@@ -188,20 +199,34 @@ export class Dispatcher {
         since: w.since,
         reason: w.reason ?? 'waiting for the scheduler',
         position: w.position,
+        expectedStart: w.expectedStart,
       }))
       .sort((a, b) => a.position - b.position)
   }
 
   /** Writes why jobs wait to the history (what changed since the last pass), for other processes. */
   private record(): boolean {
-    const waits: Array<{ jobId: number; reason: string; position: number; since: number }> = []
+    const waits: Array<{
+      jobId: number
+      reason: string
+      position: number
+      since: number
+      expectedStart: number | null
+    }> = []
     const now = new Set<number>()
     for (const w of this.waiting.values()) {
       now.add(w.req.jobId)
-      const text = `${w.position}|${w.reason}`
+      const expectedStart = w.expectedStart === null ? null : Math.round(w.expectedStart / 10_000) * 10_000
+      const text = `${w.position}|${w.reason}|${expectedStart}`
       if (this.written.get(w.req.jobId) === text) continue
       this.written.set(w.req.jobId, text)
-      waits.push({ jobId: w.req.jobId, reason: w.reason ?? '', position: w.position, since: w.since })
+      waits.push({
+        jobId: w.req.jobId,
+        reason: w.reason ?? '',
+        position: w.position,
+        since: w.since,
+        expectedStart,
+      })
     }
     const done = [...this.written.keys()].filter((id) => !now.has(id))
     for (const id of done) this.written.delete(id)
@@ -258,19 +283,21 @@ export class Dispatcher {
       requirements: w.req.requirements,
       only: new Set(w.req.nodes.map((n) => n.name)),
       pathMs: w.req.pathMs ?? null,
+      expectedMs: w.req.expectedMs ?? null,
     }))
+    const schedNodes = [...nodes.values()].map((node) => {
+      const refuses = out.get(node.name) ?? null
+      const h = this.opts.health?.(node) ?? null
+      if (!h) return { node, refuses, slots: node.slots }
+      const e = effectiveSlots(node, h.sample, h.limits, this.slotsNow.get(node.name) ?? null)
+      this.slotsNow.set(node.name, e.slots)
+      const perCore = h.sample?.load1 != null && h.sample.cpus ? h.sample.load1 / h.sample.cpus : null
+      return { node, refuses, slots: e.slots, slotNote: e.note, loadPerCore: perCore }
+    })
     const decision = schedule({
       now,
       queue,
-      nodes: [...nodes.values()].map((node) => {
-        const refuses = out.get(node.name) ?? null
-        const h = this.opts.health?.(node) ?? null
-        if (!h) return { node, refuses, slots: node.slots }
-        const e = effectiveSlots(node, h.sample, h.limits, this.slotsNow.get(node.name) ?? null)
-        this.slotsNow.set(node.name, e.slots)
-        const perCore = h.sample?.load1 != null && h.sample.cpus ? h.sample.load1 / h.sample.cpus : null
-        return { node, refuses, slots: e.slots, slotNote: e.note, loadPerCore: perCore }
-      }),
+      nodes: schedNodes,
       running,
       policy: this.opts.policy?.(),
     })
@@ -296,11 +323,19 @@ export class Dispatcher {
       this.granted.set(claimed.claimId, { req: w.req, at: now })
       w.resolve({ node, claimId: claimed.claimId })
     }
+    const byId = new Map(queue.map((q) => [q.id, q]))
+    const starts = forecastStarts(
+      now,
+      decision.pending.map((p) => byId.get(p.job)!),
+      schedNodes,
+      running,
+    )
     decision.pending.forEach((p: Pending, i) => {
       const w = this.waiting.get(p.job)
       if (!w) return
       w.reason = p.reason
       w.position = i + 1
+      w.expectedStart = starts.get(p.job) ?? null
     })
     const wrote = this.record()
     if (this.waiting.size && !this.timer) {

@@ -74,6 +74,8 @@ export interface QueuedJob {
   lastNode?: string | null
   /** The longest expected path from this job to the end of its run, itself included (ms). */
   pathMs?: number | null
+  /** Its forecast duration (ms); null when it never ran. */
+  expectedMs?: number | null
 }
 
 export interface SchedulePolicy {
@@ -270,7 +272,7 @@ function roomsOf(input: ScheduleInput): Room[] {
   })
 }
 
-function requirementKey(req: Requirements): string {
+export function requirementKey(req: Requirements): string {
   const r = req.resources
   return [
     [...req.labels].sort().join(','),

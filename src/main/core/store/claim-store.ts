@@ -171,17 +171,23 @@ export class ClaimStore {
 
   /** Records why jobs wait (and their place), and clears it for those that no longer wait. */
   setWaits(
-    waits: ReadonlyArray<{ jobId: number; reason: string; position: number; since: number }>,
+    waits: ReadonlyArray<{
+      jobId: number
+      reason: string
+      position: number
+      since: number
+      expectedStart: number | null
+    }>,
     done: readonly number[],
   ): void {
     const set = this.db.prepare(
-      'UPDATE jobs SET wait_reason = ?, wait_position = ?, wait_since = ? WHERE id = ?',
+      'UPDATE jobs SET wait_reason = ?, wait_position = ?, wait_since = ?, wait_expected_start = ? WHERE id = ?',
     )
     const clear = this.db.prepare(
-      'UPDATE jobs SET wait_reason = NULL, wait_position = NULL, wait_since = NULL WHERE id = ?',
+      'UPDATE jobs SET wait_reason = NULL, wait_position = NULL, wait_since = NULL, wait_expected_start = NULL WHERE id = ?',
     )
     this.db.transaction(() => {
-      for (const w of waits) set.run(w.reason, w.position, w.since, w.jobId)
+      for (const w of waits) set.run(w.reason, w.position, w.since, w.expectedStart, w.jobId)
       for (const id of done) clear.run(id)
     })()
   }

@@ -225,6 +225,7 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       ALTER TABLE jobs ADD COLUMN wait_reason TEXT;
       ALTER TABLE jobs ADD COLUMN wait_position INTEGER;
       ALTER TABLE jobs ADD COLUMN wait_since INTEGER;
+      ALTER TABLE jobs ADD COLUMN wait_expected_start INTEGER;
     `,
   },
 ]

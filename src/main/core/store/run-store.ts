@@ -343,7 +343,8 @@ export class RunStore {
     return this.db
       .prepare(
         `SELECT j.run_id AS runId, j.id AS jobId, j.job_key AS key, COALESCE(q.priority, 'normal') AS priority,
-                j.wait_since AS since, j.wait_reason AS reason, j.wait_position AS position
+                j.wait_since AS since, j.wait_reason AS reason, j.wait_position AS position,
+                j.wait_expected_start AS expectedStart
          FROM jobs j JOIN runs r ON r.id = j.run_id LEFT JOIN run_queue q ON q.run_id = r.id
          WHERE j.wait_reason IS NOT NULL AND r.state = 'running' AND j.state = 'pending'
          ORDER BY j.wait_position, j.id`,

@@ -29,6 +29,7 @@ export function QueueView({ queue, onOpenRun }: { queue: QueueStore; onOpenRun: 
                 <th>Job</th>
                 <th>Priority</th>
                 <th>Waiting since</th>
+                <th>Expected start</th>
                 <th>Why it waits</th>
               </tr>
             </thead>
@@ -45,6 +46,9 @@ export function QueueView({ queue, onOpenRun }: { queue: QueueStore; onOpenRun: 
                     <span className={`prio prio-${j.priority}`}>{j.priority}</span>
                   </td>
                   <td>{when(j.since)}</td>
+                  <td title="From the forecasts of what runs and waits before it">
+                    {expectedIn(j.expectedStart)}
+                  </td>
                   <td className="reason">{j.reason}</td>
                 </tr>
               ))}
@@ -116,4 +120,11 @@ export function QueueView({ queue, onOpenRun }: { queue: QueueStore; onOpenRun: 
       )}
     </section>
   )
+}
+
+/** "in about 4 min", from a forecast start; a dash when nothing tells. */
+function expectedIn(at: number | null): string {
+  if (at === null) return '—'
+  const min = Math.round((at - Date.now()) / 60_000)
+  return min < 1 ? 'any moment' : min < 90 ? `in about ${min} min` : `in about ${Math.round(min / 60)} h`
 }
