@@ -407,4 +407,6 @@ export interface WorkflowView {
   problems: string[]
   /** Why the console knows it: a folder added, or an earlier run. */
   source: 'folder' | 'history'
+  /** Secrets it names (GITHUB_TOKEN aside): the console has none to give yet, so they are empty. */
+  secrets: string[]
 }

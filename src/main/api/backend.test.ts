@@ -258,7 +258,7 @@ describe('Backend.invoke', () => {
     mkdirSync(join(folder, '.github', 'workflows'), { recursive: true })
     writeFileSync(
       join(folder, '.github', 'workflows', 'deploy.yml'),
-      'name: Deploy\non:\n  workflow_dispatch:\n    inputs:\n      env: { type: choice, options: [staging, prod], required: true }\njobs:\n  d:\n    runs-on: linux\n    steps: [{ run: echo }]\n',
+      'name: Deploy\non:\n  workflow_dispatch:\n    inputs:\n      env: { type: choice, options: [staging, prod], required: true }\njobs:\n  d:\n    runs-on: linux\n    steps: [{ run: "echo ${{ secrets.PROD_KEY }} ${{ secrets.GITHUB_TOKEN }}" }]\n',
     )
     writeFileSync(join(folder, 'broken.yml'), 'on: push\njobs: 3\n')
     store.createRun(RUN)
@@ -278,6 +278,7 @@ describe('Backend.invoke', () => {
       ['/repo/ci.yml', 'history', null],
     ])
     expect(list[0]!.problems[0]).toMatch(/broken\.yml:2:\d+: /)
+    expect((list[1] as unknown as { secrets: string[] }).secrets).toEqual(['PROD_KEY'])
     expect(list[1]!.inputs).toEqual([
       {
         name: 'env',

@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path'
 import type { WorkflowView } from '../../../shared/model'
 import { formatProblem, InvalidSourceError } from '../source/source-error'
 import { loadWorkflow } from './parse-workflow'
+import { secretsUsed } from './secrets-used'
 
 export const FOLDERS_FILE = 'workflow-folders.json'
 
@@ -88,9 +89,10 @@ async function describe(file: string, source: WorkflowView['source']): Promise<W
       inputs: wf.inputs.map((i) => ({ ...i })),
       problems: [],
       source,
+      secrets: secretsUsed(readFileSync(file, 'utf8')),
     }
   } catch (e) {
     const problems = e instanceof InvalidSourceError ? e.problems.map(formatProblem) : [(e as Error).message]
-    return { file, name: null, events: [], inputs: [], problems, source }
+    return { file, name: null, events: [], inputs: [], problems, source, secrets: [] }
   }
 }

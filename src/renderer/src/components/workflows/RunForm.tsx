@@ -46,6 +46,16 @@ export function RunForm({
       onSubmit={submit}
       noValidate
     >
+      {workflow.secrets.length > 0 && (
+        <p className="warning" role="note">
+          It uses {workflow.secrets.map((n) => `secrets.${n}`).join(', ')}: the console has no secrets to give
+          yet, so {workflow.secrets.length === 1 ? 'it is' : 'they are'} empty in a run from here. To give
+          them, run it from a terminal:{' '}
+          <code>
+            yardmaster run {workflow.file} --secret-env {workflow.secrets[0]}
+          </code>
+        </p>
+      )}
       {workflow.inputs.length === 0 && <p className="sub">This workflow takes no inputs.</p>}
       {workflow.inputs.map((i) => {
         const id = `input-${i.name}`
