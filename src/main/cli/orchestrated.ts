@@ -7,7 +7,7 @@ import { NodeSessions } from '../core/executor/node-sessions'
 import { Orchestrator } from '../core/orchestrator/orchestrator'
 import { SlotClaims } from '../core/orchestrator/slot-claims'
 import { ClaimStore } from '../core/store/claim-store'
-import { openDatabase } from '../core/store/database'
+import { openDatabase, type Db } from '../core/store/database'
 import type { QueueEntry } from '../core/store/queue-store'
 import type { RunState } from '../../shared/model'
 import { EXIT, type ParsedArgs } from './args'
@@ -34,7 +34,7 @@ export async function submitAndFollow(
   let sessions: NodeSessions | null = null
   let hosted: Orchestrator | null = null
   try {
-    const live = consoleOn(args.dataDir)
+    const live = consoleOn(db)
     // Not started: it records the entry, and the console's orchestrator takes it.
     let o = new Orchestrator({ db, farm: () => NO_FARM, sessions: () => sessions!, kind: 'run' })
     if (live) {
@@ -93,15 +93,10 @@ export function reportFollowed(args: ParsedArgs, io: CliIo, done: Followed | nul
 
 const NO_FARM = { file: null, knownHosts: '', nodes: [], platforms: {} }
 
-/** The console orchestrator (serve, the app) running on this data dir, if one does. */
-export function consoleOn(dataDir: string): { pid: number; host: string } | null {
-  const db = openDatabase(dataDir)
-  try {
-    const o = new SlotClaims(new ClaimStore(db)).console()
-    return o ? { pid: o.pid, host: o.host } : null
-  } finally {
-    db.close()
-  }
+/** The console orchestrator (serve, the app) running on this history, if one does. */
+export function consoleOn(db: Db): { pid: number; host: string } | null {
+  const o = new SlotClaims(new ClaimStore(db)).console()
+  return o ? { pid: o.pid, host: o.host } : null
 }
 
 /** Waits for the entry to become a run; null when it could not start, or the signal aborted first. */

@@ -1,5 +1,5 @@
 /** Terminal output of the CLI: job-prefixed log lines, colour only on a TTY. */
-import type { LogStream } from '../../shared/model'
+import type { JobState, LogStream, StepState } from '../../shared/model'
 
 export interface CliIo {
   out: (text: string) => void
@@ -42,4 +42,20 @@ export class JobPrefixer {
           : text
     return `${prefix} ${body}\n`
   }
+}
+
+/**
+ * What `yardmaster run` says of steps and jobs, in its own process or following a run another
+ * process executes (run-follower.ts): a step starting, a step ending other than well, a job ending.
+ */
+export const stepStartLine = (index: number, name: string): string => `step ${index + 1}: ${name}`
+
+export function stepEndLine(index: number, state: StepState, exitCode: number | null): string | null {
+  if (state === 'running' || state === 'pending' || state === 'succeeded') return null
+  return `step ${index + 1} ${state}${exitCode === null ? '' : ` (exit code ${exitCode})`}`
+}
+
+export function jobEndLine(state: JobState, reason: string | null | undefined): string | null {
+  if (state === 'running' || state === 'pending') return null
+  return `job ${state}${reason ? `: ${reason}` : ''}`
 }

@@ -9,7 +9,7 @@ import { executeRun, prepareRun } from '../core/executor/run-workflow'
 import { NodeSessions } from '../core/executor/node-sessions'
 import { describeNode } from '../core/farm/farm-model'
 import { loadFarm } from './farm-option'
-import { JobPrefixer, paint, type CliIo } from './output'
+import { JobPrefixer, jobEndLine, paint, stepEndLine, stepStartLine, type CliIo } from './output'
 import { EXIT, UsageError, type ParsedArgs } from './args'
 import type { Json } from '../core/workflow/expressions'
 import { consoleOn, reportFollowed, submitAndFollow } from './orchestrated'
@@ -61,20 +61,12 @@ export async function runCommand(args: ParsedArgs, io: CliIo, signal: AbortSigna
             if (state === 'running') io.err(paint(io, 2, `run ${id} started: ${workflow.name}\n`))
           },
           stepChanged: (_r, job, i, name, state, code) => {
-            if (state === 'running') io.out(prefix.line(job, 'system', `step ${i + 1}: ${name}`))
-            else if (state !== 'succeeded')
-              io.out(
-                prefix.line(
-                  job,
-                  'system',
-                  `step ${i + 1} ${state}${code === null ? '' : ` (exit code ${code})`}`,
-                ),
-              )
+            const line = state === 'running' ? stepStartLine(i, name) : stepEndLine(i, state, code)
+            if (line) io.out(prefix.line(job, 'system', line))
           },
           jobChanged: (_r, job, state, d) => {
-            if (state !== 'running' && state !== 'pending') {
-              io.out(prefix.line(job, 'system', `job ${state}${d.reason ? `: ${d.reason}` : ''}`))
-            }
+            const line = jobEndLine(state, d.reason)
+            if (line) io.out(prefix.line(job, 'system', line))
           },
           notice: (_id, text) => io.err(paint(io, 33, `${text}\n`)),
           log: (t, stream, text) => {
@@ -105,7 +97,13 @@ async function maybeViaConsole(
   signal: AbortSignal,
   file: string,
 ): Promise<number | null> {
-  const live = consoleOn(args.dataDir)
+  const db = openDatabase(args.dataDir)
+  let live: ReturnType<typeof consoleOn>
+  try {
+    live = consoleOn(db)
+  } finally {
+    db.close()
+  }
   if (!live) return null
   if (args.farm)
     io.err(paint(io, 2, `the console's farm decides where the jobs run; --farm ${args.farm} is not used\n`))

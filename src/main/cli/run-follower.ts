@@ -5,7 +5,7 @@
  */
 import type { JobView, RunState } from '../../shared/model'
 import type { RunStore } from '../core/store/run-store'
-import { JobPrefixer, type CliIo } from './output'
+import { JobPrefixer, jobEndLine, stepEndLine, stepStartLine, type CliIo } from './output'
 import { sleep } from '../core/orchestrator/wait'
 
 const DONE: ReadonlySet<RunState> = new Set(['succeeded', 'failed', 'cancelled'])
@@ -57,27 +57,19 @@ export async function followRun(
 
 /** The step and job lines `yardmaster run` prints, for what moved since the last look. */
 function report(job: JobView, seen: Map<string, string>, prefix: JobPrefixer, io: CliIo): void {
+  const say = (line: string | null) => line && io.out(prefix.line(job.key, 'system', line))
   for (const s of job.steps) {
     const key = `${job.id}/${s.index}`
     // A step that ran between two looks was never seen running: its start line all the same.
     if (!seen.has(`${key}/started`) && s.state !== 'pending' && s.state !== 'skipped') {
       seen.set(`${key}/started`, 'yes')
-      io.out(prefix.line(job.key, 'system', `step ${s.index + 1}: ${s.name}`))
+      say(stepStartLine(s.index, s.name))
     }
     if (seen.get(key) === s.state) continue
     seen.set(key, s.state)
-    if (s.state !== 'running' && s.state !== 'pending' && s.state !== 'succeeded')
-      io.out(
-        prefix.line(
-          job.key,
-          'system',
-          `step ${s.index + 1} ${s.state}${s.exitCode === null ? '' : ` (exit code ${s.exitCode})`}`,
-        ),
-      )
+    say(stepEndLine(s.index, s.state, s.exitCode))
   }
-  const key = `${job.id}`
-  if (seen.get(key) === job.state) return
-  seen.set(key, job.state)
-  if (job.state !== 'running' && job.state !== 'pending')
-    io.out(prefix.line(job.key, 'system', `job ${job.state}${job.reason ? `: ${job.reason}` : ''}`))
+  if (seen.get(`${job.id}`) === job.state) return
+  seen.set(`${job.id}`, job.state)
+  say(jobEndLine(job.state, job.reason))
 }

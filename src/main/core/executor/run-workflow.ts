@@ -30,7 +30,7 @@ import { instancesOf, jobStrategy, jobVolumes, plannedAtRunTime, type InstancePl
 import { allowHint, hostPathAllowed, hostPathOf, volumePositions } from '../scheduler/bind-mounts'
 import type { Workflow, WorkflowJob } from '../workflow/workflow-model'
 import { FailFastCancel, RunCancel, runJobInstance } from './job-runner'
-import { ConcurrencyGate, concurrencyOf } from '../scheduler/concurrency-gate'
+import { ConcurrencyGate, concurrencyOf } from '../orchestrator/concurrency-gate'
 import { LogSink, type LogTarget } from './log-sink'
 import type { NodeSession, NodeSessions } from './node-sessions'
 import { probeNode } from '../farm/node-probe'

@@ -20,7 +20,7 @@ import {
   type SchedulePolicy,
 } from '../scheduler/schedule'
 import type { SlotClaims } from './slot-claims'
-import type { HealthSample, WaitingJobView } from '../../../shared/model'
+import type { HealthSample } from '../../../shared/model'
 import type { HealthThresholds } from '../farm/health/health-probe'
 import { effectiveSlots } from '../scheduler/effective-slots'
 import { forecastStarts } from '../scheduler/forecast-start'
@@ -186,22 +186,6 @@ export class Dispatcher {
     this.preempted.delete(claimId)
     this.claims.release(claimId)
     this.soon()
-  }
-
-  /** What waits, in order of service, with why. */
-  queue(): WaitingJobView[] {
-    return [...this.waiting.values()]
-      .map((w) => ({
-        runId: w.req.runId,
-        jobId: w.req.jobId,
-        key: w.req.key,
-        priority: w.req.priority,
-        since: w.since,
-        reason: w.reason ?? 'waiting for the scheduler',
-        position: w.position,
-        expectedStart: w.expectedStart,
-      }))
-      .sort((a, b) => a.position - b.position)
   }
 
   /** Writes why jobs wait to the history (what changed since the last pass), for other processes. */

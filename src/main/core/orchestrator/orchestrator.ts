@@ -24,6 +24,7 @@ import { ClaimStore } from '../store/claim-store'
 import { QueueStore, type QueueEntry, type Trigger } from '../store/queue-store'
 import { RunStore } from '../store/run-store'
 import { loadWorkflow, selectJob } from '../workflow/parse-workflow'
+import { jobKeyOf } from '../workflow/matrix'
 import type { Workflow } from '../workflow/workflow-model'
 import type { QueueView } from '../../../shared/model'
 import { Dispatcher, type DispatcherOptions } from './dispatcher'
@@ -420,7 +421,7 @@ function carries(node: FarmNode, labels: readonly string[]): boolean {
 function groupRows<T extends { key: string }>(rows: readonly T[], workflow: Workflow): Map<string, T[]> {
   const out = new Map<string, T[]>(workflow.jobs.map((j) => [j.key, []]))
   for (const r of rows) {
-    const key = out.has(r.key) ? r.key : r.key.replace(/ \(.*\)$/, '')
+    const key = out.has(r.key) ? r.key : jobKeyOf(r.key)
     out.get(key)?.push(r)
   }
   return out

@@ -6,7 +6,8 @@ import { openDatabase, type Db } from '../store/database'
 import { ClaimStore } from '../store/claim-store'
 import { RunStore } from '../store/run-store'
 import { QueueStore } from '../store/queue-store'
-import { mostFree, SlotClaims } from './slot-claims'
+import { SlotClaims } from './slot-claims'
+import { pickNode } from '../scheduler/capability-match'
 
 let dir: string
 const dbs: Db[] = []
@@ -224,7 +225,8 @@ describe('SlotClaims', () => {
   })
 })
 
-describe('mostFree', () => {
+describe('pickNode, as claims choose among candidates', () => {
+  const mostFree = (c: typeof nodes, used: Map<string, number>) => pickNode(c, used)?.name ?? null
   it('takes the candidate with the most free slots, the first on ties, none when all are full', () => {
     expect(mostFree(nodes, new Map())).toBe('n1')
     expect(mostFree(nodes, new Map([['n1', 1]]))).toBe('n1')

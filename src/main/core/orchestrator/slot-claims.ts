@@ -20,6 +20,7 @@ import type {
   SlotClaimRow,
 } from '../store/claim-store'
 import { processAlive } from './process-alive'
+import { pickNode } from '../scheduler/capability-match'
 
 export interface SlotClaimsOptions {
   /** console: a long-lived orchestrator that takes queued runs. @default 'run' */
@@ -46,25 +47,6 @@ export interface SlotClaimsOptions {
 export interface Claimed {
   claimId: number
   node: string
-}
-
-/** The candidate with the most free slots (ties: the order given), or null when all are full. */
-export type ChooseNode = (
-  candidates: ReadonlyArray<{ name: string; slots: number }>,
-  used: ReadonlyMap<string, number>,
-) => string | null
-
-export const mostFree: ChooseNode = (candidates, used) => {
-  let best: string | null = null
-  let bestFree = 0
-  for (const c of candidates) {
-    const free = c.slots - (used.get(c.name) ?? 0)
-    if (free > bestFree) {
-      best = c.name
-      bestFree = free
-    }
-  }
-  return best
 }
 
 export class SlotClaims {
@@ -162,11 +144,10 @@ export class SlotClaims {
   claim(
     candidates: ReadonlyArray<{ name: string; slots: number }>,
     job: { runId: number | null; jobId: number | null },
-    choose: ChooseNode = mostFree,
   ): Claimed | null {
     return this.store.exclusive(() => {
       this.reapLocked()
-      const node = choose(candidates, this.store.usedSlots())
+      const node = pickNode(candidates, this.store.usedSlots())?.name ?? null
       if (node === null) return null
       const claimId = this.store.addClaim({ node, holder: this.holder, ...job, claimedAt: this.now() })
       return { claimId, node }

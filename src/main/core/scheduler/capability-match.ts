@@ -41,8 +41,11 @@ export function whoCanTake(runsOn: readonly string[], nodes: readonly MatchableN
  * The candidate with the most free slots (ties: farm order), or null when all are full.
  * `busy` counts jobs running per node name.
  */
-export function pickNode(cands: readonly FarmNode[], busy: ReadonlyMap<string, number>): FarmNode | null {
-  let best: FarmNode | null = null
+export function pickNode<N extends { name: string; slots: number }>(
+  cands: readonly N[],
+  busy: ReadonlyMap<string, number>,
+): N | null {
+  let best: N | null = null
   let bestFree = 0
   for (const n of cands) {
     const free = n.slots - (busy.get(n.name) ?? 0)

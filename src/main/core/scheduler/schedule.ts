@@ -131,7 +131,7 @@ interface Room {
   /** Rarity-weighted count of the node's labels: 0 for the most generic node. */
   special: number
   /** A hotfix waits for this node's next free slot. */
-  heldFor: string | null
+  heldFor: QueuedJob | null
 }
 
 /** The nodes that fit one kind of job regardless of what runs, best first, and why the others do not. */
@@ -221,8 +221,8 @@ export function schedule(input: ScheduleInput): ScheduleDecision {
         preempted.add(victim.id)
         preemptions.push({ job: victim.id, node: victim.node, for: job.id })
         const r = rooms[byName.get(victim.node)!]!
-        if (!r.heldFor) r.heldFor = job.name ?? job.id
-        wait(`preempting low-priority job ${victim.name ?? victim.id} on ${victim.node}`)
+        if (!r.heldFor) r.heldFor = job
+        wait(`preempting low-priority job ${nameOf(victim)} on ${victim.node}`)
         continue
       }
     }
@@ -232,7 +232,7 @@ export function schedule(input: ScheduleInput): ScheduleDecision {
       for (const i of fit.order) {
         const r = rooms[i]!
         if (!r.heldFor && r.sched.refuses === null && (!job.only || job.only.has(r.sched.node.name)))
-          r.heldFor = job.name ?? job.id
+          r.heldFor = job
       }
   }
   return { assignments, preemptions, pending }
@@ -351,7 +351,7 @@ function serviceOrder(
 
 function roomFor(job: QueuedJob, r: Room): boolean {
   if (r.free <= 0 || r.sched.refuses !== null) return false
-  if (r.heldFor !== null && r.heldFor !== (job.name ?? job.id)) return false
+  if (r.heldFor !== null && r.heldFor !== job) return false
   if (job.only && !job.only.has(r.sched.node.name)) return false
   const needs = job.requirements.resources
   if (needs.cpus !== null && r.cpus !== null && needs.cpus > r.cpus + 1e-9) return false
@@ -458,9 +458,9 @@ function whyWaiting(
       ? `${names} fit${fit.refusing.length === 1 ? 's' : ''} but ${fit.refusing.length === 1 ? 'takes' : 'take'} no work now`
       : `the nodes that fit (${names}) are not open to this run`
   }
-  const held = allowed.filter((r) => r.heldFor !== null && r.heldFor !== (job.name ?? job.id) && r.free > 0)
+  const held = allowed.filter((r) => r.heldFor !== null && r.heldFor !== job && r.free > 0)
   if (held.length && held.length === allowed.filter((r) => r.free > 0).length)
-    return `the free slot on ${held.map((r) => r.sched.node.name).join(', ')} is held for hotfix job ${held[0]!.heldFor}`
+    return `the free slot on ${held.map((r) => r.sched.node.name).join(', ')} is held for hotfix job ${nameOf(held[0]!.heldFor!)}`
   const small = allowed.filter((r) => r.free > 0)
   if (small.length) {
     const need = [
@@ -490,6 +490,9 @@ function nextFree(rooms: readonly Room[], running: readonly RunningJob[], now: n
   }
   return best ? `${aboutDuration(best.at - now)} (${best.node})` : null
 }
+
+/** How reasons name a job: its name when it has one, else its id. */
+const nameOf = (job: { id: string; name?: string }): string => job.name ?? job.id
 
 export function aboutDuration(ms: number): string {
   if (ms <= 30_000) return 'under a minute'

@@ -4,6 +4,7 @@
  * IMMEDIATE), so two processes never read the same free slot.
  */
 import type { Db } from './database'
+import { jobKeyOf } from '../workflow/matrix'
 
 export type OrchestratorKind = 'console' | 'run'
 
@@ -155,9 +156,8 @@ export class ClaimStore {
       k: string
       reason: string | null
     }>
-    const base = (k: string) => k.replace(/ \(.*\)$/, '')
-    const lostKeys = new Set(rows.filter((r) => r.reason?.startsWith('lost: ')).map((r) => base(r.k)))
-    const keys = rows.map((r) => base(r.k)).filter((k) => !lostKeys.has(k))
+    const lostKeys = new Set(rows.filter((r) => r.reason?.startsWith('lost: ')).map((r) => jobKeyOf(r.k)))
+    const keys = rows.map((r) => jobKeyOf(r.k)).filter((k) => !lostKeys.has(k))
     const trigger = {
       ...(JSON.parse(entry.trigger) as object),
       reuseFrom: { runId, jobs: [...new Set(keys)] },

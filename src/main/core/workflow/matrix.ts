@@ -66,6 +66,11 @@ export function instanceName(base: string, combo: MatrixCombination): string {
   return values.length ? `${base} (${values.join(', ')})` : base
 }
 
+/** The workflow job a matrix job's name belongs to: `build (linux, 20)` -> `build`. */
+export function jobKeyOf(instance: string): string {
+  return instance.replace(/ \(.*\)$/, '')
+}
+
 function listOfMappings(value: Json | undefined, what: string): MatrixCombination[] {
   if (value === undefined || value === null) return []
   if (!Array.isArray(value)) throw new MatrixError(`matrix "${what}" must be a list of mappings`)

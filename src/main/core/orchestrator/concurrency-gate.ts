@@ -8,8 +8,8 @@
 import { hostname } from 'node:os'
 import type { ConcurrencyClaim, RunStore } from '../store/run-store'
 import { toText, type Json } from '../workflow/expressions'
-import { processAlive } from '../orchestrator/process-alive'
-import { sleep } from '../orchestrator/wait'
+import { processAlive } from './process-alive'
+import { sleep } from './wait'
 
 export interface ConcurrencySetting {
   group: string
