@@ -117,15 +117,6 @@ export class Dispatcher {
     const id = `w${++this.next}`
     let resolve!: (g: Grant | null) => void
     const granted = new Promise<Grant | null>((r) => (resolve = r))
-    const waiter: Waiter = {
-      id,
-      req,
-      since: this.now(),
-      resolve,
-      reason: null,
-      position: 0,
-      expectedStart: null,
-    }
     const give = (g: Grant | null) => {
       signal?.removeEventListener('abort', giveUp)
       this.waiting.delete(id)
@@ -136,7 +127,15 @@ export class Dispatcher {
       give(null)
       this.soon()
     }
-    waiter.resolve = give
+    const waiter: Waiter = {
+      id,
+      req,
+      since: this.now(),
+      resolve: give,
+      reason: null,
+      position: 0,
+      expectedStart: null,
+    }
     if (signal?.aborted) {
       resolve(null)
       return { granted, reason: () => null }

@@ -75,8 +75,6 @@ export class Orchestrator {
   private readonly claims: SlotClaims
   /** Runs being prepared or executed. */
   private readonly active = new Set<Promise<void>>()
-  private pump: Promise<void> | null = null
-  private again = false
   private stopped = false
   private started = false
   /** Stops the runs it executes (replaced after its lease was lost, so new runs can start). */
@@ -97,7 +95,7 @@ export class Orchestrator {
       lost: (jobs) => new Set(jobs.map((j) => j.runId)).forEach((runId) => opts.changed?.({ runId })),
       // Another host reaped it while it stalled: its runs were marked lost and queued again.
       leaseLost: () => {
-        this.abort.abort(new Error('this console stalled past its lease; its runs were queued again'))
+        this.abort.abort(new RunCancel('this console stalled past its lease; its runs were queued again'))
         this.abort = new AbortController()
       },
     })
@@ -147,7 +145,6 @@ export class Orchestrator {
     }
     this.abort.abort(new RunCancel('the console stopped'))
     await Promise.allSettled([...this.active])
-    await this.pump
     this.dispatcher.stop()
     this.claims.stop()
   }
@@ -261,9 +258,8 @@ export class Orchestrator {
   /** Resolves when every run started so far has finished (tests, `yardmaster run`). */
   async idle(): Promise<void> {
     for (;;) {
-      await this.pump
       const running = [...this.active]
-      if (!running.length && !this.again && !this.queueStore.waiting().some((e) => this.takes(e))) return
+      if (!running.length && !this.queueStore.waiting().some((e) => this.takes(e))) return
       await Promise.allSettled(running)
       if (!running.length) await new Promise((r) => setTimeout(r, 10))
     }
@@ -287,16 +283,11 @@ export class Orchestrator {
   private kick(): void {
     // Not started: it only records (a CLI submitting to the console's orchestrator).
     if (this.stopped || !this.started) return
-    if (this.pump) {
-      this.again = true
-      return
+    try {
+      this.takeWaiting()
+    } catch {
+      // The database is busy past its timeout: the poller looks again.
     }
-    this.pump = (async () => {
-      do {
-        this.again = false
-        this.takeWaiting()
-      } while (this.again && !this.stopped)
-    })().finally(() => (this.pump = null))
   }
 
   /** Takes every entry nobody holds, in order of service, and starts it. */
