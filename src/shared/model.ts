@@ -15,6 +15,11 @@
 export type RunState = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled'
 export type JobState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'cancelled'
 export type StepState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'cancelled'
+/**
+ * One go of a job on a node. A preempted attempt (a hotfix took its slot) or a lost one (the
+ * process running it died) is not the job's failure: the job goes on in a new attempt.
+ */
+export type AttemptState = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'preempted' | 'lost'
 
 export const FINISHED_RUN_STATES: readonly RunState[] = ['succeeded', 'failed', 'cancelled']
 
@@ -59,6 +64,19 @@ export interface JobView {
   startedAt: number | null
   finishedAt: number | null
   steps: StepView[]
+  /** Every time the job was given a node, first to last; empty while it never was. */
+  attempts: AttemptView[]
+}
+
+export interface AttemptView {
+  /** 1 for the first attempt. */
+  number: number
+  nodeName: string
+  state: AttemptState
+  /** Why it ended other than succeeded, in plain words. */
+  reason: string | null
+  startedAt: number
+  finishedAt: number | null
 }
 
 export interface RunDetail {

@@ -11,7 +11,7 @@
  */
 import { setMaxListeners } from 'node:events'
 import { resolve } from 'node:path'
-import type { JobState, LogStream, RunState, StepState } from '../../../shared/model'
+import type { AttemptState, JobState, LogStream, RunState, StepState } from '../../../shared/model'
 import type { Farm, FarmNode } from '../farm/farm-model'
 import { explainRequirements, nodesFor } from '../scheduler/capability-match'
 import { InvalidSourceError, type SourceProblem } from '../source/source-error'
@@ -674,6 +674,15 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   const start = (g: Group, inst: Instance, node: FarmNode, claimId: number) => {
     g.queue.splice(g.queue.indexOf(inst), 1)
     g.running++
+    // Recorded before anything runs on the node; ended below with how it ended.
+    const attempt = store.startAttempt({
+      jobId: inst.jobId,
+      node: node.name,
+      claimId,
+      holder: dispatcher.claims.holder,
+      at: Date.now(),
+    })
+    let lastReason: string | null = null
     const strategy = {
       'fail-fast': g.failFast,
       'job-index': inst.index,
@@ -701,10 +710,11 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         executor: prepared.opened.get(node.name)!.executor,
         signal: AbortSignal.any([runSignal, g.abort.signal, inst.abort.signal]),
         // A job stopped for a hotfix is not cancelled: it goes back to the queue (below).
-        setJob: (state, patch) =>
-          state === 'cancelled' && inst.abort.signal.reason instanceof Preempted
-            ? undefined
-            : setInstance(inst, state, patch),
+        setJob: (state, patch) => {
+          if (state === 'cancelled' && inst.abort.signal.reason instanceof Preempted) return
+          if (patch?.reason !== undefined) lastReason = patch.reason && logs.mask(patch.reason)
+          setInstance(inst, state, patch)
+        },
         stepChanged: (i, name, state, code) => observer.stepChanged?.(runId, inst.key, i, name, state, code),
       },
     )
@@ -713,6 +723,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         // Preempted while it ended anyway (its last step done, or failed): its result stands.
         if (why instanceof Preempted && r.state === 'cancelled') {
           // Stopped for a hotfix: back to the queue as if it never started, saying so.
+          store.endAttempt(attempt.id, 'preempted', why.message)
           inst.abort = new AbortController()
           setInstance(inst, 'pending', {
             reason: why.message,
@@ -736,6 +747,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
           g.queue.push(inst)
           return
         }
+        store.endAttempt(attempt.id, attemptResult(r.state), r.state === 'succeeded' ? null : lastReason)
         Object.assign(g.outputs, r.outputs)
         if (r.nodeOutcome) {
           const counted = recordJobOutcome(ledger, node.name, r.nodeOutcome)
@@ -750,9 +762,11 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         if (r.state === 'failed' && g.failFast && g.instances.length > 1)
           g.abort.abort(new FailFastCancel(inst.key))
       })
-      .catch((e: Error) =>
-        setInstance(inst, 'failed', { reason: `internal error: ${e.message}`, finishedAt: Date.now() }),
-      )
+      .catch((e: Error) => {
+        const reason = `internal error: ${e.message}`
+        setInstance(inst, 'failed', { reason, finishedAt: Date.now() })
+        store.endAttempt(attempt.id, 'failed', logs.mask(reason))
+      })
       .finally(() => {
         g.running--
         dispatcher.release(claimId)
@@ -888,6 +902,11 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   store.setRunState(runId, state)
   observer.runChanged?.(runId, state)
   return { runId, state }
+}
+
+/** An attempt ends with its job's result (a job that ran is never pending or skipped after it). */
+function attemptResult(s: JobState): AttemptState {
+  return s === 'succeeded' || s === 'cancelled' ? s : 'failed'
 }
 
 function staticTrue(token: WorkflowJob['continueOnError']): boolean {

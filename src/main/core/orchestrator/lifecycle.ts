@@ -1,5 +1,5 @@
 /**
- * Runs, jobs and steps as state machines: which moves are legal. The store refuses any other
+ * Runs, jobs, attempts and steps as state machines: which moves are legal. The store refuses any other
  * when it writes a state (run-store.ts), so a bug shows as a clear error where it happens, not
  * as a run that is "running" forever. Staying in a state is always allowed (idempotent writes).
  *
@@ -12,11 +12,17 @@
  *            └──▶ skipped | cancelled | failed   never started (its needs, its `if`, no node, lost)
  *            └──▶ succeeded                      taken from an earlier run by a re-run
  *
+ *   attempt: (written when the job is given a node and a slot, before anything runs there)
+ *          running ──▶ succeeded | failed | cancelled   the job's result, from this attempt
+ *             ├──────▶ preempted   a hotfix took its slot: the job is pending again, a new attempt follows
+ *             └──────▶ lost        the process running it died: the job is failed as lost (and the
+ *                                  run requeued when it came from the queue)
+ *
  *   step:  pending ──▶ running ──▶ succeeded | failed | cancelled
  *            └──▶ skipped | cancelled | failed   never ran (the job stopped before it, or was lost)
  *          any ──▶ pending                       its job was preempted and starts over
  */
-import type { JobState, RunState, StepState } from '../../../shared/model'
+import type { AttemptState, JobState, RunState, StepState } from '../../../shared/model'
 
 const RUN: Record<RunState, readonly RunState[]> = {
   queued: ['running', 'failed', 'cancelled'],
@@ -33,6 +39,15 @@ const JOB: Record<JobState, readonly JobState[]> = {
   failed: [],
   cancelled: [],
   skipped: [],
+}
+
+const ATTEMPT: Record<AttemptState, readonly AttemptState[]> = {
+  running: ['succeeded', 'failed', 'cancelled', 'preempted', 'lost'],
+  succeeded: [],
+  failed: [],
+  cancelled: [],
+  preempted: [],
+  lost: [],
 }
 
 const STEP: Record<StepState, readonly StepState[]> = {
@@ -59,5 +74,7 @@ function check<S extends string>(what: string, table: Record<S, readonly S[]>, f
 
 export const runTransition = (id: number, from: RunState, to: RunState) => check(`run ${id}`, RUN, from, to)
 export const jobTransition = (id: number, from: JobState, to: JobState) => check(`job ${id}`, JOB, from, to)
+export const attemptTransition = (id: number, from: AttemptState, to: AttemptState) =>
+  check(`attempt ${id}`, ATTEMPT, from, to)
 export const stepTransition = (id: number, from: StepState, to: StepState) =>
   check(`step ${id}`, STEP, from, to)

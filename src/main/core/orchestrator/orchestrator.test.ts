@@ -316,6 +316,20 @@ jobs:
       `preempted by hotfix job j (run ${fixRun.run.id}); it runs again when a slot frees`,
     )
     expect(lowRun.jobs[0]!.state).toBe('succeeded')
+    // Two attempts: the preempted one, then the whole one; the hotfix's one.
+    expect(lowRun.jobs[0]!.attempts.map((a) => [a.number, a.nodeName, a.state, a.reason])).toEqual([
+      [
+        1,
+        'here',
+        'preempted',
+        `preempted by hotfix job j (run ${fixRun.run.id}); it runs again when a slot frees`,
+      ],
+      [2, 'here', 'succeeded', null],
+    ])
+    expect(lowRun.jobs[0]!.attempts[1]!.startedAt).toBeGreaterThanOrEqual(
+      lowRun.jobs[0]!.attempts[0]!.finishedAt!,
+    )
+    expect(fixRun.jobs[0]!.attempts.map((a) => a.state)).toEqual(['succeeded'])
     // Without preemption the hotfix waits for the slot instead.
     const calm = orchestrator(shell(1))
     const a = await calm.trigger({ workflowFile: file('a', 1), priority: 'low' })

@@ -80,7 +80,14 @@ describe('SlotClaims', () => {
     // Another host: only the lease tells whether it lives.
     const dead = new SlotClaims(new ClaimStore(db), { now: clock, host: 'far', leaseMs: 10_000 }).start()
     dead.holdRun(created.runId)
-    dead.claim(nodes, { runId: created.runId, jobId: created.jobIds.get('build')! })
+    const claim = dead.claim(nodes, { runId: created.runId, jobId: created.jobIds.get('build')! })!
+    runs.startAttempt({
+      jobId: created.jobIds.get('build')!,
+      node: claim.node,
+      claimId: claim.claimId,
+      holder: dead.holder,
+      at: now,
+    })
     const told = vi.fn()
     const live = new SlotClaims(new ClaimStore(connect()), { now: clock, lost: told }).start()
     now += 10_000
@@ -99,6 +106,17 @@ describe('SlotClaims', () => {
     expect(build.state).toBe('failed')
     expect(build.reason).toMatch(/^lost: /)
     expect(build.steps.map((s) => s.state)).toEqual(['failed', 'skipped'])
+    // Its attempt is lost (not failed by the job), ended when it was reaped.
+    expect(build.attempts).toEqual([
+      {
+        number: 1,
+        nodeName: 'n1',
+        state: 'lost',
+        reason: build.reason,
+        startedAt: 1_000,
+        finishedAt: 11_001,
+      },
+    ])
     expect(detail.jobs.find((j) => j.key === 'done')!.state).toBe('succeeded')
     live.stop()
   })

@@ -7,8 +7,9 @@
  * candidate nodes farm-wide, choose, insert. So two processes never fill one node past its slots.
  *
  * A holder that died frees its slots when reaped, and the jobs it was running are marked lost
- * (failed, with the reason) rather than left "running" forever. Requeueing them, or reattaching to
- * containers still running, is the recovery issue's work.
+ * (failed, with the reason) rather than left "running" forever, in the same transaction as its
+ * runs that came from the queue are queued again (requeue-lost). Reattaching to containers still
+ * running is the recovery issue's work.
  */
 import { randomUUID } from 'node:crypto'
 import { hostname } from 'node:os'
@@ -21,6 +22,8 @@ import type {
 } from '../store/claim-store'
 import { processAlive } from './process-alive'
 import { pickNode } from '../scheduler/capability-match'
+import { QueueStore } from '../store/queue-store'
+import { requeueLost } from './requeue-lost'
 
 export interface SlotClaimsOptions {
   /** console: a long-lived orchestrator that takes queued runs. @default 'run' */
@@ -61,12 +64,14 @@ export class SlotClaims {
   private readonly kind: OrchestratorKind
   private readonly leaseLost: () => void
   private timer: NodeJS.Timeout | null = null
+  private readonly queue: QueueStore
 
   constructor(
     private readonly store: ClaimStore,
     opts: SlotClaimsOptions = {},
   ) {
     this.holder = randomUUID()
+    this.queue = new QueueStore(store.db)
     this.heartbeatMs = opts.heartbeatMs ?? 3_000
     this.leaseMs = opts.leaseMs ?? 15_000
     this.now = opts.now ?? Date.now
@@ -193,7 +198,8 @@ export class SlotClaims {
         : `lost: the Yardmaster process running it (pid ${o.pid} on ${o.host}) stopped renewing its lease`
       const lost = this.store.markLost(o.id, reason, now)
       this.store.unregister(o.id)
-      if (lost.length) this.lost(lost, reason)
+      for (const run of lost.runs) requeueLost(this.queue, run, now)
+      if (lost.jobs.length) this.lost(lost.jobs, reason)
     }
   }
 }

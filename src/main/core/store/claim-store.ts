@@ -26,6 +26,12 @@ export interface SlotClaimRow {
   claimedAt: number
 }
 
+/** A run failed because its holder died: the workflow jobs that had finished before. */
+export interface LostRun {
+  runId: number
+  finished: string[]
+}
+
 export interface LostJob {
   jobId: number
   runId: number
@@ -107,8 +113,12 @@ export class ClaimStore {
       .all(holder) as LostJob[]
   }
 
-  /** Marks a dead holder's unfinished jobs lost, their steps with them, and its unfinished runs failed. */
-  markLost(holder: string, reason: string, at: number): LostJob[] {
+  /**
+   * Marks a dead holder's unfinished jobs lost, their steps and running attempts with them, and its
+   * unfinished runs failed. Returns the jobs, and the runs nobody asked to cancel with the jobs that
+   * had finished before the loss (the orchestrator decides whether to queue them again).
+   */
+  markLost(holder: string, reason: string, at: number): { jobs: LostJob[]; runs: LostRun[] } {
     const lost = this.unfinishedJobs(holder)
     const job = this.db.prepare(
       "UPDATE jobs SET state = 'failed', reason = ?, finished_at = ? WHERE id = ? AND state IN ('pending','running')",
@@ -122,8 +132,13 @@ export class ClaimStore {
       job.run(reason, at, j.jobId)
       steps.run(at, j.jobId)
     }
-    // A run someone asked to cancel while its holder was dying is not queued again.
-    const runs = this.db
+    this.db
+      .prepare(
+        "UPDATE attempts SET state = 'lost', reason = ?, finished_at = ? WHERE holder = ? AND state = 'running'",
+      )
+      .run(reason, at, holder)
+    // A run someone asked to cancel while its holder was dying is not for running again.
+    const runIds = this.db
       .prepare(
         "SELECT id FROM runs WHERE holder = ? AND state IN ('queued','running') AND cancel_requested IS NULL",
       )
@@ -133,40 +148,16 @@ export class ClaimStore {
         "UPDATE runs SET state = 'failed', finished_at = ? WHERE holder = ? AND state IN ('queued','running')",
       )
       .run(at, holder)
-    for (const { id } of runs) this.requeue(id, at)
-    return lost
-  }
-
-  /**
-   * Queues a lost run again when it came from the queue: its jobs that finished are taken from
-   * it, the others run again (until recovery reattaches them instead). A run a terminal started
-   * is not: its user saw it stop.
-   */
-  private requeue(runId: number, at: number): void {
-    const entry = this.db
-      .prepare(
-        'SELECT workflow_file AS file, trigger_json AS trigger, priority FROM run_queue WHERE run_id = ?',
-      )
-      .get(runId) as { file: string; trigger: string; priority: string } | undefined
-    if (!entry) return
-    // Jobs that ended before the loss keep their results; the lost ones (and so what needs them) run again.
-    const rows = this.db
-      .prepare('SELECT job_key AS k, reason FROM jobs WHERE run_id = ?')
-      .all(runId) as Array<{
-      k: string
-      reason: string | null
-    }>
-    const lostKeys = new Set(rows.filter((r) => r.reason?.startsWith('lost: ')).map((r) => jobKeyOf(r.k)))
-    const keys = rows.map((r) => jobKeyOf(r.k)).filter((k) => !lostKeys.has(k))
-    const trigger = {
-      ...(JSON.parse(entry.trigger) as object),
-      reuseFrom: { runId, jobs: [...new Set(keys)] },
-    }
-    this.db
-      .prepare(
-        'INSERT INTO run_queue (workflow_file, trigger_json, priority, submitted_at) VALUES (?, ?, ?, ?)',
-      )
-      .run(entry.file, JSON.stringify(trigger), entry.priority, at)
+    const keys = this.db.prepare('SELECT id, job_key AS k FROM jobs WHERE run_id = ?')
+    const lostIds = new Set(lost.map((j) => j.jobId))
+    const runs = runIds.map(({ id }) => {
+      const rows = keys.all(id) as Array<{ id: number; k: string }>
+      // Lost matrix legs make their whole job run again (and what needs it).
+      const again = new Set(rows.filter((r) => lostIds.has(r.id)).map((r) => jobKeyOf(r.k)))
+      const finished = [...new Set(rows.map((r) => jobKeyOf(r.k)))].filter((k) => !again.has(k))
+      return { runId: id, finished }
+    })
+    return { jobs: lost, runs }
   }
 
   /** Records why jobs wait (and their place), and clears it for those that no longer wait. */

@@ -228,4 +228,27 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       ALTER TABLE jobs ADD COLUMN wait_expected_start INTEGER;
     `,
   },
+  {
+    version: 7,
+    sql: `
+      -- A job's attempts: each time it was given a node and a slot. Written before the attempt
+      -- starts, ended with how it ended: a preempted or lost attempt is not the job's failure, and
+      -- the job runs again in a new attempt. The job row keeps the last attempt's node and result.
+      CREATE TABLE attempts (
+        id          INTEGER PRIMARY KEY,
+        job_id      INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+        number      INTEGER NOT NULL,
+        node_name   TEXT    NOT NULL,
+        -- The slot claim it held (slot_claims.id); that row goes when the slot is given back.
+        claim_id    INTEGER,
+        holder      TEXT    NOT NULL,
+        state       TEXT    NOT NULL CHECK (state IN ('running','succeeded','failed','cancelled','preempted','lost')),
+        reason      TEXT,
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER,
+        UNIQUE (job_id, number)
+      );
+      CREATE INDEX attempts_running ON attempts (state) WHERE state = 'running';
+    `,
+  },
 ]

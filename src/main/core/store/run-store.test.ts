@@ -230,6 +230,38 @@ describe('state updates', () => {
   })
 })
 
+describe('attempts', () => {
+  it("numbers a job's attempts from 1, ends each once, and shows them first to last in getRun", () => {
+    const { runId, jobIds } = store.createRun(RUN)
+    const job = jobIds.get('build')!
+    const first = store.startAttempt({ jobId: job, node: 'n2', claimId: 7, holder: 'h', at: 10 })
+    store.endAttempt(first.id, 'preempted', 'preempted by hotfix job fix (run 9)', 20)
+    const second = store.startAttempt({ jobId: job, node: 'n1', claimId: 8, holder: 'h', at: 30 })
+    expect([first.number, second.number]).toEqual([1, 2])
+    // Another job's attempts are numbered on their own.
+    expect(
+      store.startAttempt({ jobId: jobIds.get('deploy')!, node: 'n1', claimId: 9, holder: 'h', at: 31 })
+        .number,
+    ).toBe(1)
+    store.endAttempt(second.id, 'succeeded', null, 40)
+    expect(store.getRun(runId).jobs[0]!.attempts).toEqual([
+      {
+        number: 1,
+        nodeName: 'n2',
+        state: 'preempted',
+        reason: 'preempted by hotfix job fix (run 9)',
+        startedAt: 10,
+        finishedAt: 20,
+      },
+      { number: 2, nodeName: 'n1', state: 'succeeded', reason: null, startedAt: 30, finishedAt: 40 },
+    ])
+    expect(() => store.endAttempt(second.id, 'lost', 'lost: gone')).toThrow(
+      `attempt ${second.id} cannot go from succeeded to lost: succeeded is final`,
+    )
+    expect(() => store.endAttempt(999, 'failed', null)).toThrow('no attempt 999 in this history')
+  })
+})
+
 describe('listRuns and getRun', () => {
   it('lists the newest runs first, up to the limit', () => {
     const ids = [1, 2, 3, 4].map((i) => store.createRun({ ...RUN, workflowName: `w${i}` }, i).runId)

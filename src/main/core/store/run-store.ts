@@ -3,6 +3,8 @@
  */
 import { randomUUID } from 'node:crypto'
 import type {
+  AttemptState,
+  AttemptView,
   JobState,
   JobView,
   LogLine,
@@ -15,7 +17,7 @@ import type {
   WaitingJobView,
 } from '../../../shared/model'
 import type { Db } from './database'
-import { jobTransition, runTransition, stepTransition } from '../orchestrator/lifecycle'
+import { attemptTransition, jobTransition, runTransition, stepTransition } from '../orchestrator/lifecycle'
 
 export interface NewRun {
   workflowName: string
@@ -41,6 +43,14 @@ export interface JobPatch {
   outputs?: Record<string, string>
   startedAt?: number | null
   finishedAt?: number | null
+}
+
+export interface NewAttempt {
+  jobId: number
+  node: string
+  claimId: number | null
+  holder: string
+  at: number
 }
 
 export interface StepPatch {
@@ -312,6 +322,34 @@ export class RunStore {
     })
   }
 
+  /** Records that a job was given a node and a slot, before anything runs there. */
+  startAttempt(a: NewAttempt): { id: number; number: number } {
+    return this.db.transaction(() => {
+      const { n } = this.db
+        .prepare('SELECT COALESCE(MAX(number), 0) + 1 AS n FROM attempts WHERE job_id = ?')
+        .get(a.jobId) as { n: number }
+      const id = Number(
+        this.db
+          .prepare(
+            `INSERT INTO attempts (job_id, number, node_name, claim_id, holder, state, started_at)
+             VALUES (?, ?, ?, ?, ?, 'running', ?)`,
+          )
+          .run(a.jobId, n, a.node, a.claimId, a.holder, a.at).lastInsertRowid,
+      )
+      return { id, number: n }
+    })()
+  }
+
+  endAttempt(id: number, state: AttemptState, reason: string | null, at = Date.now()): void {
+    const row = this.db.prepare('SELECT state FROM attempts WHERE id = ?').get(id) as
+      { state: AttemptState } | undefined
+    if (!row) throw new Error(`no attempt ${id} in this history`)
+    attemptTransition(id, row.state, state)
+    this.db
+      .prepare('UPDATE attempts SET state = ?, reason = ?, finished_at = ? WHERE id = ?')
+      .run(state, reason, at, id)
+  }
+
   updateStep(stepId: number, patch: StepPatch): void {
     if (patch.state !== undefined)
       stepTransition(stepId, this.stateOf('steps', stepId) as StepState, patch.state)
@@ -407,12 +445,19 @@ export class RunStore {
         'SELECT s.* FROM steps s JOIN jobs j ON j.id = s.job_id WHERE j.run_id = ? ORDER BY s.job_id, s.idx',
       )
       .all(runId) as StepRow[]
+    const attempts = this.db
+      .prepare(
+        `SELECT a.job_id, a.number, a.node_name, a.state, a.reason, a.started_at, a.finished_at
+         FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.run_id = ? ORDER BY a.job_id, a.number`,
+      )
+      .all(runId) as AttemptRow[]
     return {
       run: toRunSummary(row),
       jobs: jobs.map((j) =>
         toJobView(
           j,
           steps.filter((s) => s.job_id === j.id),
+          attempts.filter((a) => a.job_id === j.id),
         ),
       ),
     }
@@ -479,7 +524,17 @@ function toRunSummary(r: RunRow): RunSummary {
   }
 }
 
-function toJobView(j: JobRow, steps: StepRow[]): JobView {
+interface AttemptRow {
+  job_id: number
+  number: number
+  node_name: string
+  state: AttemptState
+  reason: string | null
+  started_at: number
+  finished_at: number | null
+}
+
+function toJobView(j: JobRow, steps: StepRow[], attempts: AttemptRow[]): JobView {
   return {
     id: j.id,
     key: j.job_key,
@@ -502,6 +557,14 @@ function toJobView(j: JobRow, steps: StepRow[]): JobView {
       conclusion: s.conclusion,
       startedAt: s.started_at,
       finishedAt: s.finished_at,
+    })),
+    attempts: attempts.map((a): AttemptView => ({
+      number: a.number,
+      nodeName: a.node_name,
+      state: a.state,
+      reason: a.reason,
+      startedAt: a.started_at,
+      finishedAt: a.finished_at,
     })),
   }
 }

@@ -83,6 +83,13 @@ function JobCard({ job, active, onSelect }: { job: JobView; active: boolean; onS
         ))}
       </ol>
       {job.reason && <div className="reason">{job.reason}</div>}
+      {job.attempts.length > 1 && (
+        <ol className="attempts" title="Each time the job was given a node">
+          {attemptLines(job).map((line, i) => (
+            <li key={i}>{line}</li>
+          ))}
+        </ol>
+      )}
     </button>
   )
 }
@@ -149,6 +156,14 @@ function CancelJob({ runId, job, queue }: { runId: number; job: JobView; queue: 
  * Matrix instances are recorded when their job is reached, after the other jobs: keep each
  * instance next to its siblings, in the order the workflow's jobs come.
  */
+/** One line per attempt, first to last: "attempt 1 on n2: preempted (preempted by hotfix job …)". */
+export function attemptLines(job: JobView): string[] {
+  return job.attempts.map((a) => {
+    const why = a.reason && a.state !== 'succeeded' ? `: ${a.reason}` : ''
+    return `attempt ${a.number} on ${a.nodeName}, ${a.state}${why}`
+  })
+}
+
 export function inWorkflowOrder(jobs: JobView[]): JobView[] {
   const base = (key: string) => key.replace(/ \(.*\)$/, '')
   const first = new Map<string, number>()

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { JobView } from '../../../shared/model'
-import { inWorkflowOrder } from './RunView'
+import { attemptLines, inWorkflowOrder } from './RunView'
 
 const job = (key: string): JobView => ({
   id: 0,
@@ -17,6 +17,7 @@ const job = (key: string): JobView => ({
   startedAt: null,
   finishedAt: null,
   steps: [],
+  attempts: [],
 })
 
 describe('inWorkflowOrder', () => {
@@ -25,5 +26,28 @@ describe('inWorkflowOrder', () => {
       ['gen', 'build (a)', 'lint', 'dynamic (x)', 'build (b)', 'dynamic (y)'].map(job),
     ).map((j) => j.key)
     expect(order).toEqual(['gen', 'build (a)', 'build (b)', 'lint', 'dynamic (x)', 'dynamic (y)'])
+  })
+})
+
+describe('attemptLines', () => {
+  it('says where each attempt ran and why it ended, first to last', () => {
+    const j: JobView = {
+      ...job('build'),
+      attempts: [
+        {
+          number: 1,
+          nodeName: 'n2',
+          state: 'preempted',
+          reason: 'preempted by hotfix job fix (run 7)',
+          startedAt: 1,
+          finishedAt: 2,
+        },
+        { number: 2, nodeName: 'n1', state: 'succeeded', reason: null, startedAt: 3, finishedAt: 4 },
+      ],
+    }
+    expect(attemptLines(j)).toEqual([
+      'attempt 1 on n2, preempted: preempted by hotfix job fix (run 7)',
+      'attempt 2 on n1, succeeded',
+    ])
   })
 })
