@@ -384,7 +384,8 @@ export interface WaitingJobView {
   priority: Priority
   since: number
   reason: string
-  position: number
+  /** Its place in the order of service for slots; null while a concurrency group holds it. */
+  position: number | null
   /** When it is expected to start, from the forecasts of what runs and waits before it; null when unknown. */
   expectedStart: number | null
 }
@@ -427,4 +428,6 @@ export interface WorkflowView {
   source: 'folder' | 'history'
   /** Secrets it names (GITHUB_TOKEN aside): the console has none to give yet, so they are empty. */
   secrets: string[]
+  /** The class its runs are queued in unless the trigger chooses (env.YARDMASTER_PRIORITY); null: normal. */
+  priority: Priority | null
 }

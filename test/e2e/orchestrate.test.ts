@@ -130,7 +130,7 @@ jobs:
     await page.getByRole('form', { name: 'Run Soak' }).getByRole('button', { name: 'Run workflow' }).click()
 
     // One of the two jobs runs on n3; the other waits for its only slot, and the queue says why.
-    const waiting = page.getByRole('table', { name: 'Jobs waiting for a slot' })
+    const waiting = page.getByRole('table', { name: 'Waiting jobs' })
     await expect
       .poll(() => waiting.textContent(), { timeout: 60_000 })
       .toMatch(/run #2 · (long|quick).*1 node fits; it is busy/s)

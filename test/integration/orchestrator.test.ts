@@ -74,7 +74,7 @@ describe("the console's orchestrator and its terminal clients", () => {
         }),
       ])
       expect((await cli(['queue', '--data-dir', dir])).out).toMatch(
-        /Jobs waiting for a slot:\n#\s+RUN\s+JOB.*\n1\s+1\s+quick\s+high/,
+        /Waiting jobs:\n#\s+RUN\s+JOB.*\n1\s+1\s+quick\s+high/,
       )
 
       // Cancel the long job from another terminal: the waiting one then runs.

@@ -3,7 +3,7 @@
  * Returns the exit code rather than exiting, so tests can run it in-process.
  */
 import { InvalidSourceError } from '../core/source/source-error'
-import { NoReachableNodeError } from '../core/executor/run-workflow'
+import { NoReachableNodeError } from '../core/executor/prepare-run'
 import pkg from '../../../package.json'
 import { EXIT, parseCli, UsageError } from './args'
 import { historyCommand } from './history-command'

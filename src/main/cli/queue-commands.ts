@@ -27,12 +27,12 @@ export function queueCommand(args: ParsedArgs, io: CliIo): number {
     if (!waiting.length && !jobs.length)
       io.out('nothing waits: every triggered run has started and every job has a slot\n')
     if (jobs.length) {
-      io.out('Jobs waiting for a slot:\n')
+      io.out('Waiting jobs:\n')
       io.out(
         formatTable(
           ['#', 'RUN', 'JOB', 'PRIORITY', 'WAITING', 'EXPECTED', 'WHY'],
           jobs.map((j) => [
-            String(j.position),
+            j.position === null ? '-' : String(j.position),
             String(j.runId),
             j.key,
             j.priority,

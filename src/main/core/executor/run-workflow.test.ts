@@ -11,7 +11,8 @@ import { NodeMetricsStore } from '../store/node-metrics-store'
 import { parseWorkflow } from '../workflow/parse-workflow'
 import type { JobEnvironment, JobSetup, NodeExecutor, StepCommand } from './job-environment'
 import { NodeSessions, type NodeSession } from './node-sessions'
-import { executeRun, NoReachableNodeError, prepareRun, type RunObserver } from './run-workflow'
+import { executeRun, type RunObserver } from './run-workflow'
+import { NoReachableNodeError, prepareRun } from './prepare-run'
 import { localNode } from '../../../../test/support/farm-node'
 
 let dir: string
@@ -639,6 +640,7 @@ describe('concurrency groups', () => {
   it('runs a second run of the group after the first, and tells the observer why it waits', async () => {
     const farm = farmOf(node('here', ['linux']))
     const notices: string[] = []
+    const waits: Array<ReturnType<RunStore['waitingJobs']>> = []
     const one = executeRun(await prepareRun(await slow('deploy'), farm, new NodeSessions(farm)), {
       store,
       concurrencyPollMs: 20,
@@ -647,11 +649,28 @@ describe('concurrency groups', () => {
     const two = executeRun(await prepareRun(await slow('deploy'), farm, new NodeSessions(farm)), {
       store,
       concurrencyPollMs: 20,
-      observer: { notice: (_id, t) => notices.push(t) },
+      observer: {
+        notice: (_id, t) => {
+          notices.push(t)
+          waits.push(store.waitingJobs())
+        },
+      },
     })
     const [a, b] = await Promise.all([one, two])
     expect([a.state, b.state]).toEqual(['succeeded', 'succeeded'])
     expect(notices).toEqual([`waiting: concurrency group "deploy" is held by run ${a.runId}`])
+    // The queue says why the second run's job waits while it does, and nothing once it ran.
+    expect(waits).toEqual([
+      [
+        expect.objectContaining({
+          runId: b.runId,
+          key: 'a',
+          reason: `waiting for concurrency group "deploy" (held by run ${a.runId})`,
+          position: null,
+        }),
+      ],
+    ])
+    expect(store.waitingJobs()).toEqual([])
     const first = store.getRun(a.runId).run
     const second = store.getRun(b.runId).run
     expect(second.startedAt!).toBeGreaterThanOrEqual(first.finishedAt!)

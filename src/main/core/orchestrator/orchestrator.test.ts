@@ -82,6 +82,20 @@ describe('Orchestrator', () => {
     expect(o.queue().runs).toEqual([])
   })
 
+  it("queues a run in its workflow's own class unless the trigger chooses one; a re-run keeps the class", async () => {
+    const o = orchestrator()
+    const file = workflow(
+      'release.yml',
+      'on: push\nenv:\n  YARDMASTER_PRIORITY: high\njobs:\n  a:\n    runs-on: linux\n    steps:\n      - run: echo\n',
+    )
+    const own = await o.trigger({ workflowFile: file })
+    const chosen = await o.trigger({ workflowFile: file, priority: 'low' })
+    expect([own.priority, chosen.priority]).toEqual(['high', 'low'])
+    await o.idle()
+    expect((await o.rerun(o.runOf(own.id)!, { kind: 'all' })).priority).toBe('high')
+    await o.idle()
+  })
+
   it('refuses a bad trigger with the problem, and records nothing', async () => {
     const o = orchestrator()
     const file = workflow('hello.yml', dispatch)

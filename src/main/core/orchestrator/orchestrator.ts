@@ -16,7 +16,8 @@
 import { resolve } from 'node:path'
 import type { Farm, FarmNode } from '../farm/farm-model'
 import type { NodeSessions } from '../executor/node-sessions'
-import { executeRun, prepareRun, type RunObserver } from '../executor/run-workflow'
+import { executeRun, type RunObserver } from '../executor/run-workflow'
+import { prepareRun } from '../executor/prepare-run'
 import { resolveInputs, type ReusedState, type RunParameters } from '../executor/run-contexts'
 import { isPriority, rankOf, type Priority } from '../scheduler/priority'
 import type { Db } from '../store/database'
@@ -152,8 +153,9 @@ export class Orchestrator {
   /** Validates and queues a run. Records nothing when the request is refused. */
   async trigger(req: TriggerRequest): Promise<QueueEntry> {
     const file = resolve(req.workflowFile)
-    await this.validated(file, req.job, req.inputs ?? {})
-    const priority = req.priority ?? 'normal'
+    const workflow = await this.validated(file, req.job, req.inputs ?? {})
+    // The trigger's class, else the workflow's own (env.YARDMASTER_PRIORITY), else normal.
+    const priority = req.priority ?? workflow.priority ?? 'normal'
     if (!isPriority(priority)) throw new TypeError(`priority must be one of hotfix, high, normal, low`)
     const trigger: Trigger = {
       ...(req.inputs && Object.keys(req.inputs).length ? { inputs: req.inputs } : {}),
@@ -244,7 +246,7 @@ export class Orchestrator {
     const reuse = [...graph.keys()].filter((k) => !again.has(k))
     const { reuseFrom: _earlierReuse, ...given } = earlier?.trigger ?? {}
     const trigger: Trigger = { ...given, ...(reuse.length ? { reuseFrom: { runId, jobs: reuse } } : {}) }
-    const entry = this.queueStore.add(run.workflowFile, trigger, earlier?.priority ?? 'normal', Date.now())
+    const entry = this.queueStore.add(run.workflowFile, trigger, earlier?.priority ?? workflow.priority ?? 'normal', Date.now())
     this.mine.add(entry.id)
     this.opts.changed?.({ queueId: entry.id })
     this.kick()

@@ -376,7 +376,23 @@ export class RunStore {
     return (this.db.prepare('SELECT coalesce(max(seq), 0) AS s FROM log_lines').get() as { s: number }).s
   }
 
-  /** Jobs of running runs that wait for a slot, with why and their place (written by their orchestrator). */
+  /**
+   * Records that jobs wait for a concurrency group (reason), or no longer do (null). They have no
+   * place in the order of service: the group, not a slot, holds them.
+   */
+  setGroupWait(jobIds: readonly number[], reason: string | null, at: number): void {
+    const set = this.db.prepare(
+      'UPDATE jobs SET wait_reason = ?, wait_since = ?, wait_position = NULL, wait_expected_start = NULL WHERE id = ?',
+    )
+    this.db.transaction(() => {
+      for (const id of jobIds) set.run(reason, reason === null ? null : at, id)
+    })()
+  }
+
+  /**
+   * Jobs that wait, with why and their place (written by their orchestrator): for a slot, or for a
+   * concurrency group (their run may not have started yet), those last.
+   */
   waitingJobs(): WaitingJobRow[] {
     return this.db
       .prepare(
@@ -384,8 +400,8 @@ export class RunStore {
                 j.wait_since AS since, j.wait_reason AS reason, j.wait_position AS position,
                 j.wait_expected_start AS expectedStart
          FROM jobs j JOIN runs r ON r.id = j.run_id LEFT JOIN run_queue q ON q.run_id = r.id
-         WHERE j.wait_reason IS NOT NULL AND r.state = 'running' AND j.state = 'pending'
-         ORDER BY j.wait_position, j.id`,
+         WHERE j.wait_reason IS NOT NULL AND r.state IN ('queued','running') AND j.state = 'pending'
+         ORDER BY j.wait_position IS NULL, j.wait_position, j.id`,
       )
       .all() as WaitingJobRow[]
   }

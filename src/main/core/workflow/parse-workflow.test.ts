@@ -112,6 +112,22 @@ jobs:
     expect(wf.jobs[0]!.steps[0]!.name).toBe('Run echo ${{ github.sha }}')
   })
 
+  it("reads the workflow's default priority from env.YARDMASTER_PRIORITY, null without one", async () => {
+    const text = (env: string) => `on: push\n${env}jobs:\n  a:\n    runs-on: x\n${STEP}`
+    expect((await parseWorkflow('/w.yml', text('env:\n  YARDMASTER_PRIORITY: high\n'))).priority).toBe('high')
+    expect((await parseWorkflow('/w.yml', text('env:\n  OTHER: 1\n'))).priority).toBeNull()
+    expect((await parseWorkflow('/w.yml', text(''))).priority).toBeNull()
+    const rule =
+      'must be one of hotfix, high, normal, low, written as it is (not an expression): ' +
+      "the class this workflow's runs are queued in when a trigger does not choose one"
+    expect(await where(text('env:\n  YARDMASTER_PRIORITY: urgent\n'))).toEqual([
+      `3:24: ${rule} (env.YARDMASTER_PRIORITY)`,
+    ])
+    expect(await where(text("env:\n  YARDMASTER_PRIORITY: ${{ vars.P }}\n"))).toEqual([
+      `3:24: ${rule} (env.YARDMASTER_PRIORITY)`,
+    ])
+  })
+
   it('defaults the workflow name to the file name', async () => {
     const wf = await parseWorkflow('/x/deploy.yml', `on: push\njobs:\n  a:\n    runs-on: x\n${STEP}`)
     expect(wf.name).toBe('deploy.yml')

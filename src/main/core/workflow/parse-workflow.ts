@@ -19,6 +19,7 @@ import {
   type TemplateToken,
 } from './actions-syntax'
 import { findCycle } from './job-graph'
+import { isPriority, PRIORITIES, type Priority } from '../scheduler/priority'
 import type { RunDefaults, Workflow, WorkflowInput, WorkflowJob, WorkflowStep } from './workflow-model'
 
 /** Actions Yardmaster provides itself; any other `uses:` is refused. */
@@ -170,6 +171,7 @@ export async function parseWorkflow(file: string, text: string): Promise<Workflo
     report(jobsEntry.value, 'jobs', 'a workflow needs at least one job')
   }
   const defaults = readDefaults(top.get('defaults')?.value, 'defaults', report)
+  const priority = readPriority(top.get('env')?.value, report)
   const jobs: WorkflowJob[] = []
   const needsTokens = new Map<string, TemplateToken>()
   for (const { key, keyToken, value } of entries(top.get('jobs')?.value)) {
@@ -203,8 +205,27 @@ export async function parseWorkflow(file: string, text: string): Promise<Workflo
     triggers: JSON.parse(JSON.stringify(syntax.template?.events ?? {})) as Record<string, unknown>,
     inputs: readInputs(top.get('on')?.value),
     jobs,
+    priority,
   }
 }
+
+/** The workflow's default priority class, from `env.YARDMASTER_PRIORITY`; null when it sets none. */
+function readPriority(env: TemplateToken | undefined, report: Report): Priority | null {
+  const entry = entries(env).find((e) => e.key === PRIORITY_VARIABLE)
+  if (!entry) return null
+  const value = literal(entry.value)
+  if (isPriority(value)) return value
+  report(
+    entry.value,
+    `env.${PRIORITY_VARIABLE}`,
+    `must be one of ${PRIORITIES.join(', ')}, written as it is (not an expression): ` +
+      'the class this workflow\'s runs are queued in when a trigger does not choose one',
+  )
+  return null
+}
+
+/** Workflow-level env variable that sets the default priority of the workflow's runs. */
+export const PRIORITY_VARIABLE = 'YARDMASTER_PRIORITY'
 
 type Report = (token: TemplateToken | undefined, path: string, message: string) => void
 

@@ -90,9 +90,10 @@ async function describe(file: string, source: WorkflowView['source']): Promise<W
       problems: [],
       source,
       secrets: secretsUsed(readFileSync(file, 'utf8')),
+      priority: wf.priority,
     }
   } catch (e) {
     const problems = e instanceof InvalidSourceError ? e.problems.map(formatProblem) : [(e as Error).message]
-    return { file, name: null, events: [], inputs: [], problems, source, secrets: [] }
+    return { file, name: null, events: [], inputs: [], problems, source, secrets: [], priority: null }
   }
 }

@@ -3,7 +3,7 @@
  * expressions stay tokens, evaluated when their contexts exist (at plan time or run time).
  */
 import type { TemplateToken } from './actions-syntax'
-import type { WorkflowInputView } from '../../../shared/model'
+import type { Priority, WorkflowInputView } from '../../../shared/model'
 
 export interface WorkflowStep {
   index: number
@@ -78,4 +78,9 @@ export interface Workflow {
   inputs: WorkflowInput[]
   /** In file order. */
   jobs: WorkflowJob[]
+  /**
+   * The class its runs are queued in when a trigger does not choose one: the workflow's
+   * `env: { YARDMASTER_PRIORITY: high }` (GitHub runs the file unchanged, with one more variable).
+   */
+  priority: Priority | null
 }

@@ -21,8 +21,8 @@ export function QueueView({ queue, onOpenRun }: { queue: QueueStore; onOpenRun: 
       )}
       {jobs.length > 0 && (
         <>
-          <h3>Jobs waiting for a slot</h3>
-          <table className="queue-table" aria-label="Jobs waiting for a slot">
+          <h3>Waiting jobs</h3>
+          <table className="queue-table" aria-label="Waiting jobs">
             <thead>
               <tr>
                 <th>#</th>
@@ -36,7 +36,7 @@ export function QueueView({ queue, onOpenRun }: { queue: QueueStore; onOpenRun: 
             <tbody>
               {jobs.map((j) => (
                 <tr key={j.jobId} data-job-id={j.jobId}>
-                  <td>{j.position}</td>
+                  <td>{j.position ?? '—'}</td>
                   <td>
                     <button className="link" onClick={() => onOpenRun(j.runId)}>
                       run #{j.runId} · {j.key}

@@ -21,7 +21,7 @@ export function RunForm({
   onQueued: (queueId: number) => void
 }) {
   const [values, setValues] = useState<FormValues>(() => initialValues(workflow.inputs))
-  const [priority, setPriority] = useState<Priority>('normal')
+  const [priority, setPriority] = useState<Priority>(workflow.priority ?? 'normal')
   const [tried, setTried] = useState(false)
   const problems = formProblems(workflow.inputs, values)
   const send = useAction(() =>
