@@ -246,7 +246,12 @@ export class Orchestrator {
     const reuse = [...graph.keys()].filter((k) => !again.has(k))
     const { reuseFrom: _earlierReuse, ...given } = earlier?.trigger ?? {}
     const trigger: Trigger = { ...given, ...(reuse.length ? { reuseFrom: { runId, jobs: reuse } } : {}) }
-    const entry = this.queueStore.add(run.workflowFile, trigger, earlier?.priority ?? workflow.priority ?? 'normal', Date.now())
+    const entry = this.queueStore.add(
+      run.workflowFile,
+      trigger,
+      earlier?.priority ?? workflow.priority ?? 'normal',
+      Date.now(),
+    )
     this.mine.add(entry.id)
     this.opts.changed?.({ queueId: entry.id })
     this.kick()

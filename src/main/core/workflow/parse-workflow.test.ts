@@ -123,7 +123,7 @@ jobs:
     expect(await where(text('env:\n  YARDMASTER_PRIORITY: urgent\n'))).toEqual([
       `3:24: ${rule} (env.YARDMASTER_PRIORITY)`,
     ])
-    expect(await where(text("env:\n  YARDMASTER_PRIORITY: ${{ vars.P }}\n"))).toEqual([
+    expect(await where(text('env:\n  YARDMASTER_PRIORITY: ${{ vars.P }}\n'))).toEqual([
       `3:24: ${rule} (env.YARDMASTER_PRIORITY)`,
     ])
   })

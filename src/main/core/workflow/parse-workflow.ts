@@ -219,7 +219,7 @@ function readPriority(env: TemplateToken | undefined, report: Report): Priority 
     entry.value,
     `env.${PRIORITY_VARIABLE}`,
     `must be one of ${PRIORITIES.join(', ')}, written as it is (not an expression): ` +
-      'the class this workflow\'s runs are queued in when a trigger does not choose one',
+      "the class this workflow's runs are queued in when a trigger does not choose one",
   )
   return null
 }
