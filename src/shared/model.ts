@@ -32,6 +32,8 @@ export interface RunSummary {
   createdAt: number
   startedAt: number | null
   finishedAt: number | null
+  /** While it runs: when it is expected to finish, from its jobs' past durations; null when unknown. */
+  expectedFinish: number | null
   jobCount: number
 }
 

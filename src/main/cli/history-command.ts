@@ -3,7 +3,7 @@ import { openDatabase } from '../core/store/database'
 import { RunStore } from '../core/store/run-store'
 import type { RunSummary } from '../../shared/model'
 import { EXIT, type ParsedArgs } from './args'
-import { paint, type CliIo } from './output'
+import { inAbout, paint, type CliIo } from './output'
 
 export function historyCommand(args: ParsedArgs, io: CliIo): number {
   const db = openDatabase(args.dataDir)
@@ -28,7 +28,12 @@ export function historyCommand(args: ParsedArgs, io: CliIo): number {
 function row(io: CliIo, r: RunSummary): string {
   const color = r.state === 'succeeded' ? 32 : r.state === 'failed' ? 31 : 33
   const started = new Date(r.startedAt ?? r.createdAt).toISOString().replace('T', ' ').slice(0, 19)
-  const duration = r.finishedAt && r.startedAt ? `${((r.finishedAt - r.startedAt) / 1000).toFixed(1)}s` : '-'
+  const duration =
+    r.finishedAt && r.startedAt
+      ? `${((r.finishedAt - r.startedAt) / 1000).toFixed(1)}s`
+      : r.expectedFinish !== null
+        ? `ends ${inAbout(r.expectedFinish)}`
+        : '-'
   return [
     r.id,
     paint(io, color, r.state),

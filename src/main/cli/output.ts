@@ -59,3 +59,21 @@ export function jobEndLine(state: JobState, reason: string | null | undefined): 
   if (state === 'running' || state === 'pending') return null
   return `job ${state}${reason ? `: ${reason}` : ''}`
 }
+
+/** When something is expected, from now: `in 40s`, `in 3m`, `in 2h`; `-` when unknown. */
+export function inAbout(at: number | null): string {
+  if (at === null) return '-'
+  const s = Math.round((at - Date.now()) / 1000)
+  return s <= 0
+    ? 'now'
+    : s < 90
+      ? `in ${s}s`
+      : s < 5400
+        ? `in ${Math.round(s / 60)}m`
+        : `in ${Math.round(s / 3600)}h`
+}
+
+/** Said once a run starts when its jobs have history; null when its finish is unknown. */
+export function expectedFinishLine(at: number | null): string | null {
+  return at === null ? null : `expected to finish ${inAbout(at)} (from its jobs' past runs)\n`
+}

@@ -10,7 +10,7 @@ import { RunStore } from '../core/store/run-store'
 import { EXIT, UsageError, type ParsedArgs } from './args'
 import { reportFollowed, submitAndFollow } from './orchestrated'
 import { queueView } from '../core/orchestrator/orchestrator'
-import { paint, type CliIo } from './output'
+import { inAbout, paint, type CliIo } from './output'
 import { followRun } from './run-follower'
 import { formatTable } from './text-table'
 
@@ -174,18 +174,6 @@ function existingRun(store: RunStore, runId: number) {
   } catch {
     throw new UsageError(`there is no run ${runId} in this history; \`yardmaster history\` lists them`)
   }
-}
-
-function inAbout(at: number | null): string {
-  if (at === null) return '-'
-  const s = Math.round((at - Date.now()) / 1000)
-  return s <= 0
-    ? 'now'
-    : s < 90
-      ? `in ${s}s`
-      : s < 5400
-        ? `in ${Math.round(s / 60)}m`
-        : `in ${Math.round(s / 3600)}h`
 }
 
 function ago(at: number): string {

@@ -10,7 +10,15 @@ import { prepareRun } from '../core/executor/prepare-run'
 import { NodeSessions } from '../core/executor/node-sessions'
 import { describeNode } from '../core/farm/farm-model'
 import { loadFarm } from './farm-option'
-import { JobPrefixer, jobEndLine, paint, stepEndLine, stepStartLine, type CliIo } from './output'
+import {
+  expectedFinishLine,
+  JobPrefixer,
+  jobEndLine,
+  paint,
+  stepEndLine,
+  stepStartLine,
+  type CliIo,
+} from './output'
 import { EXIT, UsageError, type ParsedArgs } from './args'
 import type { Json } from '../core/workflow/expressions'
 import { consoleOn, reportFollowed, submitAndFollow } from './orchestrated'
@@ -59,7 +67,10 @@ export async function runCommand(args: ParsedArgs, io: CliIo, signal: AbortSigna
         signal,
         observer: {
           runChanged: (id, state) => {
-            if (state === 'running') io.err(paint(io, 2, `run ${id} started: ${workflow.name}\n`))
+            if (state !== 'running') return
+            io.err(paint(io, 2, `run ${id} started: ${workflow.name}\n`))
+            const finish = expectedFinishLine(store.getRun(id).run.expectedFinish)
+            if (finish) io.err(paint(io, 2, finish))
           },
           stepChanged: (_r, job, i, name, state, code) => {
             const line = state === 'running' ? stepStartLine(i, name) : stepEndLine(i, state, code)

@@ -5,7 +5,15 @@
  */
 import type { JobView, RunState } from '../../shared/model'
 import type { RunStore } from '../core/store/run-store'
-import { JobPrefixer, jobEndLine, stepEndLine, stepStartLine, type CliIo } from './output'
+import {
+  expectedFinishLine,
+  JobPrefixer,
+  jobEndLine,
+  paint,
+  stepEndLine,
+  stepStartLine,
+  type CliIo,
+} from './output'
 import { sleep } from '../core/orchestrator/wait'
 
 const DONE: ReadonlySet<RunState> = new Set(['succeeded', 'failed', 'cancelled'])
@@ -42,6 +50,12 @@ export async function followRun(
       if (!opts.job || line.jobKey === opts.job) io.out(prefix.line(line.jobKey, line.stream, line.text))
     }
     for (const job of jobs) if (!opts.job || job.key === opts.job) report(job, seen, prefix, io)
+    const finish =
+      run.state === 'running' && !seen.has('finish') ? expectedFinishLine(run.expectedFinish) : null
+    if (finish) {
+      seen.set('finish', 'said')
+      io.err(paint(io, 2, finish))
+    }
     if (DONE.has(run.state)) {
       // Lines stored just before the run ended.
       for (const line of store.getLogs(runId, seq, 5000))

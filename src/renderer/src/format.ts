@@ -60,3 +60,10 @@ export function skew(n: number | null): string {
 export function percent(n: number | null): string {
   return n === null ? '—' : `${Math.round(n)} %`
 }
+
+/** When something is expected, from now: `in about 3 min`; `—` when unknown. */
+export function expectedIn(at: number | null): string {
+  if (at === null) return '—'
+  const min = Math.round((at - Date.now()) / 60_000)
+  return min < 1 ? 'any moment' : min < 90 ? `in about ${min} min` : `in about ${Math.round(min / 60)} h`
+}

@@ -99,6 +99,40 @@ describe('executeRun on local shells', () => {
     expect(r.logs, r.logs.join('\n')).toContain('a[2] stdout: verdict=[] EVIL=[]')
   })
 
+  it('records when a running run is expected to finish once its jobs have history; unknown before, gone after', async () => {
+    const workflow = await wf(`jobs:
+  a:
+    runs-on: linux
+    steps:
+      - run: sleep 0.2
+  b:
+    needs: a
+    runs-on: linux
+    steps:
+      - run: sleep 0.2
+`)
+    const farm = farmOf(node('here', ['linux']))
+    const sessions = new NodeSessions(farm)
+    const once = async () => {
+      const seen: Array<{ at: number; finish: number | null }> = []
+      const observer: RunObserver = {
+        jobChanged: (runId, key, state) => {
+          if (key === 'a' && state === 'running')
+            seen.push({ at: Date.now(), finish: store.getRun(runId).run.expectedFinish })
+        },
+      }
+      const result = await executeRun(await prepareRun(workflow, farm, sessions), { store, observer })
+      expect(result.state).toBe('succeeded')
+      expect(store.getRun(result.runId).run.expectedFinish).toBeNull()
+      return seen
+    }
+    expect(await once()).toEqual([{ at: expect.any(Number), finish: null }])
+    const [second] = await once()
+    // a and b took time before: the run is expected to end after now, when b has run too.
+    expect(second!.finish).toBeGreaterThan(second!.at)
+    await sessions.closeAll()
+  })
+
   it('runs jobs in need order and records everything', async () => {
     const workflow = await wf(`name: ci
 env: { LEVEL: workflow, WF: w }

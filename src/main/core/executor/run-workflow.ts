@@ -31,7 +31,7 @@ import { githubContext } from './run-contexts'
 import { planInstances, type PlannedInstance, type PreparedRun } from './prepare-run'
 import { SlotClaims } from '../orchestrator/slot-claims'
 import { Dispatcher, type Ticket } from '../orchestrator/dispatcher'
-import { forecastDuration, remainingPaths } from '../forecast/duration'
+import { expectedFinish, forecastDuration, remainingPaths, type JobProgress } from '../forecast/duration'
 import { ClaimStore } from '../store/claim-store'
 
 /** Why a job was stopped to make room for a hotfix: it is requeued, never failed. */
@@ -123,6 +123,8 @@ interface Group {
   asking: number
   failFast: boolean
   maxParallel: number
+  /** When its first instance started (for the run's expected finish). */
+  startedAt: number | null
   abort: AbortController
   result: JobState
   outputs: Record<string, string>
@@ -219,6 +221,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         asking: 0,
         failFast: true,
         maxParallel: Infinity,
+        startedAt: null,
         abort: withoutListenerLimit(new AbortController()),
         result: 'pending',
         outputs: {},
@@ -281,6 +284,27 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     () => opts.signal?.removeEventListener('abort', stopOnCaller),
   ]
 
+  // When the run is expected to finish, written when it moves by a second or more (every round
+  // of the loop below: a job started or ended).
+  let finishWritten: number | null | undefined
+  const forecastFinish = () => {
+    const at = expectedFinish(
+      workflow.jobs,
+      (k) => expected.get(k) ?? null,
+      (k): JobProgress => {
+        const g = groups.get(k)!
+        if (g.phase === 'done') return { state: 'done' }
+        return g.startedAt === null ? { state: 'waiting' } : { state: 'running', startedAt: g.startedAt }
+      },
+      Date.now(),
+    )
+    const moved =
+      at === null || finishWritten == null ? at !== finishWritten : Math.abs(at - finishWritten) >= 1_000
+    if (!moved) return
+    finishWritten = at
+    store.setExpectedFinish(runId, at)
+  }
+
   // Run-level concurrency: wait for the group before any job starts.
   let runConcurrency: ReturnType<typeof concurrencyOf> = null
   try {
@@ -309,6 +333,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   }
 
   store.setRunState(runId, 'running')
+  forecastFinish()
   observer.runChanged?.(runId, 'running')
 
   const running = new Set<Promise<void>>()
@@ -467,6 +492,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   const start = (g: Group, inst: Instance, node: FarmNode, claimId: number) => {
     g.queue.splice(g.queue.indexOf(inst), 1)
     g.running++
+    g.startedAt ??= Date.now()
     // Recorded before anything runs on the node; ended below with how it ended.
     const attempt = store.startAttempt({
       jobId: inst.jobId,
@@ -573,6 +599,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   let internal: Error | null = null
   try {
     for (;;) {
+      forecastFinish()
       for (const g of groups.values()) {
         if (g.phase === 'waiting' && g.job.needs.every((n) => groups.get(n)!.phase === 'done'))
           await decide(g)

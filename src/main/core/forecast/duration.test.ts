@@ -1,6 +1,12 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { forecastDuration, meanAbsolutePercentageError, median, remainingPaths } from './duration'
+import {
+  expectedFinish,
+  forecastDuration,
+  meanAbsolutePercentageError,
+  median,
+  remainingPaths,
+} from './duration'
 
 const runs = (node: string, ...ms: number[]) => ms.map((durationMs) => ({ node, durationMs }))
 
@@ -66,5 +72,41 @@ describe('the error measure and the critical path', () => {
       ]),
     )
     expect(remainingPaths(jobs, () => null, 7).get('build')).toBe(21)
+  })
+})
+
+describe('expectedFinish', () => {
+  // build (10 s) → test (20 s) and lint (5 s); deploy (4 s) needs test
+  const jobs = [
+    { key: 'build', needs: [] },
+    { key: 'test', needs: ['build'] },
+    { key: 'lint', needs: ['build'] },
+    { key: 'deploy', needs: ['test'] },
+  ]
+  const ms: Record<string, number | null> = { build: 10_000, test: 20_000, lint: 5_000, deploy: 4_000 }
+  const expected = (k: string) => ms[k] ?? null
+
+  it('is now plus the longest path left, counting what a running job has still to do', () => {
+    const waiting = () => ({ state: 'waiting' }) as const
+    expect(expectedFinish(jobs, expected, waiting, 1_000)).toBe(1_000 + 34_000)
+    const progress = (k: string) =>
+      k === 'build'
+        ? ({ state: 'done' } as const)
+        : k === 'test'
+          ? ({ state: 'running', startedAt: 0 } as const)
+          : waiting()
+    // test has run 15 s of its 20: 5 s left, then deploy's 4 s
+    expect(expectedFinish(jobs, expected, progress, 15_000)).toBe(15_000 + 9_000)
+    // past its forecast, a running job is taken to end now: then lint (5 s, not started) is longest
+    expect(expectedFinish(jobs, expected, progress, 60_000)).toBe(60_000 + 5_000)
+    expect(expectedFinish(jobs, expected, () => ({ state: 'done' }), 7)).toBe(7)
+  })
+
+  it('is unknown while a job that is left never ran before, known once that job is done', () => {
+    const fresh = (k: string) => (k === 'lint' ? null : expected(k))
+    expect(expectedFinish(jobs, fresh, () => ({ state: 'waiting' }), 0)).toBeNull()
+    const lintDone = (k: string) =>
+      k === 'lint' ? ({ state: 'done' } as const) : ({ state: 'waiting' } as const)
+    expect(expectedFinish(jobs, fresh, lintDone, 0)).toBe(34_000)
   })
 })

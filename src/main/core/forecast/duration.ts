@@ -59,3 +59,33 @@ export function remainingPaths(
   }
   return new Map(jobs.map((j) => [j.key, path(j.key)]))
 }
+
+export type JobProgress = { state: 'done' } | { state: 'running'; startedAt: number } | { state: 'waiting' }
+
+/**
+ * When a run is expected to finish: now plus its longest expected path over what is left, a
+ * running job counting what remains of its forecast (at least nothing: an overrunning job is
+ * taken to end now). Assumes slots are there for what is ready. Null while a job that is left
+ * has no history: an honest "unknown" beats a guess.
+ */
+export function expectedFinish(
+  jobs: ReadonlyArray<{ key: string; needs: readonly string[] }>,
+  expected: (key: string) => number | null,
+  progress: (key: string) => JobProgress,
+  now: number,
+): number | null {
+  let unknown = false
+  const left = (key: string): number => {
+    const p = progress(key)
+    if (p.state === 'done') return 0
+    const own = expected(key)
+    if (own === null) {
+      unknown = true
+      return 0
+    }
+    return p.state === 'running' ? Math.max(0, own - (now - p.startedAt)) : own
+  }
+  const paths = remainingPaths(jobs, left, 0)
+  if (unknown) return null
+  return now + Math.max(0, ...paths.values())
+}

@@ -249,6 +249,8 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
         UNIQUE (job_id, number)
       );
       CREATE INDEX attempts_running ON attempts (state) WHERE state = 'running';
+      -- When a running run is expected to finish, from its jobs' forecasts (null: unknown).
+      ALTER TABLE runs ADD COLUMN expected_finish INTEGER;
     `,
   },
 ]

@@ -49,6 +49,7 @@ describe('createRun', () => {
       createdAt: 1000,
       startedAt: null,
       finishedAt: null,
+      expectedFinish: null,
       jobCount: 2,
     })
     expect(detail.jobs.map((j) => [j.id, j.key, j.name, j.state, j.needs, j.runsOn])).toEqual([
@@ -184,6 +185,17 @@ describe('state updates', () => {
     expect(() => store.setRunState(other.runId, 'exploded' as never)).toThrow(
       /cannot go from queued to exploded/,
     )
+  })
+
+  it('shows the expected finish only while the run runs', () => {
+    const { runId } = store.createRun(RUN)
+    store.setExpectedFinish(runId, 5_000)
+    expect(store.getRun(runId).run.expectedFinish).toBeNull()
+    store.setRunState(runId, 'running')
+    expect(store.getRun(runId).run.expectedFinish).toBe(5_000)
+    expect(store.listRuns()[0]!.expectedFinish).toBe(5_000)
+    store.setRunState(runId, 'succeeded')
+    expect(store.getRun(runId).run.expectedFinish).toBeNull()
   })
 
   it('updateJob changes only the fields given, and can clear them', () => {

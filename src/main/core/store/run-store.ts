@@ -81,6 +81,7 @@ interface RunRow {
   created_at: number
   started_at: number | null
   finished_at: number | null
+  expected_finish: number | null
   job_count: number
 }
 
@@ -115,7 +116,7 @@ const CLAIMS = `SELECT c.id AS id, c.group_key AS groupKey, c.run_id AS runId, c
   c.pid, c.cancel_requested AS cancelRequested, r.state AS runState
   FROM concurrency_claims c JOIN runs r ON r.id = c.run_id`
 
-const RUN_COLUMNS = `r.id, r.workflow_name, r.workflow_file, r.state, r.created_at, r.started_at, r.finished_at,
+const RUN_COLUMNS = `r.id, r.workflow_name, r.workflow_file, r.state, r.created_at, r.started_at, r.finished_at, r.expected_finish,
   (SELECT count(*) FROM jobs j WHERE j.run_id = r.id) AS job_count`
 
 export interface ConcurrencyClaim {
@@ -306,6 +307,11 @@ export class RunStore {
       : 'UPDATE runs SET state = ? WHERE id = ?'
     const args = column ? [state, at, runId] : [state, runId]
     this.db.prepare(sql).run(...args)
+  }
+
+  /** When a running run is expected to finish (null: unknown); shown only while it runs. */
+  setExpectedFinish(runId: number, at: number | null): void {
+    this.db.prepare('UPDATE runs SET expected_finish = ? WHERE id = ?').run(at, runId)
   }
 
   updateJob(jobId: number, patch: JobPatch): void {
@@ -536,6 +542,7 @@ function toRunSummary(r: RunRow): RunSummary {
     createdAt: r.created_at,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
+    expectedFinish: r.state === 'running' ? r.expected_finish : null,
     jobCount: r.job_count,
   }
 }

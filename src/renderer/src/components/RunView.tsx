@@ -2,7 +2,7 @@ import { useStore } from 'zustand'
 import type { JobView, RunSummary } from '../../../shared/model'
 import type { AppStore } from '../state/app-store'
 import type { QueueStore } from '../state/queue-store'
-import { duration, when } from '../format'
+import { duration, expectedIn, when } from '../format'
 import { LogView } from './LogView'
 import { StateBadge } from './StateBadge'
 import { ActionError, useAction } from './use-action'
@@ -23,6 +23,11 @@ export function RunView({ store, queue }: { store: AppStore; queue: QueueStore }
           <StateBadge state={run.state} />
           <span>started {when(run.startedAt)}</span>
           <span>took {duration(run.startedAt, run.finishedAt)}</span>
+          {run.expectedFinish !== null && (
+            <span title="From the past durations of its jobs">
+              expected to finish {expectedIn(run.expectedFinish)}
+            </span>
+          )}
           <span className="path" title={run.workflowFile}>
             {run.workflowFile}
           </span>

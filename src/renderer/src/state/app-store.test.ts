@@ -13,6 +13,7 @@ function run(id: number, state: RunSummary['state'] = 'succeeded'): RunSummary {
     createdAt: 1,
     startedAt: 1,
     finishedAt: 2,
+    expectedFinish: null,
     jobCount: 1,
   }
 }

@@ -1,7 +1,7 @@
 import { useStore } from 'zustand'
 import type { Priority } from '../../../../shared/model'
 import type { QueueStore } from '../../state/queue-store'
-import { when } from '../../format'
+import { expectedIn, when } from '../../format'
 import { ActionError, useAction } from '../use-action'
 
 const PRIORITIES: Priority[] = ['hotfix', 'high', 'normal', 'low']
@@ -123,8 +123,3 @@ export function QueueView({ queue, onOpenRun }: { queue: QueueStore; onOpenRun: 
 }
 
 /** "in about 4 min", from a forecast start; a dash when nothing tells. */
-function expectedIn(at: number | null): string {
-  if (at === null) return '—'
-  const min = Math.round((at - Date.now()) / 60_000)
-  return min < 1 ? 'any moment' : min < 90 ? `in about ${min} min` : `in about ${Math.round(min / 60)} h`
-}
