@@ -386,6 +386,8 @@ export interface WaitingJobView {
   priority: Priority
   since: number
   reason: string
+  /** The farm's nodes by why none took it, as Nomad counts them: {"lacks label gpu": 3, "busy": 2}. */
+  counts: Record<string, number>
   /** Its place in the order of service for slots; null while a concurrency group holds it. */
   position: number | null
   /** When it is expected to start, from the forecasts of what runs and waits before it; null when unknown. */

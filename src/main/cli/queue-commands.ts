@@ -13,6 +13,7 @@ import { queueView } from '../core/orchestrator/orchestrator'
 import { inAbout, paint, type CliIo } from './output'
 import { followRun } from './run-follower'
 import { formatTable } from './text-table'
+import { countsLine } from '../../shared/wait-counts'
 
 export function queueCommand(args: ParsedArgs, io: CliIo): number {
   const db = openDatabase(args.dataDir)
@@ -38,7 +39,7 @@ export function queueCommand(args: ParsedArgs, io: CliIo): number {
             j.priority,
             ago(j.since),
             inAbout(j.expectedStart),
-            j.reason,
+            countsLine(j.counts) ? `${j.reason} [nodes: ${countsLine(j.counts)}]` : j.reason,
           ]),
         ),
       )

@@ -76,9 +76,9 @@ describe('Dispatcher', () => {
     const hotfix = d.request(req('fix', 'hotfix'))
     expect(normal.reason()).toBe('1 node fits; it is busy')
     expect(hotfix.reason()).toBe('1 node fits; it is busy')
-    expect(waits().map((w) => [w.key, w.position])).toEqual([
-      ['fix', 1],
-      ['normal', 2],
+    expect(waits().map((w) => [w.key, w.position, w.counts])).toEqual([
+      ['fix', 1, { busy: 1 }],
+      ['normal', 2, { busy: 1 }],
     ])
     // With no forecasts, a job counts a minute: the hotfix is next, the normal job a minute later.
     const [fixAt, normalAt] = waits().map((w) => w.expectedStart!)

@@ -83,6 +83,8 @@ interface Waiter {
   since: number
   resolve: (g: Grant | null) => void
   reason: string | null
+  /** The farm's nodes by why none took it, from the last pass. */
+  counts: Record<string, number>
   position: number
   /** When it is expected to start (forecast-start.ts); null when nothing tells. */
   expectedStart: number | null
@@ -133,6 +135,7 @@ export class Dispatcher {
       since: this.now(),
       resolve: give,
       reason: null,
+      counts: {},
       position: 0,
       expectedStart: null,
     }
@@ -192,6 +195,7 @@ export class Dispatcher {
     const waits: Array<{
       jobId: number
       reason: string
+      counts: Record<string, number>
       position: number
       since: number
       expectedStart: number | null
@@ -200,12 +204,13 @@ export class Dispatcher {
     for (const w of this.waiting.values()) {
       now.add(w.req.jobId)
       const expectedStart = w.expectedStart === null ? null : Math.round(w.expectedStart / 10_000) * 10_000
-      const text = `${w.position}|${w.reason}|${expectedStart}`
+      const text = `${w.position}|${w.reason}|${expectedStart}|${JSON.stringify(w.counts)}`
       if (this.written.get(w.req.jobId) === text) continue
       this.written.set(w.req.jobId, text)
       waits.push({
         jobId: w.req.jobId,
         reason: w.reason ?? '',
+        counts: w.counts,
         position: w.position,
         since: w.since,
         expectedStart,
@@ -317,6 +322,7 @@ export class Dispatcher {
       const w = this.waiting.get(p.job)
       if (!w) return
       w.reason = p.reason
+      w.counts = p.counts
       w.position = i + 1
       w.expectedStart = starts.get(p.job) ?? null
     })

@@ -234,7 +234,7 @@ describe('schedule: examples', () => {
     expect(onlyCordoned.pending[0]!.reason).toBe('n4 (cordoned: disk swap) fits but takes no work now')
     const busy = pass({ nodes, running: [run('r1', 'n1'), run('r2', 'n2')], queue: [job('j')] })
     expect(busy.pending[0]!.reason).toBe('2 nodes fit; all 2 are busy')
-    expect(busy.pending[0]!.counts).toEqual({ 'refuses work': 1 })
+    expect(busy.pending[0]!.counts).toEqual({ 'refuses work': 1, busy: 2 })
     const shrunk = pass({
       nodes: [sched('n2', [], 0, { slotNote: 'n2: 0 of 4 slots while load is 7.9 on 4 cores' })],
       queue: [job('j')],

@@ -168,19 +168,23 @@ export function schedule(input: ScheduleInput): ScheduleDecision {
     return fit
   }
   // Jobs of one kind wait for one reason: say it once per pass (a hotfix's own holds aside).
-  const reasons = new Map<string, string>()
+  const reasons = new Map<string, { reason: string; counts: Record<string, number> }>()
   const onlyKeys = new Map<ReadonlySet<string>, number>()
-  const reasonOf = (job: QueuedJob, fit: Fit): string => {
-    if (job.priority === 'hotfix') return whyWaiting(job, fit, rooms, input.running, now)
+  const reasonOf = (job: QueuedJob, fit: Fit) => {
+    const why = () => ({
+      reason: whyWaiting(job, fit, rooms, input.running, now),
+      counts: countsOf(job, fit, rooms),
+    })
+    if (job.priority === 'hotfix') return why()
     let only = 0
     if (job.only) {
       if (!onlyKeys.has(job.only)) onlyKeys.set(job.only, onlyKeys.size + 1)
       only = onlyKeys.get(job.only)!
     }
     const key = `${fit.key}#${only}`
-    let reason = reasons.get(key)
-    if (reason === undefined) reasons.set(key, (reason = whyWaiting(job, fit, rooms, input.running, now)))
-    return reason
+    let said = reasons.get(key)
+    if (said === undefined) reasons.set(key, (said = why()))
+    return said
   }
 
   const assignments: Assignment[] = []
@@ -191,7 +195,7 @@ export function schedule(input: ScheduleInput): ScheduleDecision {
 
   for (const job of serviceOrder(input.queue, now, agingMs, running)) {
     const fit = fitOf(job.requirements)
-    const wait = (reason: string, counts: Record<string, number> = countsOf(fit)) =>
+    const wait = (reason: string, counts: Record<string, number> = reasonOf(job, fit).counts) =>
       pending.push({ job: job.id, reason, counts })
     if (
       job.parallelGroup &&
@@ -226,7 +230,8 @@ export function schedule(input: ScheduleInput): ScheduleDecision {
         continue
       }
     }
-    wait(reasonOf(job, fit))
+    const said = reasonOf(job, fit)
+    wait(said.reason, said.counts)
     // Hold the fitting nodes' next free slot for it: nothing of lower class takes them meanwhile.
     if (hotfix)
       for (const i of fit.order) {
@@ -423,10 +428,22 @@ function youngestLow(
   return victim
 }
 
-function countsOf(fit: Fit): Record<string, number> {
+/**
+ * The farm's nodes by why none took the job (Nomad's filtered and exhausted counts): what they
+ * lack, then, for those that fit, why not now.
+ */
+function countsOf(job: QueuedJob, fit: Fit, rooms: readonly Room[]): Record<string, number> {
   const counts: Record<string, number> = {}
+  const add = (why: string) => (counts[why] = (counts[why] ?? 0) + 1)
   for (const [why, n] of fit.unfit) counts[why] = n
-  if (fit.refusing.length) counts['refuses work'] = fit.refusing.length
+  for (const i of fit.order) {
+    const r = rooms[i]!
+    if (r.sched.refuses !== null) add('refuses work')
+    else if (job.only && !job.only.has(r.sched.node.name)) add('not open to this run')
+    else if (r.free <= 0) add('busy')
+    else if (r.heldFor !== null && r.heldFor !== job) add('held for a hotfix')
+    else if (!roomFor(job, r)) add('short of free cpu or memory')
+  }
   return counts
 }
 

@@ -165,6 +165,7 @@ export class ClaimStore {
     waits: ReadonlyArray<{
       jobId: number
       reason: string
+      counts: Record<string, number>
       position: number
       since: number
       expectedStart: number | null
@@ -172,13 +173,14 @@ export class ClaimStore {
     done: readonly number[],
   ): void {
     const set = this.db.prepare(
-      'UPDATE jobs SET wait_reason = ?, wait_position = ?, wait_since = ?, wait_expected_start = ? WHERE id = ?',
+      'UPDATE jobs SET wait_reason = ?, wait_counts = ?, wait_position = ?, wait_since = ?, wait_expected_start = ? WHERE id = ?',
     )
     const clear = this.db.prepare(
-      'UPDATE jobs SET wait_reason = NULL, wait_position = NULL, wait_since = NULL, wait_expected_start = NULL WHERE id = ?',
+      'UPDATE jobs SET wait_reason = NULL, wait_counts = NULL, wait_position = NULL, wait_since = NULL, wait_expected_start = NULL WHERE id = ?',
     )
     this.db.transaction(() => {
-      for (const w of waits) set.run(w.reason, w.position, w.since, w.expectedStart, w.jobId)
+      for (const w of waits)
+        set.run(w.reason, JSON.stringify(w.counts), w.position, w.since, w.expectedStart, w.jobId)
       for (const id of done) clear.run(id)
     })()
   }

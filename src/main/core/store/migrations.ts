@@ -251,6 +251,8 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       CREATE INDEX attempts_running ON attempts (state) WHERE state = 'running';
       -- When a running run is expected to finish, from its jobs' forecasts (null: unknown).
       ALTER TABLE runs ADD COLUMN expected_finish INTEGER;
+      -- A waiting job's nodes by why none took it (JSON: {"lacks label gpu": 3, "busy": 2}).
+      ALTER TABLE jobs ADD COLUMN wait_counts TEXT;
     `,
   },
 ]

@@ -388,7 +388,7 @@ export class RunStore {
    */
   setGroupWait(jobIds: readonly number[], reason: string | null, at: number): void {
     const set = this.db.prepare(
-      'UPDATE jobs SET wait_reason = ?, wait_since = ?, wait_position = NULL, wait_expected_start = NULL WHERE id = ?',
+      'UPDATE jobs SET wait_reason = ?, wait_since = ?, wait_counts = NULL, wait_position = NULL, wait_expected_start = NULL WHERE id = ?',
     )
     this.db.transaction(() => {
       for (const id of jobIds) set.run(reason, reason === null ? null : at, id)
@@ -400,16 +400,20 @@ export class RunStore {
    * concurrency group (their run may not have started yet), those last.
    */
   waitingJobs(): WaitingJobRow[] {
-    return this.db
+    const rows = this.db
       .prepare(
         `SELECT j.run_id AS runId, j.id AS jobId, j.job_key AS key, COALESCE(q.priority, 'normal') AS priority,
-                j.wait_since AS since, j.wait_reason AS reason, j.wait_position AS position,
+                j.wait_since AS since, j.wait_reason AS reason, j.wait_counts AS counts, j.wait_position AS position,
                 j.wait_expected_start AS expectedStart
          FROM jobs j JOIN runs r ON r.id = j.run_id LEFT JOIN run_queue q ON q.run_id = r.id
          WHERE j.wait_reason IS NOT NULL AND r.state IN ('queued','running') AND j.state = 'pending'
          ORDER BY j.wait_position IS NULL, j.wait_position, j.id`,
       )
-      .all() as WaitingJobRow[]
+      .all() as Array<Omit<WaitingJobRow, 'counts'> & { counts: string | null }>
+    return rows.map((r) => ({
+      ...r,
+      counts: r.counts ? (JSON.parse(r.counts) as Record<string, number>) : {},
+    }))
   }
 
   /** How long a workflow's job took when it succeeded, newest first (matrix instances as their job). */

@@ -2,6 +2,7 @@ import { useStore } from 'zustand'
 import type { Priority } from '../../../../shared/model'
 import type { QueueStore } from '../../state/queue-store'
 import { expectedIn, when } from '../../format'
+import { countsLine } from '../../../../shared/wait-counts'
 import { ActionError, useAction } from '../use-action'
 
 const PRIORITIES: Priority[] = ['hotfix', 'high', 'normal', 'low']
@@ -49,7 +50,14 @@ export function QueueView({ queue, onOpenRun }: { queue: QueueStore; onOpenRun: 
                   <td title="From the forecasts of what runs and waits before it">
                     {expectedIn(j.expectedStart)}
                   </td>
-                  <td className="reason">{j.reason}</td>
+                  <td className="reason">
+                    {j.reason}
+                    {countsLine(j.counts) && (
+                      <div className="counts" title="The farm's nodes by why none took it">
+                        nodes: {countsLine(j.counts)}
+                      </div>
+                    )}
+                  </td>
                 </tr>
               ))}
             </tbody>
