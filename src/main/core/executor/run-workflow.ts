@@ -148,7 +148,24 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   }
   if (opts.signal?.aborted) stopOnCaller()
   opts.signal?.addEventListener('abort', stopOnCaller, { once: true })
+  const ownDispatcher = !opts.dispatcher
+  const dispatcher =
+    opts.dispatcher ??
+    new Dispatcher(
+      new SlotClaims(new ClaimStore(store.db), {
+        leaseLost: () =>
+          runAbort.abort(new RunCancel('this process stalled past its lease and another took its slots')),
+      }).start(),
+      {
+        pollMs: opts.concurrencyPollMs,
+        policy: () => ({ preemption: prepared.farm.preemption ?? false }),
+      },
+    )
+  const priority = params.priority ?? workflow.priority ?? 'normal'
+  // Recorded with its holder in one transaction: a crash right after leaves no run without one.
   const created = store.createRun({
+    holder: dispatcher.claims.holder,
+    priority,
     workflowName: workflow.name,
     workflowFile: resolve(workflow.file),
     farmFile: opts.farmFile ?? prepared.farm.file,
@@ -167,21 +184,6 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   const { runId } = created
   recorded = runId
   opts.created?.(runId)
-  const ownDispatcher = !opts.dispatcher
-  const dispatcher =
-    opts.dispatcher ??
-    new Dispatcher(
-      new SlotClaims(new ClaimStore(store.db), {
-        leaseLost: () =>
-          runAbort.abort(new RunCancel('this process stalled past its lease and another took its slots')),
-      }).start(),
-      {
-        pollMs: opts.concurrencyPollMs,
-        policy: () => ({ preemption: prepared.farm.preemption ?? false }),
-      },
-    )
-  dispatcher.claims.holdRun(runId)
-  const priority = params.priority ?? workflow.priority ?? 'normal'
   // Forecasts from this workflow's history: long critical paths start first among jobs ready
   // together, and a waiting job says when a slot is expected to free up.
   const expected = new Map(

@@ -64,7 +64,10 @@ describe('SlotClaims', () => {
     const clock = () => now
     const db = connect()
     const runs = new RunStore(db)
+    // Another host: only the lease tells whether it lives.
+    const dead = new SlotClaims(new ClaimStore(db), { now: clock, host: 'far', leaseMs: 10_000 }).start()
     const created = runs.createRun({
+      holder: dead.holder,
       workflowName: 'w',
       workflowFile: '/w.yml',
       farmFile: null,
@@ -77,9 +80,6 @@ describe('SlotClaims', () => {
     runs.updateJob(created.jobIds.get('build')!, { state: 'running' })
     runs.updateStep(created.stepIds.get('build')![0]!, { state: 'running' })
     runs.updateJob(created.jobIds.get('done')!, { state: 'succeeded' })
-    // Another host: only the lease tells whether it lives.
-    const dead = new SlotClaims(new ClaimStore(db), { now: clock, host: 'far', leaseMs: 10_000 }).start()
-    dead.holdRun(created.runId)
     const claim = dead.claim(nodes, { runId: created.runId, jobId: created.jobIds.get('build')! })!
     runs.startAttempt({
       jobId: created.jobIds.get('build')!,
@@ -124,7 +124,10 @@ describe('SlotClaims', () => {
   it('queues a lost run again when it came from the queue, taking its finished jobs from it', () => {
     const db = connect()
     const runs = new RunStore(db)
+    const alive = new Set([1, 2])
+    const dead = new SlotClaims(new ClaimStore(db), { host: 'h', pid: 1, alive: (p) => alive.has(p) }).start()
     const created = runs.createRun({
+      holder: dead.holder,
       workflowName: 'w',
       workflowFile: '/w.yml',
       farmFile: null,
@@ -139,9 +142,6 @@ describe('SlotClaims', () => {
     const queue = new QueueStore(db)
     const entry = queue.add('/w.yml', { inputs: { a: '1' } }, 'high', 1)
     queue.started(entry.id, created.runId)
-    const alive = new Set([1, 2])
-    const dead = new SlotClaims(new ClaimStore(db), { host: 'h', pid: 1, alive: (p) => alive.has(p) }).start()
-    dead.holdRun(created.runId)
     alive.delete(1)
     new SlotClaims(new ClaimStore(connect()), { host: 'h', pid: 2, alive: (p) => alive.has(p) })
       .start()
@@ -154,10 +154,15 @@ describe('SlotClaims', () => {
       }),
     ])
     // A run started from a terminal is not queued again.
-    const other = runs.createRun({ workflowName: 'w', workflowFile: '/w.yml', farmFile: null, jobs: [] })
-    runs.setRunState(other.runId, 'running')
     const cli = new SlotClaims(new ClaimStore(db), { host: 'h', pid: 3, alive: (p) => p !== 3 }).start()
-    cli.holdRun(other.runId)
+    const other = runs.createRun({
+      holder: cli.holder,
+      workflowName: 'w',
+      workflowFile: '/w.yml',
+      farmFile: null,
+      jobs: [],
+    })
+    runs.setRunState(other.runId, 'running')
     new SlotClaims(new ClaimStore(connect()), { host: 'h', pid: 4, alive: (p) => p !== 3 }).start().reap()
     expect(queue.waiting()).toHaveLength(1)
     expect(runs.getRun(other.runId).run.state).toBe('failed')

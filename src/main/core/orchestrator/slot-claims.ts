@@ -137,11 +137,6 @@ export class SlotClaims {
     })
   }
 
-  /** Records that this orchestrator runs the run: if it dies, the run's unfinished jobs are marked lost. */
-  holdRun(runId: number): void {
-    this.store.setRunHolder(runId, this.holder)
-  }
-
   /**
    * Claims a slot on one of the candidates, counting every process's claims; null when all the
    * candidates' slots are taken.

@@ -184,8 +184,4 @@ export class ClaimStore {
       for (const id of done) clear.run(id)
     })()
   }
-
-  setRunHolder(runId: number, holder: string): void {
-    this.db.prepare('UPDATE runs SET holder = ? WHERE id = ?').run(holder, runId)
-  }
 }

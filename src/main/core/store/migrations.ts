@@ -251,6 +251,8 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       CREATE INDEX attempts_running ON attempts (state) WHERE state = 'running';
       -- When a running run is expected to finish, from its jobs' forecasts (null: unknown).
       ALTER TABLE runs ADD COLUMN expected_finish INTEGER;
+      -- The class a run's jobs are served in (a terminal's run has no queue entry to say it).
+      ALTER TABLE runs ADD COLUMN priority TEXT CHECK (priority IN ('hotfix','high','normal','low'));
       -- A waiting job's nodes by why none took it (JSON: {"lacks label gpu": 3, "busy": 2}).
       ALTER TABLE jobs ADD COLUMN wait_counts TEXT;
     `,

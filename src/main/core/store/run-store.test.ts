@@ -242,6 +242,30 @@ describe('state updates', () => {
   })
 })
 
+describe('waitingJobs', () => {
+  it("gives a waiting job its run's class (a terminal's run has no queue entry), and drops it once it no longer waits", () => {
+    const { runId, jobIds } = store.createRun({ ...RUN, priority: 'high' })
+    store.setRunState(runId, 'running')
+    const id = jobIds.get('build')!
+    store.setGroupWait([id], 'waiting for concurrency group "deploy" (held by run 1)', 50)
+    expect(store.waitingJobs()).toEqual([
+      {
+        runId,
+        jobId: id,
+        key: 'build',
+        priority: 'high',
+        since: 50,
+        reason: 'waiting for concurrency group "deploy" (held by run 1)',
+        counts: {},
+        position: null,
+        expectedStart: null,
+      },
+    ])
+    store.setGroupWait([id], null, 60)
+    expect(store.waitingJobs()).toEqual([])
+  })
+})
+
 describe('attempts', () => {
   it("numbers a job's attempts from 1, ends each once, and shows them first to last in getRun", () => {
     const { runId, jobIds } = store.createRun(RUN)

@@ -13,6 +13,7 @@ import type {
   RunState,
   RunSummary,
   StepState,
+  Priority,
   StepView,
   WaitingJobView,
 } from '../../../shared/model'
@@ -20,6 +21,10 @@ import type { Db } from './database'
 import { attemptTransition, jobTransition, runTransition, stepTransition } from '../orchestrator/lifecycle'
 
 export interface NewRun {
+  /** The orchestrator that runs it (slot-claims): when it dies, the run is marked lost. */
+  holder?: string
+  /** The class its jobs are served in. @default normal */
+  priority?: Priority
   workflowName: string
   workflowFile: string
   farmFile: string | null
@@ -161,9 +166,16 @@ export class RunStore {
       const runId = Number(
         this.db
           .prepare(
-            "INSERT INTO runs (workflow_name, workflow_file, farm_file, state, created_at) VALUES (?, ?, ?, 'queued', ?)",
+            "INSERT INTO runs (workflow_name, workflow_file, farm_file, state, created_at, holder, priority) VALUES (?, ?, ?, 'queued', ?, ?, ?)",
           )
-          .run(run.workflowName, run.workflowFile, run.farmFile, now).lastInsertRowid,
+          .run(
+            run.workflowName,
+            run.workflowFile,
+            run.farmFile,
+            now,
+            run.holder ?? null,
+            run.priority ?? 'normal',
+          ).lastInsertRowid,
       )
       const insertJob = this.db.prepare(
         "INSERT INTO jobs (run_id, job_key, name, state, needs_json, runs_on_json) VALUES (?, ?, ?, 'pending', ?, ?)",
@@ -402,7 +414,7 @@ export class RunStore {
   waitingJobs(): WaitingJobRow[] {
     const rows = this.db
       .prepare(
-        `SELECT j.run_id AS runId, j.id AS jobId, j.job_key AS key, COALESCE(q.priority, 'normal') AS priority,
+        `SELECT j.run_id AS runId, j.id AS jobId, j.job_key AS key, COALESCE(r.priority, q.priority, 'normal') AS priority,
                 j.wait_since AS since, j.wait_reason AS reason, j.wait_counts AS counts, j.wait_position AS position,
                 j.wait_expected_start AS expectedStart
          FROM jobs j JOIN runs r ON r.id = j.run_id LEFT JOIN run_queue q ON q.run_id = r.id
