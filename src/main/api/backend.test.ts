@@ -227,6 +227,19 @@ describe('Backend.invoke', () => {
     expect(await err('runs.trigger', { workflowFile: '/x.yml', labels: [''] })).toBe(
       'InvalidArgumentError: "labels" must be a list of labels',
     )
+    expect(await err('runs.trigger', { workflowFile: '/etc/shadow' })).toBe(
+      'InvalidArgumentError: "workflowFile" must be a workflow file ending in .yml or .yaml, not "/etc/shadow"',
+    )
+    const many = Object.fromEntries(Array.from({ length: 26 }, (_, i) => [`i${i}`, 'x']))
+    expect(await err('runs.trigger', { workflowFile: '/x.yml', inputs: many })).toBe(
+      'InvalidArgumentError: "inputs" has 26 entries; a run takes at most 25',
+    )
+    expect(await err('runs.trigger', { workflowFile: '/x.yml', inputs: { big: 'x'.repeat(70_000) } })).toBe(
+      'InvalidArgumentError: "inputs" is 70010 characters; a run takes at most 65535 (GitHub\'s limit for a dispatch)',
+    )
+    expect(
+      await err('runs.trigger', { workflowFile: '/x.yml', labels: Array.from({ length: 51 }, () => 'l') }),
+    ).toBe('InvalidArgumentError: "labels" has 51 labels; at most 50')
     expect(await err('runs.trigger', { workflowFile: join(dir, 'none.yml') })).toMatch(
       /^InvalidSourceError: Workflow is invalid \(1 problem\):\n {2}.*none\.yml:1:1: cannot read the workflow/,
     )

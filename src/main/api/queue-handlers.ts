@@ -29,7 +29,7 @@ export function queueHandlers({ orchestrator }: BackendContext) {
     }) =>
       triggered(
         await orchestrator.trigger({
-          workflowFile: requireString(args, 'workflowFile', 4096),
+          workflowFile: workflowFileOf(args),
           inputs: stringMap(args, 'inputs'),
           event: optionalString(args, 'event', 100),
           priority: args.priority === undefined ? undefined : requireOneOf(args, 'priority', PRIORITIES),
@@ -67,6 +67,21 @@ export function queueHandlers({ orchestrator }: BackendContext) {
   }
 }
 
+/** GitHub's bounds on a dispatch: 25 inputs, a payload of 65,535 characters. */
+const MAX_INPUTS = 25
+const MAX_INPUT_CHARS = 65_535
+const MAX_LABELS = 50
+
+/** Only workflow files: the console never reads other files for a caller (their text would show in errors). */
+function workflowFileOf(args: unknown): string {
+  const file = requireString(args, 'workflowFile', 4096)
+  if (!/\.ya?ml$/i.test(file))
+    throw new InvalidArgumentError(
+      `"workflowFile" must be a workflow file ending in .yml or .yaml, not "${file}"`,
+    )
+  return file
+}
+
 function triggered(e: QueueEntry): TriggeredView {
   return { queueId: e.id, workflowFile: e.workflowFile, priority: e.priority }
 }
@@ -82,13 +97,23 @@ function stringMap(args: unknown, key: string): Record<string, string> | undefin
     else if (typeof x === 'number' || typeof x === 'boolean') out[k] = String(x)
     else throw new InvalidArgumentError(`"${key}.${k}" must be a string, a number or a boolean`)
   }
+  const n = Object.keys(out).length
+  if (n > MAX_INPUTS)
+    throw new InvalidArgumentError(`"${key}" has ${n} entries; a run takes at most ${MAX_INPUTS}`)
+  const size = JSON.stringify(out).length
+  if (size > MAX_INPUT_CHARS)
+    throw new InvalidArgumentError(
+      `"${key}" is ${size} characters; a run takes at most ${MAX_INPUT_CHARS} (GitHub's limit for a dispatch)`,
+    )
   return out
 }
 
 function stringList(args: unknown, key: string): string[] | undefined {
   const v = (args as Record<string, unknown>)[key]
   if (v === undefined || v === null) return undefined
-  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && x.trim()))
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string' && x.trim() && x.length <= 200))
     throw new InvalidArgumentError(`"${key}" must be a list of labels`)
+  if (v.length > MAX_LABELS)
+    throw new InvalidArgumentError(`"${key}" has ${v.length} labels; at most ${MAX_LABELS}`)
   return v as string[]
 }
