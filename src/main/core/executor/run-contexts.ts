@@ -27,13 +27,24 @@ export interface RunParameters {
    */
   reuse?: {
     runId: number
-    jobs: ReadonlyMap<string, { state: ReusedState; outputs: Record<string, string>; node: string | null }>
+    jobs: ReadonlyMap<string, Reused>
+    /**
+     * Matrix instances (by their row key, `build (linux, 20)`) that succeeded in the earlier run,
+     * of jobs that run again for their failed instances only: only the failed ones run.
+     */
+    legs?: ReadonlyMap<string, Reused>
   }
   /** Nodes that take no new jobs (draining, cordoned, quarantined), with the reason shown. */
   unavailable?: ReadonlyMap<string, string>
 }
 
 export type ReusedState = 'succeeded' | 'skipped' | 'failed' | 'cancelled'
+
+export interface Reused {
+  state: ReusedState
+  outputs: Record<string, string>
+  node: string | null
+}
 
 export class InvalidInputError extends Error {
   override name = 'InvalidInputError'

@@ -482,6 +482,20 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     g.queue = [...g.instances]
     g.phase = 'running'
     for (const inst of g.instances) {
+      const leg = params.reuse?.legs?.get(inst.key)
+      if (leg) {
+        // Re-run for its failed instances: this one succeeded before and keeps that result.
+        g.queue.splice(g.queue.indexOf(inst), 1)
+        Object.assign(g.outputs, leg.outputs)
+        setInstance(inst, 'succeeded', {
+          reason: `reused from run ${params.reuse!.runId} (not run again)`,
+          outputs: leg.outputs,
+          nodeName: leg.node,
+          finishedAt: Date.now(),
+        })
+        for (const id of inst.stepIds) store.updateStep(id, { state: 'skipped', conclusion: 'skipped' })
+        continue
+      }
       if (!inst.nodes.length) {
         g.queue.splice(g.queue.indexOf(inst), 1)
         const reason = `no reachable node can take it: ${explainRequirements(inst.requirements, prepared.farm.nodes)}`

@@ -258,6 +258,54 @@ jobs:
     ])
   })
 
+  it('re-runs only the failed instances of a matrix job, as GitHub does; what needs it runs whole', async () => {
+    const flag = join(dir, 'b-fails-once')
+    writeFileSync(flag, '')
+    const o = orchestrator(shell(3))
+    const file = workflow(
+      'legs.yml',
+      `on: push
+jobs:
+  build:
+    runs-on: linux
+    strategy: { fail-fast: false, matrix: { leg: [a, b, c] } }
+    steps:
+      - run: echo "ran \${{ matrix.leg }}"; if [ \${{ matrix.leg }} = b ] && [ -e ${flag} ]; then rm ${flag}; exit 1; fi
+  after:
+    needs: build
+    runs-on: linux
+    steps:
+      - run: echo after
+`,
+    )
+    const first = await o.trigger({ workflowFile: file })
+    await o.idle()
+    const run1 = o.runOf(first.id)!
+    expect(o.runs.getRun(run1).jobs.map((j) => [j.key, j.state])).toEqual([
+      ['build (a)', 'succeeded'],
+      ['after', 'skipped'],
+      ['build (b)', 'failed'],
+      ['build (c)', 'succeeded'],
+    ])
+    const again = await o.rerun(run1, { kind: 'failed' })
+    await o.idle()
+    const run2 = o.runOf(again.id)!
+    const detail = o.runs.getRun(run2)
+    expect(detail.run.state).toBe('succeeded')
+    const byKey = new Map(detail.jobs.map((j) => [j.key, j]))
+    expect(byKey.get('build (a)')!.reason).toBe(`reused from run ${run1} (not run again)`)
+    expect(byKey.get('build (c)')!.reason).toBe(`reused from run ${run1} (not run again)`)
+    expect(byKey.get('build (b)')!.reason).toBeNull()
+    const lines = o.runs.getLogs(run2, 0, 100).map((l) => l.text)
+    expect(lines.filter((t) => t.startsWith('ran '))).toEqual(['ran b'])
+    expect(lines).toContain('after')
+    // Re-run all: every instance runs.
+    const all = await o.rerun(run2, { kind: 'all' })
+    await o.idle()
+    const allLines = o.runs.getLogs(o.runOf(all.id)!, 0, 100).map((l) => l.text)
+    expect(allLines.filter((t) => t.startsWith('ran ')).sort()).toEqual(['ran a', 'ran b', 'ran c'])
+  })
+
   it('re-runs one job and what needs it, keeping every other result as it was (failed ones too)', async () => {
     const o = orchestrator()
     const file = workflow(

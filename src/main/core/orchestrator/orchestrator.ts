@@ -18,7 +18,7 @@ import type { Farm, FarmNode } from '../farm/farm-model'
 import type { NodeSessions } from '../executor/node-sessions'
 import { executeRun, type RunObserver } from '../executor/run-workflow'
 import { prepareRun } from '../executor/prepare-run'
-import { resolveInputs, type ReusedState, type RunParameters } from '../executor/run-contexts'
+import { resolveInputs, type Reused, type ReusedState, type RunParameters } from '../executor/run-contexts'
 import { isPriority, rankOf, type Priority } from '../scheduler/priority'
 import type { Db } from '../store/database'
 import { ClaimStore } from '../store/claim-store'
@@ -244,8 +244,22 @@ export class Orchestrator {
       again = dependentsOf(targets, graph)
     }
     const reuse = [...graph.keys()].filter((k) => !again.has(k))
+    // As GitHub re-runs failed jobs: of a matrix job that failed, only its failed instances run
+    // again; what needs it runs whole.
+    const ownFailure = (k: string) => again.has(k) && !(graph.get(k) ?? []).some((n) => again.has(n))
+    const legs =
+      mode.kind === 'failed'
+        ? [...byWorkflowJob]
+            .filter(([k, rows]) => ownFailure(k) && rows.some((r) => r.key !== k))
+            .flatMap(([, rows]) => rows.filter((r) => r.state === 'succeeded').map((r) => r.key))
+        : []
     const { reuseFrom: _earlierReuse, ...given } = earlier?.trigger ?? {}
-    const trigger: Trigger = { ...given, ...(reuse.length ? { reuseFrom: { runId, jobs: reuse } } : {}) }
+    const trigger: Trigger = {
+      ...given,
+      ...(reuse.length || legs.length
+        ? { reuseFrom: { runId, jobs: reuse, ...(legs.length ? { legs } : {}) } }
+        : {}),
+    }
     const entry = this.queueStore.add(
       run.workflowFile,
       trigger,
@@ -346,7 +360,9 @@ export class Orchestrator {
       inputs: t.inputs,
       event: t.event,
       unavailable: this.opts.unavailable?.(),
-      reuse: t.reuseFrom ? this.reused(t.reuseFrom.runId, t.reuseFrom.jobs, workflow) : undefined,
+      reuse: t.reuseFrom
+        ? this.reused(t.reuseFrom.runId, t.reuseFrom.jobs, t.reuseFrom.legs ?? [], workflow)
+        : undefined,
     }
     const prepared = await prepareRun(workflow, farm, this.opts.sessions(), params)
     await executeRun(prepared, {
@@ -372,12 +388,14 @@ export class Orchestrator {
   }
 
   /** Results of an earlier run's jobs, by workflow job, for a re-run to take instead of running them. */
-  private reused(runId: number, keys: string[], workflow: Workflow) {
-    const rows = groupRows(this.runs.getRun(runId).jobs, workflow)
-    const jobs = new Map<
-      string,
-      { state: ReusedState; outputs: Record<string, string>; node: string | null }
-    >()
+  private reused(runId: number, keys: string[], legKeys: string[], workflow: Workflow) {
+    const all = this.runs.getRun(runId).jobs
+    const rows = groupRows(all, workflow)
+    const jobs = new Map<string, Reused>()
+    const legs = new Map<string, Reused>()
+    for (const r of all)
+      if (legKeys.includes(r.key) && r.state === 'succeeded')
+        legs.set(r.key, { state: 'succeeded', outputs: r.outputs, node: r.nodeName })
     const ended = (s: string) => s === 'succeeded' || s === 'skipped' || s === 'failed' || s === 'cancelled'
     for (const key of keys) {
       const list = rows.get(key) ?? []
@@ -396,7 +414,7 @@ export class Orchestrator {
         node: list[0]!.nodeName,
       })
     }
-    return { runId, jobs }
+    return { runId, jobs, legs }
   }
 
   private async validated(

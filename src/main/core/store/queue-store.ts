@@ -13,8 +13,11 @@ export interface Trigger {
   labels?: string[]
   /** Run this job alone (and what it needs). */
   job?: string
-  /** Jobs to take from an earlier run instead of running them again (a re-run). */
-  reuseFrom?: { runId: number; jobs: string[] }
+  /**
+   * Jobs to take from an earlier run instead of running them again (a re-run); `legs`: matrix
+   * instances that succeeded there, of jobs re-run for their failed instances only.
+   */
+  reuseFrom?: { runId: number; jobs: string[]; legs?: string[] }
 }
 
 export interface QueueEntry {
