@@ -4,7 +4,7 @@
  * workflow commands and masks applied to every line, and GitHub's outcome and conclusion per
  * step. Timeouts (job and step) end the work as failures; cancellation as cancelled.
  */
-import type { JobState, StepState } from '../../../shared/model'
+import type { StepState } from '../../../shared/model'
 import { describeNode, type FarmNode } from '../farm/farm-model'
 import type { RunStore } from '../store/run-store'
 import {
@@ -68,12 +68,15 @@ export interface JobInstanceDeps {
   executor: NodeExecutor
   /** Aborted when the run is cancelled, or fail-fast cancels sibling instances. */
   signal: AbortSignal
-  setJob(state: JobState, patch?: Parameters<RunStore['updateJob']>[1]): void
+  /** Told when the job starts on its node (its end is the result: the caller records it, or retries). */
+  started(patch: { nodeName: string; image?: string | null; startedAt: number }): void
   stepChanged(stepIndex: number, name: string, state: StepState, exitCode: number | null): void
 }
 
 export interface JobInstanceResult {
-  state: JobState
+  state: 'succeeded' | 'failed' | 'cancelled'
+  /** What to record of the end: reason (masked), exit code, when. */
+  end: { reason: string | null; exitCode: number | null; finishedAt: number }
   outputs: Record<string, string>
   /** What the job says of its node (counted towards quarantine); null when it never got to use it. */
   nodeOutcome: JobOutcome | null
@@ -88,15 +91,8 @@ export async function runJobInstance(
   const commands = new WorkflowCommands(spec.secrets)
   deps.logs.setFilter(spec.jobId, commands)
   try {
-    return await runInstance(
-      spec,
-      {
-        ...deps,
-        setJob: (state, patch) =>
-          deps.setJob(state, patch?.reason ? { ...patch, reason: commands.mask(patch.reason) } : patch),
-      },
-      commands,
-    )
+    const r = await runInstance(spec, deps, commands)
+    return r.end.reason ? { ...r, end: { ...r.end, reason: commands.mask(r.end.reason) } } : r
   } finally {
     deps.logs.setFilter(spec.jobId, null)
   }
@@ -113,8 +109,7 @@ async function runInstance(
   const fail = (reason: string, nodeOutcome: JobOutcome | null): JobInstanceResult => {
     logs.line(jobTarget, 'system', reason)
     for (const id of stepIds) store.updateStep(id, { state: 'skipped', conclusion: 'skipped' })
-    deps.setJob('failed', { reason, finishedAt: Date.now() })
-    return { state: 'failed', outputs: {}, nodeOutcome }
+    return { state: 'failed', end: ended(reason), outputs: {}, nodeOutcome }
   }
 
   const github = { ...(spec.contexts.github as Record<string, Json>), job: job.key }
@@ -135,10 +130,10 @@ async function runInstance(
     if (job.timeoutMinutes)
       timeoutMinutes = minutes(evaluateToken(job.timeoutMinutes, contexts), 'timeout-minutes')
   } catch (e) {
-    deps.setJob('running', { nodeName: node.name, startedAt: Date.now() })
+    deps.started({ nodeName: node.name, startedAt: Date.now() })
     return fail(`could not evaluate the job: ${(e as Error).message}`, null)
   }
-  deps.setJob('running', { nodeName: node.name, image, startedAt: Date.now() })
+  deps.started({ nodeName: node.name, image, startedAt: Date.now() })
   logs.line(
     jobTarget,
     'system',
@@ -182,8 +177,7 @@ async function runInstance(
   } catch (e) {
     if (signal.aborted && !timedOut()) {
       for (const id of stepIds) store.updateStep(id, { state: 'cancelled', conclusion: 'cancelled' })
-      deps.setJob('cancelled', { reason: cancelReason(deps.signal), finishedAt: Date.now() })
-      return { state: 'cancelled', outputs: {}, nodeOutcome: null }
+      return { state: 'cancelled', end: ended(cancelReason(deps.signal)), outputs: {}, nodeOutcome: null }
     }
     const reason = `could not start the job on ${node.name}: ${(e as Error).message}`
     const infrastructure = infrastructureReason(e)
@@ -299,30 +293,20 @@ async function runInstance(
     ? { kind: 'infrastructure', at: now, reason: nodeFault }
     : { kind: 'worked', at: now }
   if (timedOut() && !failure) {
-    deps.setJob('failed', {
-      reason: `the job timed out after ${timeoutMinutes} minutes`,
-      outputs,
-      finishedAt: now,
-    })
-    return { state: 'failed', outputs, nodeOutcome }
+    const reason = `the job timed out after ${timeoutMinutes} minutes`
+    return { state: 'failed', end: ended(reason, null, now), outputs, nodeOutcome }
   }
   if (cancelled && !jobFailed) {
-    deps.setJob('cancelled', { reason: cancelReason(deps.signal), outputs, finishedAt: now })
-    return { state: 'cancelled', outputs, nodeOutcome: nodeFault ? nodeOutcome : null }
+    const end = ended(cancelReason(deps.signal), null, now)
+    return { state: 'cancelled', end, outputs, nodeOutcome: nodeFault ? nodeOutcome : null }
   }
   if (jobFailed) {
-    deps.setJob('failed', {
-      exitCode: failure?.code ?? null,
-      reason: failure
-        ? `step ${failure.step.index + 1} "${failure.step.name}" ${failure.why}`
-        : 'the job failed',
-      outputs,
-      finishedAt: now,
-    })
-    return { state: 'failed', outputs, nodeOutcome }
+    const reason = failure
+      ? `step ${failure.step.index + 1} "${failure.step.name}" ${failure.why}`
+      : 'the job failed'
+    return { state: 'failed', end: ended(reason, failure?.code ?? null, now), outputs, nodeOutcome }
   }
-  deps.setJob('succeeded', { exitCode: 0, reason: null, outputs, finishedAt: now })
-  return { state: 'succeeded', outputs, nodeOutcome }
+  return { state: 'succeeded', end: ended(null, 0, now), outputs, nodeOutcome }
 
   async function runStep(
     step: WorkflowStep,
@@ -515,4 +499,8 @@ function githubEnv(github: Record<string, Json>): Record<string, string> {
     out[`GITHUB_${k.toUpperCase()}`] = v === null ? '' : String(v)
   }
   return out
+}
+
+function ended(reason: string | null, exitCode: number | null = null, finishedAt = Date.now()) {
+  return { reason, exitCode, finishedAt }
 }

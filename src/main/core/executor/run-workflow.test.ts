@@ -436,6 +436,7 @@ jobs:
     const farm = farmOf(node('d', ['linux']))
     const result = await executeRun(await prepareRun(workflow, farm, fakeSessions({ d: fake.executor })), {
       store,
+      retries: 0,
     })
     expect(result.state).toBe('failed')
     const job = store.getRun(result.runId).jobs[0]!
@@ -449,6 +450,7 @@ jobs:
     const farm = farmOf(node('d', ['linux']))
     const result = await executeRun(await prepareRun(workflow, farm, fakeSessions({ d: fake.executor })), {
       store,
+      retries: 0,
     })
     expect(result.state).toBe('failed')
     const job = store.getRun(result.runId).jobs[0]!
@@ -489,7 +491,7 @@ jobs:
     const notices: string[] = []
     const result = await executeRun(
       await prepareRun(workflow, farm, fakeSessions({ sick, spare: spare.executor })),
-      { store, observer: { ...r.observer, notice: (_id, m) => notices.push(m) } },
+      { store, retries: 0, observer: { ...r.observer, notice: (_id, m) => notices.push(m) } },
     )
     const jobs = store.getRun(result.runId).jobs
     expect(jobs.map((j) => [j.key, j.state, j.nodeName])).toEqual([
@@ -526,9 +528,7 @@ jobs:
     const broken: NodeExecutor = { prepare: () => Promise.reject(new Error('Not connected')) }
     const result = await executeRun(
       await prepareRun(workflow, farmOf(node('only', ['linux'])), fakeSessions({ only: broken })),
-      {
-        store,
-      },
+      { store, retries: 0 },
     )
     const jobs = store.getRun(result.runId).jobs
     expect(jobs[1]).toMatchObject({
@@ -545,11 +545,69 @@ jobs:
     const farm = farmOf(node('d', ['linux']))
     const health = new NodeMetricsStore(db)
     const dropped = fakeExecutor({ step: () => new Error('channel closed') })
-    await executeRun(await prepareRun(workflow, farm, fakeSessions({ d: dropped.executor })), { store })
+    await executeRun(await prepareRun(workflow, farm, fakeSessions({ d: dropped.executor })), {
+      store,
+      retries: 0,
+    })
     expect(health.infraFailures().get('d')).toBe(1)
     const exits = fakeExecutor({ step: () => 2 })
     await executeRun(await prepareRun(workflow, farm, fakeSessions({ d: exits.executor })), { store })
     expect(health.infraFailures().get('d')).toBeUndefined()
+  })
+
+  it("retries a job that failed for its node's sake on another node, recording each attempt", async () => {
+    const workflow = await wf('jobs:\n  a: { runs-on: linux, steps: [{ run: x }] }\n')
+    const dropped = fakeExecutor({ step: () => new Error('channel closed') })
+    const good = fakeExecutor()
+    // first takes it first (more free slots); second is where the retry goes.
+    const farm = farmOf(node('first', ['linux'], { slots: 3 }), node('second', ['linux'], { slots: 1 }))
+    const notices: string[] = []
+    const result = await executeRun(
+      await prepareRun(workflow, farm, fakeSessions({ first: dropped.executor, second: good.executor })),
+      { store, retryBackoffMs: 1, observer: { notice: (_id, m) => notices.push(m) } },
+    )
+    expect(result.state).toBe('succeeded')
+    const job = store.getRun(result.runId).jobs[0]!
+    expect(job).toMatchObject({ state: 'succeeded', nodeName: 'second', reason: null })
+    expect(job.attempts.map((a) => [a.number, a.nodeName, a.state, a.reason])).toEqual([
+      [1, 'first', 'failed', 'step 1 "Run x" could not run'],
+      [2, 'second', 'succeeded', null],
+    ])
+    expect(notices).toEqual([
+      expect.stringMatching(
+        /^job a: attempt 1 failed on first for the node's sake \(step 1 "Run x" could not run\); attempt 2 of at most 3 starts in about \d+ s on another node$/,
+      ),
+    ])
+    // The job's log says so, between the attempts.
+    expect(store.getLogs(result.runId).map((l) => l.text)).toContain(notices[0]!.replace('job a: ', ''))
+  })
+
+  it("never retries a job's own failure; retries on the same node when no other fits, a bounded number of times", async () => {
+    const workflow = await wf('jobs:\n  a: { runs-on: linux, steps: [{ run: x }] }\n')
+    const farm = farmOf(node('d', ['linux']))
+    const exits = fakeExecutor({ step: () => 2 })
+    const own = await executeRun(await prepareRun(workflow, farm, fakeSessions({ d: exits.executor })), {
+      store,
+      retryBackoffMs: 1,
+    })
+    expect(store.getRun(own.runId).jobs[0]!.attempts.map((a) => a.state)).toEqual(['failed'])
+    const dropped = fakeExecutor({ step: () => new Error('channel closed') })
+    const infra = await executeRun(await prepareRun(workflow, farm, fakeSessions({ d: dropped.executor })), {
+      store,
+      retries: 2,
+      retryBackoffMs: 1,
+    })
+    expect(infra.state).toBe('failed')
+    const job = store.getRun(infra.runId).jobs[0]!
+    expect(job).toMatchObject({ state: 'failed', reason: 'step 1 "Run x" could not run' })
+    expect(job.attempts.map((a) => [a.nodeName, a.state])).toEqual([
+      ['d', 'failed'],
+      ['d', 'failed'],
+      ['d', 'failed'],
+    ])
+    expect(store.getLogs(infra.runId).map((l) => l.text)).toContain(
+      'attempt 1 failed on d for the node\'s sake (step 1 "Run x" could not run); attempt 2 of at most 3 starts in about 0 s, on d again (no other node fits)',
+    )
   })
 
   it('spreads jobs over the candidate with the most free slots', async () => {

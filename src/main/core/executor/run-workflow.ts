@@ -8,7 +8,7 @@
  */
 import { setMaxListeners } from 'node:events'
 import { resolve } from 'node:path'
-import type { AttemptState, JobState, LogStream, RunState, StepState } from '../../../shared/model'
+import type { JobState, LogStream, RunState, StepState } from '../../../shared/model'
 import type { FarmNode } from '../farm/farm-model'
 import { explainRequirements } from '../scheduler/capability-match'
 import type { RunStore } from '../store/run-store'
@@ -24,8 +24,10 @@ import {
 } from '../workflow/expressions'
 import { jobStrategy } from '../workflow/plan'
 import type { WorkflowJob } from '../workflow/workflow-model'
-import { FailFastCancel, RunCancel, runJobInstance } from './job-runner'
+import { FailFastCancel, RunCancel, runJobInstance, type JobInstanceResult } from './job-runner'
+import { sleep } from '../orchestrator/wait'
 import { ConcurrencyGate, concurrencyOf } from '../orchestrator/concurrency-gate'
+import { groupTransition, type GroupPhase } from '../orchestrator/lifecycle'
 import { LogSink, type LogTarget } from './log-sink'
 import { githubContext } from './run-contexts'
 import { planInstances, type PlannedInstance, type PreparedRun } from './prepare-run'
@@ -81,6 +83,13 @@ export interface ExecuteOptions {
    * @default one of the run's own, registered for the length of the run
    */
   dispatcher?: Dispatcher
+  /**
+   * Attempts after the first for a job that failed for its node's sake (connection dropped,
+   * engine failure; never for its own): on another node when one fits. @default 2
+   */
+  retries?: number
+  /** The first retry's wait; each next one doubles it, with jitter. @default 2000 */
+  retryBackoffMs?: number
   /** Told the run's id as soon as it is recorded (the queue links its entry). */
   created?: (runId: number) => void
 }
@@ -107,13 +116,15 @@ interface Instance extends PlannedInstance {
   state: JobState
   /** Cancels this instance alone (Cancel on one job). */
   abort: AbortController
+  /** Nodes where an attempt failed for the node's sake: a retry goes elsewhere when it can. */
+  avoid: Set<string>
 }
 
 /** A workflow job while the run goes on: waiting, then its instances, then done. */
 interface Group {
   job: WorkflowJob
   /** acquiring: waiting for its concurrency group. */
-  phase: 'waiting' | 'acquiring' | 'running' | 'done'
+  phase: GroupPhase
   /** Gives the group's concurrency claim back, once it is done. */
   release?: () => void
   instances: Instance[]
@@ -191,6 +202,11 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   )
   const paths = remainingPaths(workflow.jobs, (k) => expected.get(k) ?? null)
   const instanceId = store.instanceId()
+  const retries = Math.max(0, opts.retries ?? 2)
+  // 2 s, 4 s, 8 s… (at most a minute), each between half and one and a half of that: retries of
+  // jobs that one dropped connection failed together do not all land at once.
+  const backoff = (attempt: number) =>
+    Math.min(60_000, (opts.retryBackoffMs ?? 2_000) * 2 ** (attempt - 1)) * (0.5 + Math.random())
   const secrets = params.secrets ?? {}
   const logs = new LogSink(
     store,
@@ -230,6 +246,10 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       },
     ]),
   )
+  const moveGroup = (g: Group, to: GroupPhase) => {
+    groupTransition(g.job.key, g.phase, to)
+    g.phase = to
+  }
   const rowOf = (job: WorkflowJob) => {
     const planned = prepared.instances.get(job.key)
     const key = planned?.length === 1 ? planned[0]!.key : job.key
@@ -245,7 +265,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   const endGroup = (g: Group, state: JobState, given: string) => {
     const reason = logs.mask(given)
     const row = rowOf(g.job)
-    g.phase = 'done'
+    moveGroup(g, 'done')
     g.release?.()
     g.result = state
     store.updateJob(row.jobId, { state, reason, finishedAt: Date.now() })
@@ -355,7 +375,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     if (reused) {
       // A re-run takes this job's result from the earlier run instead of running it again.
       const row = rowOf(job)
-      g.phase = 'done'
+      moveGroup(g, 'done')
       g.result = reused.state
       Object.assign(g.outputs, reused.outputs)
       const reason = `reused from run ${params.reuse!.runId} (not run again)`
@@ -402,7 +422,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     if (jobConcurrency) {
       // Wait for the group without holding up the rest of the run.
       const setting = jobConcurrency
-      g.phase = 'acquiring'
+      moveGroup(g, 'acquiring')
       const row = rowOf(job)
       const p = gate
         .acquire(setting, { runId, jobId: row.jobId }, runSignal, (held) => {
@@ -461,6 +481,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
           index,
           state: 'pending' as JobState,
           abort: new AbortController(),
+          avoid: new Set<string>(),
         }
       }
       const added = store.addJob(runId, {
@@ -477,10 +498,11 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         index,
         state: 'pending' as JobState,
         abort: new AbortController(),
+        avoid: new Set<string>(),
       }
     })
     g.queue = [...g.instances]
-    g.phase = 'running'
+    moveGroup(g, 'running')
     for (const inst of g.instances) {
       const leg = params.reuse?.legs?.get(inst.key)
       if (leg) {
@@ -509,7 +531,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     g.queue.splice(g.queue.indexOf(inst), 1)
     g.running++
     g.startedAt ??= Date.now()
-    // Recorded before anything runs on the node; ended below with how it ended.
+    // Recorded before anything runs on the node; ended in finish() with how it ended.
     const attempt = store.startAttempt({
       jobId: inst.jobId,
       node: node.name,
@@ -517,7 +539,6 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       holder: dispatcher.claims.holder,
       at: Date.now(),
     })
-    let lastReason: string | null = null
     const strategy = {
       'fail-fast': g.failFast,
       'job-index': inst.index,
@@ -544,59 +565,11 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         node,
         executor: prepared.opened.get(node.name)!.executor,
         signal: AbortSignal.any([runSignal, g.abort.signal, inst.abort.signal]),
-        // A job stopped for a hotfix is not cancelled: it goes back to the queue (below).
-        setJob: (state, patch) => {
-          if (state === 'cancelled' && inst.abort.signal.reason instanceof Preempted) return
-          if (patch?.reason !== undefined) lastReason = patch.reason && logs.mask(patch.reason)
-          setInstance(inst, state, patch)
-        },
+        started: (patch) => setInstance(inst, 'running', patch),
         stepChanged: (i, name, state, code) => observer.stepChanged?.(runId, inst.key, i, name, state, code),
       },
     )
-      .then((r) => {
-        const why = inst.abort.signal.reason
-        // Preempted while it ended anyway (its last step done, or failed): its result stands.
-        if (why instanceof Preempted && r.state === 'cancelled') {
-          // Stopped for a hotfix: back to the queue as if it never started, saying so.
-          store.endAttempt(attempt.id, 'preempted', why.message)
-          inst.abort = new AbortController()
-          setInstance(inst, 'pending', {
-            reason: why.message,
-            nodeName: null,
-            exitCode: null,
-            startedAt: null,
-            finishedAt: null,
-            outputs: {},
-          })
-          for (const id of inst.stepIds)
-            store.updateStep(id, {
-              state: 'pending',
-              exitCode: null,
-              conclusion: null,
-              startedAt: null,
-              finishedAt: null,
-            })
-          // In the job's log, so the record says it was preempted (the attempt before it stopped).
-          logs.line({ runId, jobId: inst.jobId, jobKey: inst.key, stepIndex: null }, 'system', why.message)
-          notice(`job ${inst.key} was ${why.message}`)
-          g.queue.push(inst)
-          return
-        }
-        store.endAttempt(attempt.id, attemptResult(r.state), r.state === 'succeeded' ? null : lastReason)
-        Object.assign(g.outputs, r.outputs)
-        if (r.nodeOutcome) {
-          const counted = recordJobOutcome(ledger, node.name, r.nodeOutcome)
-          if (counted.quarantined) {
-            quarantined.set(node.name, counted.quarantined)
-            notice(
-              `node ${node.name} is quarantined: ${counted.quarantined}. Jobs not started yet go to other nodes; ` +
-                `once it is mended: yardmaster node ${node.name} resume`,
-            )
-          }
-        }
-        if (r.state === 'failed' && g.failFast && g.instances.length > 1)
-          g.abort.abort(new FailFastCancel(inst.key))
-      })
+      .then((r) => finish(g, inst, node, attempt, r))
       .catch((e: Error) => {
         const reason = `internal error: ${e.message}`
         setInstance(inst, 'failed', { reason, finishedAt: Date.now() })
@@ -605,6 +578,94 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       .finally(() => {
         g.running--
         dispatcher.release(claimId)
+        running.delete(p)
+      })
+    running.add(p)
+  }
+
+  /**
+   * An attempt ended: decide what becomes of its job. Stopped for a hotfix, or failed for its
+   * node's sake with attempts left, it goes back to the queue in a new attempt (another node
+   * first); otherwise its end is recorded, as the job's result.
+   */
+  const finish = (
+    g: Group,
+    inst: Instance,
+    node: FarmNode,
+    attempt: { id: number; number: number },
+    r: JobInstanceResult,
+  ) => {
+    if (r.nodeOutcome) {
+      const counted = recordJobOutcome(ledger, node.name, r.nodeOutcome)
+      if (counted.quarantined) {
+        quarantined.set(node.name, counted.quarantined)
+        notice(
+          `node ${node.name} is quarantined: ${counted.quarantined}. Jobs not started yet go to other nodes; ` +
+            `once it is mended: yardmaster node ${node.name} resume`,
+        )
+      }
+    }
+    const why = inst.abort.signal.reason
+    // Preempted while it ended anyway (its last step done, or failed): its result stands.
+    if (why instanceof Preempted && r.state === 'cancelled') {
+      store.endAttempt(attempt.id, 'preempted', why.message)
+      notice(`job ${inst.key} was ${why.message}`)
+      return requeue(g, inst, why.message, 0)
+    }
+    const stopped = runSignal.aborted || g.abort.signal.aborted || inst.abort.signal.aborted
+    if (
+      r.state === 'failed' &&
+      r.nodeOutcome?.kind === 'infrastructure' &&
+      attempt.number <= retries &&
+      !stopped
+    ) {
+      // The node's fault, not the job's: try again, elsewhere when another node fits.
+      inst.avoid.add(node.name)
+      const elsewhere = inst.nodes.some((n) => !inst.avoid.has(n.name) && !quarantined.has(n.name))
+      const delay = backoff(attempt.number)
+      const reason =
+        `attempt ${attempt.number} failed on ${node.name} for the node's sake (${r.end.reason}); ` +
+        `attempt ${attempt.number + 1} of at most ${retries + 1} starts in about ${Math.round(delay / 1000)} s` +
+        (elsewhere ? ' on another node' : `, on ${node.name} again (no other node fits)`)
+      store.endAttempt(attempt.id, 'failed', r.end.reason)
+      notice(`job ${inst.key}: ${reason}`)
+      return requeue(g, inst, reason, delay)
+    }
+    setInstance(inst, r.state, { ...r.end, outputs: r.outputs })
+    store.endAttempt(attempt.id, r.state, r.state === 'succeeded' ? null : r.end.reason)
+    Object.assign(g.outputs, r.outputs)
+    if (r.state === 'failed' && g.failFast && g.instances.length > 1)
+      g.abort.abort(new FailFastCancel(inst.key))
+  }
+
+  /** Back to the queue as if it never started, saying why in its record and its log; after `delayMs`. */
+  const requeue = (g: Group, inst: Instance, reason: string, delayMs: number) => {
+    inst.abort = new AbortController()
+    setInstance(inst, 'pending', {
+      reason,
+      nodeName: null,
+      exitCode: null,
+      startedAt: null,
+      finishedAt: null,
+      outputs: {},
+    })
+    for (const id of inst.stepIds)
+      store.updateStep(id, {
+        state: 'pending',
+        exitCode: null,
+        conclusion: null,
+        startedAt: null,
+        finishedAt: null,
+      })
+    // In the job's log, so the record says what became of the attempt before.
+    logs.line({ runId, jobId: inst.jobId, jobKey: inst.key, stepIndex: null }, 'system', reason)
+    if (delayMs <= 0) return void g.queue.push(inst)
+    // Waiting out the backoff counts as running: the group is not done meanwhile. A cancel ends the wait.
+    g.running++
+    const p = sleep(delayMs, AbortSignal.any([runSignal, g.abort.signal, inst.abort.signal]))
+      .then(() => void g.queue.push(inst))
+      .finally(() => {
+        g.running--
         running.delete(p)
       })
     running.add(p)
@@ -638,7 +699,9 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
             continue
           }
           if (g.running + g.asking >= g.maxParallel) break
-          const usable = inst.nodes.filter((n) => !quarantined.has(n.name))
+          const open = inst.nodes.filter((n) => !quarantined.has(n.name))
+          const fresh = open.filter((n) => !inst.avoid.has(n.name))
+          const usable = fresh.length ? fresh : open
           if (!usable.length) {
             g.queue.splice(g.queue.indexOf(inst), 1)
             const why = inst.nodes
@@ -679,7 +742,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
           if (why) notice(`job ${inst.key} waits: ${why}`)
         }
         if (!g.queue.length && g.running === 0 && g.asking === 0) {
-          g.phase = 'done'
+          moveGroup(g, 'done')
           g.release?.()
           const states = g.instances.map((i) => i.state)
           g.result = states.includes('failed')
@@ -738,11 +801,6 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   store.setRunState(runId, state)
   observer.runChanged?.(runId, state)
   return { runId, state }
-}
-
-/** An attempt ends with its job's result (a job that ran is never pending or skipped after it). */
-function attemptResult(s: JobState): AttemptState {
-  return s === 'succeeded' || s === 'cancelled' ? s : 'failed'
 }
 
 function staticTrue(token: WorkflowJob['continueOnError']): boolean {

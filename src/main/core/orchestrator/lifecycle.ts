@@ -18,6 +18,12 @@
  *             └──────▶ lost        the process running it died: the job is failed as lost (and the
  *                                  run requeued when it came from the queue)
  *
+ *   a workflow job's group while its run goes on (in memory: its instances' rows hold what is recorded):
+ *          waiting ──▶ acquiring ──▶ running ──▶ done      acquiring: waits for its concurrency group
+ *             ├───────────────────▶ running
+ *             └──▶ done   never had instances: skipped, cancelled, reused, or it could not be planned
+ *          acquiring ──▶ done   cancelled while it waited for its group, or could not be planned
+ *
  *   step:  pending ──▶ running ──▶ succeeded | failed | cancelled
  *            └──▶ skipped | cancelled | failed   never ran (the job stopped before it, or was lost)
  *          any ──▶ pending                       its job was preempted and starts over
@@ -50,6 +56,15 @@ const ATTEMPT: Record<AttemptState, readonly AttemptState[]> = {
   lost: [],
 }
 
+export type GroupPhase = 'waiting' | 'acquiring' | 'running' | 'done'
+
+const GROUP: Record<GroupPhase, readonly GroupPhase[]> = {
+  waiting: ['acquiring', 'running', 'done'],
+  acquiring: ['running', 'done'],
+  running: ['done'],
+  done: [],
+}
+
 const STEP: Record<StepState, readonly StepState[]> = {
   pending: ['running', 'skipped', 'cancelled', 'failed'],
   running: ['succeeded', 'failed', 'cancelled', 'pending'],
@@ -76,5 +91,7 @@ export const runTransition = (id: number, from: RunState, to: RunState) => check
 export const jobTransition = (id: number, from: JobState, to: JobState) => check(`job ${id}`, JOB, from, to)
 export const attemptTransition = (id: number, from: AttemptState, to: AttemptState) =>
   check(`attempt ${id}`, ATTEMPT, from, to)
+export const groupTransition = (key: string, from: GroupPhase, to: GroupPhase) =>
+  check(`job group ${key}`, GROUP, from, to)
 export const stepTransition = (id: number, from: StepState, to: StepState) =>
   check(`step ${id}`, STEP, from, to)
