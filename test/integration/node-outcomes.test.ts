@@ -70,8 +70,9 @@ describe('job outcomes on the lab', () => {
       expect(job).toMatchObject({
         state: 'failed',
         nodeName: 'n3',
-        reason: 'step 1 "Run echo started; sleep 30" could not run',
+        reason: 'step 1 "Run echo started; sleep 30" could not run; not tried again: n3 quarantined',
       })
+      expect(job.attempts.map((a) => [a.nodeName, a.state])).toEqual([['n3', 'failed']])
       const admin = health.adminStates().get('n3')
       expect(admin).toMatchObject({ kind: 'quarantined' })
       expect(admin?.kind === 'quarantined' && admin.reason).toMatch(
@@ -90,6 +91,45 @@ describe('job outcomes on the lab', () => {
       await sessions.closeAll()
     }
   }, 60_000)
+
+  it('retries a job whose connection dropped mid-job on another node, where it completes', async () => {
+    const lab1 = loadFarmFile(lab().farmFile)
+    // n1 and n2 both take it; n1 (more slots) first.
+    const farm: Farm = { ...lab1, nodes: lab1.nodes.filter((n) => n.name === 'n1' || n.name === 'n2') }
+    const workflow = await parseWorkflow(
+      'retry.yml',
+      'on: push\njobs:\n  job:\n    runs-on: linux\n    steps:\n      - run: echo started; sleep 4; echo finished\n',
+    )
+    const sessions = new NodeSessions(farm, { timeoutMs: 5000 })
+    try {
+      const prepared = await prepareRun(workflow, farm, sessions)
+      let first: string | null = null
+      let started = false
+      const done = executeRun(prepared, {
+        store: runs,
+        retryBackoffMs: 200,
+        observer: {
+          jobChanged: (_r, _k, state, d) => void (state === 'running' && (first ??= d.node ?? null)),
+          log: (_t, _s, text) => void (text === 'started' && (started = true)),
+        },
+      })
+      await until('the step started', () => started, 30_000)
+      fault('cut-sessions', first!)
+      const result = await done
+      expect(result.state).toBe('succeeded')
+      const job = runs.getRun(result.runId).jobs[0]!
+      const other = first === 'n1' ? 'n2' : 'n1'
+      expect(job.attempts.map((a) => [a.nodeName, a.state])).toEqual([
+        [first, 'failed'],
+        [other, 'succeeded'],
+      ])
+      expect(job.attempts[0]!.reason).toBe('step 1 "Run echo started; sleep 4; echo finished" could not run')
+      expect(job).toMatchObject({ state: 'succeeded', nodeName: other })
+      expect(runs.getLogs(result.runId).map((l) => l.text)).toContain('finished')
+    } finally {
+      await sessions.closeAll()
+    }
+  }, 90_000)
 
   it('keeps a draining shell node draining while its job runs, then drained (cordoned)', async () => {
     // n1 as a shell node: jobs run in a workspace under its TMPDIR, no container to count.

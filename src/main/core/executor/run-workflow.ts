@@ -593,8 +593,9 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     inst: Instance,
     node: FarmNode,
     attempt: { id: number; number: number },
-    r: JobInstanceResult,
+    result: JobInstanceResult,
   ) => {
+    let r = result
     if (r.nodeOutcome) {
       const counted = recordJobOutcome(ledger, node.name, r.nodeOutcome)
       if (counted.quarantined) {
@@ -613,15 +614,20 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       return requeue(g, inst, why.message, 0)
     }
     const stopped = runSignal.aborted || g.abort.signal.aborted || inst.abort.signal.aborted
-    if (
+    const retry =
       r.state === 'failed' &&
       r.nodeOutcome?.kind === 'infrastructure' &&
       attempt.number <= retries &&
       !stopped
-    ) {
+    const left = inst.nodes.filter((n) => !quarantined.has(n.name))
+    if (retry && !left.length) {
+      // Its nodes were quarantined (this failure may have done it): nowhere to try again.
+      const names = inst.nodes.map((n) => n.name).join(', ')
+      r = { ...r, end: { ...r.end, reason: `${r.end.reason}; not tried again: ${names} quarantined` } }
+    } else if (retry) {
       // The node's fault, not the job's: try again, elsewhere when another node fits.
       inst.avoid.add(node.name)
-      const elsewhere = inst.nodes.some((n) => !inst.avoid.has(n.name) && !quarantined.has(n.name))
+      const elsewhere = left.some((n) => !inst.avoid.has(n.name))
       const delay = backoff(attempt.number)
       const reason =
         `attempt ${attempt.number} failed on ${node.name} for the node's sake (${r.end.reason}); ` +
