@@ -99,7 +99,7 @@ describe('workflow semantics on the lab', () => {
   })
 
   it('stops a step at its timeout-minutes, as a failure', () => {
-    expect(line('produce', '· the step timed out after 0.02 minutes')).toBe(true)
+    expect(line('produce', '· the step timed out after 1.2 s (timeout-minutes)')).toBe(true)
   })
 
   it('masks secrets and ::add-mask:: values, and turns ::warning:: into an annotation', () => {

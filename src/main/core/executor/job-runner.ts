@@ -217,7 +217,7 @@ async function runInstance(
       let code: number | null = null
       let stepOutputs: Record<string, string> = {}
       let continueOnError = false
-      let stepTimedOut = false
+      let stepTimedOut: string | null = null
       let stepThrew = false
       try {
         if (!truthy(evaluateExpression(step.if, stepContexts, status)))
@@ -227,10 +227,14 @@ async function runInstance(
           const r = await runStep(step, stepContexts, target, stepId)
           code = r.code
           stepOutputs = r.outputs
-          stepTimedOut = r.timedOut
+          stepTimedOut = r.timedOutAfter
           // No exit code: cancelled when we stopped it; killed (a signal, the OOM killer) otherwise.
           outcome =
-            code === 0 ? 'success' : code === null && !r.timedOut && signal.aborted ? 'cancelled' : 'failure'
+            code === 0
+              ? 'success'
+              : code === null && r.timedOutAfter === null && signal.aborted
+                ? 'cancelled'
+                : 'failure'
         }
       } catch (e) {
         stepThrew = true
@@ -263,9 +267,9 @@ async function runInstance(
           step,
           code,
           why: timedOut()
-            ? 'was stopped: the job timed out'
+            ? `was stopped: the job timed out after ${timeoutText(timeoutMinutes)}`
             : stepTimedOut
-              ? 'timed out'
+              ? `timed out after ${stepTimedOut}`
               : code === null
                 ? !stepThrew
                   ? 'was killed (no exit code)'
@@ -293,7 +297,7 @@ async function runInstance(
     ? { kind: 'infrastructure', at: now, reason: nodeFault }
     : { kind: 'worked', at: now }
   if (timedOut() && !failure) {
-    const reason = `the job timed out after ${timeoutMinutes} minutes`
+    const reason = `the job timed out after ${timeoutText(timeoutMinutes)}`
     return { state: 'failed', end: ended(reason, null, now), outputs, nodeOutcome }
   }
   if (cancelled && !jobFailed) {
@@ -313,7 +317,12 @@ async function runInstance(
     ctx: ExpressionContexts,
     target: LogTarget,
     stepId: number,
-  ): Promise<{ code: number | null; outputs: Record<string, string>; timedOut: boolean }> {
+  ): Promise<{
+    code: number | null
+    outputs: Record<string, string>
+    /** "5 min (timeout-minutes)" when the step's or the job's limit stopped it. */
+    timedOutAfter: string | null
+  }> {
     store.updateStep(stepId, { state: 'running', startedAt: Date.now() })
     deps.stepChanged(step.index, step.name, 'running', null)
     if (step.uses !== null) {
@@ -322,7 +331,7 @@ async function runInstance(
         'system',
         `${step.uses}: built-in actions arrive with the artifacts and cache work; this step cannot run yet`,
       )
-      return { code: 1, outputs: {}, timedOut: false }
+      return { code: 1, outputs: {}, timedOutAfter: null }
     }
     // Fresh for every step: its file-command folder (so no earlier step can know it and plant
     // outputs or env there, as GitHub's file names are random too), the marker that ends the
@@ -334,9 +343,10 @@ async function runInstance(
     const wd = step.workingDirectory
       ? evaluateText(step.workingDirectory, ctx)
       : (job.defaults.workingDirectory ?? workflow.defaults.workingDirectory)
-    const stepTimeout = step.timeoutMinutes
-      ? AbortSignal.timeout(minutes(evaluateToken(step.timeoutMinutes, ctx), 'timeout-minutes') * 60_000)
+    const stepMinutes = step.timeoutMinutes
+      ? minutes(evaluateToken(step.timeoutMinutes, ctx), 'timeout-minutes')
       : null
+    const stepTimeout = stepMinutes === null ? null : AbortSignal.timeout(stepMinutes * 60_000)
     const stepSignal = stepTimeout ? AbortSignal.any([signal, stepTimeout]) : signal
     const marker = `@@ym-files-${nonce}@@`
     const splitter = new EpilogueSplitter(marker)
@@ -377,13 +387,11 @@ async function runInstance(
     if (last) logs.write(target, 'stdout', Buffer.from(last))
     logs.endStep(target)
     const stepTimedOut = (stepTimeout?.aborted ?? false) && !signal.aborted
-    if (stepTimedOut)
-      logs.line(
-        target,
-        'system',
-        `the step timed out after ${evaluateText(step.timeoutMinutes, ctx)} minutes`,
-      )
-    if (code === null) return { code, outputs: {}, timedOut: stepTimedOut || timedOut() }
+    if (stepTimedOut) logs.line(target, 'system', `the step timed out after ${timeoutText(stepMinutes!)}`)
+    if (code === null) {
+      const after = stepTimedOut ? timeoutText(stepMinutes!) : timedOut() ? timeoutText(timeoutMinutes) : null
+      return { code, outputs: {}, timedOutAfter: after }
+    }
     // What the step wrote to its file commands (none when the shell could not even start).
     const files = splitCollected(epilogue ?? '', nonce)
     for (const [name, value] of Object.entries(parseKeyValueFile(files.env, '$GITHUB_ENV'))) {
@@ -399,7 +407,7 @@ async function runInstance(
       addedPath.unshift(p)
     for (const line of files.summary.split('\n').filter(Boolean))
       logs.line(target, 'system', `summary: ${commands.mask(line)}`)
-    return { code, outputs: parseKeyValueFile(files.output, '$GITHUB_OUTPUT'), timedOut: false }
+    return { code, outputs: parseKeyValueFile(files.output, '$GITHUB_OUTPUT'), timedOutAfter: null }
   }
 }
 
@@ -503,4 +511,10 @@ function githubEnv(github: Record<string, Json>): Record<string, string> {
 
 function ended(reason: string | null, exitCode: number | null = null, finishedAt = Date.now()) {
   return { reason, exitCode, finishedAt }
+}
+
+/** "5 min (timeout-minutes)", "1.2 s (timeout-minutes)": a limit as the record says it. */
+export function timeoutText(minutes: number): string {
+  const amount = minutes >= 1 ? `${+minutes.toFixed(2)} min` : `${+(minutes * 60).toFixed(1)} s`
+  return `${amount} (timeout-minutes)`
 }

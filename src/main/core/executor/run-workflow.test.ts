@@ -133,6 +133,33 @@ describe('executeRun on local shells', () => {
     await sessions.closeAll()
   })
 
+  it('ends a job or a step that runs past its timeout-minutes, saying after how long', async () => {
+    const workflow = await wf(`jobs:
+  whole:
+    runs-on: linux
+    timeout-minutes: 0.01
+    steps:
+      - run: sleep 5
+  one:
+    runs-on: linux
+    steps:
+      - run: sleep 5
+        timeout-minutes: 0.005
+`)
+    const farm = farmOf(node('here', ['linux']))
+    const sessions = new NodeSessions(farm)
+    const result = await executeRun(await prepareRun(workflow, farm, sessions), { store })
+    await sessions.closeAll()
+    const jobs = new Map(store.getRun(result.runId).jobs.map((j) => [j.key, j]))
+    expect(jobs.get('whole')!.reason).toBe(
+      'step 1 "Run sleep 5" was stopped: the job timed out after 0.6 s (timeout-minutes)',
+    )
+    expect(jobs.get('one')!.reason).toBe('step 1 "Run sleep 5" timed out after 0.3 s (timeout-minutes)')
+    expect(store.getLogs(result.runId).map((l) => l.text)).toContain(
+      'the step timed out after 0.3 s (timeout-minutes)',
+    )
+  })
+
   it('runs jobs in need order and records everything', async () => {
     const workflow = await wf(`name: ci
 env: { LEVEL: workflow, WF: w }
