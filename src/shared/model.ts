@@ -34,6 +34,8 @@ export interface RunSummary {
   finishedAt: number | null
   /** While it runs: when it is expected to finish, from its jobs' past durations; null when unknown. */
   expectedFinish: number | null
+  /** Why it was asked to stop, while it has not yet (the console shows "cancelling"); else null. */
+  cancelling: string | null
   jobCount: number
 }
 
@@ -68,6 +70,8 @@ export interface JobView {
   steps: StepView[]
   /** Every time the job was given a node, first to last; empty while it never was. */
   attempts: AttemptView[]
+  /** Why it was asked to stop, while it has not yet (the console shows "cancelling"); else null. */
+  cancelling: string | null
 }
 
 export interface AttemptView {

@@ -50,6 +50,7 @@ describe('createRun', () => {
       startedAt: null,
       finishedAt: null,
       expectedFinish: null,
+      cancelling: null,
       jobCount: 2,
     })
     expect(detail.jobs.map((j) => [j.id, j.key, j.name, j.state, j.needs, j.runsOn])).toEqual([
@@ -185,6 +186,27 @@ describe('state updates', () => {
     expect(() => store.setRunState(other.runId, 'exploded' as never)).toThrow(
       /cannot go from queued to exploded/,
     )
+  })
+
+  it('says a run and its unfinished jobs are cancelling once asked, until they end', () => {
+    const { runId, jobIds } = store.createRun(RUN)
+    store.setRunState(runId, 'running')
+    store.updateJob(jobIds.get('build')!, { state: 'running' })
+    expect(store.getRun(runId).run.cancelling).toBeNull()
+    store.requestJobCancel(jobIds.get('deploy')!, 'cancelled from the console')
+    expect(store.getRun(runId).jobs.map((j) => j.cancelling)).toEqual([null, 'cancelled from the console'])
+    store.requestRunCancel(runId, 'cancelled by the CLI')
+    const asked = store.getRun(runId)
+    expect(asked.run.cancelling).toBe('cancelled by the CLI')
+    expect(asked.jobs.map((j) => j.cancelling)).toEqual([
+      'cancelled by the CLI',
+      'cancelled from the console',
+    ])
+    store.updateJob(jobIds.get('build')!, { state: 'cancelled' })
+    store.setRunState(runId, 'cancelled')
+    const ended = store.getRun(runId)
+    expect(ended.run.cancelling).toBeNull()
+    expect(ended.jobs[0]!.cancelling).toBeNull()
   })
 
   it('shows the expected finish only while the run runs', () => {

@@ -87,6 +87,7 @@ interface RunRow {
   started_at: number | null
   finished_at: number | null
   expected_finish: number | null
+  cancel_requested: string | null
   job_count: number
 }
 
@@ -104,6 +105,7 @@ interface JobRow {
   outputs_json: string
   started_at: number | null
   finished_at: number | null
+  cancel_requested: string | null
 }
 
 interface StepRow {
@@ -121,7 +123,7 @@ const CLAIMS = `SELECT c.id AS id, c.group_key AS groupKey, c.run_id AS runId, c
   c.pid, c.cancel_requested AS cancelRequested, r.state AS runState
   FROM concurrency_claims c JOIN runs r ON r.id = c.run_id`
 
-const RUN_COLUMNS = `r.id, r.workflow_name, r.workflow_file, r.state, r.created_at, r.started_at, r.finished_at, r.expected_finish,
+const RUN_COLUMNS = `r.id, r.workflow_name, r.workflow_file, r.state, r.created_at, r.started_at, r.finished_at, r.expected_finish, r.cancel_requested,
   (SELECT count(*) FROM jobs j WHERE j.run_id = r.id) AS job_count`
 
 export interface ConcurrencyClaim {
@@ -496,6 +498,7 @@ export class RunStore {
           j,
           steps.filter((s) => s.job_id === j.id),
           attempts.filter((a) => a.job_id === j.id),
+          row.cancel_requested,
         ),
       ),
     }
@@ -559,6 +562,7 @@ function toRunSummary(r: RunRow): RunSummary {
     startedAt: r.started_at,
     finishedAt: r.finished_at,
     expectedFinish: r.state === 'running' ? r.expected_finish : null,
+    cancelling: r.state === 'running' || r.state === 'queued' ? r.cancel_requested : null,
     jobCount: r.job_count,
   }
 }
@@ -573,7 +577,8 @@ interface AttemptRow {
   finished_at: number | null
 }
 
-function toJobView(j: JobRow, steps: StepRow[], attempts: AttemptRow[]): JobView {
+function toJobView(j: JobRow, steps: StepRow[], attempts: AttemptRow[], runCancel: string | null): JobView {
+  const going = j.state === 'pending' || j.state === 'running'
   return {
     id: j.id,
     key: j.job_key,
@@ -605,5 +610,6 @@ function toJobView(j: JobRow, steps: StepRow[], attempts: AttemptRow[]): JobView
       startedAt: a.started_at,
       finishedAt: a.finished_at,
     })),
+    cancelling: going ? (j.cancel_requested ?? runCancel) : null,
   }
 }

@@ -20,7 +20,7 @@ export function RunView({ store, queue }: { store: AppStore; queue: QueueStore }
           <span className="run-id">#{run.id}</span> {run.workflowName}
         </h2>
         <div className="run-facts">
-          <StateBadge state={run.state} />
+          <StateBadge state={run.state} cancelling={run.cancelling} />
           <span>started {when(run.startedAt)}</span>
           <span>took {duration(run.startedAt, run.finishedAt)}</span>
           {run.expectedFinish !== null && (
@@ -63,7 +63,7 @@ function JobCard({ job, active, onSelect }: { job: JobView; active: boolean; onS
     <button className={active ? 'job active' : 'job'} onClick={onSelect} title="Show only this job's log">
       <div className="job-head">
         <strong>{job.name}</strong>
-        <StateBadge state={job.state} />
+        <StateBadge state={job.state} cancelling={job.cancelling} />
       </div>
       <div className="job-meta">
         <span>
@@ -108,10 +108,11 @@ function RunActions({ run, failed, queue }: { run: RunSummary; failed: boolean; 
       {live ? (
         <button
           className="danger"
-          disabled={act.busy}
+          disabled={act.busy || run.cancelling !== null}
+          title={run.cancelling ?? undefined}
           onClick={() => void act.run(() => queue.getState().cancelRun(run.id))}
         >
-          Cancel run
+          {run.cancelling !== null ? 'Cancelling…' : 'Cancel run'}
         </button>
       ) : (
         <>
@@ -147,20 +148,16 @@ function CancelJob({ runId, job, queue }: { runId: number; job: JobView; queue: 
     <div className="job-actions">
       <button
         className="danger small"
-        disabled={act.busy || act.result !== null}
+        disabled={act.busy || act.result !== null || job.cancelling !== null}
         onClick={() => void act.run()}
       >
-        {act.result !== null ? 'Cancelling…' : `Cancel ${job.name}`}
+        {act.result !== null || job.cancelling !== null ? 'Cancelling…' : `Cancel ${job.name}`}
       </button>
       <ActionError error={act.error} />
     </div>
   )
 }
 
-/**
- * Matrix instances are recorded when their job is reached, after the other jobs: keep each
- * instance next to its siblings, in the order the workflow's jobs come.
- */
 /** One line per attempt, first to last: "attempt 1 on n2: preempted (preempted by hotfix job …)". */
 export function attemptLines(job: JobView): string[] {
   return job.attempts.map((a) => {
@@ -169,6 +166,10 @@ export function attemptLines(job: JobView): string[] {
   })
 }
 
+/**
+ * Matrix instances are recorded when their job is reached, after the other jobs: keep each
+ * instance next to its siblings, in the order the workflow's jobs come.
+ */
 export function inWorkflowOrder(jobs: JobView[]): JobView[] {
   const base = (key: string) => key.replace(/ \(.*\)$/, '')
   const first = new Map<string, number>()

@@ -10,7 +10,20 @@ const SYMBOL: Record<string, string> = {
   skipped: '↷',
 }
 
-export function StateBadge({ state }: { state: RunState | JobState | StepState }) {
+/** A state; "cancelling" while a run or job asked to stop has not yet (`cancelling` is why). */
+export function StateBadge({
+  state,
+  cancelling = null,
+}: {
+  state: RunState | JobState | StepState
+  cancelling?: string | null
+}) {
+  if (cancelling)
+    return (
+      <span className="badge state-cancelling" title={`cancelling: ${cancelling}`}>
+        <span aria-hidden="true">⊘</span> cancelling…
+      </span>
+    )
   return (
     <span className={`badge state-${state}`} title={state}>
       <span aria-hidden="true">{SYMBOL[state] ?? '?'}</span> {state}

@@ -18,6 +18,7 @@ const job = (key: string): JobView => ({
   finishedAt: null,
   steps: [],
   attempts: [],
+  cancelling: null,
 })
 
 describe('inWorkflowOrder', () => {

@@ -14,6 +14,7 @@ function run(id: number, state: RunSummary['state'] = 'succeeded'): RunSummary {
     startedAt: 1,
     finishedAt: 2,
     expectedFinish: null,
+    cancelling: null,
     jobCount: 1,
   }
 }
