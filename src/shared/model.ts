@@ -99,6 +99,8 @@ export interface LogLine {
   jobKey: string
   /** Null for lines about the job rather than one step (container start, node chosen). */
   stepIndex: number | null
+  /** The job's attempt it came from (1 first); null for lines about the job outside its attempts. */
+  attempt: number | null
   stream: LogStream
   text: string
   at: number

@@ -59,6 +59,8 @@ export interface JobInstanceSpec {
   resources?: ResourceNeeds
   instance: string
   runId: number
+  /** The attempt this is (1 first): its lines say so. */
+  attempt: number
 }
 
 export interface JobInstanceDeps {
@@ -105,7 +107,13 @@ async function runInstance(
 ): Promise<JobInstanceResult> {
   const { workflow, job, jobId, stepIds } = spec
   const { store, logs, node } = deps
-  const jobTarget: LogTarget = { runId: spec.runId, jobId, jobKey: spec.key, stepIndex: null }
+  const jobTarget: LogTarget = {
+    runId: spec.runId,
+    jobId,
+    jobKey: spec.key,
+    stepIndex: null,
+    attempt: spec.attempt,
+  }
   const fail = (reason: string, nodeOutcome: JobOutcome | null): JobInstanceResult => {
     logs.line(jobTarget, 'system', reason)
     for (const id of stepIds) store.updateStep(id, { state: 'skipped', conclusion: 'skipped' })
@@ -137,7 +145,8 @@ async function runInstance(
   logs.line(
     jobTarget,
     'system',
-    `job ${spec.key} on node ${describeNode(node)}${image ? ` in image ${image}` : ''}`,
+    `job ${spec.key} on node ${describeNode(node)}${image ? ` in image ${image}` : ''}` +
+      (spec.attempt > 1 ? `, attempt ${spec.attempt}` : ''),
   )
 
   // Every step's environment, lowest first: the job's (CI may be overwritten, as on GitHub), then

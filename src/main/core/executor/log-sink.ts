@@ -12,6 +12,8 @@ export interface LogTarget {
   jobId: number
   jobKey: string
   stepIndex: number | null
+  /** The job's attempt the line comes from; absent for lines about the job itself. */
+  attempt?: number
 }
 
 export type LineListener = (target: LogTarget, stream: LogStream, text: string) => void
@@ -84,6 +86,7 @@ export class LogSink {
       runId: target.runId,
       jobId: target.jobId,
       stepIndex: target.stepIndex,
+      attempt: target.attempt ?? null,
       stream,
       text,
       at: Date.now(),

@@ -605,8 +605,16 @@ jobs:
         /^job a: attempt 1 failed on first for the node's sake \(step 1 "Run x" could not run\); attempt 2 of at most 3 starts in about \d+ s on another node$/,
       ),
     ])
-    // The job's log says so, between the attempts.
-    expect(store.getLogs(result.runId).map((l) => l.text)).toContain(notices[0]!.replace('job a: ', ''))
+    // The job's log says so, between the attempts, and each line says which attempt it came from.
+    const logLines = store.getLogs(result.runId)
+    const said = logLines.findIndex((l) => l.text === notices[0]!.replace('job a: ', ''))
+    expect(logLines[said]!.attempt).toBe(1)
+    expect(logLines.slice(0, said).every((l) => l.attempt === 1)).toBe(true)
+    expect(logLines.slice(said + 1).map((l) => [l.attempt, l.text])).toContainEqual([
+      2,
+      expect.stringMatching(/^job a on node second.*, attempt 2$/),
+    ])
+    expect(logLines.slice(said + 1).every((l) => l.attempt === 2)).toBe(true)
   })
 
   it("never retries a job's own failure; retries on the same node when no other fits, a bounded number of times", async () => {

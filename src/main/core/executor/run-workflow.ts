@@ -558,6 +558,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         secrets: Object.values(secrets),
         instance: instanceId,
         runId,
+        attempt: attempt.number,
       },
       {
         store,
@@ -611,7 +612,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     if (why instanceof Preempted && r.state === 'cancelled') {
       store.endAttempt(attempt.id, 'preempted', why.message)
       notice(`job ${inst.key} was ${why.message}`)
-      return requeue(g, inst, why.message, 0)
+      return requeue(g, inst, attempt.number, why.message, 0)
     }
     const stopped = runSignal.aborted || g.abort.signal.aborted || inst.abort.signal.aborted
     const retry =
@@ -635,7 +636,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         (elsewhere ? ' on another node' : `, on ${node.name} again (no other node fits)`)
       store.endAttempt(attempt.id, 'failed', r.end.reason)
       notice(`job ${inst.key}: ${reason}`)
-      return requeue(g, inst, reason, delay)
+      return requeue(g, inst, attempt.number, reason, delay)
     }
     setInstance(inst, r.state, { ...r.end, outputs: r.outputs })
     store.endAttempt(attempt.id, r.state, r.state === 'succeeded' ? null : r.end.reason)
@@ -645,7 +646,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   }
 
   /** Back to the queue as if it never started, saying why in its record and its log; after `delayMs`. */
-  const requeue = (g: Group, inst: Instance, reason: string, delayMs: number) => {
+  const requeue = (g: Group, inst: Instance, after: number, reason: string, delayMs: number) => {
     inst.abort = new AbortController()
     setInstance(inst, 'pending', {
       reason,
@@ -664,7 +665,11 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         finishedAt: null,
       })
     // In the job's log, so the record says what became of the attempt before.
-    logs.line({ runId, jobId: inst.jobId, jobKey: inst.key, stepIndex: null }, 'system', reason)
+    logs.line(
+      { runId, jobId: inst.jobId, jobKey: inst.key, stepIndex: null, attempt: after },
+      'system',
+      reason,
+    )
     if (delayMs <= 0) return void g.queue.push(inst)
     // Waiting out the backoff counts as running: the group is not done meanwhile. A cancel ends the wait.
     g.running++

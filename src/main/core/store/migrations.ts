@@ -255,6 +255,9 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       ALTER TABLE runs ADD COLUMN priority TEXT CHECK (priority IN ('hotfix','high','normal','low'));
       -- A waiting job's nodes by why none took it (JSON: {"lacks label gpu": 3, "busy": 2}).
       ALTER TABLE jobs ADD COLUMN wait_counts TEXT;
+      -- The attempt a line came from (attempts.number of its job): a retry's lines are told from the
+      -- lines of the attempt before. Null for lines about the job outside any attempt.
+      ALTER TABLE log_lines ADD COLUMN attempt INTEGER;
     `,
   },
 ]

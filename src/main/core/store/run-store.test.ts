@@ -356,6 +356,7 @@ describe('logs', () => {
       runId,
       jobId,
       stepIndex,
+      ...(i % 2 ? { attempt: 2 } : {}),
       stream: i % 2 ? 'stderr' : 'stdout',
       text: `line ${i}`,
       at: 100 + i,
@@ -374,10 +375,13 @@ describe('logs', () => {
       runId,
       jobKey: 'build',
       stepIndex: 0,
+      attempt: 2,
       stream: 'stderr',
       text: 'line 1',
       at: 101,
     })
+    // A line given no attempt (about the job, outside its attempts) reads back as null.
+    expect(got[0]!.attempt).toBeNull()
     expect(got[2]!.seq).toBe(last)
   })
 

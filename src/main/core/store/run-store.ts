@@ -73,6 +73,7 @@ export interface NewLogLine {
   runId: number
   jobId: number
   stepIndex: number | null
+  attempt?: number | null
   stream: LogStream
   text: string
   at: number
@@ -149,7 +150,7 @@ export class RunStore {
   private readonly insertLog
   constructor(readonly db: Db) {
     this.insertLog = db.prepare(
-      'INSERT INTO log_lines (run_id, job_id, step_idx, stream, text, at) VALUES (@runId, @jobId, @stepIndex, @stream, @text, @at)',
+      'INSERT INTO log_lines (run_id, job_id, step_idx, attempt, stream, text, at) VALUES (@runId, @jobId, @stepIndex, @attempt, @stream, @text, @at)',
     )
   }
 
@@ -387,7 +388,8 @@ export class RunStore {
     if (!lines.length) return this.lastSeq()
     return this.db.transaction(() => {
       let last = 0
-      for (const line of lines) last = Number(this.insertLog.run(line).lastInsertRowid)
+      for (const line of lines)
+        last = Number(this.insertLog.run({ ...line, attempt: line.attempt ?? null }).lastInsertRowid)
       return last
     })()
   }
@@ -507,7 +509,7 @@ export class RunStore {
   getLogs(runId: number, afterSeq = 0, limit = 5000): LogLine[] {
     const rows = this.db
       .prepare(
-        `SELECT l.seq, l.run_id, j.job_key, l.step_idx, l.stream, l.text, l.at
+        `SELECT l.seq, l.run_id, j.job_key, l.step_idx, l.attempt, l.stream, l.text, l.at
          FROM log_lines l JOIN jobs j ON j.id = l.job_id
          WHERE l.run_id = ? AND l.seq > ? ORDER BY l.seq LIMIT ?`,
       )
@@ -516,6 +518,7 @@ export class RunStore {
       run_id: number
       job_key: string
       step_idx: number | null
+      attempt: number | null
       stream: LogStream
       text: string
       at: number
@@ -525,6 +528,7 @@ export class RunStore {
       runId: r.run_id,
       jobKey: r.job_key,
       stepIndex: r.step_idx,
+      attempt: r.attempt,
       stream: r.stream,
       text: r.text,
       at: r.at,

@@ -19,7 +19,7 @@ function run(id: number, state: RunSummary['state'] = 'succeeded'): RunSummary {
   }
 }
 function line(seq: number, runId: number): LogLine {
-  return { seq, runId, jobKey: 'a', stepIndex: 0, stream: 'stdout', text: `line ${seq}`, at: seq }
+  return { seq, runId, jobKey: 'a', stepIndex: 0, attempt: 1, stream: 'stdout', text: `line ${seq}`, at: seq }
 }
 
 describe('app store', () => {
