@@ -116,7 +116,7 @@ export class DockerExecutor implements NodeExecutor {
       for (const c of [...services, container]) await c.remove({ force: true }).catch(() => {})
       throw e
     }
-    return new ContainerJob(this.docker, container, services)
+    return new ContainerJob(this.docker, container, services, setup.graceMs ?? 0)
   }
 
   /** The image on the node: there already, or pulled. */
@@ -165,6 +165,7 @@ class ContainerJob implements JobEnvironment {
     private readonly docker: Docker,
     private readonly container: Docker.Container,
     private readonly services: Docker.Container[],
+    private readonly graceMs: number,
   ) {
     this.description = `container ${container.id.slice(0, 12)}`
   }
@@ -182,15 +183,24 @@ class ContainerJob implements JobEnvironment {
       AttachStderr: true,
     })
     const stream = await exec.start({ hijack: false, stdin: false })
-    // docker exec has no kill: cancelling kills the job's container, which ends the stream.
+    // docker exec has no kill. Stopping: SIGTERM to every process of the job's container but its
+    // first (from a second exec: kill -1 spares init and the caller), so the step may clean up;
+    // after the grace period the container is killed, which ends the stream.
+    let timer: NodeJS.Timeout | null = null
     const kill = () => void this.container.kill().catch(() => {})
-    signal.addEventListener('abort', kill, { once: true })
+    const stop = () => {
+      if (this.graceMs <= 0) return kill()
+      void this.signalAll('TERM')
+      timer = setTimeout(kill, this.graceMs)
+    }
+    signal.addEventListener('abort', stop, { once: true })
     // Aborted while the exec was made: the step has started all the same.
-    if (signal.aborted) kill()
+    if (signal.aborted) stop()
     try {
       await demux(this.docker.modem, stream, onOutput)
     } finally {
-      signal.removeEventListener('abort', kill)
+      signal.removeEventListener('abort', stop)
+      if (timer) clearTimeout(timer)
     }
     if (signal.aborted) return null
     const info = await exec.inspect()
@@ -200,6 +210,17 @@ class ContainerJob implements JobEnvironment {
         'the connection to the node dropped while the step was running (its output stream closed)',
       )
     return info.ExitCode ?? null
+  }
+
+  /** Signals every process of the job's container but its init. Never throws. */
+  private async signalAll(name: 'TERM'): Promise<void> {
+    try {
+      const exec = await this.container.exec({ Cmd: ['sh', '-c', `kill -${name} -1 2>/dev/null; exit 0`] })
+      const s = await exec.start({ hijack: false, stdin: false })
+      s.resume()
+    } catch {
+      /* the container or the connection is gone: the kill after the grace period settles it */
+    }
   }
 
   async dispose(): Promise<void> {

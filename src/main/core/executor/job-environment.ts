@@ -44,6 +44,8 @@ export interface JobSetup {
   credentials?: { username: string; password: string } | null
   /** `services:` containers beside the job's (docker executors). */
   services?: ServiceSpec[]
+  /** A stopped step's processes get SIGTERM, and SIGKILL this long after if they still run. @default 0 */
+  graceMs?: number
 }
 
 export interface JobEnvironment {

@@ -61,6 +61,8 @@ export interface JobInstanceSpec {
   runId: number
   /** The attempt this is (1 first): its lines say so. */
   attempt: number
+  /** A stopped step's processes get SIGTERM, then SIGKILL this long after. @default 0 */
+  graceMs?: number
 }
 
 export interface JobInstanceDeps {
@@ -179,6 +181,7 @@ async function runInstance(
         volumes: container?.volumes ?? [],
         services: node.executor === 'docker' ? servicesOf(job, contexts) : [],
         credentials: container?.credentials ?? null,
+        graceMs: spec.graceMs ?? 0,
       },
       (m) => logs.line(jobTarget, 'system', m),
       signal,

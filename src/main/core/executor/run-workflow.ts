@@ -559,6 +559,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         instance: instanceId,
         runId,
         attempt: attempt.number,
+        graceMs: (prepared.farm.cancelGraceSeconds ?? 10) * 1000,
       },
       {
         store,

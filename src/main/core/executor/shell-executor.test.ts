@@ -10,9 +10,9 @@ afterEach(async () => {
   for (const env of live.splice(0)) await env.dispose()
 })
 
-async function prepare(jobKey = 'build') {
+async function prepare(jobKey = 'build', graceMs = 0) {
   const job = await new ShellExecutor(new LocalCommandRunner()).prepare(
-    { instance: 'test-instance', runId: 7, jobKey, image: 'ignored:latest' },
+    { instance: 'test-instance', runId: 7, jobKey, image: 'ignored:latest', graceMs },
     () => {},
     new AbortController().signal,
   )
@@ -223,5 +223,60 @@ describe('ShellExecutor over a local shell', () => {
     expect(input).toContain('deploy --token "$TOKEN"')
     await job.dispose()
     expect(sent[2]!.command).toBe("rm -rf '/tmp/ws x'")
+  })
+})
+
+describe('ShellExecutor: stopping a step', () => {
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0)
+      return true
+    } catch {
+      return false
+    }
+  }
+  const started = async (job: JobEnvironment, file: string) => {
+    for (let i = 0; i < 500 && !existsSync(`${job.workspace}/${file}`); i++)
+      await new Promise((r) => setTimeout(r, 10))
+  }
+
+  it('sends SIGTERM to the whole step first, so it may clean up, within the grace period', async () => {
+    const job = await prepare('term', 60_000)
+    const abort = new AbortController()
+    // The step's child (sleep in the background) is in the group too: it must go as well.
+    const run = step(
+      job,
+      {
+        script: "trap 'echo cleaning up; exit 3' TERM; sleep 30 & echo $! > child; touch ready; wait",
+      },
+      abort.signal,
+    )
+    await started(job, 'ready')
+    abort.abort()
+    const r = await run
+    expect(r.code).toBeNull()
+    expect(r.stdout).toContain('cleaning up')
+    const child = Number((await step(job, { script: 'cat child' })).stdout)
+    // (Once its parent is gone, init reaps it: until then it answers as a zombie.)
+    for (let i = 0; i < 100 && alive(child); i++) await new Promise((res) => setTimeout(res, 20))
+    expect(alive(child)).toBe(false)
+  })
+
+  it('kills what ignores SIGTERM once the grace period is over, its children included', async () => {
+    const job = await prepare('kill', 200)
+    const abort = new AbortController()
+    const run = step(
+      job,
+      { script: "trap '' TERM; sleep 30 & echo $! > child; touch ready; wait; echo never" },
+      abort.signal,
+    )
+    await started(job, 'ready')
+    abort.abort()
+    const r = await run
+    expect(r.code).toBeNull()
+    expect(r.stdout).not.toContain('never')
+    const child = Number((await step(job, { script: 'cat child' })).stdout)
+    for (let i = 0; i < 100 && alive(child); i++) await new Promise((res) => setTimeout(res, 20))
+    expect(alive(child)).toBe(false)
   })
 })

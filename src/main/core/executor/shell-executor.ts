@@ -13,7 +13,7 @@ import {
   type OutputSink,
   type StepCommand,
 } from './job-environment'
-import { shellDelivery, stepFiles, unexportable } from './step-launcher'
+import { shellDelivery, stepFiles, stopGroup, unexportable } from './step-launcher'
 
 /** Every job workspace is `${TMPDIR:-/tmp}/yardmaster-<run>-<job>-XXXXXX`: the health probe counts them as our jobs. */
 export const SHELL_WORKSPACE_PREFIX = 'yardmaster-'
@@ -39,7 +39,7 @@ export class ShellExecutor implements NodeExecutor {
     const base = out.trim()
     if (code !== 0 || !base)
       throw new Error(`could not create a workspace on the node (mktemp exited ${code})`)
-    return new ShellJob(this.commands, base)
+    return new ShellJob(this.commands, base, setup.graceMs ?? 0)
   }
 }
 
@@ -50,13 +50,14 @@ class ShellJob implements JobEnvironment {
   constructor(
     private readonly commands: CommandRunner,
     private readonly base: string,
+    private readonly graceMs: number,
   ) {
     this.workspace = `${base}/work`
     this.temp = `${base}/temp`
     this.description = `workspace ${this.workspace}`
   }
 
-  runStep(cmd: StepCommand, onOutput: OutputSink, signal: AbortSignal): Promise<number | null> {
+  async runStep(cmd: StepCommand, onOutput: OutputSink, signal: AbortSignal): Promise<number | null> {
     const env = { ...cmd.env, GITHUB_WORKSPACE: this.workspace }
     // A shell can only be handed shell variable names; GitHub also allows names such as my-var.
     const skipped = unexportable(env)
@@ -68,10 +69,34 @@ class ShellJob implements JobEnvironment {
             '(not a shell variable name); rename it, or run the job on a docker node\n',
         ),
       )
-    const { command, input } = shellDelivery(
-      stepFiles(cmd, { parent: this.temp, workspace: this.workspace, exports: env }),
-    )
-    return this.commands.run(command, onOutput, signal, input)
+    const files = stepFiles(cmd, { parent: this.temp, workspace: this.workspace, exports: env })
+    const { command, input } = shellDelivery(files)
+    // Stopping: SIGTERM to the step's process group, so it may clean up; SIGKILL to what is left
+    // after the grace period, then the command is given up.
+    const hard = new AbortController()
+    let timer: NodeJS.Timeout | null = null
+    const signalGroup = (s: 'TERM' | 'KILL') =>
+      this.commands.run(stopGroup(files, s), () => {}, new AbortController().signal).catch(() => null)
+    const kill = () => {
+      // Given up a second after the KILL at the latest: a stalled connection may never answer.
+      const giveUp = () => hard.abort()
+      void signalGroup('KILL').finally(giveUp)
+      setTimeout(giveUp, 1_000).unref()
+    }
+    const stop = () => {
+      if (this.graceMs <= 0) return kill()
+      void signalGroup('TERM')
+      timer = setTimeout(kill, this.graceMs)
+    }
+    if (signal.aborted) return null
+    signal.addEventListener('abort', stop, { once: true })
+    try {
+      const code = await this.commands.run(command, onOutput, hard.signal, input)
+      return signal.aborted ? null : code
+    } finally {
+      signal.removeEventListener('abort', stop)
+      if (timer) clearTimeout(timer)
+    }
   }
 
   async dispose(): Promise<void> {

@@ -57,6 +57,9 @@ export function stepFiles(cmd: StepCommand, opts: LaunchOptions): StepFiles {
     // launcher ends, also when it is told to stop (a SIGKILL leaves it to the job's cleanup).
     `trap 'rm -rf ${shellQuote(dir)}' EXIT`,
     "trap 'exit 129' HUP; trap 'exit 130' INT; trap 'exit 143' TERM",
+    // Started as its process group's leader (a new SSH session, a detached local process): a
+    // cancel signals the whole group the step made, through this number (stopGroup).
+    `echo $$ > ${shellQuote(`${dir}/pid`)}`,
   ]
   for (const [name, value] of Object.entries(opts.exports ?? {}))
     if (exportable(name)) lines.push(`export ${name}=${shellQuote(value)}`)
@@ -183,4 +186,17 @@ function extensionFor(shell: StepCommand['shell']): string {
   if (program === 'pwsh' || program === 'powershell') return '.ps1'
   if (program === 'cmd') return '.cmd'
   return '.sh'
+}
+
+/**
+ * The command that sends `signal` to a running step's process group (shell nodes), by the number
+ * its launcher wrote. A step stopped as it starts may not have written it yet: wait for it a
+ * little (up to about 5 s); nothing is signalled once the step has ended.
+ */
+export function stopGroup(files: Pick<StepFiles, 'dir'>, signal: 'TERM' | 'KILL'): string {
+  const pid = shellQuote(`${files.dir}/pid`)
+  return (
+    `i=0; while [ ! -s ${pid} ] && [ $i -lt 50 ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done; ` +
+    `p=$(cat ${pid} 2>/dev/null) && [ -n "$p" ] && kill -${signal} -"$p" 2>/dev/null; exit 0`
+  )
 }

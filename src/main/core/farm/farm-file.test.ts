@@ -454,3 +454,15 @@ describe('parseFarm: preemption', () => {
     ])
   })
 })
+
+describe('parseFarm: cancelGraceSeconds', () => {
+  const node = 'nodes:\n  - name: n1\n    host: 10.0.0.5\n    user: ci\n'
+  it('is unset unless the farm sets it, and must be seconds from 0 to 3600', () => {
+    expect(parseFarm('/f.yml', node).cancelGraceSeconds).toBeUndefined()
+    expect(parseFarm('/f.yml', `cancelGraceSeconds: 2.5\n${node}`).cancelGraceSeconds).toBe(2.5)
+    const rule =
+      '"cancelGraceSeconds" must be a number of seconds from 0 to 3600 (how long a cancelled step has between SIGTERM and SIGKILL) (cancelGraceSeconds)'
+    expect(where(`cancelGraceSeconds: soon\n${node}`)).toEqual([`1:21: ${rule}`])
+    expect(where(`cancelGraceSeconds: -1\n${node}`)).toEqual([`1:21: ${rule}`])
+  })
+})

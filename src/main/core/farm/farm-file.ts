@@ -18,6 +18,7 @@
  *   health:                             # when a node that answers counts as degraded (readHealth)
  *     diskFree: 5g
  *   preemption: true                    # a hotfix may stop a running `low` job (requeued); default false
+ *   cancelGraceSeconds: 10              # a cancelled step gets SIGTERM, then SIGKILL this long after; default 10
  */
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -35,7 +36,7 @@ import {
   type Platform,
 } from './farm-model'
 
-const FARM_KEYS = ['knownHosts', 'nodes', 'platforms', 'health', 'preemption'] as const
+const FARM_KEYS = ['knownHosts', 'nodes', 'platforms', 'health', 'preemption', 'cancelGraceSeconds'] as const
 const NODE_KEYS = [
   'name',
   'host',
@@ -122,6 +123,19 @@ function readFarm(src: YamlSource): Farm | null {
     if (isScalar(v) && typeof v.value === 'boolean') preemption = v.value
     else src.report(v ?? preemptionEntry.keyNode, 'preemption', '"preemption" must be true or false')
   }
+  const graceEntry = top.find((e) => e.key === 'cancelGraceSeconds')
+  let cancelGraceSeconds: number | null = null
+  if (graceEntry) {
+    const v = graceEntry.value
+    if (isScalar(v) && typeof v.value === 'number' && v.value >= 0 && v.value <= 3600)
+      cancelGraceSeconds = v.value
+    else
+      src.report(
+        v ?? graceEntry.keyNode,
+        'cancelGraceSeconds',
+        '"cancelGraceSeconds" must be a number of seconds from 0 to 3600 (how long a cancelled step has between SIGTERM and SIGKILL)',
+      )
+  }
   return {
     file: src.file,
     knownHosts: kh ? expandPath(kh, base) : defaultKnownHosts(),
@@ -129,6 +143,7 @@ function readFarm(src: YamlSource): Farm | null {
     platforms,
     ...(health ? { health } : {}),
     ...(preemption ? { preemption } : {}),
+    ...(cancelGraceSeconds !== null ? { cancelGraceSeconds } : {}),
   }
 }
 

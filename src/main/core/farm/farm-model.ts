@@ -42,6 +42,8 @@ export interface FarmNode {
 export interface Farm {
   /** A hotfix may stop a running `low` job, which is requeued and recorded as preempted. @default false */
   preemption?: boolean
+  /** How long a cancelled (or timed-out) step has between SIGTERM and SIGKILL. @default 10 */
+  cancelGraceSeconds?: number
   /** Null for the embedded default. */
   file: string | null
   /** OpenSSH known_hosts file used to verify host keys. */
