@@ -26,9 +26,11 @@ export function openDatabase(dataDir: string, opts: OpenOptions = {}): Db {
     ...(opts.nativeBinding ? { nativeBinding: opts.nativeBinding } : {}),
     readonly: opts.readonly ?? false,
   })
+  // First: what follows waits for another process opening the same history (a migration) instead
+  // of failing with "database is locked".
+  db.pragma('busy_timeout = 5000')
   db.pragma('journal_mode = WAL')
   db.pragma('foreign_keys = ON')
-  db.pragma('busy_timeout = 5000')
   // WAL with synchronous=NORMAL stays consistent after a crash; only the last commits may be lost
   // on power failure, never the database.
   db.pragma('synchronous = NORMAL')
@@ -45,11 +47,15 @@ export function migrate(db: Db): void {
         `Use a newer Yardmaster, or another --data-dir.`,
     )
   }
+  if (current === latest) return
+  // Two processes opening a new history at once (two terminals) must not both migrate it: each
+  // step takes the write lock first (BEGIN IMMEDIATE) and reads the version again under it.
   for (const m of MIGRATIONS) {
     if (m.version <= current) continue
     db.transaction(() => {
+      if ((db.pragma('user_version', { simple: true }) as number) >= m.version) return
       db.exec(m.sql)
       db.pragma(`user_version = ${m.version}`)
-    })()
+    }).immediate()
   }
 }

@@ -67,14 +67,15 @@ export class NodeMetricsStore {
    * retention. Idempotent, and safe to call from two processes (rollups are inserted once).
    */
   compact(now: number): { minutes: number; hours: number; deleted: number } {
-    return this.db.transaction(() => {
-      const minuteEnd = Math.floor(now / MINUTE) * MINUTE
-      const lastMinute = this.db
-        .prepare(`SELECT max(bucket) AS b FROM node_rollups WHERE resolution = ${MINUTE}`)
-        .get() as { b: number | null }
-      const minutes = this.db
-        .prepare(
-          `INSERT OR IGNORE INTO node_rollups
+    return this.db
+      .transaction(() => {
+        const minuteEnd = Math.floor(now / MINUTE) * MINUTE
+        const lastMinute = this.db
+          .prepare(`SELECT max(bucket) AS b FROM node_rollups WHERE resolution = ${MINUTE}`)
+          .get() as { b: number | null }
+        const minutes = this.db
+          .prepare(
+            `INSERT OR IGNORE INTO node_rollups
              (node, resolution, bucket, samples, reachable, load1, load1_max, cpu_pct, cpu_pct_max,
               mem_used_pct, mem_used_pct_max, root_free_min, data_free_min, containers_ours,
               containers_others, engine_ms, engine_ms_max, rtt_ms, skew_ms)
@@ -85,19 +86,19 @@ export class NodeMetricsStore {
            FROM node_samples
            WHERE at >= @from AND at < @to
            GROUP BY node, b`,
-        )
-        .run({ from: lastMinute.b === null ? 0 : lastMinute.b + MINUTE, to: minuteEnd }).changes
+          )
+          .run({ from: lastMinute.b === null ? 0 : lastMinute.b + MINUTE, to: minuteEnd }).changes
 
-      const hourEnd = Math.floor(now / HOUR) * HOUR
-      const lastHour = this.db
-        .prepare(`SELECT max(bucket) AS b FROM node_rollups WHERE resolution = ${HOUR}`)
-        .get() as { b: number | null }
-      // Averages of averages, weighted by the samples that answered (those carry the metrics).
-      const w = (col: string) =>
-        `sum(${col} * reachable) / nullif(sum(CASE WHEN ${col} IS NOT NULL THEN reachable END), 0)`
-      const hours = this.db
-        .prepare(
-          `INSERT OR IGNORE INTO node_rollups
+        const hourEnd = Math.floor(now / HOUR) * HOUR
+        const lastHour = this.db
+          .prepare(`SELECT max(bucket) AS b FROM node_rollups WHERE resolution = ${HOUR}`)
+          .get() as { b: number | null }
+        // Averages of averages, weighted by the samples that answered (those carry the metrics).
+        const w = (col: string) =>
+          `sum(${col} * reachable) / nullif(sum(CASE WHEN ${col} IS NOT NULL THEN reachable END), 0)`
+        const hours = this.db
+          .prepare(
+            `INSERT OR IGNORE INTO node_rollups
              (node, resolution, bucket, samples, reachable, load1, load1_max, cpu_pct, cpu_pct_max,
               mem_used_pct, mem_used_pct_max, root_free_min, data_free_min, containers_ours,
               containers_others, engine_ms, engine_ms_max, rtt_ms, skew_ms)
@@ -108,22 +109,24 @@ export class NodeMetricsStore {
            FROM node_rollups
            WHERE resolution = ${MINUTE} AND bucket >= @from AND bucket < @to
            GROUP BY node, b`,
-        )
-        .run({ from: lastHour.b === null ? 0 : lastHour.b + HOUR, to: hourEnd }).changes
+          )
+          .run({ from: lastHour.b === null ? 0 : lastHour.b + HOUR, to: hourEnd }).changes
 
-      // Only what is rolled up may go: samples of the current minute stay whatever their age.
-      const keepSamples = Math.min(now - this.retention.samplesMs, minuteEnd)
-      const keepMinutes = Math.min(now - this.retention.minutesMs, hourEnd)
-      const deleted =
-        this.db.prepare(`DELETE FROM node_samples WHERE at < ?`).run(keepSamples).changes +
-        this.db
-          .prepare(`DELETE FROM node_rollups WHERE resolution = ${MINUTE} AND bucket < ?`)
-          .run(keepMinutes).changes +
-        this.db
-          .prepare(`DELETE FROM node_rollups WHERE resolution = ${HOUR} AND bucket < ?`)
-          .run(now - this.retention.hoursMs).changes
-      return { minutes, hours, deleted }
-    })()
+        // Only what is rolled up may go: samples of the current minute stay whatever their age.
+        const keepSamples = Math.min(now - this.retention.samplesMs, minuteEnd)
+        const keepMinutes = Math.min(now - this.retention.minutesMs, hourEnd)
+        const deleted =
+          this.db.prepare(`DELETE FROM node_samples WHERE at < ?`).run(keepSamples).changes +
+          this.db
+            .prepare(`DELETE FROM node_rollups WHERE resolution = ${MINUTE} AND bucket < ?`)
+            .run(keepMinutes).changes +
+          this.db
+            .prepare(`DELETE FROM node_rollups WHERE resolution = ${HOUR} AND bucket < ?`)
+            .run(now - this.retention.hoursMs).changes
+        return { minutes, hours, deleted }
+        // IMMEDIATE: it reads, then writes (a deferred one fails at once if another process wrote between).
+      })
+      .immediate()
   }
 
   /** A node's series from `from` to `to`, at the finest resolution kept that far back. */

@@ -345,20 +345,24 @@ export class RunStore {
 
   /** Records that a job was given a node and a slot, before anything runs there. */
   startAttempt(a: NewAttempt): { id: number; number: number } {
-    return this.db.transaction(() => {
-      const { n } = this.db
-        .prepare('SELECT COALESCE(MAX(number), 0) + 1 AS n FROM attempts WHERE job_id = ?')
-        .get(a.jobId) as { n: number }
-      const id = Number(
-        this.db
-          .prepare(
-            `INSERT INTO attempts (job_id, number, node_name, claim_id, holder, state, started_at)
+    return this.db
+      .transaction(() => {
+        const { n } = this.db
+          .prepare('SELECT COALESCE(MAX(number), 0) + 1 AS n FROM attempts WHERE job_id = ?')
+          .get(a.jobId) as { n: number }
+        const id = Number(
+          this.db
+            .prepare(
+              `INSERT INTO attempts (job_id, number, node_name, claim_id, holder, state, started_at)
              VALUES (?, ?, ?, ?, ?, 'running', ?)`,
-          )
-          .run(a.jobId, n, a.node, a.claimId, a.holder, a.at).lastInsertRowid,
-      )
-      return { id, number: n }
-    })()
+            )
+            .run(a.jobId, n, a.node, a.claimId, a.holder, a.at).lastInsertRowid,
+        )
+        return { id, number: n }
+        // IMMEDIATE: it reads, then writes; a deferred one would fail at once (SQLITE_BUSY, no wait)
+        // when another process wrote in between.
+      })
+      .immediate()
   }
 
   endAttempt(id: number, state: AttemptState, reason: string | null, at = Date.now()): void {
