@@ -72,6 +72,26 @@ export interface JobView {
   attempts: AttemptView[]
   /** Why it was asked to stop, while it has not yet (the console shows "cancelling"); else null. */
   cancelling: string | null
+  /** How to try its failing step by hand, when it failed for its own reasons; else null. */
+  repro: ReproRecipe | null
+}
+
+/** What a failed step ran, and where: enough to run it again by hand. Never a secret's value. */
+export interface ReproRecipe {
+  node: string
+  /** How to reach the node over SSH (user@host:port); null for this machine. */
+  address: string | null
+  /** The job's image (docker nodes); null on shell nodes. */
+  image: string | null
+  /** The image's id on the node (sha256:…), when known. */
+  imageId: string | null
+  step: { index: number; name: string }
+  shell: string
+  workingDirectory: string | null
+  /** The names of the step's environment variables (values are not kept: some are secrets). */
+  env: string[]
+  /** The step's script, as it ran (expressions evaluated, secrets masked). */
+  script: string
 }
 
 export interface AttemptView {

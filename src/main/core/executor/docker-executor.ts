@@ -212,6 +212,14 @@ class ContainerJob implements JobEnvironment {
     return info.ExitCode ?? null
   }
 
+  async imageId(): Promise<string | null> {
+    try {
+      return (await this.container.inspect()).Image ?? null
+    } catch {
+      return null
+    }
+  }
+
   /** Signals every process of the job's container but its init. Never throws. */
   private async signalAll(name: 'TERM'): Promise<void> {
     try {

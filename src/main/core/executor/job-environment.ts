@@ -57,6 +57,8 @@ export interface JobEnvironment {
   readonly temp: string
   /** Runs one step; resolves with its exit code, or null when the signal aborted it. */
   runStep(cmd: StepCommand, onOutput: OutputSink, signal: AbortSignal): Promise<number | null>
+  /** The job container's image id (sha256:…), for a failure's reproduction recipe; null without one. */
+  imageId?(): Promise<string | null>
   /** Removes what prepare made (container, workspace). Never throws. */
   dispose(): Promise<void>
 }

@@ -4,8 +4,8 @@
  * workflow commands and masks applied to every line, and GitHub's outcome and conclusion per
  * step. Timeouts (job and step) end the work as failures; cancellation as cancelled.
  */
-import type { StepState } from '../../../shared/model'
-import { describeNode, type FarmNode } from '../farm/farm-model'
+import type { ReproRecipe, StepState } from '../../../shared/model'
+import { describeNode, isLocal, type FarmNode } from '../farm/farm-model'
 import type { RunStore } from '../store/run-store'
 import {
   evaluateEnv,
@@ -31,7 +31,7 @@ import { randomBytes } from 'node:crypto'
 import { StringDecoder } from 'node:string_decoder'
 import { WorkflowCommands } from '../workflow/workflow-commands'
 import type { Workflow, WorkflowJob, WorkflowStep } from '../workflow/workflow-model'
-import { shellQuote, type JobEnvironment, type NodeExecutor } from './job-environment'
+import { shellQuote, type JobEnvironment, type NodeExecutor, type StepCommand } from './job-environment'
 import { combineDigests, findHashFilesCalls, hashFilesKey, matchFiles } from '../workflow/hash-files'
 import { NO_NEEDS, type ResourceNeeds } from '../workflow/container-options'
 import { containerOf, servicesOf, type JobContainer } from '../workflow/plan'
@@ -82,6 +82,8 @@ export interface JobInstanceResult {
   /** What to record of the end: reason (masked), exit code, when. */
   end: { reason: string | null; exitCode: number | null; finishedAt: number }
   outputs: Record<string, string>
+  /** How to run the failing step by hand, when the job failed for its own reasons. */
+  repro: ReproRecipe | null
   /** What the job says of its node (counted towards quarantine); null when it never got to use it. */
   nodeOutcome: JobOutcome | null
 }
@@ -96,7 +98,11 @@ export async function runJobInstance(
   deps.logs.setFilter(spec.jobId, commands)
   try {
     const r = await runInstance(spec, deps, commands)
-    return r.end.reason ? { ...r, end: { ...r.end, reason: commands.mask(r.end.reason) } } : r
+    return {
+      ...r,
+      end: { ...r.end, reason: r.end.reason && commands.mask(r.end.reason) },
+      repro: r.repro && { ...r.repro, script: commands.mask(r.repro.script) },
+    }
   } finally {
     deps.logs.setFilter(spec.jobId, null)
   }
@@ -119,7 +125,7 @@ async function runInstance(
   const fail = (reason: string, nodeOutcome: JobOutcome | null): JobInstanceResult => {
     logs.line(jobTarget, 'system', reason)
     for (const id of stepIds) store.updateStep(id, { state: 'skipped', conclusion: 'skipped' })
-    return { state: 'failed', end: ended(reason), outputs: {}, nodeOutcome }
+    return { state: 'failed', end: ended(reason), outputs: {}, repro: null, nodeOutcome }
   }
 
   const github = { ...(spec.contexts.github as Record<string, Json>), job: job.key }
@@ -189,7 +195,13 @@ async function runInstance(
   } catch (e) {
     if (signal.aborted && !timedOut()) {
       for (const id of stepIds) store.updateStep(id, { state: 'cancelled', conclusion: 'cancelled' })
-      return { state: 'cancelled', end: ended(cancelReason(deps.signal)), outputs: {}, nodeOutcome: null }
+      return {
+        state: 'cancelled',
+        end: ended(cancelReason(deps.signal)),
+        outputs: {},
+        repro: null,
+        nodeOutcome: null,
+      }
     }
     const reason = `could not start the job on ${node.name}: ${(e as Error).message}`
     const infrastructure = infrastructureReason(e)
@@ -202,6 +214,8 @@ async function runInstance(
   }
 
   const steps: Record<string, Json> = {}
+  // What each step ran, for a failure's reproduction recipe (names of its env only: values may be secrets).
+  const ran = new Map<number, Pick<ReproRecipe, 'shell' | 'workingDirectory' | 'env' | 'script'>>()
   const addedEnv: Record<string, string> = {}
   const addedPath: string[] = []
   let jobFailed = false
@@ -310,19 +324,31 @@ async function runInstance(
     : { kind: 'worked', at: now }
   if (timedOut() && !failure) {
     const reason = `the job timed out after ${timeoutText(timeoutMinutes)}`
-    return { state: 'failed', end: ended(reason, null, now), outputs, nodeOutcome }
+    return { state: 'failed', end: ended(reason, null, now), outputs, repro: null, nodeOutcome }
   }
   if (cancelled && !jobFailed) {
     const end = ended(cancelReason(deps.signal), null, now)
-    return { state: 'cancelled', end, outputs, nodeOutcome: nodeFault ? nodeOutcome : null }
+    return { state: 'cancelled', end, outputs, repro: null, nodeOutcome: nodeFault ? nodeOutcome : null }
   }
   if (jobFailed) {
     const reason = failure
       ? `step ${failure.step.index + 1} "${failure.step.name}" ${failure.why}`
       : 'the job failed'
-    return { state: 'failed', end: ended(reason, failure?.code ?? null, now), outputs, nodeOutcome }
+    // The job's own failure (not its node's): say how to try the step again by hand.
+    const repro =
+      failure && !nodeFault && ran.get(failure.step.index)
+        ? {
+            ...ran.get(failure.step.index)!,
+            node: node.name,
+            address: isLocal(node) ? null : `${node.user}@${node.host}:${node.port}`,
+            image,
+            imageId: (await environment.imageId?.()) ?? null,
+            step: { index: failure.step.index, name: failure.step.name },
+          }
+        : null
+    return { state: 'failed', end: ended(reason, failure?.code ?? null, now), outputs, repro, nodeOutcome }
   }
-  return { state: 'succeeded', end: ended(null, 0, now), outputs, nodeOutcome }
+  return { state: 'succeeded', end: ended(null, 0, now), outputs, repro: null, nodeOutcome }
 
   async function runStep(
     step: WorkflowStep,
@@ -363,26 +389,33 @@ async function runInstance(
     const marker = `@@ym-files-${nonce}@@`
     const splitter = new EpilogueSplitter(marker)
     const decoder = new StringDecoder('utf8')
+    const command: StepCommand = {
+      script: evaluateText(step.run, ctx),
+      shell: step.shell ?? job.defaults.shell ?? workflow.defaults.shell,
+      env: {
+        ...jobEnv,
+        ...addedEnv,
+        ...stepEnv,
+        ...runnerEnv,
+        ...fileEnv,
+        RUNNER_TEMP: environment.temp,
+        GITHUB_WORKSPACE: environment.workspace,
+      },
+      workingDirectory: wd,
+      pathPrepend: [...addedPath],
+      // Made in the step's own process: no extra round trip.
+      prelude: `mkdir -p "${dir}" && for f in ${FILE_COMMANDS.join(' ')}; do : > "${dir}/$f"; done`,
+      epilogue: `printf %s ${marker}; ${collectScript(dir, nonce)}`,
+    }
+    ran.set(step.index, {
+      shell: command.shell ?? 'bash',
+      workingDirectory: command.workingDirectory,
+      env: Object.keys(command.env).sort(),
+      script: command.script,
+    })
     const code = await environment
       .runStep(
-        {
-          script: evaluateText(step.run, ctx),
-          shell: step.shell ?? job.defaults.shell ?? workflow.defaults.shell,
-          env: {
-            ...jobEnv,
-            ...addedEnv,
-            ...stepEnv,
-            ...runnerEnv,
-            ...fileEnv,
-            RUNNER_TEMP: environment.temp,
-            GITHUB_WORKSPACE: environment.workspace,
-          },
-          workingDirectory: wd,
-          pathPrepend: [...addedPath],
-          // Made in the step's own process: no extra round trip.
-          prelude: `mkdir -p "${dir}" && for f in ${FILE_COMMANDS.join(' ')}; do : > "${dir}/$f"; done`,
-          epilogue: `printf %s ${marker}; ${collectScript(dir, nonce)}`,
-        },
+        command,
         (stream, chunk) => {
           if (stream === 'stderr') return logs.write(target, stream, chunk)
           // The step's file commands come back on stdout after the marker, in the same process.

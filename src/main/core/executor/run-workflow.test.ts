@@ -160,6 +160,70 @@ describe('executeRun on local shells', () => {
     )
   })
 
+  it("records how to reproduce a job's own failure: node, step, env names, the script as it ran, secrets masked", async () => {
+    const workflow = await wf(`jobs:
+  test:
+    runs-on: linux
+    env: { LEVEL: job }
+    steps:
+      - run: echo fine
+      - name: check
+        run: |
+          echo "token \${{ secrets.TOKEN }}"
+          exit 3
+`)
+    const farm = farmOf(node('here', ['linux']))
+    const sessions = new NodeSessions(farm)
+    const result = await executeRun(
+      await prepareRun(workflow, farm, sessions, { secrets: { TOKEN: 's3cr3t-value' } }),
+      { store },
+    )
+    await sessions.closeAll()
+    const job = store.getRun(result.runId).jobs[0]!
+    expect(job.state).toBe('failed')
+    expect(job.repro).toMatchObject({
+      node: 'here',
+      address: null,
+      image: null,
+      imageId: null,
+      step: { index: 1, name: 'check' },
+      shell: 'bash',
+      workingDirectory: null,
+      script: 'echo "token ***"\nexit 3\n',
+    })
+    expect(job.repro!.env).toEqual(expect.arrayContaining(['LEVEL', 'CI', 'GITHUB_SHA']))
+    expect(JSON.stringify(job.repro)).not.toContain('s3cr3t-value')
+    // A failure of the node's, or a success, has none.
+    const ok = await executeRun(
+      await prepareRun(
+        await wf('jobs:\n  a: { runs-on: linux, steps: [{ run: "true" }] }\n'),
+        farm,
+        sessions,
+      ),
+      { store },
+    )
+    expect(store.getRun(ok.runId).jobs[0]!.repro).toBeNull()
+  })
+
+  it('runs a python step whose block holds an expression (its lines keep no YAML indentation)', async () => {
+    const workflow = await wf(`jobs:
+  py:
+    runs-on: linux
+    steps:
+      - shell: python
+        run: |
+          name = "\${{ github.job }}"
+          if name:
+              print("hello from " + name)
+`)
+    const farm = farmOf(node('here', ['linux']))
+    const sessions = new NodeSessions(farm)
+    const result = await executeRun(await prepareRun(workflow, farm, sessions), { store })
+    await sessions.closeAll()
+    expect(result.state).toBe('succeeded')
+    expect(store.getLogs(result.runId).map((l) => l.text)).toContain('hello from py')
+  })
+
   it('runs jobs in need order and records everything', async () => {
     const workflow = await wf(`name: ci
 env: { LEVEL: workflow, WF: w }

@@ -639,7 +639,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       notice(`job ${inst.key}: ${reason}`)
       return requeue(g, inst, attempt.number, reason, delay)
     }
-    setInstance(inst, r.state, { ...r.end, outputs: r.outputs })
+    setInstance(inst, r.state, { ...r.end, outputs: r.outputs, repro: r.repro })
     store.endAttempt(attempt.id, r.state, r.state === 'succeeded' ? null : r.end.reason)
     Object.assign(g.outputs, r.outputs)
     if (r.state === 'failed' && g.failFast && g.instances.length > 1)
@@ -651,6 +651,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     inst.abort = new AbortController()
     setInstance(inst, 'pending', {
       reason,
+      repro: null,
       nodeName: null,
       exitCode: null,
       startedAt: null,

@@ -258,6 +258,8 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       -- The attempt a line came from (attempts.number of its job): a retry's lines are told from the
       -- lines of the attempt before. Null for lines about the job outside any attempt.
       ALTER TABLE log_lines ADD COLUMN attempt INTEGER;
+      -- How to run a job's failing step by hand (JSON ReproRecipe: never a secret's value).
+      ALTER TABLE jobs ADD COLUMN repro_json TEXT;
     `,
   },
 ]

@@ -14,6 +14,7 @@ import type {
   RunSummary,
   StepState,
   Priority,
+  ReproRecipe,
   StepView,
   WaitingJobView,
 } from '../../../shared/model'
@@ -48,6 +49,7 @@ export interface JobPatch {
   outputs?: Record<string, string>
   startedAt?: number | null
   finishedAt?: number | null
+  repro?: ReproRecipe | null
 }
 
 export interface NewAttempt {
@@ -107,6 +109,7 @@ interface JobRow {
   started_at: number | null
   finished_at: number | null
   cancel_requested: string | null
+  repro_json: string | null
 }
 
 interface StepRow {
@@ -338,6 +341,7 @@ export class RunStore {
       exit_code: patch.exitCode,
       reason: patch.reason,
       outputs_json: patch.outputs === undefined ? undefined : JSON.stringify(patch.outputs),
+      repro_json: patch.repro === undefined ? undefined : patch.repro && JSON.stringify(patch.repro),
       started_at: patch.startedAt,
       finished_at: patch.finishedAt,
     })
@@ -619,5 +623,6 @@ function toJobView(j: JobRow, steps: StepRow[], attempts: AttemptRow[], runCance
       finishedAt: a.finished_at,
     })),
     cancelling: going ? (j.cancel_requested ?? runCancel) : null,
+    repro: j.repro_json ? (JSON.parse(j.repro_json) as ReproRecipe) : null,
   }
 }

@@ -17,6 +17,7 @@ import {
 } from '@actions/workflow-parser'
 import { ErrorPolicy } from '@actions/workflow-parser/model/convert'
 import type { MappingToken, TemplateToken } from '@actions/workflow-parser/templates/tokens/index'
+import { LineCounter, parseDocument, visit } from 'yaml'
 import type { SourceProblem } from '../source/source-error'
 
 export type { MappingToken, TemplateToken }
@@ -33,6 +34,7 @@ export interface ParsedSyntax {
 export async function parseActionsSyntax(file: string, text: string): Promise<ParsedSyntax> {
   const parsed = parseWorkflow({ name: file, content: text }, new NoOperationTraceWriter())
   const root = parsed.value && isMapping(parsed.value) ? parsed.value : null
+  if (root) mendBlockScalars(root, text)
   let template: WorkflowTemplate | null = null
   if (parsed.value) {
     // TryConversion: report dependency errors together with schema errors, in one pass.
@@ -94,4 +96,75 @@ export function literal(token: TemplateToken | undefined): string | number | boo
 export function positionOf(token: TemplateToken | undefined): { line: number; col: number } {
   const start = token?.range?.start
   return start ? { line: start.line, col: start.column } : { line: 1, col: 1 }
+}
+
+/**
+ * The parser (0.3.61) builds the expression of a block scalar holding `${{ }}` (`run: |` with an
+ * expression: most real workflows have one) from the scalar's source text rather than its value:
+ * every line keeps its YAML indentation (a python step then fails with "unexpected indent"), `>`
+ * does not fold and `|-` keeps its last newline. GitHub's runner uses the value. So each such
+ * expression is rebuilt here from the value the `yaml` package gives (the library the parser
+ * reads with), keeping the parser's own expressions.
+ */
+function mendBlockScalars(root: TemplateToken, text: string): void {
+  const values = new Map<string, string>()
+  const lines = new LineCounter()
+  visit(parseDocument(text, { lineCounter: lines }), {
+    Scalar(_key, node) {
+      if (
+        (node.type === 'BLOCK_LITERAL' || node.type === 'BLOCK_FOLDED') &&
+        node.range &&
+        typeof node.value === 'string'
+      ) {
+        const at = lines.linePos(node.range[0])
+        values.set(`${at.line}:${at.col}`, node.value)
+      }
+    },
+  })
+  if (!values.size) return
+  const walk = (token: TemplateToken): void => {
+    if (isMapping(token)) for (const pair of token) walk(pair.value)
+    else if (isSequence(token)) for (const item of token) walk(item)
+    else if (isBasicExpression(token) && token.blockScalarHeader !== undefined && token.range) {
+      const value = values.get(`${token.range.start.line}:${token.range.start.column}`)
+      const originals = token.originalExpressions?.map((e) => e.expression) ?? [token.expression]
+      const mended = value === undefined ? null : formatOf(value, originals)
+      if (mended !== null) (token as unknown as { expr: string }).expr = mended
+    }
+  }
+  walk(root)
+}
+
+/**
+ * A string with `${{ }}` in it as the parser writes it: format('literal {0} …', expr0, …), or the
+ * expression alone when that is all it holds. Null when the value does not hold exactly the
+ * expressions given (then the parser's own stands).
+ */
+export function formatOf(value: string, expressions: readonly string[]): string | null {
+  const literals: string[] = []
+  let found = 0
+  let i = 0
+  for (;;) {
+    const open = value.indexOf('${{', i)
+    if (open < 0) break
+    let close = -1
+    let quoted = false
+    for (let j = open + 3; j < value.length; j++) {
+      if (value[j] === "'") quoted = !quoted
+      else if (!quoted && value[j] === '}' && value[j - 1] === '}') {
+        close = j
+        break
+      }
+    }
+    if (close < 0) return null
+    literals.push(value.slice(i, open))
+    found++
+    i = close + 1
+  }
+  literals.push(value.slice(i))
+  if (found !== expressions.length || !found) return null
+  if (found === 1 && literals[0] === '' && literals[1] === '') return expressions[0]!
+  const escape = (s: string) => s.replace(/'/g, "''").replace(/\{/g, '{{').replace(/\}/g, '}}')
+  const format = literals.map((l, k) => escape(l) + (k < found ? `{${k}}` : '')).join('')
+  return `format('${format}'${expressions.map((e) => `, ${e}`).join('')})`
 }

@@ -8,7 +8,7 @@ import { basename, join, resolve } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { formatProblem, InvalidSourceError, type SourceProblem } from '../source/source-error'
 import { literal } from './actions-syntax'
-import { evaluateToken } from './expressions'
+import { evaluateText, evaluateToken, type ExpressionContexts } from './expressions'
 import { levels } from './job-graph'
 import { loadWorkflow, parseWorkflow, selectJob } from './parse-workflow'
 
@@ -125,6 +125,39 @@ jobs:
     ])
     expect(await where(text('env:\n  YARDMASTER_PRIORITY: ${{ vars.P }}\n'))).toEqual([
       `3:24: ${rule} (env.YARDMASTER_PRIORITY)`,
+    ])
+  })
+
+  it('gives a block scalar with expressions its YAML value, as GitHub does: no indentation, folded, chomped', async () => {
+    const wf = await parseWorkflow(
+      '/w.yml',
+      `on: push
+jobs:
+  a:
+    runs-on: x
+    steps:
+      - run: |
+          echo "t \${{ secrets.T }}"
+            indented '\${{ inputs.n }}' {braces}
+          exit 3
+      - run: >-
+          folded \${{ secrets.T }}
+          more
+      - run: |-
+          \${{ secrets.T }}
+      - run: |
+          \${{ secrets.T }}
+      - run: |
+          plain
+`,
+    )
+    const contexts = { secrets: { T: 'v' }, inputs: { n: "it's" } } as unknown as ExpressionContexts
+    expect(wf.jobs[0]!.steps.map((s) => evaluateText(s.run, contexts))).toEqual([
+      `echo "t v"\n  indented 'it's' {braces}\nexit 3\n`,
+      'folded v more',
+      'v',
+      'v\n',
+      'plain\n',
     ])
   })
 

@@ -4,6 +4,7 @@ import type { AppStore } from '../state/app-store'
 import type { QueueStore } from '../state/queue-store'
 import { duration, expectedIn, when } from '../format'
 import { LogView } from './LogView'
+import { ReproView } from './ReproRecipe'
 import { StateBadge } from './StateBadge'
 import { ActionError, useAction } from './use-action'
 
@@ -50,6 +51,7 @@ export function RunView({ store, queue }: { store: AppStore; queue: QueueStore }
             {run.state === 'running' && (job.state === 'running' || job.state === 'pending') && (
               <CancelJob runId={run.id} job={job} queue={queue} />
             )}
+            {job.state === 'failed' && job.repro && <ReproView recipe={job.repro} />}
           </div>
         ))}
       </div>

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import type { JobView } from '../../../shared/model'
+import type { JobView, ReproRecipe } from '../../../shared/model'
+import { reproCommand } from './ReproRecipe'
 import { attemptLines, inWorkflowOrder } from './RunView'
 
 const job = (key: string): JobView => ({
@@ -19,6 +20,7 @@ const job = (key: string): JobView => ({
   steps: [],
   attempts: [],
   cancelling: null,
+  repro: null,
 })
 
 describe('inWorkflowOrder', () => {
@@ -50,5 +52,31 @@ describe('attemptLines', () => {
       'attempt 1 on n2, preempted: preempted by hotfix job fix (run 7)',
       'attempt 2 on n1, succeeded',
     ])
+  })
+})
+
+describe('reproCommand', () => {
+  const recipe: ReproRecipe = {
+    node: 'n1',
+    address: 'ci@10.0.0.5:2222',
+    image: 'node:20',
+    imageId: 'sha256:abc',
+    step: { index: 1, name: 'Run make test' },
+    shell: 'bash',
+    workingDirectory: 'sub',
+    env: ['CI', 'GITHUB_SHA'],
+    script: 'make test',
+  }
+  it('opens a shell in the exact image the step ran in, in its working directory', () => {
+    expect(reproCommand(recipe)).toBe(
+      'docker -H ssh://ci@10.0.0.5:2222 run --rm -it -v "$PWD:/workspace" -w /workspace/sub sha256:abc bash',
+    )
+    expect(reproCommand({ ...recipe, imageId: null, workingDirectory: null, shell: 'python' })).toBe(
+      'docker -H ssh://ci@10.0.0.5:2222 run --rm -it -v "$PWD:/workspace" -w /workspace node:20 sh',
+    )
+  })
+  it('on a shell node, says to go there', () => {
+    expect(reproCommand({ ...recipe, image: null, imageId: null })).toMatch(/^ssh -p 2222 ci@10\.0\.0\.5 /)
+    expect(reproCommand({ ...recipe, address: null })).toMatch(/^docker run /)
   })
 })
