@@ -19,7 +19,7 @@ import { NodeMetricsStore } from '../../src/main/core/store/node-metrics-store'
 import { RunStore } from '../../src/main/core/store/run-store'
 import { parseWorkflow } from '../../src/main/core/workflow/parse-workflow'
 import { tempDir } from '../support/cli'
-import { fault, lab } from '../support/lab'
+import { fault, hostEngine, lab } from '../support/lab'
 
 let db: Db
 let runs: RunStore
@@ -126,6 +126,23 @@ describe('job outcomes on the lab', () => {
       expect(job.attempts[0]!.reason).toBe('step 1 "Run echo started; sleep 4; echo finished" could not run')
       expect(job).toMatchObject({ state: 'succeeded', nodeName: other })
       expect(runs.getLogs(result.runId).map((l) => l.text)).toContain('finished')
+      // Neither attempt left its container behind: the cut one's is removed once n1 answers again.
+      const instance = runs.instanceId()
+      for (const name of ['n1', 'n2'])
+        await expect
+          .poll(
+            async () =>
+              (
+                await hostEngine(name).listContainers({
+                  all: true,
+                  filters: {
+                    label: [`io.yardmaster.instance=${instance}`, `io.yardmaster.run=${result.runId}`],
+                  },
+                })
+              ).length,
+            { timeout: 15_000 },
+          )
+          .toBe(0)
     } finally {
       await sessions.closeAll()
     }
