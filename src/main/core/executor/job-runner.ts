@@ -84,6 +84,11 @@ export interface JobInstanceResult {
   outputs: Record<string, string>
   /** How to run the failing step by hand, when the job failed for its own reasons. */
   repro: ReproRecipe | null
+  /**
+   * The job failed because its node failed it (the first failing step could not run for the
+   * node's sake, or the job could not start there): worth another attempt, elsewhere.
+   */
+  retryable: boolean
   /** What the job says of its node (counted towards quarantine); null when it never got to use it. */
   nodeOutcome: JobOutcome | null
 }
@@ -101,7 +106,11 @@ export async function runJobInstance(
     return {
       ...r,
       end: { ...r.end, reason: r.end.reason && commands.mask(r.end.reason) },
-      repro: r.repro && { ...r.repro, script: commands.mask(r.repro.script) },
+      repro: r.repro && {
+        ...r.repro,
+        script: commands.mask(r.repro.script),
+        workingDirectory: r.repro.workingDirectory && commands.mask(r.repro.workingDirectory),
+      },
     }
   } finally {
     deps.logs.setFilter(spec.jobId, null)
@@ -125,7 +134,14 @@ async function runInstance(
   const fail = (reason: string, nodeOutcome: JobOutcome | null): JobInstanceResult => {
     logs.line(jobTarget, 'system', reason)
     for (const id of stepIds) store.updateStep(id, { state: 'skipped', conclusion: 'skipped' })
-    return { state: 'failed', end: ended(reason), outputs: {}, repro: null, nodeOutcome }
+    return {
+      state: 'failed',
+      end: ended(reason),
+      outputs: {},
+      repro: null,
+      retryable: nodeOutcome?.kind === 'infrastructure',
+      nodeOutcome,
+    }
   }
 
   const github = { ...(spec.contexts.github as Record<string, Json>), job: job.key }
@@ -200,6 +216,7 @@ async function runInstance(
         end: ended(cancelReason(deps.signal)),
         outputs: {},
         repro: null,
+        retryable: false,
         nodeOutcome: null,
       }
     }
@@ -220,9 +237,12 @@ async function runInstance(
   const addedPath: string[] = []
   let jobFailed = false
   let cancelled = false
-  let failure: { step: WorkflowStep; code: number | null; why: string } | null = null
+  let failure: { step: WorkflowStep; code: number | null; why: string; nodes: boolean } | null = null
+  // The job container's image id, read when a step fails (before the container goes): for the recipe.
+  let failedImageId: string | null = null
   // The first step that could not run for the node's sake (the connection dropped mid-job).
   let nodeFault: string | null = null
+  let nodeFaultStep: number | null = null
   const cmdRoot = `${environment.temp}/_runner_file_commands`
   try {
     for (const step of job.steps) {
@@ -270,8 +290,10 @@ async function runInstance(
         // Only what the node did counts against it; an expression that fails is the job's.
         const infrastructure =
           outcome === 'failure' && e instanceof NodeCallError ? infrastructureReason(e.cause) : null
-        if (infrastructure)
-          nodeFault ??= `step ${step.index + 1} "${step.name}" could not run: ${infrastructure}`
+        if (infrastructure && nodeFault === null) {
+          nodeFault = `step ${step.index + 1} "${step.name}" could not run: ${infrastructure}`
+          nodeFaultStep = step.index
+        }
       }
       logs.endStep(target)
       const conclusion = outcome === 'failure' && continueOnError ? 'success' : outcome
@@ -289,8 +311,10 @@ async function runInstance(
       if (outcome === 'cancelled') cancelled = true
       if (conclusion === 'failure') {
         jobFailed = true
+        if (!failure) failedImageId = (await environment.imageId?.()) ?? null
         failure ??= {
           step,
+          nodes: nodeFaultStep === step.index,
           code,
           why: timedOut()
             ? `was stopped: the job timed out after ${timeoutText(timeoutMinutes)}`
@@ -324,11 +348,25 @@ async function runInstance(
     : { kind: 'worked', at: now }
   if (timedOut() && !failure) {
     const reason = `the job timed out after ${timeoutText(timeoutMinutes)}`
-    return { state: 'failed', end: ended(reason, null, now), outputs, repro: null, nodeOutcome }
+    return {
+      state: 'failed',
+      end: ended(reason, null, now),
+      outputs,
+      repro: null,
+      retryable: false,
+      nodeOutcome,
+    }
   }
   if (cancelled && !jobFailed) {
     const end = ended(cancelReason(deps.signal), null, now)
-    return { state: 'cancelled', end, outputs, repro: null, nodeOutcome: nodeFault ? nodeOutcome : null }
+    return {
+      state: 'cancelled',
+      end,
+      outputs,
+      repro: null,
+      retryable: false,
+      nodeOutcome: nodeFault ? nodeOutcome : null,
+    }
   }
   if (jobFailed) {
     const reason = failure
@@ -336,19 +374,26 @@ async function runInstance(
       : 'the job failed'
     // The job's own failure (not its node's): say how to try the step again by hand.
     const repro =
-      failure && !nodeFault && ran.get(failure.step.index)
+      failure && !failure.nodes && ran.get(failure.step.index)
         ? {
             ...ran.get(failure.step.index)!,
             node: node.name,
             address: isLocal(node) ? null : `${node.user}@${node.host}:${node.port}`,
             image,
-            imageId: (await environment.imageId?.()) ?? null,
+            imageId: failedImageId,
             step: { index: failure.step.index, name: failure.step.name },
           }
         : null
-    return { state: 'failed', end: ended(reason, failure?.code ?? null, now), outputs, repro, nodeOutcome }
+    return {
+      state: 'failed',
+      end: ended(reason, failure?.code ?? null, now),
+      outputs,
+      repro,
+      retryable: failure?.nodes ?? false,
+      nodeOutcome,
+    }
   }
-  return { state: 'succeeded', end: ended(null, 0, now), outputs, repro: null, nodeOutcome }
+  return { state: 'succeeded', end: ended(null, 0, now), outputs, repro: null, retryable: false, nodeOutcome }
 
   async function runStep(
     step: WorkflowStep,

@@ -8,7 +8,7 @@
  */
 import { setMaxListeners } from 'node:events'
 import { resolve } from 'node:path'
-import type { JobState, LogStream, RunState, StepState } from '../../../shared/model'
+import type { AttemptState, JobState, LogStream, RunState, StepState } from '../../../shared/model'
 import type { FarmNode } from '../farm/farm-model'
 import { explainRequirements } from '../scheduler/capability-match'
 import type { RunStore } from '../store/run-store'
@@ -118,6 +118,8 @@ interface Instance extends PlannedInstance {
   abort: AbortController
   /** Nodes where an attempt failed for the node's sake: a retry goes elsewhere when it can. */
   avoid: Set<string>
+  /** Attempts made again for the node's sake so far (preemptions do not count). */
+  retried: number
 }
 
 /** A workflow job while the run goes on: waiting, then its instances, then done. */
@@ -482,6 +484,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
           state: 'pending' as JobState,
           abort: new AbortController(),
           avoid: new Set<string>(),
+          retried: 0,
         }
       }
       const added = store.addJob(runId, {
@@ -499,6 +502,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         state: 'pending' as JobState,
         abort: new AbortController(),
         avoid: new Set<string>(),
+        retried: 0,
       }
     })
     g.queue = [...g.instances]
@@ -528,17 +532,30 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   }
 
   const start = (g: Group, inst: Instance, node: FarmNode, claimId: number) => {
+    // Recorded before anything runs on the node; ended in finish() with how it ended.
+    let attempt: { id: number; number: number }
+    try {
+      attempt = store.startAttempt({
+        jobId: inst.jobId,
+        node: node.name,
+        claimId,
+        holder: dispatcher.claims.holder,
+        at: Date.now(),
+      })
+    } catch (e) {
+      // Nothing started: the slot goes back (the run loop records the error).
+      dispatcher.release(claimId)
+      throw e
+    }
     g.queue.splice(g.queue.indexOf(inst), 1)
     g.running++
     g.startedAt ??= Date.now()
-    // Recorded before anything runs on the node; ended in finish() with how it ended.
-    const attempt = store.startAttempt({
-      jobId: inst.jobId,
-      node: node.name,
-      claimId,
-      holder: dispatcher.claims.holder,
-      at: Date.now(),
-    })
+    let ended = false
+    const endAttempt = (state: AttemptState, reason: string | null) => {
+      if (ended) return
+      ended = true
+      store.endAttempt(attempt.id, state, reason)
+    }
     const strategy = {
       'fail-fast': g.failFast,
       'job-index': inst.index,
@@ -571,11 +588,16 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         stepChanged: (i, name, state, code) => observer.stepChanged?.(runId, inst.key, i, name, state, code),
       },
     )
-      .then((r) => finish(g, inst, node, attempt, r))
+      .then((r) => finish(g, inst, node, attempt, endAttempt, r))
       .catch((e: Error) => {
         const reason = `internal error: ${e.message}`
-        setInstance(inst, 'failed', { reason, finishedAt: Date.now() })
-        store.endAttempt(attempt.id, 'failed', logs.mask(reason))
+        try {
+          endAttempt('failed', logs.mask(reason))
+          setInstance(inst, 'failed', { reason, finishedAt: Date.now() })
+        } catch {
+          // Its record could not be written either: the run's own error path ends it.
+        }
+        notice(`job ${inst.key}: ${reason}`)
       })
       .finally(() => {
         g.running--
@@ -595,6 +617,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     inst: Instance,
     node: FarmNode,
     attempt: { id: number; number: number },
+    endAttempt: (state: AttemptState, reason: string | null) => void,
     result: JobInstanceResult,
   ) => {
     let r = result
@@ -611,16 +634,12 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     const why = inst.abort.signal.reason
     // Preempted while it ended anyway (its last step done, or failed): its result stands.
     if (why instanceof Preempted && r.state === 'cancelled') {
-      store.endAttempt(attempt.id, 'preempted', why.message)
+      endAttempt('preempted', why.message)
       notice(`job ${inst.key} was ${why.message}`)
       return requeue(g, inst, attempt.number, why.message, 0)
     }
     const stopped = runSignal.aborted || g.abort.signal.aborted || inst.abort.signal.aborted
-    const retry =
-      r.state === 'failed' &&
-      r.nodeOutcome?.kind === 'infrastructure' &&
-      attempt.number <= retries &&
-      !stopped
+    const retry = r.state === 'failed' && r.retryable && inst.retried < retries && !stopped
     const left = inst.nodes.filter((n) => !quarantined.has(n.name))
     if (retry && !left.length) {
       // Its nodes were quarantined (this failure may have done it): nowhere to try again.
@@ -629,18 +648,19 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     } else if (retry) {
       // The node's fault, not the job's: try again, elsewhere when another node fits.
       inst.avoid.add(node.name)
+      inst.retried++
       const elsewhere = left.some((n) => !inst.avoid.has(n.name))
-      const delay = backoff(attempt.number)
+      const delay = backoff(inst.retried)
       const reason =
         `attempt ${attempt.number} failed on ${node.name} for the node's sake (${r.end.reason}); ` +
-        `attempt ${attempt.number + 1} of at most ${retries + 1} starts in about ${Math.round(delay / 1000)} s` +
+        `attempt ${attempt.number + 1} (retry ${inst.retried} of at most ${retries}) starts in about ${Math.round(delay / 1000)} s` +
         (elsewhere ? ' on another node' : `, on ${node.name} again (no other node fits)`)
-      store.endAttempt(attempt.id, 'failed', r.end.reason)
+      endAttempt('failed', r.end.reason)
       notice(`job ${inst.key}: ${reason}`)
       return requeue(g, inst, attempt.number, reason, delay)
     }
     setInstance(inst, r.state, { ...r.end, outputs: r.outputs, repro: r.repro })
-    store.endAttempt(attempt.id, r.state, r.state === 'succeeded' ? null : r.end.reason)
+    endAttempt(r.state, r.state === 'succeeded' ? null : r.end.reason)
     Object.assign(g.outputs, r.outputs)
     if (r.state === 'failed' && g.failFast && g.instances.length > 1)
       g.abort.abort(new FailFastCancel(inst.key))

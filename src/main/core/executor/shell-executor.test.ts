@@ -10,8 +10,8 @@ afterEach(async () => {
   for (const env of live.splice(0)) await env.dispose()
 })
 
-async function prepare(jobKey = 'build', graceMs = 0) {
-  const job = await new ShellExecutor(new LocalCommandRunner()).prepare(
+async function prepare(jobKey = 'build', graceMs = 0, runner: CommandRunner = new LocalCommandRunner()) {
+  const job = await new ShellExecutor(runner).prepare(
     { instance: 'test-instance', runId: 7, jobKey, image: 'ignored:latest', graceMs },
     () => {},
     new AbortController().signal,
@@ -236,8 +236,9 @@ describe('ShellExecutor: stopping a step', () => {
     }
   }
   const started = async (job: JobEnvironment, file: string) => {
-    for (let i = 0; i < 500 && !existsSync(`${job.workspace}/${file}`); i++)
+    for (let i = 0; i < 1000 && !existsSync(`${job.workspace}/${file}`); i++)
       await new Promise((r) => setTimeout(r, 10))
+    if (!existsSync(`${job.workspace}/${file}`)) throw new Error(`the step never made ${file}`)
   }
 
   it('sends SIGTERM to the whole step first, so it may clean up, within the grace period', async () => {
@@ -261,6 +262,32 @@ describe('ShellExecutor: stopping a step', () => {
     for (let i = 0; i < 100 && alive(child); i++) await new Promise((res) => setTimeout(res, 20))
     expect(alive(child)).toBe(false)
   })
+
+  it('kills what outlives its launcher once the grace period is over, as over SSH', async () => {
+    // Like an SSH channel: giving a command up does not signal its process group, so only the
+    // executor's own SIGKILL to the group (remembered from the SIGTERM) can end what lives on.
+    const local = new LocalCommandRunner()
+    const sshLike: CommandRunner = {
+      run: (command, onOutput, signal, input) =>
+        new Promise((resolve, reject) => {
+          signal.addEventListener('abort', () => resolve(null), { once: true })
+          local.run(command, onOutput, new AbortController().signal, input).then(resolve, reject)
+        }),
+    }
+    const job = await prepare('outlives', 200, sshLike)
+    const abort = new AbortController()
+    const run = step(
+      job,
+      { script: "trap 'exit 0' TERM; (trap '' TERM; sleep 30) & echo $! > child; touch ready; wait" },
+      abort.signal,
+    )
+    await started(job, 'ready')
+    abort.abort()
+    expect((await run).code).toBeNull()
+    const child = Number((await step(job, { script: 'cat child' })).stdout)
+    for (let i = 0; i < 250 && alive(child); i++) await new Promise((res) => setTimeout(res, 20))
+    expect(alive(child)).toBe(false)
+  }, 20_000)
 
   it('kills what ignores SIGTERM once the grace period is over, its children included', async () => {
     const job = await prepare('kill', 200)

@@ -13,7 +13,7 @@ import {
   type OutputSink,
   type StepCommand,
 } from './job-environment'
-import { shellDelivery, stepFiles, stopGroup, unexportable } from './step-launcher'
+import { killGroup, shellDelivery, stepFiles, stopGroup, unexportable } from './step-launcher'
 
 /** Every job workspace is `${TMPDIR:-/tmp}/yardmaster-<run>-<job>-XXXXXX`: the health probe counts them as our jobs. */
 export const SHELL_WORKSPACE_PREFIX = 'yardmaster-'
@@ -75,17 +75,26 @@ class ShellJob implements JobEnvironment {
     // after the grace period, then the command is given up.
     const hard = new AbortController()
     let timer: NodeJS.Timeout | null = null
-    const signalGroup = (s: 'TERM' | 'KILL') =>
-      this.commands.run(stopGroup(files, s), () => {}, new AbortController().signal).catch(() => null)
+    // The step's process group, once SIGTERM found it: the launcher's pid file may be gone by the KILL.
+    let group: number | null = null
+    const send = (command: string) => {
+      let out = ''
+      return this.commands
+        .run(command, (_s, d) => void (out += d.toString()), new AbortController().signal)
+        .then(() => out.trim())
+        .catch(() => '')
+    }
     const kill = () => {
       // Given up a second after the KILL at the latest: a stalled connection may never answer.
       const giveUp = () => hard.abort()
-      void signalGroup('KILL').finally(giveUp)
+      void send(group !== null ? killGroup(group) : stopGroup(files, 'KILL')).finally(giveUp)
       setTimeout(giveUp, 1_000).unref()
     }
     const stop = () => {
       if (this.graceMs <= 0) return kill()
-      void signalGroup('TERM')
+      void send(stopGroup(files, 'TERM')).then((printed) => {
+        if (/^\d+$/.test(printed)) group = Number(printed)
+      })
       timer = setTimeout(kill, this.graceMs)
     }
     if (signal.aborted) return null

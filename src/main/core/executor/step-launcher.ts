@@ -190,13 +190,20 @@ function extensionFor(shell: StepCommand['shell']): string {
 
 /**
  * The command that sends `signal` to a running step's process group (shell nodes), by the number
- * its launcher wrote. A step stopped as it starts may not have written it yet: wait for it a
+ * its launcher wrote, and prints that number: the launcher's folder goes when it exits on SIGTERM
+ * while what it started may live on, so the SIGKILL after the grace period uses the number
+ * printed (killGroup). A step stopped as it starts may not have written it yet: wait for it a
  * little (up to about 5 s); nothing is signalled once the step has ended.
  */
 export function stopGroup(files: Pick<StepFiles, 'dir'>, signal: 'TERM' | 'KILL'): string {
   const pid = shellQuote(`${files.dir}/pid`)
   return (
     `i=0; while [ ! -s ${pid} ] && [ $i -lt 50 ]; do sleep 0.1 2>/dev/null || sleep 1; i=$((i+1)); done; ` +
-    `p=$(cat ${pid} 2>/dev/null) && [ -n "$p" ] && kill -${signal} -"$p" 2>/dev/null; exit 0`
+    `p=$(cat ${pid} 2>/dev/null) && [ -n "$p" ] && kill -${signal} -"$p" 2>/dev/null; echo "$p"; exit 0`
   )
+}
+
+/** SIGKILL to a process group by its number (as stopGroup printed it). */
+export function killGroup(pgid: number): string {
+  return `kill -KILL -${pgid} 2>/dev/null; exit 0`
 }

@@ -369,14 +369,19 @@ export class RunStore {
       .immediate()
   }
 
+  /** Ends an attempt; IMMEDIATE, so a reaper in another process cannot end it in between. */
   endAttempt(id: number, state: AttemptState, reason: string | null, at = Date.now()): void {
-    const row = this.db.prepare('SELECT state FROM attempts WHERE id = ?').get(id) as
-      { state: AttemptState } | undefined
-    if (!row) throw new Error(`no attempt ${id} in this history`)
-    attemptTransition(id, row.state, state)
     this.db
-      .prepare('UPDATE attempts SET state = ?, reason = ?, finished_at = ? WHERE id = ?')
-      .run(state, reason, at, id)
+      .transaction(() => {
+        const row = this.db.prepare('SELECT state FROM attempts WHERE id = ?').get(id) as
+          { state: AttemptState } | undefined
+        if (!row) throw new Error(`no attempt ${id} in this history`)
+        attemptTransition(id, row.state, state)
+        this.db
+          .prepare('UPDATE attempts SET state = ?, reason = ?, finished_at = ? WHERE id = ?')
+          .run(state, reason, at, id)
+      })
+      .immediate()
   }
 
   updateStep(stepId: number, patch: StepPatch): void {

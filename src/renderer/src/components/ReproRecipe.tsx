@@ -34,13 +34,21 @@ export function ReproView({ recipe }: { recipe: ReproRecipe }) {
 
 /** The command that opens a shell like the step's: in its image on docker nodes, in a workspace on shell nodes. */
 export function reproCommand(r: ReproRecipe): string {
+  // Every value from the workflow is quoted: the command is for pasting into a terminal.
   const shell = r.shell === 'bash' || r.shell === 'sh' ? r.shell : 'sh'
   const cd = r.workingDirectory
-    ? `/workspace/${r.workingDirectory.replace(/^\/workspace\/?/, '')}`
+    ? `/workspace/${r.workingDirectory.replace(/^\/workspace\/?/, '')}`.replace(/\/$/, '')
     : '/workspace'
-  const engine = r.address ? `docker -H ssh://${r.address}` : 'docker'
+  const engine = r.address ? `docker -H ${quote(`ssh://${r.address}`)}` : 'docker'
   if (r.image)
-    return `${engine} run --rm -it -v "$PWD:/workspace" -w ${cd.replace(/\/$/, '')} ${r.imageId ?? r.image} ${shell}`
-  const login = r.address ? `ssh -p ${r.address.split(':').pop()} ${r.address.replace(/:\d+$/, '')}` : 'sh'
-  return `${login}   # then: cd to a checkout of the repository and run the script with ${r.shell}`
+    return `${engine} run --rm -it -v "$PWD:/workspace" -w ${quote(cd)} ${quote(r.imageId ?? r.image)} ${shell}`
+  const login = r.address
+    ? `ssh -p ${quote(r.address.split(':').pop()!)} ${quote(r.address.replace(/:\d+$/, ''))}`
+    : 'sh'
+  return `${login}   # then: cd to a checkout of the repository and run the script with ${quote(r.shell)}`
+}
+
+/** A word for a POSIX shell: as it is when it is plain, else in single quotes. */
+function quote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`
 }

