@@ -17,7 +17,7 @@ import {
 
 const RERUN_MODES = ['all', 'failed', 'job'] as const
 
-export function queueHandlers({ orchestrator }: BackendContext) {
+export function queueHandlers({ orchestrator, workflows }: BackendContext) {
   const list = (): QueueView => orchestrator.queue()
   return {
     'runs.trigger': async (args: {
@@ -26,16 +26,21 @@ export function queueHandlers({ orchestrator }: BackendContext) {
       event?: string
       priority?: Priority
       labels?: string[]
-    }) =>
-      triggered(
-        await orchestrator.trigger({
-          workflowFile: workflowFileOf(args),
-          inputs: stringMap(args, 'inputs'),
-          event: optionalString(args, 'event', 100),
-          priority: args.priority === undefined ? undefined : requireOneOf(args, 'priority', PRIORITIES),
-          labels: stringList(args, 'labels'),
-        }),
-      ),
+    }) => {
+      const req = {
+        workflowFile: workflowFileOf(args),
+        inputs: stringMap(args, 'inputs'),
+        event: optionalString(args, 'event', 100),
+        priority: args.priority === undefined ? undefined : requireOneOf(args, 'priority', PRIORITIES),
+        labels: stringList(args, 'labels'),
+      }
+      if (!workflows.knows(req.workflowFile))
+        throw new InvalidArgumentError(
+          `"workflowFile" ${req.workflowFile} is not a workflow the console knows: add its folder under ` +
+            'Workflows (workflows.addFolder), or run it once with yardmaster run',
+        )
+      return triggered(await orchestrator.trigger(req))
+    },
     'runs.cancel': (args: { runId: number }) => {
       const runId = requireInt(args, 'runId', 1)
       orchestrator.cancelRun(runId)

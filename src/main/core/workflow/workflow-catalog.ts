@@ -3,7 +3,7 @@
  * of folders the user added (kept in the data directory as workflow-folders.json). Each is read
  * and validated when listed, so its problems show beside it.
  */
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, readdirSync, realpathSync, statSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { WorkflowView } from '../../../shared/model'
 import { formatProblem, InvalidSourceError } from '../source/source-error'
@@ -43,6 +43,24 @@ export class WorkflowCatalog {
     if (!folders.includes(dir))
       throw new Error(`${dir} is not among the added folders: ${folders.join(', ') || 'none'}`)
     this.save(folders.filter((f) => f !== dir))
+  }
+
+  /**
+   * Is this (after links) one of the workflows the console knows: in an added folder, or run
+   * before? The console reads no other file for a caller: its text would show in parse errors.
+   */
+  knows(file: string): boolean {
+    const real = (f: string): string | null => {
+      try {
+        return realpathSync(f)
+      } catch {
+        return null
+      }
+    }
+    const target = real(resolve(file))
+    if (target === null) return false
+    const known = [...this.folders().flatMap(workflowFilesIn), ...this.history()]
+    return known.some((k) => real(k) === target)
   }
 
   /** Folder workflows first (by folder, then name), then files from history not among them. */
