@@ -65,6 +65,16 @@ describe('the console in Chromium', () => {
       .poll(() => jobs.locator('[data-job="b"]').textContent())
       .toMatch(/skipped.*needs job "a", which failed/s)
     await expect.poll(() => log.textContent()).toContain('about to fail')
+    // How to reproduce it: where it ran, in which image (by id), and the script as it ran.
+    const repro = page.locator('details.repro')
+    await repro.locator('summary').click()
+    await expect.poll(() => repro.textContent()).toMatch(/node\s*n2/)
+    await expect.poll(() => repro.textContent()).toMatch(/lab\/busybox:1\s*\(sha256:[0-9a-f]{64}\)/)
+    await expect
+      .poll(() => repro.locator('pre.command').textContent())
+      .toMatch(/^docker -H ssh:\/\/yardlab@127\.0\.0\.12:2222 run --rm -it .* sha256:[0-9a-f]{64} /)
+    await expect.poll(() => repro.locator('pre.script').textContent()).toBe('echo "about to fail"; exit 3')
+    await page.screenshot({ path: join(REPO, 'docs', 'screenshots', 'failed-run.png') })
 
     // Back to the successful run for the picture.
     await runs.locator('[data-run-id="2"]').click()
