@@ -315,6 +315,10 @@ export class RunStore {
   }
 
   setRunState(runId: number, state: RunState, at = Date.now()): void {
+    this.checked(false, () => this.writeRunState(runId, state, at))
+  }
+
+  private writeRunState(runId: number, state: RunState, at: number): void {
     const row = this.db.prepare('SELECT state FROM runs WHERE id = ?').get(runId) as
       { state: RunState } | undefined
     if (!row) throw new RunNotFoundError(runId)
@@ -333,7 +337,14 @@ export class RunStore {
   }
 
   updateJob(jobId: number, patch: JobPatch): void {
-    if (patch.state !== undefined) jobTransition(jobId, this.stateOf('jobs', jobId) as JobState, patch.state)
+    this.checked(patch.state === undefined, () => {
+      if (patch.state !== undefined)
+        jobTransition(jobId, this.stateOf('jobs', jobId) as JobState, patch.state)
+      this.writeJob(jobId, patch)
+    })
+  }
+
+  private writeJob(jobId: number, patch: JobPatch): void {
     this.update('jobs', jobId, {
       state: patch.state,
       node_name: patch.nodeName,
@@ -385,8 +396,24 @@ export class RunStore {
   }
 
   updateStep(stepId: number, patch: StepPatch): void {
-    if (patch.state !== undefined)
-      stepTransition(stepId, this.stateOf('steps', stepId) as StepState, patch.state)
+    this.checked(patch.state === undefined, () => {
+      if (patch.state !== undefined)
+        stepTransition(stepId, this.stateOf('steps', stepId) as StepState, patch.state)
+      this.writeStep(stepId, patch)
+    })
+  }
+
+  /**
+   * A state change is checked and written under the write lock (IMMEDIATE): another process (a
+   * reaper marking a job lost) cannot change the state between the check and the write. Writes
+   * that change no state need no lock.
+   */
+  private checked(plain: boolean, write: () => void): void {
+    if (plain) write()
+    else this.db.transaction(write).immediate()
+  }
+
+  private writeStep(stepId: number, patch: StepPatch): void {
     this.update('steps', stepId, {
       state: patch.state,
       exit_code: patch.exitCode,
