@@ -13,7 +13,14 @@ import type Docker from 'dockerode'
 import type { FarmNode } from '../farm/farm-model'
 import { describeNode } from '../farm/farm-model'
 import { JobSetupError } from './job-failures'
-import type { JobEnvironment, JobSetup, NodeExecutor, OutputSink, StepCommand } from './job-environment'
+import {
+  stopGracefully,
+  type JobEnvironment,
+  type JobSetup,
+  type NodeExecutor,
+  type OutputSink,
+  type StepCommand,
+} from './job-environment'
 import { pullImage } from '../farm/image-pull'
 import { allowHint, refusedHostPaths } from '../scheduler/bind-mounts'
 import { execDelivery, stepFiles } from './step-launcher'
@@ -186,21 +193,17 @@ class ContainerJob implements JobEnvironment {
     // docker exec has no kill. Stopping: SIGTERM to every process of the job's container but its
     // first (from a second exec: kill -1 spares init and the caller), so the step may clean up;
     // after the grace period the container is killed, which ends the stream.
-    let timer: NodeJS.Timeout | null = null
-    const kill = () => void this.container.kill().catch(() => {})
-    const stop = () => {
-      if (this.graceMs <= 0) return kill()
-      void this.signalAll('TERM')
-      timer = setTimeout(kill, this.graceMs)
-    }
-    signal.addEventListener('abort', stop, { once: true })
-    // Aborted while the exec was made: the step has started all the same.
-    if (signal.aborted) stop()
+    // (Aborted while the exec was made: the step has started all the same, and is stopped.)
+    const disarm = stopGracefully(
+      signal,
+      this.graceMs,
+      () => void this.signalAll('TERM'),
+      () => void this.container.kill().catch(() => {}),
+    )
     try {
       await demux(this.docker.modem, stream, onOutput)
     } finally {
-      signal.removeEventListener('abort', stop)
-      if (timer) clearTimeout(timer)
+      disarm()
     }
     if (signal.aborted) return null
     const info = await exec.inspect()

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process'
 import fc from 'fast-check'
-import { describe, expect, it } from 'vitest'
-import { shellQuote } from './job-environment'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { shellQuote, stopGracefully } from './job-environment'
 
 /** What sh prints for `printf %s <word>`: the word as the shell saw it. */
 const echoed = (quoted: string) =>
@@ -64,5 +64,61 @@ describe('shellQuote', () => {
     )
     const out = execFileSync('/bin/sh', ['-c', `printf '%s\\0' ${words.map(shellQuote).join(' ')}`])
     expect(out.toString('utf8').split('\0').slice(0, -1)).toEqual(words)
+  })
+})
+
+describe('stopGracefully', () => {
+  afterEach(() => vi.useRealTimers())
+
+  it('terms at once, kills when the grace period is over, and does nothing once disarmed', () => {
+    vi.useFakeTimers()
+    const calls: string[] = []
+    const abort = new AbortController()
+    const disarm = stopGracefully(
+      abort.signal,
+      10_000,
+      () => calls.push('term'),
+      () => calls.push('kill'),
+    )
+    expect(calls).toEqual([])
+    abort.abort()
+    expect(calls).toEqual(['term'])
+    vi.advanceTimersByTime(9_999)
+    expect(calls).toEqual(['term'])
+    vi.advanceTimersByTime(1)
+    expect(calls).toEqual(['term', 'kill'])
+    disarm()
+
+    const ended: string[] = []
+    const second = new AbortController()
+    const off = stopGracefully(
+      second.signal,
+      10_000,
+      () => ended.push('term'),
+      () => ended.push('kill'),
+    )
+    second.abort()
+    off() // the step ended on SIGTERM: no SIGKILL follows
+    vi.advanceTimersByTime(60_000)
+    expect(ended).toEqual(['term'])
+  })
+
+  it('kills at once without a grace period, and stops a step whose signal had already aborted', () => {
+    const calls: string[] = []
+    stopGracefully(
+      AbortSignal.abort(),
+      0,
+      () => calls.push('term'),
+      () => calls.push('kill'),
+    )
+    expect(calls).toEqual(['kill'])
+    const untouched: string[] = []
+    stopGracefully(
+      new AbortController().signal,
+      0,
+      () => untouched.push('term'),
+      () => untouched.push('kill'),
+    )()
+    expect(untouched).toEqual([])
   })
 })

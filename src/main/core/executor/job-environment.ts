@@ -72,3 +72,28 @@ export interface NodeExecutor {
 export function shellQuote(word: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`
 }
+
+/**
+ * How every executor stops a step: once `signal` aborts (also if it already has), `term()` so the
+ * step may clean up, then `kill()` when `graceMs` is over (at once, without `term`, when it is 0).
+ * Returns what disarms it once the step has ended.
+ */
+export function stopGracefully(
+  signal: AbortSignal,
+  graceMs: number,
+  term: () => void,
+  kill: () => void,
+): () => void {
+  let timer: NodeJS.Timeout | null = null
+  const stop = () => {
+    if (graceMs <= 0) return kill()
+    term()
+    timer = setTimeout(kill, graceMs)
+  }
+  signal.addEventListener('abort', stop, { once: true })
+  if (signal.aborted) stop()
+  return () => {
+    signal.removeEventListener('abort', stop)
+    if (timer) clearTimeout(timer)
+  }
+}

@@ -7,6 +7,7 @@
 import type { CommandRunner } from './command-runner'
 import {
   shellQuote,
+  stopGracefully,
   type JobEnvironment,
   type JobSetup,
   type NodeExecutor,
@@ -74,7 +75,6 @@ class ShellJob implements JobEnvironment {
     // Stopping: SIGTERM to the step's process group, so it may clean up; SIGKILL to what is left
     // after the grace period, then the command is given up.
     const hard = new AbortController()
-    let timer: NodeJS.Timeout | null = null
     // The step's process group, once SIGTERM found it: the launcher's pid file may be gone by the KILL.
     let group: number | null = null
     const send = (command: string) => {
@@ -90,21 +90,17 @@ class ShellJob implements JobEnvironment {
       void send(group !== null ? killGroup(group) : stopGroup(files, 'KILL')).finally(giveUp)
       setTimeout(giveUp, 1_000).unref()
     }
-    const stop = () => {
-      if (this.graceMs <= 0) return kill()
+    const term = () =>
       void send(stopGroup(files, 'TERM')).then((printed) => {
         if (/^\d+$/.test(printed)) group = Number(printed)
       })
-      timer = setTimeout(kill, this.graceMs)
-    }
     if (signal.aborted) return null
-    signal.addEventListener('abort', stop, { once: true })
+    const disarm = stopGracefully(signal, this.graceMs, term, kill)
     try {
       const code = await this.commands.run(command, onOutput, hard.signal, input)
       return signal.aborted ? null : code
     } finally {
-      signal.removeEventListener('abort', stop)
-      if (timer) clearTimeout(timer)
+      disarm()
     }
   }
 
