@@ -311,7 +311,8 @@ async function runInstance(
       if (outcome === 'cancelled') cancelled = true
       if (conclusion === 'failure') {
         jobFailed = true
-        if (!failure) failedImageId = (await environment.imageId?.()) ?? null
+        // Only the job's own failure gets a recipe: do not ask a node that just failed us.
+        if (!failure && nodeFaultStep !== step.index) failedImageId = (await environment.imageId?.()) ?? null
         failure ??= {
           step,
           nodes: nodeFaultStep === step.index,

@@ -29,7 +29,7 @@ import { sleep } from '../orchestrator/wait'
 import { ConcurrencyGate, concurrencyOf } from '../orchestrator/concurrency-gate'
 import { groupTransition, type GroupPhase } from '../orchestrator/lifecycle'
 import { LogSink, type LogTarget } from './log-sink'
-import { githubContext } from './run-contexts'
+import { githubContext, type Reused } from './run-contexts'
 import { planInstances, type PlannedInstance, type PreparedRun } from './prepare-run'
 import { SlotClaims } from '../orchestrator/slot-claims'
 import { Dispatcher, type Ticket } from '../orchestrator/dispatcher'
@@ -263,6 +263,19 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     store.updateJob(inst.jobId, { ...patch, state })
     observer.jobChanged?.(runId, inst.key, state, { node: patch.nodeName ?? undefined, reason: patch.reason })
   }
+  /** A job row (or matrix instance) a re-run takes from the earlier run instead of running it. */
+  const recordReused = (row: { key: string; jobId: number; stepIds: number[] }, reused: Reused) => {
+    const reason = `reused from run ${params.reuse!.runId} (not run again)`
+    store.updateJob(row.jobId, {
+      state: reused.state,
+      reason,
+      outputs: reused.outputs,
+      nodeName: reused.node,
+      finishedAt: Date.now(),
+    })
+    for (const id of row.stepIds) store.updateStep(id, { state: 'skipped', conclusion: 'skipped' })
+    observer.jobChanged?.(runId, row.key, reused.state, { reason })
+  }
   /** Ends a group that never got instances (skipped, cancelled, or its plan failed). */
   const endGroup = (g: Group, state: JobState, given: string) => {
     const reason = logs.mask(given)
@@ -376,20 +389,10 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     const reused = params.reuse?.jobs.get(job.key)
     if (reused) {
       // A re-run takes this job's result from the earlier run instead of running it again.
-      const row = rowOf(job)
       moveGroup(g, 'done')
       g.result = reused.state
       Object.assign(g.outputs, reused.outputs)
-      const reason = `reused from run ${params.reuse!.runId} (not run again)`
-      store.updateJob(row.jobId, {
-        state: reused.state,
-        reason,
-        outputs: reused.outputs,
-        nodeName: reused.node,
-        finishedAt: Date.now(),
-      })
-      for (const id of row.stepIds) store.updateStep(id, { state: 'skipped', conclusion: 'skipped' })
-      observer.jobChanged?.(runId, row.key, reused.state, { reason })
+      recordReused(rowOf(job), reused)
       return
     }
     const needs = needsContext(job)
@@ -473,33 +476,26 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       return endGroup(g, 'failed', `could not plan the job: ${(e as Error).message}`)
     }
     const row = rowOf(job)
-    g.instances = planned.map((p, index) => {
-      if (index === 0) {
-        if (p.key !== row.key || planned.length > 1) store.renameJob(row.jobId, p.key, p.name, p.runsOn)
-        return {
-          ...p,
-          jobId: row.jobId,
-          stepIds: row.stepIds,
-          index,
-          state: 'pending' as JobState,
-          abort: new AbortController(),
-          avoid: new Set<string>(),
-          retried: 0,
-        }
-      }
-      const added = store.addJob(runId, {
-        key: p.key,
-        name: p.name,
-        needs: job.needs,
-        runsOn: p.runsOn,
-        steps: job.steps.map((s) => s.name),
-      })
+    g.instances = planned.map((p, index): Instance => {
+      // The first instance takes the job's row; the others get rows of their own.
+      if (index === 0 && (p.key !== row.key || planned.length > 1))
+        store.renameJob(row.jobId, p.key, p.name, p.runsOn)
+      const ids =
+        index === 0
+          ? row
+          : store.addJob(runId, {
+              key: p.key,
+              name: p.name,
+              needs: job.needs,
+              runsOn: p.runsOn,
+              steps: job.steps.map((s) => s.name),
+            })
       return {
         ...p,
-        jobId: added.jobId,
-        stepIds: added.stepIds,
+        jobId: ids.jobId,
+        stepIds: ids.stepIds,
         index,
-        state: 'pending' as JobState,
+        state: 'pending',
         abort: new AbortController(),
         avoid: new Set<string>(),
         retried: 0,
@@ -513,13 +509,8 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         // Re-run for its failed instances: this one succeeded before and keeps that result.
         g.queue.splice(g.queue.indexOf(inst), 1)
         Object.assign(g.outputs, leg.outputs)
-        setInstance(inst, 'succeeded', {
-          reason: `reused from run ${params.reuse!.runId} (not run again)`,
-          outputs: leg.outputs,
-          nodeName: leg.node,
-          finishedAt: Date.now(),
-        })
-        for (const id of inst.stepIds) store.updateStep(id, { state: 'skipped', conclusion: 'skipped' })
+        inst.state = leg.state
+        recordReused(inst, leg)
         continue
       }
       if (!inst.nodes.length) {

@@ -20,6 +20,7 @@ import {
   type SchedulePolicy,
 } from '../scheduler/schedule'
 import type { SlotClaims } from './slot-claims'
+import type { RecordedWait } from '../store/claim-store'
 import type { HealthSample } from '../../../shared/model'
 import type { HealthThresholds } from '../farm/health/health-probe'
 import { effectiveSlots } from '../scheduler/effective-slots'
@@ -192,14 +193,7 @@ export class Dispatcher {
 
   /** Writes why jobs wait to the history (what changed since the last pass), for other processes. */
   private record(): boolean {
-    const waits: Array<{
-      jobId: number
-      reason: string
-      counts: Record<string, number>
-      position: number
-      since: number
-      expectedStart: number | null
-    }> = []
+    const waits: RecordedWait[] = []
     const now = new Set<number>()
     for (const w of this.waiting.values()) {
       now.add(w.req.jobId)

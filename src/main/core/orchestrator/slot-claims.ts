@@ -18,6 +18,7 @@ import type {
   LostJob,
   OrchestratorKind,
   OrchestratorRow,
+  RecordedWait,
   SlotClaimRow,
 } from '../store/claim-store'
 import { processAlive } from './process-alive'
@@ -125,7 +126,7 @@ export class SlotClaims {
   }
 
   /** Records why this orchestrator's jobs wait, for `yardmaster queue` and other processes. */
-  recordWaits(waits: Parameters<ClaimStore['setWaits']>[0], done: readonly number[]): void {
+  recordWaits(waits: readonly RecordedWait[], done: readonly number[]): void {
     this.store.setWaits(waits, done)
   }
 

@@ -26,6 +26,17 @@ export interface SlotClaimRow {
   claimedAt: number
 }
 
+/** Why a job waits for a slot, and its place, as its orchestrator records it (jobs.wait_*). */
+export interface RecordedWait {
+  jobId: number
+  reason: string
+  /** The farm's nodes by why none took it. */
+  counts: Record<string, number>
+  position: number
+  since: number
+  expectedStart: number | null
+}
+
 /** A run failed because its holder died: the workflow jobs that had finished before. */
 export interface LostRun {
   runId: number
@@ -161,17 +172,7 @@ export class ClaimStore {
   }
 
   /** Records why jobs wait (and their place), and clears it for those that no longer wait. */
-  setWaits(
-    waits: ReadonlyArray<{
-      jobId: number
-      reason: string
-      counts: Record<string, number>
-      position: number
-      since: number
-      expectedStart: number | null
-    }>,
-    done: readonly number[],
-  ): void {
+  setWaits(waits: readonly RecordedWait[], done: readonly number[]): void {
     const set = this.db.prepare(
       'UPDATE jobs SET wait_reason = ?, wait_counts = ?, wait_position = ?, wait_since = ?, wait_expected_start = ? WHERE id = ?',
     )

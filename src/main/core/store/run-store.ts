@@ -315,7 +315,7 @@ export class RunStore {
   }
 
   setRunState(runId: number, state: RunState, at = Date.now()): void {
-    this.checked(false, () => this.writeRunState(runId, state, at))
+    this.exclusive(() => this.writeRunState(runId, state, at))
   }
 
   private writeRunState(runId: number, state: RunState, at: number): void {
@@ -336,10 +336,16 @@ export class RunStore {
     this.db.prepare('UPDATE runs SET expected_finish = ? WHERE id = ?').run(at, runId)
   }
 
+  /**
+   * A state change is checked and written under the write lock (exclusive: BEGIN IMMEDIATE), so
+   * another process (a reaper marking a job lost) cannot change the state in between; writes that
+   * change no state take no lock. So for steps, runs and attempts.
+   */
   updateJob(jobId: number, patch: JobPatch): void {
-    this.checked(patch.state === undefined, () => {
-      if (patch.state !== undefined)
-        jobTransition(jobId, this.stateOf('jobs', jobId) as JobState, patch.state)
+    const state = patch.state
+    if (state === undefined) return this.writeJob(jobId, patch)
+    this.exclusive(() => {
+      jobTransition(jobId, this.stateOf('jobs', jobId) as JobState, state)
       this.writeJob(jobId, patch)
     })
   }
@@ -360,57 +366,40 @@ export class RunStore {
 
   /** Records that a job was given a node and a slot, before anything runs there. */
   startAttempt(a: NewAttempt): { id: number; number: number } {
-    return this.db
-      .transaction(() => {
-        const { n } = this.db
-          .prepare('SELECT COALESCE(MAX(number), 0) + 1 AS n FROM attempts WHERE job_id = ?')
-          .get(a.jobId) as { n: number }
-        const id = Number(
-          this.db
-            .prepare(
-              `INSERT INTO attempts (job_id, number, node_name, claim_id, holder, state, started_at)
-             VALUES (?, ?, ?, ?, ?, 'running', ?)`,
-            )
-            .run(a.jobId, n, a.node, a.claimId, a.holder, a.at).lastInsertRowid,
-        )
-        return { id, number: n }
-        // IMMEDIATE: it reads, then writes; a deferred one would fail at once (SQLITE_BUSY, no wait)
-        // when another process wrote in between.
-      })
-      .immediate()
-  }
-
-  /** Ends an attempt; IMMEDIATE, so a reaper in another process cannot end it in between. */
-  endAttempt(id: number, state: AttemptState, reason: string | null, at = Date.now()): void {
-    this.db
-      .transaction(() => {
-        const row = this.db.prepare('SELECT state FROM attempts WHERE id = ?').get(id) as
-          { state: AttemptState } | undefined
-        if (!row) throw new Error(`no attempt ${id} in this history`)
-        attemptTransition(id, row.state, state)
+    // Exclusive: it reads, then writes; a deferred transaction would fail at once (SQLITE_BUSY,
+    // no wait) when another process wrote in between.
+    return this.exclusive(() => {
+      const { n } = this.db
+        .prepare('SELECT COALESCE(MAX(number), 0) + 1 AS n FROM attempts WHERE job_id = ?')
+        .get(a.jobId) as { n: number }
+      const id = Number(
         this.db
-          .prepare('UPDATE attempts SET state = ?, reason = ?, finished_at = ? WHERE id = ?')
-          .run(state, reason, at, id)
-      })
-      .immediate()
-  }
-
-  updateStep(stepId: number, patch: StepPatch): void {
-    this.checked(patch.state === undefined, () => {
-      if (patch.state !== undefined)
-        stepTransition(stepId, this.stateOf('steps', stepId) as StepState, patch.state)
-      this.writeStep(stepId, patch)
+          .prepare(
+            `INSERT INTO attempts (job_id, number, node_name, claim_id, holder, state, started_at)
+             VALUES (?, ?, ?, ?, ?, 'running', ?)`,
+          )
+          .run(a.jobId, n, a.node, a.claimId, a.holder, a.at).lastInsertRowid,
+      )
+      return { id, number: n }
     })
   }
 
-  /**
-   * A state change is checked and written under the write lock (IMMEDIATE): another process (a
-   * reaper marking a job lost) cannot change the state between the check and the write. Writes
-   * that change no state need no lock.
-   */
-  private checked(plain: boolean, write: () => void): void {
-    if (plain) write()
-    else this.db.transaction(write).immediate()
+  endAttempt(id: number, state: AttemptState, reason: string | null, at = Date.now()): void {
+    this.exclusive(() => {
+      attemptTransition(id, this.stateOf('attempts', id) as AttemptState, state)
+      this.db
+        .prepare('UPDATE attempts SET state = ?, reason = ?, finished_at = ? WHERE id = ?')
+        .run(state, reason, at, id)
+    })
+  }
+
+  updateStep(stepId: number, patch: StepPatch): void {
+    const state = patch.state
+    if (state === undefined) return this.writeStep(stepId, patch)
+    this.exclusive(() => {
+      stepTransition(stepId, this.stateOf('steps', stepId) as StepState, state)
+      this.writeStep(stepId, patch)
+    })
   }
 
   private writeStep(stepId: number, patch: StepPatch): void {
@@ -580,10 +569,10 @@ export class RunStore {
     return this.db.pragma('data_version', { simple: true }) as number
   }
 
-  private stateOf(table: 'jobs' | 'steps', id: number): string {
+  private stateOf(table: 'jobs' | 'steps' | 'attempts', id: number): string {
     const row = this.db.prepare(`SELECT state FROM ${table} WHERE id = ?`).get(id) as
       { state: string } | undefined
-    if (!row) throw new Error(`no ${table === 'jobs' ? 'job' : 'step'} ${id} in this history`)
+    if (!row) throw new Error(`no ${table.slice(0, -1)} ${id} in this history`)
     return row.state
   }
 
