@@ -6,10 +6,11 @@
  * build ignores the development overrides (ELECTRON_RENDERER_URL, YARDMASTER_SQLITE_BINDING).
  */
 import { join } from 'node:path'
-import { app, BrowserWindow, ipcMain, session, shell, type IpcMainInvokeEvent } from 'electron'
+import { app, BrowserWindow, ipcMain, safeStorage, session, shell, type IpcMainInvokeEvent } from 'electron'
 import { createAppBackend, type AppBackend } from './api/app-backend'
 import type { Backend } from './api/backend'
 import { defaultDataDir } from './core/data-dir'
+import { ENV_KEY, envKeySource, keychainKeySource } from './core/secrets/secret-store'
 import { defaultFarm } from './core/farm/default-farm'
 import { loadFarmFile } from './core/farm/farm-file'
 import { CONTENT_SECURITY_POLICY } from './server/loopback-server'
@@ -25,7 +26,10 @@ async function createBackend(): Promise<AppBackend> {
   // (electron-builder's npmRebuild) and load their own build: the override is ignored there.
   const nativeBinding = app.isPackaged ? undefined : process.env.YARDMASTER_SQLITE_BINDING
   // Host keys: the farm's, the user's and the data dir's known_hosts; new hosts are trusted from the UI (node.trust).
-  return createAppBackend({ dataDir, farm, version: pkg.version, nativeBinding })
+  // Stored secrets: sealed by the OS keychain, unless YARDMASTER_SECRETS_KEY is set (then `serve`
+  // and the CLI on the same data dir can read them too).
+  const secretKeys = process.env[ENV_KEY] ? envKeySource() : keychainKeySource(dataDir, safeStorage)
+  return createAppBackend({ dataDir, farm, version: pkg.version, nativeBinding, secretKeys })
 }
 
 /** The bundled renderer; the only files whose pages may call the backend. */

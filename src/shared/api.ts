@@ -20,6 +20,7 @@ import type {
   QueueView,
   RunDetail,
   RunSummary,
+  SecretView,
   Series,
   TriggeredView,
   WorkflowView,
@@ -97,6 +98,14 @@ export interface ApiMethods {
   /** Adds a folder whose workflow files the console lists (kept in the data directory). */
   'workflows.addFolder': (args: { folder: string }) => WorkflowView[]
   'workflows.removeFolder': (args: { folder: string }) => WorkflowView[]
+  /** The farm's stored secrets: names and when each was set, never a value. */
+  'secrets.list': (args: Record<string, never>) => SecretView[]
+  /**
+   * Stores a secret (sealed at rest; given to the runs whose workflow names it). Write-only:
+   * no method reads a value back. Refused when this process has no key to seal it with.
+   */
+  'secrets.set': (args: { name: string; value: string }) => SecretView[]
+  'secrets.delete': (args: { name: string }) => SecretView[]
 }
 
 export interface ApiEvents {
@@ -156,6 +165,9 @@ export const METHOD_NAMES: readonly MethodName[] = [
   'workflows.list',
   'workflows.addFolder',
   'workflows.removeFolder',
+  'secrets.list',
+  'secrets.set',
+  'secrets.delete',
 ]
 
 export function isMethodName(name: unknown): name is MethodName {

@@ -456,8 +456,17 @@ export interface WorkflowView {
   problems: string[]
   /** Why the console knows it: a folder added, or an earlier run. */
   source: 'folder' | 'history'
-  /** Secrets it names (GITHUB_TOKEN aside): the console has none to give yet, so they are empty. */
+  /** Secrets it names (GITHUB_TOKEN aside). */
   secrets: string[]
+  /** Those of them the farm has not stored: empty in a run from the console, as GitHub leaves a missing secret. */
+  missingSecrets: string[]
   /** The class its runs are queued in unless the trigger chooses (env.YARDMASTER_PRIORITY); null: normal. */
   priority: Priority | null
+}
+
+/** A stored secret as clients see it: never its value. */
+export interface SecretView {
+  name: string
+  /** Epoch ms of the last set. */
+  updatedAt: number
 }

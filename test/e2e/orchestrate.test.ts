@@ -3,7 +3,7 @@
  * `yardmaster serve` hosting the orchestrator, on the lab. Screenshots of the Run form, the
  * Queue view and a cancelled run go to docs/screenshots/.
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -50,7 +50,9 @@ jobs:
     runs-on: [self-hosted, general]
     container: lab/busybox:1
     steps:
-      - run: echo "deploying \${{ inputs.target }} dry-run=\${{ inputs.dry-run }} for \${{ inputs.ticket }}"
+      - run: |
+          echo "deploying \${{ inputs.target }} dry-run=\${{ inputs.dry-run }} for \${{ inputs.ticket }}"
+          echo "key=$KEY length=\${#KEY}"
         env: { KEY: '\${{ secrets.PROD_KEY }}' }
 `,
     )
@@ -72,7 +74,9 @@ jobs:
       - run: echo quick one
 `,
     )
-    served = await serve(['--data-dir', dataDir, '--farm', lab().farmFile])
+    served = await serve(['--data-dir', dataDir, '--farm', lab().farmFile], {
+      YARDMASTER_SECRETS_KEY: 'the console e2e passphrase',
+    })
     browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS })
     page = await browser.newPage({ viewport: { width: 1360, height: 860 } })
     page.on('pageerror', (e) => errors.push(e.message))
@@ -99,10 +103,24 @@ jobs:
 
     await workflow('deploy.yml').getByRole('button', { name: 'Run' }).click()
     const form = page.getByRole('form', { name: 'Run Deploy' })
-    // It names a secret the console cannot give yet: said before the run, with what to do.
+    // It names a secret the farm has not stored: said before the run, with what to do.
     await expect
       .poll(() => form.getByRole('note').textContent())
-      .toMatch(/It uses secrets\.PROD_KEY: the console has no secrets to give yet.*--secret-env PROD_KEY/)
+      .toMatch(
+        /It uses secrets\.PROD_KEY, which is not stored: empty in a run from here.*Set it under Secrets/,
+      )
+    // Set it, write-only: the list shows its name, the page never holds its value again.
+    const secrets = page.getByRole('region', { name: 'Secrets' })
+    await secrets.getByLabel('Name').fill('prod_key')
+    await secrets.getByLabel('Value').fill('pr0d-k3y-sealed')
+    await secrets.getByRole('button', { name: 'Set' }).click()
+    await expect
+      .poll(() => secrets.getByRole('list', { name: 'Stored secrets' }).textContent())
+      .toMatch(/PROD_KEY/)
+    await expect.poll(() => secrets.getByLabel('Value').inputValue()).toBe('')
+    await expect.poll(() => form.getByRole('note').count()).toBe(0)
+    await secrets.screenshot({ path: join(SHOTS, 'secrets.png') })
+    expect(await page.content()).not.toContain('pr0d-k3y-sealed')
     // Required and empty: refused in the form, nothing sent.
     await form.getByRole('button', { name: 'Run workflow' }).click()
     await expect.poll(() => form.getByRole('alert').first().textContent()).toBe('ticket: required')
@@ -122,6 +140,18 @@ jobs:
     await expect
       .poll(() => page.getByRole('log', { name: 'Log' }).textContent())
       .toContain('deploying prod dry-run=false for REL-42')
+    // The step got the stored value (15 characters), and the log shows it masked.
+    await expect
+      .poll(() => page.getByRole('log', { name: 'Log' }).textContent())
+      .toContain('key=*** length=15')
+    const db = openDatabase(dataDir)
+    try {
+      const rows = db.prepare('SELECT text FROM log_lines').all() as Array<{ text: string }>
+      expect(rows.map((r) => r.text).join('\n')).not.toContain('pr0d-k3y-sealed')
+    } finally {
+      db.close()
+    }
+    expect(readFileSync(join(dataDir, 'secrets.json'), 'utf8')).not.toContain('pr0d-k3y-sealed')
   }, 120_000)
 
   it('shows a job waiting for a slot with why, cancels the running job, and re-runs the failed one', async () => {

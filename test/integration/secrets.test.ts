@@ -4,14 +4,14 @@
  * step writes cannot forge the file-command framing; and a workflow mounts from a node only what
  * the farm file allows.
  */
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import { openDatabase } from '../../src/main/core/store/database'
 import { cli, tempDir, type CliResult } from '../support/cli'
-import { hostEngine, lab } from '../support/lab'
+import { hostEngine, lab, REPO } from '../support/lab'
 
 const run = promisify(execFile)
 const SECRET = 'tok-5ecr3t-7e1d'
@@ -100,10 +100,29 @@ jobs:
         run: echo "LD=[\${LD_PRELOAD:-}] NO=[\${NODE_OPTIONS:-}] SHA=[$GITHUB_SHA] MINE=[$MINE] PATH1=[\${PATH%%:*}]"
 `
 
+/** `yardmaster secrets set NAME`, the value piped on stdin as a user would (never in argv). */
+async function storeSecret(dataDir: string, name: string, value: string): Promise<string> {
+  const child = spawn(process.execPath, [BIN, 'secrets', 'set', name, '--data-dir', dataDir], {
+    env: { ...process.env, YARDMASTER_SECRETS_KEY: PASSPHRASE },
+  })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()))
+  child.stdin.end(value + '\n')
+  const code = await new Promise<number | null>((r) => child.on('exit', r))
+  expect(code, out).toBe(0)
+  return out
+}
+
+const PASSPHRASE = 'the lab secrets passphrase'
+const BIN = join(REPO, 'bin', 'yardmaster.cjs')
+
+// Docker: the secret is stored (`yardmaster secrets set`, sealed in the data dir) and the run
+// takes it from there; shell: it is given with --secret. Both are masked the same way.
 describe.each([
-  { kind: 'docker', runsOn: 'general' },
-  { kind: 'shell', runsOn: 'general' },
-])('a secret on a $kind node', ({ kind, runsOn }) => {
+  { kind: 'docker', runsOn: 'general', stored: true },
+  { kind: 'shell', runsOn: 'general', stored: false },
+])('a secret on a $kind node (stored: $stored)', ({ kind, runsOn, stored }) => {
   let res: CliResult
   let seen: string
   let sawStep: boolean
@@ -116,10 +135,21 @@ describe.each([
     writeFileSync(farm, kind === 'shell' ? text.replace(/executor: docker/g, 'executor: shell') : text)
     const wf = join(dataDir, 'secret.yml')
     writeFileSync(wf, WORKFLOW.replace('RUNS_ON', runsOn))
-    ;({ res, seen, sawStep } = await watched(
-      ['run', wf, '--farm', farm, '--data-dir', dataDir, '--secret', `TOKEN=${SECRET}`, '--json'],
-      'sleep 2.71828',
-    ))
+    const given = stored ? [] : ['--secret', `TOKEN=${SECRET}`]
+    if (stored) {
+      // Stored under another case: names compare ignoring case, as GitHub's do.
+      expect(await storeSecret(dataDir, 'token', SECRET)).toMatch(/stored TOKEN \(15 bytes/)
+      expect(readFileSync(join(dataDir, 'secrets.json'), 'utf8')).not.toContain(SECRET)
+      process.env.YARDMASTER_SECRETS_KEY = PASSPHRASE
+    }
+    try {
+      ;({ res, seen, sawStep } = await watched(
+        ['run', wf, '--farm', farm, '--data-dir', dataDir, ...given, '--json'],
+        'sleep 2.71828',
+      ))
+    } finally {
+      delete process.env.YARDMASTER_SECRETS_KEY
+    }
     expect(res.code, res.out + res.err).toBe(0)
     // The watch did see the step running, and never the secret: not in ps, not in the engines.
     expect(sawStep).toBe(true)

@@ -11,7 +11,8 @@ export interface Served {
   stop(): Promise<void>
 }
 
-export async function serve(args: string[]): Promise<Served> {
+/** `env` is added to this process's environment for the child (YARDMASTER_SECRETS_KEY, say). */
+export async function serve(args: string[], env: Record<string, string> = {}): Promise<Served> {
   const bundle = join(REPO, 'out', 'main', 'cli.js')
   if (!existsSync(bundle) || !existsSync(join(REPO, 'out', 'renderer', 'index.html'))) {
     throw new Error('The app is not built: run `npm run build` (npm test does it for you).')
@@ -21,6 +22,7 @@ export async function serve(args: string[]): Promise<Served> {
     [join(REPO, 'bin', 'yardmaster.cjs'), 'serve', '--port', '0', ...args],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
     },
   )
   let out = ''

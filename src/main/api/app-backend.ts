@@ -12,6 +12,7 @@ import { Orchestrator, type OrchestratorOptions } from '../core/orchestrator/orc
 import { outOfService } from '../core/farm/node-admin'
 import { thresholdsFor } from '../core/farm/health/health-probe'
 import { WorkflowCatalog } from '../core/workflow/workflow-catalog'
+import { envKeySource, SecretStore, type SecretKeySource } from '../core/secrets/secret-store'
 import { Backend } from './backend'
 
 export interface AppBackendOptions {
@@ -26,6 +27,8 @@ export interface AppBackendOptions {
   farmOptions?: Pick<FarmServiceOptions, 'monitor' | 'pool' | 'timeoutMs'>
   /** Poll and lease timings (tests). */
   orchestratorOptions?: Pick<OrchestratorOptions, 'pollMs' | 'heartbeatMs' | 'leaseMs'>
+  /** Where the key of the stored secrets comes from. @default the passphrase in YARDMASTER_SECRETS_KEY */
+  secretKeys?: SecretKeySource
 }
 
 export interface AppBackend {
@@ -46,6 +49,7 @@ export function createAppBackend(opts: AppBackendOptions): AppBackend {
   })
   const metrics = new NodeMetricsStore(db)
   const store = new RunStore(db)
+  const secrets = new SecretStore(opts.dataDir, opts.secretKeys ?? envKeySource())
   // The orchestrator tells the backend what changed; the backend is made just below.
   let emit: Backend['emit'] | null = null
   const orchestrator = new Orchestrator({
@@ -66,13 +70,26 @@ export function createAppBackend(opts: AppBackendOptions): AppBackend {
       if (runId !== undefined) emit?.('run.changed', { runId })
     },
     logsStored: (runId, lastSeq) => emit?.('log.appended', { runId, lastSeq }),
+    secrets,
     ...opts.orchestratorOptions,
   })
   const backend = new Backend({
     store,
     farmService,
     orchestrator,
-    workflows: new WorkflowCatalog(opts.dataDir, () => store.workflowFiles()),
+    workflows: new WorkflowCatalog(
+      opts.dataDir,
+      () => store.workflowFiles(),
+      // A damaged secrets file lists every named secret as missing; setting one says why.
+      () => {
+        try {
+          return secrets.list().map((s) => s.name)
+        } catch {
+          return []
+        }
+      },
+    ),
+    secrets,
     dataDir: opts.dataDir,
     version: opts.version,
   })

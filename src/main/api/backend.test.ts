@@ -10,6 +10,7 @@ import { NodeMetricsStore } from '../core/store/node-metrics-store'
 import { RunStore, type NewRun } from '../core/store/run-store'
 import { Orchestrator } from '../core/orchestrator/orchestrator'
 import { WorkflowCatalog } from '../core/workflow/workflow-catalog'
+import { envKeySource, SecretStore } from '../core/secrets/secret-store'
 import { Backend } from './backend'
 
 const FARM: Farm = {
@@ -55,8 +56,21 @@ beforeEach(() => {
   // Not started either: the API's checks are what these tests are about (the orchestrator's own
   // tests run it: core/orchestrator/orchestrator.test.ts).
   const orchestrator = new Orchestrator({ db, farm: () => FARM, sessions: () => farmService.sessions })
-  const workflows = new WorkflowCatalog(dir, () => store.workflowFiles())
-  backend = new Backend({ store, farmService, orchestrator, workflows, dataDir: dir, version: '9.9.9' })
+  const secrets = new SecretStore(dir, envKeySource({ YARDMASTER_SECRETS_KEY: 'a passphrase for the tests' }))
+  const workflows = new WorkflowCatalog(
+    dir,
+    () => store.workflowFiles(),
+    () => secrets.list().map((s) => s.name),
+  )
+  backend = new Backend({
+    store,
+    farmService,
+    orchestrator,
+    workflows,
+    secrets,
+    dataDir: dir,
+    version: '9.9.9',
+  })
 })
 afterEach(async () => {
   backend.close()
@@ -291,7 +305,10 @@ describe('Backend.invoke', () => {
       ['/repo/ci.yml', 'history', null],
     ])
     expect(list[0]!.problems[0]).toMatch(/broken\.yml:2:\d+: /)
-    expect((list[1] as unknown as { secrets: string[] }).secrets).toEqual(['PROD_KEY'])
+    expect(list[1]).toMatchObject({ secrets: ['PROD_KEY'], missingSecrets: ['PROD_KEY'] })
+    await backend.invoke('secrets.set', { name: 'prod_key', value: 'v' })
+    const again = await backend.invoke('workflows.list', {})
+    expect(again.ok && (again.result as Array<{ missingSecrets: string[] }>)[1]!.missingSecrets).toEqual([])
     expect(list[1]!.inputs).toEqual([
       {
         name: 'env',
@@ -307,6 +324,24 @@ describe('Backend.invoke', () => {
     })
     const removed = await backend.invoke('workflows.removeFolder', { folder })
     expect(removed.ok && (removed.result as unknown[]).length).toBe(1)
+  })
+
+  it('stores secrets write-only: names come back, values never', async () => {
+    const set = await backend.invoke('secrets.set', { name: 'deploy_key', value: 'tok-5ecr3t' })
+    expect(set).toMatchObject({ ok: true, result: [{ name: 'DEPLOY_KEY' }] })
+    expect(JSON.stringify(await backend.invoke('secrets.list', {}))).not.toContain('5ecr3t')
+    // Refusals say why without echoing the value.
+    const bad = await backend.invoke('secrets.set', { name: '1bad', value: 'tok-5ecr3t' })
+    expect(bad).toMatchObject({ ok: false, error: { name: 'SecretStoreError' } })
+    expect(JSON.stringify(bad)).not.toContain('5ecr3t')
+    expect(await backend.invoke('secrets.set', { name: 'X', value: 7 })).toMatchObject({
+      ok: false,
+      error: { name: 'InvalidArgumentError', message: '"value" must be a string' },
+    })
+    expect(await backend.invoke('secrets.delete', { name: 'DEPLOY_KEY' })).toMatchObject({
+      ok: true,
+      result: [],
+    })
   })
 
   it('serves runs.list, runs.get and logs.get from the store', async () => {

@@ -15,10 +15,12 @@ import type { FarmService } from '../core/farm/farm-service'
 import type { Orchestrator } from '../core/orchestrator/orchestrator'
 import type { RunStore } from '../core/store/run-store'
 import type { WorkflowCatalog } from '../core/workflow/workflow-catalog'
+import type { SecretStore } from '../core/secrets/secret-store'
 import { farmHandlers } from './farm-handlers'
 import { queueHandlers } from './queue-handlers'
 import { runHandlers } from './run-handlers'
 import { workflowHandlers } from './workflow-handlers'
+import { secretHandlers } from './secret-handlers'
 
 export interface BackendContext {
   store: RunStore
@@ -27,6 +29,8 @@ export interface BackendContext {
   /** The queue, the runs it executes, cancel and re-run. */
   orchestrator: Orchestrator
   workflows: WorkflowCatalog
+  /** The farm's secrets: names listed, values set or deleted, never read back. */
+  secrets: SecretStore
   dataDir: string
   version: string
 }
@@ -47,6 +51,7 @@ export class Backend {
       ...farmHandlers(ctx),
       ...queueHandlers(ctx),
       ...workflowHandlers(ctx),
+      ...secretHandlers(ctx),
     }
     // node.changed and farm.changed come from the service (its health monitor, its edits).
     this.detachFarm = ctx.farmService.subscribe((event, payload) => this.emit(event, payload))

@@ -166,6 +166,7 @@ export const COMMANDS = [
   'logs',
   'cancel',
   'rerun',
+  'secrets',
   'help',
   'version',
 ] as const

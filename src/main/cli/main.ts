@@ -10,11 +10,13 @@ import { historyCommand } from './history-command'
 import { validateCommand } from './validate-command'
 import { planCommand } from './plan-command'
 import { InvalidInputError } from '../core/executor/run-contexts'
+import { SecretStoreError } from '../core/secrets/secret-store'
 import { processIo, type CliIo } from './output'
 import { runCommand } from './run-command'
 import { rendererDirBesideBundle, serveCommand } from './serve-command'
 import { nodesCommand } from './nodes-command'
 import { NODE_USAGE, nodeCommand } from './node-command'
+import { SECRETS_USAGE, secretsCommand } from './secrets-command'
 import { cancelCommand, logsCommand, queueCommand, rerunCommand } from './queue-commands'
 
 export const HELP = `Yardmaster ${pkg.version}: run GitHub Actions style pipelines on your own farm.
@@ -45,7 +47,7 @@ Usage:
   yardmaster nodes --watch [--farm F]               probe every node every 5 s, print each state change
                                                     (online, degraded, unreachable, offline; drained...),
                                                     keep the health history in the data dir
-${NODE_USAGE}  yardmaster help | --version
+${NODE_USAGE}${SECRETS_USAGE}  yardmaster help | --version
 
 Options:
   --farm FILE      the farm file (nodes to run on). Default: this machine alone, through the
@@ -98,6 +100,8 @@ export async function main(argv: string[], io: CliIo = processIo(), signal?: Abo
         return cancelCommand(args, io)
       case 'rerun':
         return await rerunCommand(args, io, abort.signal)
+      case 'secrets':
+        return await secretsCommand(args, io)
       case 'version':
         io.out(`${pkg.version}\n`)
         return EXIT.ok
@@ -115,7 +119,8 @@ export async function main(argv: string[], io: CliIo = processIo(), signal?: Abo
     if (
       e instanceof InvalidSourceError ||
       e instanceof NoReachableNodeError ||
-      e instanceof InvalidInputError
+      e instanceof InvalidInputError ||
+      e instanceof SecretStoreError
     ) {
       io.err(`${e.message}\n`)
       return EXIT.invalid

@@ -23,6 +23,8 @@ import { EXIT, UsageError, type ParsedArgs } from './args'
 import type { Json } from '../core/workflow/expressions'
 import { consoleOn, reportFollowed, submitAndFollow } from './orchestrated'
 import { runReport } from './run-report'
+import { secretsForRun } from '../core/secrets/run-secrets'
+import { envKeySource, SecretStore } from '../core/secrets/secret-store'
 
 export async function runCommand(args: ParsedArgs, io: CliIo, signal: AbortSignal): Promise<number> {
   const file = args.positionals[0]
@@ -47,7 +49,8 @@ export async function runCommand(args: ParsedArgs, io: CliIo, signal: AbortSigna
     const prepared = await prepareRun(workflow, farm, sessions, {
       unavailable: adminUnavailable(args.dataDir),
       inputs: args.inputs,
-      secrets: args.secrets,
+      // Stored secrets the workflow names, with --secret and --secret-env taking precedence.
+      secrets: secretsForRun(new SecretStore(args.dataDir, envKeySource()), file, args.secrets),
       vars: args.vars,
       event: args.event,
       eventPayload,
@@ -101,7 +104,8 @@ export async function runCommand(args: ParsedArgs, io: CliIo, signal: AbortSigna
 /**
  * When a console's orchestrator runs on this data dir, the run is submitted there (so slots,
  * priorities and the queue are its) and followed from the history; null when there is none, or
- * the run carries what a queue never holds (secrets, vars, an event payload), so it runs here.
+ * the run carries what a queue never holds (secrets given on the command line, vars, an event
+ * payload), so it runs here. Stored secrets are the console's to give.
  */
 async function maybeViaConsole(
   args: ParsedArgs,

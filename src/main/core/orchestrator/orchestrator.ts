@@ -17,6 +17,8 @@ import { resolve } from 'node:path'
 import type { Farm, FarmNode } from '../farm/farm-model'
 import type { NodeSessions } from '../executor/node-sessions'
 import { executeRun, type RunObserver } from '../executor/run-workflow'
+import { secretsForRun } from '../secrets/run-secrets'
+import type { SecretStore } from '../secrets/secret-store'
 import { prepareRun } from '../executor/prepare-run'
 import { resolveInputs, type Reused, type ReusedState, type RunParameters } from '../executor/run-contexts'
 import { isPriority, rankOf, type Priority } from '../scheduler/priority'
@@ -54,6 +56,8 @@ export interface OrchestratorOptions {
    * `yardmaster` command and takes only what it queued itself. @default 'console'
    */
   kind?: 'console' | 'run'
+  /** The farm's stored secrets: a run gets those its workflow names. */
+  secrets?: SecretStore
 }
 
 export interface TriggerRequest {
@@ -359,6 +363,7 @@ export class Orchestrator {
       priority: entry.priority,
       inputs: t.inputs,
       event: t.event,
+      secrets: secretsForRun(this.opts.secrets ?? null, entry.workflowFile),
       unavailable: this.opts.unavailable?.(),
       reuse: t.reuseFrom
         ? this.reused(t.reuseFrom.runId, t.reuseFrom.jobs, t.reuseFrom.legs ?? [], workflow)

@@ -17,6 +17,8 @@ export class WorkflowCatalog {
     private readonly dataDir: string,
     /** Files run before, the most recent first. */
     private readonly history: () => string[],
+    /** Names of the secrets the farm has stored (upper-case, as GitHub compares them). */
+    private readonly storedSecrets: () => string[] = () => [],
   ) {}
 
   folders(): string[] {
@@ -78,7 +80,8 @@ export class WorkflowCatalog {
         seen.add(file)
         entries.push({ file, source: 'history' })
       }
-    return Promise.all(entries.map(({ file, source }) => describe(file, source)))
+    const stored = new Set(this.storedSecrets())
+    return Promise.all(entries.map(({ file, source }) => describe(file, source, stored)))
   }
 
   private save(folders: string[]): void {
@@ -97,9 +100,14 @@ function workflowFilesIn(folder: string): string[] {
   return out
 }
 
-async function describe(file: string, source: WorkflowView['source']): Promise<WorkflowView> {
+async function describe(
+  file: string,
+  source: WorkflowView['source'],
+  stored: Set<string>,
+): Promise<WorkflowView> {
   try {
     const wf = await loadWorkflow(file)
+    const secrets = secretsUsed(readFileSync(file, 'utf8'))
     return {
       file,
       name: wf.name,
@@ -107,11 +115,22 @@ async function describe(file: string, source: WorkflowView['source']): Promise<W
       inputs: wf.inputs.map((i) => ({ ...i })),
       problems: [],
       source,
-      secrets: secretsUsed(readFileSync(file, 'utf8')),
+      secrets,
+      missingSecrets: secrets.filter((n) => !stored.has(n.toUpperCase())),
       priority: wf.priority,
     }
   } catch (e) {
     const problems = e instanceof InvalidSourceError ? e.problems.map(formatProblem) : [(e as Error).message]
-    return { file, name: null, events: [], inputs: [], problems, source, secrets: [], priority: null }
+    return {
+      file,
+      name: null,
+      events: [],
+      inputs: [],
+      problems,
+      source,
+      secrets: [],
+      missingSecrets: [],
+      priority: null,
+    }
   }
 }

@@ -1,11 +1,12 @@
 /**
- * The queue and the workflows the console can run. Snapshot (`queue.list`, `workflows.list`),
- * then `queue.changed` takes the queue again; a reconnect takes both. Trigger, cancel and re-run
+ * The queue, the workflows the console can run and the secrets it gives them. Snapshot
+ * (`queue.list`, `workflows.list`, `secrets.list`), then `queue.changed` takes the queue again;
+ * a reconnect takes all three. Trigger, cancel and re-run
  * go through here so their errors reach the button that asked.
  */
 import { createStore } from 'zustand/vanilla'
 import type { ApiClient, MethodArgs } from '../../../shared/api'
-import type { QueueView, TriggeredView, WorkflowView } from '../../../shared/model'
+import type { QueueView, SecretView, TriggeredView, WorkflowView } from '../../../shared/model'
 
 export interface QueueState {
   queue: QueueView
@@ -21,6 +22,10 @@ export interface QueueState {
   setPriority(queueId: number, priority: MethodArgs<'queue.setPriority'>['priority']): Promise<void>
   remove(queueId: number): Promise<void>
   addFolder(folder: string): Promise<void>
+  /** The farm's stored secrets, names only: values go one way (set), never back. */
+  secrets: SecretView[]
+  setSecret(name: string, value: string): Promise<void>
+  deleteSecret(name: string): Promise<void>
 }
 
 const EMPTY: QueueView = { runs: [], jobs: [], failed: [] }
@@ -30,13 +35,16 @@ export function createQueueStore(api: ApiClient, onReconnect?: (l: () => void) =
     const fail = (e: unknown) => set({ error: (e as Error).message })
     const loadQueue = async () => set({ queue: await api.call('queue.list', {}), loaded: true, error: null })
     const loadWorkflows = async () => set({ workflows: await api.call('workflows.list', {}) })
+    const loadSecrets = async () => set({ secrets: await api.call('secrets.list', {}) })
     const refresh = () => {
       loadQueue().catch(fail)
       loadWorkflows().catch(fail)
+      loadSecrets().catch(fail)
     }
     return {
       queue: EMPTY,
       workflows: [],
+      secrets: [],
       loaded: false,
       error: null,
       start() {
@@ -68,6 +76,15 @@ export function createQueueStore(api: ApiClient, onReconnect?: (l: () => void) =
       },
       async addFolder(folder) {
         set({ workflows: await api.call('workflows.addFolder', { folder }) })
+      },
+      // A workflow's missing secrets change with the stored ones.
+      async setSecret(name, value) {
+        set({ secrets: await api.call('secrets.set', { name, value }) })
+        await loadWorkflows()
+      },
+      async deleteSecret(name) {
+        set({ secrets: await api.call('secrets.delete', { name }) })
+        await loadWorkflows()
       },
     }
   })

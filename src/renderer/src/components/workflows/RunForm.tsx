@@ -46,14 +46,12 @@ export function RunForm({
       onSubmit={submit}
       noValidate
     >
-      {workflow.secrets.length > 0 && (
+      {workflow.missingSecrets.length > 0 && (
         <p className="warning" role="note">
-          It uses {workflow.secrets.map((n) => `secrets.${n}`).join(', ')}: the console has no secrets to give
-          yet, so {workflow.secrets.length === 1 ? 'it is' : 'they are'} empty in a run from here. To give
-          them, run it from a terminal:{' '}
-          <code>
-            yardmaster run {workflow.file} --secret-env {workflow.secrets[0]}
-          </code>
+          It uses {workflow.missingSecrets.map((n) => `secrets.${n}`).join(', ')}, which{' '}
+          {workflow.missingSecrets.length === 1 ? 'is' : 'are'} not stored: empty in a run from here, as on
+          GitHub. Set {workflow.missingSecrets.length === 1 ? 'it' : 'them'} under{' '}
+          <a href="#secrets">Secrets</a> below.
         </p>
       )}
       {workflow.inputs.length === 0 && <p className="sub">This workflow takes no inputs.</p>}

@@ -3,6 +3,7 @@ import { useStore } from 'zustand'
 import type { QueueStore } from '../../state/queue-store'
 import { ActionError, useAction } from '../use-action'
 import { RunForm } from './RunForm'
+import { SecretsPanel } from './SecretsPanel'
 
 /** The workflows the console knows, each with Run (its form) and its problems; add a folder. */
 export function WorkflowsView({ queue, onQueued }: { queue: QueueStore; onQueued: () => void }) {
@@ -87,6 +88,7 @@ export function WorkflowsView({ queue, onQueued }: { queue: QueueStore; onQueued
           </li>
         ))}
       </ul>
+      <SecretsPanel queue={queue} />
     </section>
   )
 }
