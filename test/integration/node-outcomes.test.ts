@@ -120,7 +120,7 @@ describe('job outcomes on the lab', () => {
       const job = runs.getRun(result.runId).jobs[0]!
       const other = first === 'n1' ? 'n2' : 'n1'
       expect(job.attempts.map((a) => [a.nodeName, a.state])).toEqual([
-        [first, 'failed'],
+        [first, 'lost'],
         [other, 'succeeded'],
       ])
       expect(job.attempts[0]!.reason).toBe('step 1 "Run echo started; sleep 4; echo finished" could not run')

@@ -17,6 +17,7 @@ import {
   stopGracefully,
   type JobEnvironment,
   type JobSetup,
+  type Leftover,
   type NodeExecutor,
   type OutputSink,
   type StepCommand,
@@ -33,6 +34,9 @@ export const LABEL_INSTANCE = 'io.yardmaster.instance'
 export const LABEL_RUN = 'io.yardmaster.run'
 export const LABEL_JOB = 'io.yardmaster.job'
 export const LABEL_SERVICE = 'io.yardmaster.service'
+export const LABEL_ATTEMPT = 'io.yardmaster.attempt'
+/** The orchestrator (slot-claim holder) that owns the attempt. */
+export const LABEL_HOLDER = 'io.yardmaster.holder'
 
 /** An image the node does not have and cannot pull: the job's to fix (or the admin's, with copy-image). */
 export class ImageUnavailableError extends JobSetupError {
@@ -52,6 +56,12 @@ export class DockerExecutor implements NodeExecutor {
   constructor(
     private readonly docker: Docker,
     private readonly node: FarmNode,
+    /**
+     * The node's current SSH connection (null while there is none), for engines reached over
+     * SSH: an exec's output ends the same way whether the step ended or the connection dropped
+     * (the engine's raw stream ends with its socket), so a changed connection tells them apart.
+     */
+    private readonly link: (() => object | null) | null = null,
   ) {}
 
   async prepare(
@@ -84,6 +94,8 @@ export class DockerExecutor implements NodeExecutor {
       [LABEL_INSTANCE]: setup.instance,
       [LABEL_RUN]: String(setup.runId),
       [LABEL_JOB]: setup.jobKey,
+      ...(setup.attempt !== undefined ? { [LABEL_ATTEMPT]: String(setup.attempt) } : {}),
+      ...(setup.holder ? { [LABEL_HOLDER]: setup.holder } : {}),
     }
     const container = await this.docker.createContainer({
       Image: image,
@@ -123,7 +135,33 @@ export class DockerExecutor implements NodeExecutor {
       for (const c of [...services, container]) await c.remove({ force: true }).catch(() => {})
       throw e
     }
-    return new ContainerJob(this.docker, container, services, setup.graceMs ?? 0)
+    return new ContainerJob(this.docker, container, services, setup.graceMs ?? 0, this.link)
+  }
+
+  async fence(l: Leftover, signal: AbortSignal): Promise<void> {
+    // By labels, not only by id: an orchestrator killed between create and record left no id.
+    const label = [
+      `${LABEL_INSTANCE}=${l.instance}`,
+      `${LABEL_RUN}=${l.runId}`,
+      `${LABEL_JOB}=${l.jobKey}`,
+      `${LABEL_ATTEMPT}=${l.attempt}`,
+    ]
+    const found = await this.docker.listContainers({ all: true, filters: { label }, abortSignal: signal })
+    const ids = new Set(found.map((c) => c.Id))
+    if (l.ref) ids.add(l.ref)
+    // Services first: they live in the job container's network namespace.
+    const order = [...ids].sort(
+      (a, b) =>
+        Number(!found.find((c) => c.Id === a)?.Labels?.[LABEL_SERVICE]) -
+        Number(!found.find((c) => c.Id === b)?.Labels?.[LABEL_SERVICE]),
+    )
+    for (const id of order)
+      await this.docker
+        .getContainer(id)
+        .remove({ force: true, abortSignal: signal })
+        .catch((e: { statusCode?: number }) => {
+          if (e.statusCode !== 404) throw e // gone already: fenced
+        })
   }
 
   /** The image on the node: there already, or pulled. */
@@ -147,18 +185,21 @@ export class DockerExecutor implements NodeExecutor {
   }
 }
 
-/** An exec's multiplexed output, to the sink stream by stream; resolves when it ends. */
+/**
+ * An exec's multiplexed output, to the sink stream by stream; resolves when it ends: 'end' when
+ * the engine ended it, 'cut' when it closed without an end (the connection to the node dropped).
+ */
 function demux(
   modem: Docker['modem'],
   stream: NodeJS.ReadableStream,
   onOutput: (stream: 'stdout' | 'stderr', chunk: Buffer) => unknown,
-): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
+): Promise<'end' | 'cut'> {
+  return new Promise((resolve, reject) => {
     const sink = (name: 'stdout' | 'stderr') =>
       ({ write: (d: Buffer) => (onOutput(name, d), true) }) as unknown as NodeJS.WritableStream
     modem.demuxStream(stream, sink('stdout'), sink('stderr'))
-    stream.on('end', resolve)
-    stream.on('close', resolve)
+    stream.on('end', () => resolve('end'))
+    stream.on('close', () => resolve('cut'))
     stream.on('error', reject)
   })
 }
@@ -167,14 +208,17 @@ class ContainerJob implements JobEnvironment {
   readonly workspace = WORKSPACE
   readonly temp = '/tmp/yardmaster'
   readonly description: string
+  readonly ref: string
 
   constructor(
     private readonly docker: Docker,
     private readonly container: Docker.Container,
     private readonly services: Docker.Container[],
     private readonly graceMs: number,
+    private readonly link: (() => object | null) | null,
   ) {
     this.description = `container ${container.id.slice(0, 12)}`
+    this.ref = container.id
   }
 
   async runStep(cmd: StepCommand, onOutput: OutputSink, signal: AbortSignal): Promise<number | null> {
@@ -190,6 +234,7 @@ class ContainerJob implements JobEnvironment {
       AttachStderr: true,
     })
     const stream = await exec.start({ hijack: false, stdin: false })
+    const connection = this.link?.() ?? null
     // docker exec has no kill. Stopping: SIGTERM to every process of the job's container but its
     // first (from a second exec: kill -1 spares init and the caller), so the step may clean up;
     // after the grace period the container is killed, which ends the stream.
@@ -200,12 +245,18 @@ class ContainerJob implements JobEnvironment {
       () => void this.signalAll('TERM'),
       () => void this.container.kill().catch(() => {}),
     )
+    let ended: 'end' | 'cut'
     try {
-      await demux(this.docker.modem, stream, onOutput)
+      ended = await demux(this.docker.modem, stream, onOutput)
     } finally {
       disarm()
     }
     if (signal.aborted) return null
+    // Cut off: asking the node how the step is would wait for a connection that is gone.
+    if (ended === 'cut' || (this.link && this.link() !== connection))
+      throw new Error(
+        'the connection to the node dropped while the step was running (its output stream closed)',
+      )
     const info = await exec.inspect()
     // The output stream closed but the step goes on: the connection to the node dropped.
     if (info.Running)
@@ -234,10 +285,13 @@ class ContainerJob implements JobEnvironment {
     }
   }
 
-  async dispose(): Promise<void> {
+  async dispose(): Promise<boolean> {
+    let removed = true
+    const gone = (e: { statusCode?: number }) => void (removed &&= e.statusCode === 404)
     // Services first: they live in the job container's network namespace.
-    for (const s of this.services) await s.remove({ force: true }).catch(() => {})
-    await this.container.remove({ force: true }).catch(() => {})
+    for (const s of this.services) await s.remove({ force: true }).catch(gone)
+    await this.container.remove({ force: true }).catch(gone)
+    return removed
   }
 }
 

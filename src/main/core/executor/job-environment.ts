@@ -35,6 +35,9 @@ export interface JobSetup {
   instance: string
   runId: number
   jobKey: string
+  /** The job's attempt (1 first), and the orchestrator holding it (claim holder): labelled on what the attempt makes. */
+  attempt?: number
+  holder?: string
   /** Image for container executors; ignored by shells. */
   image: string | null
   /** Limits for the job's container (docker executors); shells ignore them. */
@@ -51,6 +54,8 @@ export interface JobSetup {
 export interface JobEnvironment {
   /** For logs: container id, or workspace path. */
   readonly description: string
+  /** What `NodeExecutor.fence` takes to find it again: the container id, or the workspace's base folder. */
+  readonly ref: string
   /** The workspace path inside the environment (GITHUB_WORKSPACE). */
   readonly workspace: string
   /** A scratch folder for the job, outside the workspace (RUNNER_TEMP). */
@@ -59,13 +64,29 @@ export interface JobEnvironment {
   runStep(cmd: StepCommand, onOutput: OutputSink, signal: AbortSignal): Promise<number | null>
   /** The job container's image id (sha256:…), for a failure's reproduction recipe; null without one. */
   imageId?(): Promise<string | null>
-  /** Removes what prepare made (container, workspace). Never throws. */
-  dispose(): Promise<void>
+  /** Removes what prepare made (container, workspace). Never throws: false when something may be left (the node did not answer). */
+  dispose(): Promise<boolean>
+}
+
+/** An attempt whose leftovers may still run on a node: what fencing looks for. */
+export interface Leftover {
+  instance: string
+  runId: number
+  jobKey: string
+  attempt: number
+  /** JobEnvironment.ref, when the attempt got that far; null when it may have died before. */
+  ref: string | null
 }
 
 export interface NodeExecutor {
   /** Makes a fresh environment for one job; reports long work (an image copy) through `progress`. */
   prepare(setup: JobSetup, progress: (message: string) => void, signal: AbortSignal): Promise<JobEnvironment>
+  /**
+   * Fencing: stops and removes what an attempt left on the node (its node was lost, or its
+   * orchestrator died), so one job never runs twice. Done before the node takes new work;
+   * throws when the node does not answer (it then takes no work either).
+   */
+  fence(leftover: Leftover, signal: AbortSignal): Promise<void>
 }
 
 /** Quotes a word for a POSIX shell. */

@@ -38,6 +38,7 @@ import { containerOf, servicesOf, type JobContainer } from '../workflow/plan'
 import type { LogSink, LogTarget } from './log-sink'
 import { runnerArch, runnerOs } from './run-contexts'
 import { infrastructureReason, NodeCallError } from './job-failures'
+import { fenceLeftovers } from './fencing'
 import type { JobOutcome } from '../farm/node-admin'
 
 /** GitHub's default job timeout. */
@@ -61,6 +62,8 @@ export interface JobInstanceSpec {
   runId: number
   /** The attempt this is (1 first): its lines say so. */
   attempt: number
+  /** The orchestrator holding it (its slot claims' holder): labelled on what it makes on the node. */
+  holder?: string
   /** A stopped step's processes get SIGTERM, then SIGKILL this long after. @default 0 */
   graceMs?: number
 }
@@ -75,6 +78,12 @@ export interface JobInstanceDeps {
   /** Told when the job starts on its node (its end is the result: the caller records it, or retries). */
   started(patch: { nodeName: string; image?: string | null; startedAt: number }): void
   stepChanged(stepIndex: number, name: string, state: StepState, exitCode: number | null): void
+  /** What the attempt made on its node (JobEnvironment.ref), once it exists. */
+  placed?(ref: string): void
+  /** Its removal failed (the node did not answer): it must be fenced before the node takes new work. */
+  leftBehind?(): void
+  /** What was left behind was removed after all. */
+  cleared?(): void
 }
 
 export interface JobInstanceResult {
@@ -89,6 +98,11 @@ export interface JobInstanceResult {
    * node's sake, or the job could not start there): worth another attempt, elsewhere.
    */
   retryable: boolean
+  /**
+   * A step was cut off from its node while it ran (the connection dropped): what became of it
+   * there is unknown, so the attempt is lost rather than failed (and fenced if it may still run).
+   */
+  lost?: boolean
   /** What the job says of its node (counted towards quarantine); null when it never got to use it. */
   nodeOutcome: JobOutcome | null
 }
@@ -193,11 +207,14 @@ async function runInstance(
 
   let environment: JobEnvironment
   try {
+    await fenceLeftovers(store, node.name, deps.executor, signal, (m) => logs.line(jobTarget, 'system', m))
     environment = await deps.executor.prepare(
       {
         instance: spec.instance,
         runId: spec.runId,
         jobKey: spec.key,
+        attempt: spec.attempt,
+        holder: spec.holder,
         image,
         resources: spec.resources ?? NO_NEEDS,
         volumes: container?.volumes ?? [],
@@ -230,6 +247,8 @@ async function runInstance(
     )
   }
 
+  deps.placed?.(environment.ref)
+
   const steps: Record<string, Json> = {}
   // What each step ran, for a failure's reproduction recipe (names of its env only: values may be secrets).
   const ran = new Map<number, Pick<ReproRecipe, 'shell' | 'workingDirectory' | 'env' | 'script'>>()
@@ -255,6 +274,13 @@ async function runInstance(
         job: { status: jobFailed ? 'failure' : signal.aborted ? 'cancelled' : 'success' },
         runner: { ...runner, temp: environment.temp },
         github: { ...github, workspace: environment.workspace },
+      }
+      // Cut off from the node: nothing more can run there (not even `always()` steps), and
+      // waiting for each to time out would only delay the retry.
+      if (nodeFault !== null) {
+        store.updateStep(stepId, { state: 'skipped', conclusion: 'skipped' })
+        steps[step.contextKey] = { outputs: {}, outcome: 'skipped', conclusion: 'skipped' }
+        continue
       }
       const hashes = await hashFilesFor(step, environment, signal)
       if (hashes) stepContexts[HASH_FILES_CONTEXT] = hashes
@@ -331,7 +357,16 @@ async function runInstance(
     }
     contexts = { ...contexts, steps, env: { ...env, ...addedEnv } }
   } finally {
-    await environment.dispose()
+    if (nodeFault !== null) {
+      // The attempt is lost now, not once a removal on a node that may not answer gives up:
+      // marked for fencing, and removed in the background when the node does answer.
+      deps.leftBehind?.()
+      const env = environment
+      void env
+        .dispose()
+        .then((gone) => gone && deps.cleared?.())
+        .catch(() => {}) // the history closed meanwhile: the fence mark stays, which is safe
+    } else if (!(await environment.dispose())) deps.leftBehind?.()
   }
 
   let outputs: Record<string, string> = {}
@@ -391,6 +426,7 @@ async function runInstance(
       outputs,
       repro,
       retryable: failure?.nodes ?? false,
+      lost: failure?.nodes ?? false,
       nodeOutcome,
     }
   }

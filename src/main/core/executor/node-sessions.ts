@@ -194,7 +194,7 @@ export class NodeSessions {
       close()
       throw new EngineUnavailableError(node, (e as Error).message)
     }
-    return Object.assign(base, { docker, executor: new DockerExecutor(docker, node) })
+    return Object.assign(base, { docker, executor: new DockerExecutor(docker, node, () => lease.client) })
   }
 }
 

@@ -9,7 +9,7 @@ import { openDatabase, type Db } from '../store/database'
 import { RunStore } from '../store/run-store'
 import { NodeMetricsStore } from '../store/node-metrics-store'
 import { parseWorkflow } from '../workflow/parse-workflow'
-import type { JobEnvironment, JobSetup, NodeExecutor, StepCommand } from './job-environment'
+import type { JobEnvironment, Leftover, JobSetup, NodeExecutor, StepCommand } from './job-environment'
 import { NodeSessions, type NodeSession } from './node-sessions'
 import { executeRun, type RunObserver } from './run-workflow'
 import { NoReachableNodeError, prepareRun } from './prepare-run'
@@ -444,6 +444,7 @@ describe('executeRun with fake executors', () => {
         if (opts.prepare) return Promise.reject(opts.prepare)
         const env: JobEnvironment = {
           description: 'fake',
+          ref: 'fake-ref',
           temp: '/tmp/fake',
           workspace: '/ws',
           runStep: (cmd, onOutput) => {
@@ -454,11 +455,12 @@ describe('executeRun with fake executors', () => {
           },
           dispose: () => {
             disposed++
-            return Promise.resolve()
+            return Promise.resolve(true)
           },
         }
         return Promise.resolve(env)
       },
+      fence: () => Promise.resolve(),
     }
     return { executor, setups, steps, disposed: () => disposed }
   }
@@ -575,6 +577,7 @@ jobs:
               }),
         )
       },
+      fence: async () => {},
     }
     const spare = fakeExecutor()
     const farm = farmOf(node('sick', ['linux'], { slots: 4 }), node('spare', ['linux'], { slots: 1 }))
@@ -616,7 +619,10 @@ jobs:
     const health = new NodeMetricsStore(db)
     // Two failures already counted by earlier runs (in any process).
     health.setInfraFailures('only', 2, 1, 'connection lost')
-    const broken: NodeExecutor = { prepare: () => Promise.reject(new Error('Not connected')) }
+    const broken: NodeExecutor = {
+      prepare: () => Promise.reject(new Error('Not connected')),
+      fence: async () => {},
+    }
     const result = await executeRun(
       await prepareRun(workflow, farmOf(node('only', ['linux'])), fakeSessions({ only: broken })),
       { store, retries: 0 },
@@ -661,7 +667,8 @@ jobs:
     const job = store.getRun(result.runId).jobs[0]!
     expect(job).toMatchObject({ state: 'succeeded', nodeName: 'second', reason: null })
     expect(job.attempts.map((a) => [a.number, a.nodeName, a.state, a.reason])).toEqual([
-      [1, 'first', 'failed', 'step 1 "Run x" could not run'],
+      // Cut off mid-step: what became of it on first is unknown, so it is lost, not failed.
+      [1, 'first', 'lost', 'step 1 "Run x" could not run'],
       [2, 'second', 'succeeded', null],
     ])
     expect(notices).toEqual([
@@ -700,13 +707,78 @@ jobs:
     const job = store.getRun(infra.runId).jobs[0]!
     expect(job).toMatchObject({ state: 'failed', reason: 'step 1 "Run x" could not run' })
     expect(job.attempts.map((a) => [a.nodeName, a.state])).toEqual([
-      ['d', 'failed'],
-      ['d', 'failed'],
+      ['d', 'lost'],
+      ['d', 'lost'],
+      // The last one is the job's result.
       ['d', 'failed'],
     ])
     expect(store.getLogs(infra.runId).map((l) => l.text)).toContain(
       'attempt 1 failed on d for the node\'s sake (step 1 "Run x" could not run); attempt 2 (retry 1 of at most 2) starts in about 0 s, on d again (no other node fits)',
     )
+  })
+
+  it('fences what an attempt left on a node that did not answer, before the node takes the next job', async () => {
+    const workflow = await wf('jobs:\n  a: { runs-on: linux, steps: [{ run: x }] }\n')
+    const farm = farmOf(node('d', ['linux']))
+    const fenced: Leftover[] = []
+    let leave = true
+    const base = fakeExecutor()
+    const executor: NodeExecutor = {
+      prepare: async (setup, progress, signal) => {
+        const env = await base.executor.prepare(setup, progress, signal)
+        // The first attempt's removal fails (the node stopped answering); later ones go.
+        const left = leave
+        leave = false
+        return { ...env, ref: `c-${setup.runId}`, dispose: async () => !left }
+      },
+      fence: async (l) => void fenced.push(l),
+    }
+    const first = await executeRun(await prepareRun(workflow, farm, fakeSessions({ d: executor })), { store })
+    expect(first.state).toBe('succeeded')
+    expect(store.fencesOn('d').map((f) => f.leftover)).toEqual([
+      { instance: store.instanceId(), runId: first.runId, jobKey: 'a', attempt: 1, ref: `c-${first.runId}` },
+    ])
+    expect(fenced).toEqual([])
+    const second = await executeRun(await prepareRun(workflow, farm, fakeSessions({ d: executor })), {
+      store,
+    })
+    expect(second.state).toBe('succeeded')
+    // Fenced before the job was prepared there, and said in its log; nothing is marked any more.
+    expect(fenced.map((l) => l.ref)).toEqual([`c-${first.runId}`])
+    expect(base.setups[1]).toMatchObject({ runId: second.runId, attempt: 1 })
+    expect(store.fencesOn('d')).toEqual([])
+    expect(store.getLogs(second.runId).map((l) => l.text)).toContain(
+      `stopped and removed what attempt 1 of run ${first.runId} job a left on d`,
+    )
+  })
+
+  it('gives no work to a node whose leftovers cannot be fenced, and says why', async () => {
+    const workflow = await wf('jobs:\n  a: { runs-on: linux, steps: [{ run: x }] }\n')
+    const farm = farmOf(node('d', ['linux']))
+    const ok = fakeExecutor()
+    const run1 = await executeRun(await prepareRun(workflow, farm, fakeSessions({ d: ok.executor })), {
+      store,
+    })
+    // As if its removal had failed.
+    const { id } = db.prepare('SELECT id FROM attempts ORDER BY id DESC LIMIT 1').get() as { id: number }
+    store.markFence(id)
+    const stuck = fakeExecutor()
+    const executor: NodeExecutor = {
+      ...stuck.executor,
+      fence: () => Promise.reject(Object.assign(new Error('connect ETIMEDOUT'), { code: 'ETIMEDOUT' })),
+    }
+    const run2 = await executeRun(await prepareRun(workflow, farm, fakeSessions({ d: executor })), {
+      store,
+      retries: 0,
+    })
+    expect(run2.state).toBe('failed')
+    expect(stuck.setups).toEqual([])
+    expect(store.getRun(run2.runId).jobs[0]!.reason).toMatch(
+      new RegExp(
+        `^could not start the job on d: could not stop what attempt 1 of run ${run1.runId} job a left on d: connect ETIMEDOUT`,
+      ),
+    )
+    expect(store.fencesOn('d')).toHaveLength(1)
   })
 
   it('spreads jobs over the candidate with the most free slots', async () => {
@@ -785,7 +857,10 @@ describe('prepareRun', () => {
       ])
     }
     expect(store.listRuns()).toEqual([])
-    const idle: NodeExecutor = { prepare: () => Promise.reject(new Error('not run in this test')) }
+    const idle: NodeExecutor = {
+      prepare: () => Promise.reject(new Error('not run in this test')),
+      fence: async () => {},
+    }
     const farm = farmOf(docker('closed'), docker('open', { allowedHostPaths: ['/'] }))
     const prepared = await prepareRun(workflow, farm, fakeSessions({ open: idle }))
     expect(prepared.instances.get('build')![0]!.nodes.map((n) => n.name)).toEqual(['open'])
@@ -814,7 +889,10 @@ describe('prepareRun', () => {
     const prepared = await prepareRun(
       workflow,
       farm,
-      fakeSessions({ down: new Error('refused'), up: { prepare: () => Promise.reject(new Error('x')) } }),
+      fakeSessions({
+        down: new Error('refused'),
+        up: { prepare: () => Promise.reject(new Error('x')), fence: async () => {} },
+      }),
     )
     expect(prepared.instances.get('a')![0]!.nodes.map((n) => n.name)).toEqual(['up'])
     expect(prepared.unreachable.map((u) => [u.node.name, u.reason])).toEqual([['down', 'refused']])

@@ -567,6 +567,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         instance: instanceId,
         runId,
         attempt: attempt.number,
+        holder: dispatcher.claims.holder,
         graceMs: (prepared.farm.cancelGraceSeconds ?? 10) * 1000,
       },
       {
@@ -577,6 +578,9 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         signal: AbortSignal.any([runSignal, g.abort.signal, inst.abort.signal]),
         started: (patch) => setInstance(inst, 'running', patch),
         stepChanged: (i, name, state, code) => observer.stepChanged?.(runId, inst.key, i, name, state, code),
+        placed: (ref) => store.setAttemptRef(attempt.id, ref),
+        leftBehind: () => store.markFence(attempt.id),
+        cleared: () => store.fenced(attempt.id),
       },
     )
       .then((r) => finish(g, inst, node, attempt, endAttempt, r))
@@ -646,7 +650,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         `attempt ${attempt.number} failed on ${node.name} for the node's sake (${r.end.reason}); ` +
         `attempt ${attempt.number + 1} (retry ${inst.retried} of at most ${retries}) starts in about ${Math.round(delay / 1000)} s` +
         (elsewhere ? ' on another node' : `, on ${node.name} again (no other node fits)`)
-      endAttempt('failed', r.end.reason)
+      endAttempt(r.lost ? 'lost' : 'failed', r.end.reason)
       notice(`job ${inst.key}: ${reason}`)
       return requeue(g, inst, attempt.number, reason, delay)
     }

@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { CommandRunner } from './command-runner'
 import { LocalCommandRunner } from './command-runner'
@@ -142,7 +142,7 @@ describe('ShellExecutor over a local shell', () => {
     writeFileSync(`${job.workspace}/file`, 'x')
     await job.dispose()
     expect(existsSync(job.workspace)).toBe(false)
-    await expect(job.dispose()).resolves.toBeUndefined()
+    await expect(job.dispose()).resolves.toBe(true)
   })
 
   it('fails prepare with a clear message when the workspace cannot be made', async () => {
@@ -168,7 +168,7 @@ describe('ShellExecutor over a local shell', () => {
     ).rejects.toThrow('could not create a workspace on the node (mktemp exited null)')
   })
 
-  it('dispose never throws, even when the node is gone', async () => {
+  it('dispose never throws, even when the node is gone: it says something may be left', async () => {
     let calls = 0
     const flaky: CommandRunner = {
       run: (command, onOutput) => {
@@ -187,7 +187,7 @@ describe('ShellExecutor over a local shell', () => {
     )
     expect(job.workspace).toBe('/tmp/ws/work')
     expect(job.temp).toBe('/tmp/ws/temp')
-    await expect(job.dispose()).resolves.toBeUndefined()
+    await expect(job.dispose()).resolves.toBe(false)
     expect(calls).toBe(2)
   })
 
@@ -306,4 +306,62 @@ describe('ShellExecutor: stopping a step', () => {
     for (let i = 0; i < 100 && alive(child); i++) await new Promise((res) => setTimeout(res, 20))
     expect(alive(child)).toBe(false)
   })
+})
+
+describe('ShellExecutor.fence', () => {
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0)
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  it("stops what a cut-off attempt still runs and removes its workspace; by the job's name when no ref was recorded", async () => {
+    // Like a dropped SSH connection: the command is given up, its processes run on.
+    const local = new LocalCommandRunner()
+    let drop: (e: Error) => void = () => {}
+    const cut: CommandRunner = {
+      run: (command, onOutput, signal, input) =>
+        command.includes('launch.sh')
+          ? new Promise((_resolve, reject) => {
+              drop = reject
+              void local.run(command, onOutput, new AbortController().signal, input)
+            })
+          : local.run(command, onOutput, signal, input),
+    }
+    const executor = new ShellExecutor(cut)
+    const prepared = async (jobKey: string) => {
+      const job = await executor.prepare(
+        { instance: 'i', runId: 99, jobKey, image: null },
+        () => {},
+        new AbortController().signal,
+      )
+      const run = step(job, { script: 'sleep 30 & echo $! > child; touch ready; wait' })
+      for (let i = 0; i < 1000 && !existsSync(`${job.workspace}/ready`); i++)
+        await new Promise((r) => setTimeout(r, 10))
+      drop(new Error('channel closed'))
+      await expect(run).rejects.toThrow('channel closed')
+      const child = Number(readFileSync(`${job.workspace}/child`, 'utf8'))
+      expect(alive(child)).toBe(true)
+      return { job, child }
+    }
+    for (const byRef of [true, false]) {
+      const { job, child } = await prepared(byRef ? 'fence-ref' : 'fence-name')
+      await executor.fence(
+        {
+          instance: 'i',
+          runId: 99,
+          jobKey: byRef ? 'fence-ref' : 'fence-name',
+          attempt: 1,
+          ref: byRef ? job.ref : null,
+        },
+        new AbortController().signal,
+      )
+      for (let i = 0; i < 100 && alive(child); i++) await new Promise((res) => setTimeout(res, 20))
+      expect(alive(child)).toBe(false)
+      expect(existsSync(job.ref)).toBe(false)
+    }
+  }, 20_000)
 })

@@ -10,6 +10,7 @@ import {
   stopGracefully,
   type JobEnvironment,
   type JobSetup,
+  type Leftover,
   type NodeExecutor,
   type OutputSink,
   type StepCommand,
@@ -28,7 +29,7 @@ export class ShellExecutor implements NodeExecutor {
     signal: AbortSignal,
   ): Promise<JobEnvironment> {
     let out = ''
-    const prefix = `${SHELL_WORKSPACE_PREFIX}${setup.runId}-${setup.jobKey.replace(/[^A-Za-z0-9_-]/g, '_')}-XXXXXX`
+    const prefix = `${SHELL_WORKSPACE_PREFIX}${setup.runId}-${safeKey(setup.jobKey)}-XXXXXX`
     const code = await this.commands.run(
       // <base>/work is the workspace, <base>/temp is RUNNER_TEMP, as the runner lays out _work and _temp.
       `d=$(mktemp -d "\${TMPDIR:-/tmp}/${prefix}") && mkdir "$d/work" "$d/temp" && echo "$d"`,
@@ -42,10 +43,31 @@ export class ShellExecutor implements NodeExecutor {
       throw new Error(`could not create a workspace on the node (mktemp exited ${code})`)
     return new ShellJob(this.commands, base, setup.graceMs ?? 0)
   }
+
+  async fence(l: Leftover, signal: AbortSignal): Promise<void> {
+    // The attempt's workspace (or, when it died before saying which, every workspace of its job:
+    // none of them can be in use, since the node takes no work before it is fenced); each
+    // step's launcher wrote its process group's number there.
+    const bases = l.ref
+      ? shellQuote(l.ref)
+      : `"\${TMPDIR:-/tmp}"/${SHELL_WORKSPACE_PREFIX}${l.runId}-${safeKey(l.jobKey)}-*`
+    const code = await this.commands.run(
+      `for b in ${bases}; do [ -d "$b" ] || continue; ` +
+        `for p in "$b"/temp/_steps/*/pid; do [ -s "$p" ] && kill -KILL -"$(cat "$p")" 2>/dev/null; done; ` +
+        `rm -rf "$b"; done; exit 0`,
+      () => {},
+      signal,
+    )
+    if (code !== 0)
+      throw new Error(`could not clear attempt ${l.attempt} of ${l.jobKey}'s workspace (exit ${code})`)
+  }
 }
+
+const safeKey = (key: string) => key.replace(/[^A-Za-z0-9_-]/g, '_')
 
 class ShellJob implements JobEnvironment {
   readonly description: string
+  readonly ref: string
   readonly workspace: string
   readonly temp: string
   constructor(
@@ -53,6 +75,7 @@ class ShellJob implements JobEnvironment {
     private readonly base: string,
     private readonly graceMs: number,
   ) {
+    this.ref = base
     this.workspace = `${base}/work`
     this.temp = `${base}/temp`
     this.description = `workspace ${this.workspace}`
@@ -104,11 +127,16 @@ class ShellJob implements JobEnvironment {
     }
   }
 
-  async dispose(): Promise<void> {
+  async dispose(): Promise<boolean> {
     try {
-      await this.commands.run(`rm -rf ${shellQuote(this.base)}`, () => {}, new AbortController().signal)
+      const code = await this.commands.run(
+        `rm -rf ${shellQuote(this.base)}`,
+        () => {},
+        new AbortController().signal,
+      )
+      return code === 0
     } catch {
-      /* the node may be gone; nothing else to clean */
+      return false // the node may be gone: fenced before it takes new work
     }
   }
 }

@@ -145,7 +145,8 @@ export class ClaimStore {
     }
     this.db
       .prepare(
-        "UPDATE attempts SET state = 'lost', reason = ?, finished_at = ? WHERE holder = ? AND state = 'running'",
+        // What they ran may still run on their nodes: fenced before those take new work.
+        "UPDATE attempts SET state = 'lost', reason = ?, finished_at = ?, fence = 1 WHERE holder = ? AND state = 'running'",
       )
       .run(reason, at, holder)
     // A run someone asked to cancel while its holder was dying is not for running again.

@@ -262,4 +262,17 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       ALTER TABLE jobs ADD COLUMN repro_json TEXT;
     `,
   },
+  {
+    version: 8,
+    sql: `
+      -- What an attempt made on its node (JobEnvironment.ref: a container id, or a shell
+      -- workspace), recorded as soon as it exists.
+      ALTER TABLE attempts ADD COLUMN env_ref TEXT;
+      -- 1 while what the attempt made may still run or exist on its node (its removal failed: the
+      -- node was lost; or its orchestrator died): stopped and removed (fenced) before the node
+      -- takes new work, so one job never runs twice. 0 once it is gone.
+      ALTER TABLE attempts ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;
+      CREATE INDEX attempts_fence ON attempts (node_name) WHERE fence = 1;
+    `,
+  },
 ]

@@ -19,6 +19,7 @@ import type {
   WaitingJobView,
 } from '../../../shared/model'
 import type { Db } from './database'
+import type { Leftover } from '../executor/job-environment'
 import { attemptTransition, jobTransition, runTransition, stepTransition } from '../orchestrator/lifecycle'
 
 export interface NewRun {
@@ -50,6 +51,12 @@ export interface JobPatch {
   startedAt?: number | null
   finishedAt?: number | null
   repro?: ReproRecipe | null
+}
+
+/** An attempt to fence, and what the node's executor looks for. */
+export interface FenceRecord {
+  attemptId: number
+  leftover: Leftover
 }
 
 export interface NewAttempt {
@@ -391,6 +398,48 @@ export class RunStore {
         .prepare('UPDATE attempts SET state = ?, reason = ?, finished_at = ? WHERE id = ?')
         .run(state, reason, at, id)
     })
+  }
+
+  /** What the attempt made on its node (JobEnvironment.ref), so it can be found again. */
+  setAttemptRef(id: number, ref: string): void {
+    this.db.prepare('UPDATE attempts SET env_ref = ? WHERE id = ?').run(ref, id)
+  }
+
+  /** What the attempt made may still run on its node: fence it before the node takes new work. */
+  markFence(id: number): void {
+    this.db.prepare('UPDATE attempts SET fence = 1 WHERE id = ?').run(id)
+  }
+
+  /** Attempts whose leftovers may still run on `node`, oldest first. */
+  fencesOn(node: string): FenceRecord[] {
+    return (
+      this.db
+        .prepare(
+          `SELECT a.id, a.number, a.env_ref, j.run_id, j.job_key
+           FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE a.node_name = ? AND a.fence = 1 ORDER BY a.id`,
+        )
+        .all(node) as Array<{
+        id: number
+        number: number
+        env_ref: string | null
+        run_id: number
+        job_key: string
+      }>
+    ).map((r) => ({
+      attemptId: r.id,
+      leftover: {
+        instance: this.instanceId(),
+        runId: r.run_id,
+        jobKey: r.job_key,
+        attempt: r.number,
+        ref: r.env_ref,
+      },
+    }))
+  }
+
+  /** The attempt's leftovers are gone from its node. */
+  fenced(id: number): void {
+    this.db.prepare('UPDATE attempts SET fence = 0 WHERE id = ?').run(id)
   }
 
   updateStep(stepId: number, patch: StepPatch): void {

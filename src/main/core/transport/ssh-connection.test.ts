@@ -17,7 +17,7 @@ import {
   UnknownHostKeyError,
 } from '../farm/farm-errors'
 import { fingerprint, KnownHosts } from './known-hosts'
-import { connectSsh, describeNetworkError, forwardTo } from './ssh-connection'
+import { connectSsh, describeNetworkError, forwardTo, LOST_AFTER_MS } from './ssh-connection'
 import { closedPort, makeKey, startSshServer, type TestSshServer } from '../../../../test/support/ssh-server'
 
 /** Runs a command on a connection: its output and exit code. */
@@ -434,5 +434,11 @@ describe('describeNetworkError', () => {
       'no SSH handshake within the time limit',
     )
     expect(describeNetworkError(e('ECONNRESET', 'read ECONNRESET'))).toBe('read ECONNRESET')
+  })
+})
+
+describe('keepalive defaults', () => {
+  it('give up on a silent node within 15 s (issue 11: a lost node noticed within 15 s)', () => {
+    expect(LOST_AFTER_MS).toBeLessThanOrEqual(15_000)
   })
 })

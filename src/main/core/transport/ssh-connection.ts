@@ -9,10 +9,20 @@ import { AuthenticationError, NodeUnreachableError } from '../farm/farm-errors'
 import type { FarmNode } from '../farm/farm-model'
 import { hostKeyAlgorithmsFor, type HostKeyChecker } from './known-hosts'
 
+export const KEEPALIVE_MS = 3_000
+export const KEEPALIVE_COUNT = 3
+/** How long after a node's last word its connection is given up: ssh2 fails it at the probe after the last allowed. */
+export const LOST_AFTER_MS = KEEPALIVE_MS * (KEEPALIVE_COUNT + 1)
+
 export interface SshConnectOptions {
   /** Give up on the handshake after this long. @default 10000 */
   timeoutMs?: number
-  /** Keepalive probe interval; a node that misses 3 in a row is considered gone. @default 5000 */
+  /**
+   * Keepalive probe interval; a node silent through 3 probes and the interval after is gone:
+   * with the default, 12 s after it last said anything, so a job on a lost node is noticed
+   * within 15 s. Any traffic from the node resets the count (a busy link is never dropped).
+   * @default 3000
+   */
   keepaliveMs?: number
   /**
    * A stream already connected to the node's sshd, used instead of a TCP connection: a channel
@@ -34,8 +44,8 @@ export async function connectSsh(
     port: node.port,
     username: node.user,
     readyTimeout: opts.timeoutMs ?? 10_000,
-    keepaliveInterval: opts.keepaliveMs ?? 5_000,
-    keepaliveCountMax: 3,
+    keepaliveInterval: opts.keepaliveMs ?? KEEPALIVE_MS,
+    keepaliveCountMax: KEEPALIVE_COUNT,
     ...(opts.sock ? { sock: opts.sock } : {}),
     algorithms: {
       serverHostKey: hostKeyAlgorithmsFor(knownHosts.keysFor(node.host, node.port)) as never,

@@ -44,7 +44,7 @@ export interface SshPoolOptions {
   policy?: Partial<BreakerPolicy>
   /** SSH handshake limit. @default 10000 */
   timeoutMs?: number
-  /** Keepalive probe interval; three missed in a row and the connection counts as dropped. @default 5000 */
+  /** Keepalive probe interval (ssh-connection: a node silent for 4 intervals is gone). @default 3000 */
   keepaliveMs?: number
   /** How long a connection nobody uses stays open. @default 0 */
   idleMs?: number
