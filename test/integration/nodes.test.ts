@@ -170,6 +170,9 @@ describe('yardmaster nodes', () => {
     } finally {
       fault('heal', 'n2')
       fault('heal', 'n3')
+      // This process's own connections to n2 and n3 went silent too and may yet be given up
+      // (keepalive) after the heal: later tests start from fresh ones instead of inheriting a drop.
+      await sessions.closeAll()
     }
   }, 40_000)
 

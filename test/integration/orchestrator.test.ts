@@ -1,7 +1,8 @@
 /**
  * The console's orchestrator and its clients on the lab: `yardmaster run` submits to a running
  * `serve` and follows the run; `queue`, `cancel`, `logs` and `rerun` from a terminal; and a
- * `kill -9` of the console loses nothing that was queued, and leaves nothing "running".
+ * `kill -9` of the console loses nothing that was queued, and leaves nothing "running", nor
+ * any container of its behind.
  */
 import { spawn } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
@@ -176,14 +177,15 @@ describe("the console's orchestrator and its terminal clients", () => {
           ['long', 'succeeded'],
           ['quick', 'succeeded'],
         ])
-        // The killed console's container outlived it on the host (reattaching is recovery's work).
-        const instance = h.runs.instanceId()
+        // The killed console's container outlived it on the host; the next console fenced it (it
+        // is not left to run, or to lie there stopped), before n3 took run 2's jobs.
         const engine = hostEngine('n3')
-        for (const c of await engine.listContainers({
+        const left = await engine.listContainers({
           all: true,
-          filters: { label: [`io.yardmaster.instance=${instance}`] },
-        }))
-          await engine.getContainer(c.Id).remove({ force: true })
+          filters: { label: [`io.yardmaster.instance=${h.runs.instanceId()}`, 'io.yardmaster.run=1'] },
+        })
+        expect(left).toEqual([])
+        expect(h.runs.fencesOn('n3')).toEqual([])
       } finally {
         h.close()
       }

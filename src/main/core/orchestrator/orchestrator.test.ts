@@ -1,4 +1,5 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -420,6 +421,43 @@ jobs:
     await until(() => o.runOf(entry.id) !== null, 'the entry is taken')
     await o.idle()
     expect(o.runs.getRun(o.runOf(entry.id)!).run.state).toBe('succeeded')
+  })
+
+  it("fences a lost attempt's leftovers on its node without waiting for the node's next job", async () => {
+    const file = workflow(
+      'once.yml',
+      'on: push\njobs:\n  j:\n    runs-on: linux\n    steps:\n      - run: echo once\n',
+    )
+    let sweeps = 0
+    const farm = farmOf([shell()])
+    const sessions = new NodeSessions(farm)
+    const o = new Orchestrator({
+      db,
+      farm: () => farm,
+      sessions: () => sessions,
+      pollMs: 20,
+      fenceSweepMs: 40,
+      fenced: () => sweeps++,
+    }).start()
+    orchestrators.push(o)
+    const entry = await o.trigger({ workflowFile: file })
+    await o.idle()
+    // As a dead orchestrator's attempt would have left it: a workspace whose step still runs.
+    const base = join(dir, 'left-behind')
+    mkdirSync(join(base, 'temp/_steps/1'), { recursive: true })
+    const orphan = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' })
+    writeFileSync(join(base, 'temp/_steps/1/pid'), String(orphan.pid))
+    const exited = new Promise((r) => orphan.once('exit', r))
+    const attempt = db
+      .prepare('SELECT a.id FROM attempts a JOIN jobs j ON j.id = a.job_id WHERE j.run_id = ?')
+      .get(o.runOf(entry.id)!) as { id: number }
+    o.runs.setAttemptRef(attempt.id, base)
+    o.runs.markFence(attempt.id)
+    const before = sweeps
+    await until(() => sweeps > before + 1, 'a sweep after the mark')
+    await exited
+    expect(existsSync(base)).toBe(false)
+    expect(o.runs.fencesOn('here')).toEqual([])
   })
 
   it('says in the queue why a run could not start', async () => {

@@ -18,6 +18,7 @@ import type { Farm, FarmNode } from '../farm/farm-model'
 import type { NodeSessions } from '../executor/node-sessions'
 import { executeRun, type RunObserver } from '../executor/run-workflow'
 import { secretsForRun } from '../secrets/run-secrets'
+import { fenceLeftovers } from '../executor/fencing'
 import type { SecretStore } from '../secrets/secret-store'
 import { prepareRun } from '../executor/prepare-run'
 import { resolveInputs, type Reused, type ReusedState, type RunParameters } from '../executor/run-contexts'
@@ -58,6 +59,10 @@ export interface OrchestratorOptions {
   kind?: 'console' | 'run'
   /** The farm's stored secrets: a run gets those its workflow names. */
   secrets?: SecretStore
+  /** How often lost attempts' leftovers are looked for on their nodes. @default 10000 */
+  fenceSweepMs?: number
+  /** Told when a fence sweep ended (tests). */
+  fenced?: () => void
 }
 
 export interface TriggerRequest {
@@ -85,6 +90,7 @@ export class Orchestrator {
   /** Stops the runs it executes (replaced after its lease was lost, so new runs can start). */
   private abort = new AbortController()
   private timer: NodeJS.Timeout | null = null
+  private sweeping = false
   /** The runs it executes, with the entry each came from. */
   private readonly executing = new Map<number, QueueEntry>()
   /** Entries this orchestrator queued (one of kind `run` takes only these). */
@@ -120,17 +126,48 @@ export class Orchestrator {
     this.claims.start()
     this.claims.reap()
     this.kick()
+    void this.sweepFences()
+    let round = 0
+    const fenceEvery = Math.max(1, Math.round((this.opts.fenceSweepMs ?? 10_000) / (this.opts.pollMs ?? 500)))
     // Entries other processes add (a `yardmaster run` submitting here) are found by looking.
     this.timer = setInterval(() => {
       try {
         this.claims.reap()
         if (this.queueStore.waiting().some((e) => this.takes(e))) this.kick()
+        if (++round % fenceEvery === 0) void this.sweepFences()
       } catch {
         // The database is busy past its timeout: the next round looks again.
       }
     }, this.opts.pollMs ?? 500)
     this.timer.unref()
     return this
+  }
+
+  /**
+   * Fences what lost attempts left on the farm's nodes (a dead orchestrator's jobs, a node that
+   * was lost and is back) without waiting for those nodes to take new work, so nothing of theirs
+   * runs on unseen. A node that does not answer is tried again at the next sweep; one sweep at a time.
+   */
+  private async sweepFences(): Promise<void> {
+    if (this.sweeping || this.stopped) return
+    this.sweeping = true
+    try {
+      const marked = new Set(this.runs.nodesToFence())
+      for (const node of this.opts.farm().nodes.filter((n) => marked.has(n.name))) {
+        try {
+          // The session is the one the node's jobs share: not ours to close.
+          const session = await this.opts.sessions().open(node)
+          await fenceLeftovers(this.runs, node.name, session.executor, AbortSignal.timeout(60_000), () => {})
+        } catch {
+          // Unreachable still: the next sweep (or the node's next job) fences it.
+        }
+      }
+    } catch {
+      // The database is busy: the next sweep.
+    } finally {
+      this.sweeping = false
+      this.opts.fenced?.()
+    }
   }
 
   /** Stops taking work, cancels what runs (recorded as cancelled), and gives every claim back. */

@@ -437,6 +437,15 @@ export class RunStore {
     }))
   }
 
+  /** Nodes with attempts to fence. */
+  nodesToFence(): string[] {
+    return (
+      this.db.prepare('SELECT DISTINCT node_name FROM attempts WHERE fence = 1').all() as Array<{
+        node_name: string
+      }>
+    ).map((r) => r.node_name)
+  }
+
   /** The attempt's leftovers are gone from its node. */
   fenced(id: number): void {
     this.db.prepare('UPDATE attempts SET fence = 0 WHERE id = ?').run(id)
