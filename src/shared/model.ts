@@ -74,6 +74,8 @@ export interface JobView {
   cancelling: string | null
   /** How to try its failing step by hand, when it failed for its own reasons; else null. */
   repro: ReproRecipe | null
+  /** The farm's per-job log cap in bytes, when the job's output went past it (the rest was dropped); else null. */
+  logCappedAt: number | null
 }
 
 /** What a failed step ran, and where: enough to run it again by hand. Never a secret's value. */

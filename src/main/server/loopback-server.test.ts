@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import WebSocket from 'ws'
 import type { Envelope } from '../../shared/api'
 import type { Backend } from '../api/backend'
-import { startLoopbackServer, type LoopbackServer } from './loopback-server'
+import { SLOW_VIEWER_BYTES, startLoopbackServer, type LoopbackServer } from './loopback-server'
 
 // The real readFile, which one test makes fail as a broken disk would.
 vi.mock('node:fs/promises', async (importOriginal) => {
@@ -513,6 +513,23 @@ describe('API messages', () => {
     const event = nextMessage(ws)
     backend.emit('run.changed', { runId: 3 })
     expect(await event).toEqual({ event: 'run.changed', payload: { runId: 3 } })
+  })
+
+  it('lets go of a page that stops reading events instead of keeping them in memory', async () => {
+    const ws = await client()
+    const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)))
+    // The page stops reading: its socket is paused, so the server's sends pile up.
+    const raw = (ws as unknown as { _socket: import('node:net').Socket })._socket
+    raw.pause()
+    const payload = { text: 'x'.repeat(64 * 1024) }
+    // Enough to fill both kernels' socket buffers and then the limit, a few at a time.
+    for (let i = 0; i < (4 * SLOW_VIEWER_BYTES) / (64 * 1024) && backend.listeners.size; i++) {
+      backend.emit('log.appended', payload)
+      await new Promise((r) => setImmediate(r))
+    }
+    expect(backend.listeners.size).toBe(0)
+    raw.resume()
+    expect(await closed).toBe(1013)
   })
 
   it('answers a message that is not JSON with an error envelope, and stays open', async () => {

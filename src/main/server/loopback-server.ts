@@ -177,11 +177,23 @@ export async function startLoopbackServer(opts: LoopbackServerOptions): Promise<
   }
 }
 
+/** Bytes of events a page may leave unread before it is disconnected (serveApi). */
+export const SLOW_VIEWER_BYTES = 8 * 1024 * 1024
+
 function serveApi(ws: WebSocket, backend: Backend): void {
   // A bad frame makes ws close this socket (1009 too big, 1002 not WebSocket, 1007 not UTF-8),
   // then emit 'error'; unheard, that error would end the process and every other client with it.
   ws.on('error', () => {})
-  const unsubscribe = backend.subscribe((event, payload) => sendJson(ws, { event, payload }))
+  const unsubscribe = backend.subscribe((event, payload) => {
+    // A page that stops reading (a frozen tab, a stalled link) would make every event wait here,
+    // in memory, for as long as it lives. Past a limit it is let go instead: the page reconnects
+    // and starts again from a fresh snapshot, and no job ever waits on a viewer.
+    if (ws.bufferedAmount > SLOW_VIEWER_BYTES) {
+      unsubscribe()
+      return ws.close(1013, 'too far behind: reconnect for a snapshot')
+    }
+    sendJson(ws, { event, payload })
+  })
   ws.on('close', unsubscribe)
   ws.on('message', (data) => void answer(ws, backend, data))
 }

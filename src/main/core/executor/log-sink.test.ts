@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import type { LogStream } from '../../../shared/model'
 import { openDatabase, type Db } from '../store/database'
 import { RunStore } from '../store/run-store'
-import { LogSink, type LogTarget } from './log-sink'
+import { WorkflowCommands } from '../workflow/workflow-commands'
+import { LogSink, MAX_LINE, type LogSinkOptions, type LogTarget } from './log-sink'
 
 let dir: string
 let db: Db
@@ -39,13 +40,12 @@ afterEach(() => {
 const step = (stepIndex: number | null): LogTarget => ({ runId, jobId, jobKey: 'build', stepIndex })
 const b = (s: string) => Buffer.from(s, 'utf8')
 
-function sink(flushMs = 10_000): LogSink {
-  return new LogSink(
-    store,
-    (t, stream, text) => seen.push([t.stepIndex, stream, text]),
+function sink(flushMs = 10_000, opts: LogSinkOptions = {}): LogSink {
+  return new LogSink(store, (t, stream, text) => seen.push([t.stepIndex, stream, text]), {
     flushMs,
-    (id, seq) => flushed.push([id, seq]),
-  )
+    onFlushed: (id, seq) => flushed.push([id, seq]),
+    ...opts,
+  })
 }
 
 describe('LogSink', () => {
@@ -166,5 +166,62 @@ describe('LogSink', () => {
     s.write(step(0), 'stdout', bytes.subarray(0, cut))
     s.write(step(0), 'stdout', bytes.subarray(cut))
     expect(seen.map(([, , t]) => t)).toEqual(['café ✓'])
+  })
+})
+
+describe('LogSink: output without end', () => {
+  it('stores a line longer than MAX_LINE as consecutive lines, losing nothing', () => {
+    const s = sink()
+    const text = 'x'.repeat(MAX_LINE * 2 + 10)
+    // In chunks of 64 KiB, as a channel delivers them.
+    for (let i = 0; i < text.length; i += 65_536) s.write(step(0), 'stdout', b(text.slice(i, i + 65_536)))
+    s.endStep(step(0))
+    expect(seen.map(([, , t]) => t.length)).toEqual([MAX_LINE, MAX_LINE, 10])
+    expect(seen.map(([, , t]) => t).join('')).toBe(text)
+  })
+
+  it('never cuts a secret in two where it cuts a long line (each half would escape the mask)', () => {
+    const secret = 's3cr3t-value-0123456789'
+    const s = sink(10_000, { secrets: [secret] })
+    // The secret straddles the place a plain cut would fall.
+    const text = 'y'.repeat(MAX_LINE - 5) + secret + 'z'.repeat(MAX_LINE)
+    s.write(step(0), 'stdout', b(text))
+    s.endStep(step(0))
+    const lines = seen.map(([, , t]) => t)
+    expect(lines.join('')).not.toContain(secret.slice(0, 5))
+    expect(lines.join('')).toBe('y'.repeat(MAX_LINE - 5) + '***' + 'z'.repeat(MAX_LINE))
+    // The same for a value a step masked (the job's filter).
+    seen = []
+    const s2 = sink()
+    const commands = new WorkflowCommands()
+    commands.addMask('added-mask-value')
+    s2.setFilter(jobId, commands)
+    s2.write(step(1), 'stdout', b('q'.repeat(MAX_LINE - 3) + 'added-mask-value' + 'r'.repeat(MAX_LINE)))
+    s2.endStep(step(1))
+    expect(seen.map(([, , t]) => t).join('')).toBe('q'.repeat(MAX_LINE - 3) + '***' + 'r'.repeat(MAX_LINE))
+  })
+})
+
+describe('LogSink: the per-job cap', () => {
+  it('keeps output up to the cap, says once that it was reached, and drops the rest of that attempt only', () => {
+    const capped: Array<[number | undefined, number]> = []
+    const s = sink(10_000, { capBytes: 100, onCapped: (t, cap) => capped.push([t.attempt, cap]) })
+    const first = { ...step(0), attempt: 1 }
+    for (let i = 0; i < 20; i++) s.write(first, 'stdout', b(`line ${String(i).padStart(4, '0')}\n`))
+    s.line(first, 'system', 'the job finished')
+    const kept = seen.filter(([, st]) => st === 'stdout').map(([, , t]) => t)
+    // Each line is 9 bytes and its newline: ten of them fit in 100 bytes.
+    expect(kept).toEqual(Array.from({ length: 10 }, (_, i) => `line ${String(i).padStart(4, '0')}`))
+    const system = seen.filter(([, st]) => st === 'system').map(([, , t]) => t)
+    expect(system).toEqual([
+      "this job's log reached its cap of 100 B (logCapPerJob in the farm file): later output is not stored or shown; the job goes on",
+      'the job finished',
+    ])
+    expect(capped).toEqual([[1, 100]])
+    // A retry (the next attempt) has a cap of its own.
+    s.write({ ...step(0), attempt: 2 }, 'stdout', b('retried\n'))
+    expect(seen.at(-1)).toEqual([0, 'stdout', 'retried'])
+    s.flush()
+    expect(store.getLogs(runId, 0, 100).filter((l) => l.stream === 'stdout')).toHaveLength(11)
   })
 })

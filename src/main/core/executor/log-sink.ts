@@ -6,6 +6,7 @@ import { StringDecoder } from 'node:string_decoder'
 import type { LogStream } from '../../../shared/model'
 import type { NewLogLine, RunStore } from '../store/run-store'
 import { WorkflowCommands } from '../workflow/workflow-commands'
+import { formatBytes } from '../../../shared/format-bytes'
 
 export interface LogTarget {
   runId: number
@@ -23,6 +24,29 @@ export interface LineFilter {
   /** A line of the job's output: what to show, or null to hide it (a workflow command). */
   process(text: string): string | null
   mask(text: string): string
+  /** Where a too-long line may be cut without cutting a masked value in two (WorkflowCommands). */
+  safeCut?(text: string, at: number): number
+  readonly longestMask?: number
+}
+
+/**
+ * The longest line kept as one (in characters); a longer one (a job printing without newlines)
+ * is stored as consecutive lines of this length, so one line never grows without bound.
+ */
+export const MAX_LINE = 256 * 1024
+
+export interface LogSinkOptions {
+  /** Longest a line waits before it is stored. @default 100 */
+  flushMs?: number
+  onFlushed?: (runId: number, lastSeq: number) => void
+  secrets?: Iterable<string>
+  /**
+   * Most bytes of output kept per job attempt (the farm's `logCapPerJob`); past it the attempt's
+   * output is neither stored nor shown, which its log says once. null: everything is kept.
+   */
+  capBytes?: number | null
+  /** Told when an attempt's output first goes past the cap. */
+  onCapped?: (target: LogTarget, capBytes: number) => void
 }
 
 export class LogSink {
@@ -33,16 +57,19 @@ export class LogSink {
   private timer: NodeJS.Timeout | null = null
   /** Per job/step/stream: the text of an unfinished line, and a decoder that keeps a UTF-8 character cut between chunks. */
   private readonly partial = new Map<string, { text: string; decoder: StringDecoder }>()
+  /** Bytes of output kept per job attempt, while a cap is set; -1 once past it. */
+  private readonly kept = new Map<string, number>()
+  private readonly flushMs: number
+  private readonly onFlushed: (runId: number, lastSeq: number) => void
 
   constructor(
     private readonly store: RunStore,
     private readonly onLine: LineListener,
-    /** Longest a line waits before it is stored. @default 100 */
-    private readonly flushMs = 100,
-    private readonly onFlushed: (runId: number, lastSeq: number) => void = () => {},
-    secrets: Iterable<string> = [],
+    private readonly opts: LogSinkOptions = {},
   ) {
-    this.secrets = new WorkflowCommands(secrets)
+    this.secrets = new WorkflowCommands(opts.secrets ?? [])
+    this.flushMs = opts.flushMs ?? 100
+    this.onFlushed = opts.onFlushed ?? (() => {})
   }
 
   /** A chunk of output; complete lines go out now, the rest waits for its newline. */
@@ -53,6 +80,20 @@ export class LogSink {
     const lines = (state.text + state.decoder.write(chunk)).split('\n')
     state.text = lines.pop() ?? ''
     for (const line of lines) this.line(target, stream, line.replace(/\r$/, ''))
+    while (state.text.length >= MAX_LINE + this.longestMask(target)) {
+      const cut = this.safeCut(target, state.text, MAX_LINE)
+      this.line(target, stream, state.text.slice(0, cut))
+      state.text = state.text.slice(cut)
+    }
+  }
+
+  private longestMask(target: LogTarget): number {
+    return Math.max(this.secrets.longestMask, this.filters.get(target.jobId)?.longestMask ?? 0)
+  }
+
+  private safeCut(target: LogTarget, text: string, at: number): number {
+    const filter = this.filters.get(target.jobId)
+    return Math.min(this.secrets.safeCut(text, at), filter?.safeCut?.(text, at) ?? at)
   }
 
   /** Emits what is left without a trailing newline for this step. */
@@ -81,6 +122,7 @@ export class LogSink {
     const shown = !filter ? raw : stream === 'system' ? filter.mask(raw) : filter.process(raw)
     if (shown === null) return
     const text = this.secrets.mask(shown)
+    if (stream !== 'system' && !this.withinCap(target, text)) return
     this.onLine(target, stream, text)
     this.pending.push({
       runId: target.runId,
@@ -92,6 +134,29 @@ export class LogSink {
       at: Date.now(),
     })
     this.timer ??= setTimeout(() => this.flush(), this.flushMs)
+  }
+
+  /** Counts the line against its attempt's cap: false once past it (said in the log, once). */
+  private withinCap(target: LogTarget, text: string): boolean {
+    const cap = this.opts.capBytes
+    if (cap == null) return true
+    const key = `${target.jobId}/${target.attempt ?? 0}`
+    const before = this.kept.get(key) ?? 0
+    if (before < 0) return false
+    const after = before + Buffer.byteLength(text) + 1
+    if (after <= cap) {
+      this.kept.set(key, after)
+      return true
+    }
+    this.kept.set(key, -1)
+    this.line(
+      { ...target, stepIndex: target.stepIndex },
+      'system',
+      `this job's log reached its cap of ${formatBytes(cap)} (logCapPerJob in the farm file): ` +
+        'later output is not stored or shown; the job goes on',
+    )
+    this.opts.onCapped?.(target, cap)
+    return false
   }
 
   /** A text with the run's secrets masked: for what is recorded or shown besides lines (reasons, notices). */

@@ -210,13 +210,12 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   const backoff = (attempt: number) =>
     Math.min(60_000, (opts.retryBackoffMs ?? 2_000) * 2 ** (attempt - 1)) * (0.5 + Math.random())
   const secrets = params.secrets ?? {}
-  const logs = new LogSink(
-    store,
-    (t, stream, text) => observer.log?.(t, stream, text),
-    100,
-    (id, seq) => observer.logsStored?.(id, seq),
-    Object.values(secrets),
-  )
+  const logs = new LogSink(store, (t, stream, text) => observer.log?.(t, stream, text), {
+    onFlushed: (id, seq) => observer.logsStored?.(id, seq),
+    secrets: Object.values(secrets),
+    capBytes: prepared.farm.logCapPerJob ?? null,
+    onCapped: (t, cap) => store.markLogCapped(t.jobId, cap),
+  })
   // What the run records or says besides log lines (reasons, notices) is masked as they are.
   const notice = (text: string): void => observer.notice?.(runId, logs.mask(text))
   const github = githubContext(workflow, runId, params)

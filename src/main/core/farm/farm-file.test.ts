@@ -466,3 +466,15 @@ describe('parseFarm: cancelGraceSeconds', () => {
     expect(where(`cancelGraceSeconds: -1\n${node}`)).toEqual([`1:21: ${rule}`])
   })
 })
+
+describe('parseFarm: logCapPerJob', () => {
+  const node = 'nodes:\n  - name: n1\n    host: 10.0.0.5\n    user: ci\n'
+  it('keeps every line unless the farm sets a cap, which must be a size of at least 1m', () => {
+    expect(parseFarm('/f.yml', node).logCapPerJob).toBeUndefined()
+    expect(parseFarm('/f.yml', `logCapPerJob: 2g\n${node}`).logCapPerJob).toBe(2 * 1024 ** 3)
+    const rule =
+      '"logCapPerJob" must be a size of at least 1m, such as 500m or 2g (the most output kept per job attempt) (logCapPerJob)'
+    expect(where(`logCapPerJob: lots\n${node}`)).toEqual([`1:15: ${rule}`])
+    expect(where(`logCapPerJob: 10k\n${node}`)).toEqual([`1:15: ${rule}`])
+  })
+})

@@ -19,6 +19,7 @@
  *     diskFree: 5g
  *   preemption: true                    # a hotfix may stop a running `low` job (requeued); default false
  *   cancelGraceSeconds: 10              # a cancelled step gets SIGTERM, then SIGKILL this long after; default 10
+ *   logCapPerJob: 2g                    # most output kept per job attempt; default: all of it
  */
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
@@ -36,7 +37,15 @@ import {
   type Platform,
 } from './farm-model'
 
-const FARM_KEYS = ['knownHosts', 'nodes', 'platforms', 'health', 'preemption', 'cancelGraceSeconds'] as const
+const FARM_KEYS = [
+  'knownHosts',
+  'nodes',
+  'platforms',
+  'health',
+  'preemption',
+  'cancelGraceSeconds',
+  'logCapPerJob',
+] as const
 const NODE_KEYS = [
   'name',
   'host',
@@ -136,6 +145,19 @@ function readFarm(src: YamlSource): Farm | null {
         '"cancelGraceSeconds" must be a number of seconds from 0 to 3600 (how long a cancelled step has between SIGTERM and SIGKILL)',
       )
   }
+  const capEntry = top.find((e) => e.key === 'logCapPerJob')
+  let logCapPerJob: number | null = null
+  if (capEntry) {
+    const v = capEntry.value
+    const bytes = isScalar(v) ? parseSize(String(v.value)) : null
+    if (bytes !== null && bytes >= 1024 * 1024) logCapPerJob = bytes
+    else
+      src.report(
+        v ?? capEntry.keyNode,
+        'logCapPerJob',
+        '"logCapPerJob" must be a size of at least 1m, such as 500m or 2g (the most output kept per job attempt)',
+      )
+  }
   return {
     file: src.file,
     knownHosts: kh ? expandPath(kh, base) : defaultKnownHosts(),
@@ -144,6 +166,7 @@ function readFarm(src: YamlSource): Farm | null {
     ...(health ? { health } : {}),
     ...(preemption ? { preemption } : {}),
     ...(cancelGraceSeconds !== null ? { cancelGraceSeconds } : {}),
+    ...(logCapPerJob !== null ? { logCapPerJob } : {}),
   }
 }
 

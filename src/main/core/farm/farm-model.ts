@@ -44,6 +44,8 @@ export interface Farm {
   preemption?: boolean
   /** How long a cancelled (or timed-out) step has between SIGTERM and SIGKILL. @default 10 */
   cancelGraceSeconds?: number
+  /** Most bytes of output kept per job attempt; past it, output is dropped and the log says so. @default no cap */
+  logCapPerJob?: number
   /** Null for the embedded default. */
   file: string | null
   /** OpenSSH known_hosts file used to verify host keys. */

@@ -275,4 +275,12 @@ export const MIGRATIONS: ReadonlyArray<{ version: number; sql: string }> = [
       CREATE INDEX attempts_fence ON attempts (node_name) WHERE fence = 1;
     `,
   },
+  {
+    version: 9,
+    sql: `
+      -- The farm's per-job log cap, once an attempt of the job went past it (its later output was
+      -- not kept); null while nothing was dropped.
+      ALTER TABLE jobs ADD COLUMN log_capped_bytes INTEGER;
+    `,
+  },
 ]

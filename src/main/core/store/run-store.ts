@@ -117,6 +117,7 @@ interface JobRow {
   finished_at: number | null
   cancel_requested: string | null
   repro_json: string | null
+  log_capped_bytes: number | null
 }
 
 interface StepRow {
@@ -437,6 +438,11 @@ export class RunStore {
     }))
   }
 
+  /** The job's output went past the farm's per-job log cap (`bytes`): the rest was not kept. */
+  markLogCapped(jobId: number, bytes: number): void {
+    this.db.prepare('UPDATE jobs SET log_capped_bytes = ? WHERE id = ?').run(bytes, jobId)
+  }
+
   /** Nodes with attempts to fence. */
   nodesToFence(): string[] {
     return (
@@ -703,5 +709,6 @@ function toJobView(j: JobRow, steps: StepRow[], attempts: AttemptRow[], runCance
     })),
     cancelling: going ? (j.cancel_requested ?? runCancel) : null,
     repro: j.repro_json ? (JSON.parse(j.repro_json) as ReproRecipe) : null,
+    logCappedAt: j.log_capped_bytes,
   }
 }

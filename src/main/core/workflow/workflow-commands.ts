@@ -34,6 +34,30 @@ export class WorkflowCommands {
     this.masks.sort((a, b) => b.length - a.length)
   }
 
+  /**
+   * Where to cut a line too long to keep whole at or before `at`, so that no masked value is cut
+   * in two (each half would escape the mask). `text` must reach past `at` by the longest mask.
+   */
+  safeCut(text: string, at: number): number {
+    let cut = at
+    for (let moved = true; moved;) {
+      moved = false
+      for (const m of this.masks) {
+        const i = text.indexOf(m, Math.max(0, cut - m.length + 1))
+        if (i >= 0 && i < cut && i + m.length > cut) {
+          cut = i
+          moved = true
+        }
+      }
+    }
+    return cut > 0 ? cut : at
+  }
+
+  /** The longest text masked (secrets, their encoded forms, added masks). */
+  get longestMask(): number {
+    return this.masks[0]?.length ?? 0
+  }
+
   mask(text: string): string {
     let out = text
     for (const m of this.masks) out = out.split(m).join('***')

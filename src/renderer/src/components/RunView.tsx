@@ -7,6 +7,7 @@ import { LogView } from './LogView'
 import { ReproView } from './ReproRecipe'
 import { StateBadge } from './StateBadge'
 import { ActionError, useAction } from './use-action'
+import { formatBytes } from '../../../shared/format-bytes'
 
 export function RunView({ store, queue }: { store: AppStore; queue: QueueStore }) {
   const detail = useStore(store, (s) => s.detail)
@@ -90,6 +91,11 @@ function JobCard({ job, active, onSelect }: { job: JobView; active: boolean; onS
         ))}
       </ol>
       {job.reason && <div className="reason">{job.reason}</div>}
+      {job.logCappedAt !== null && (
+        <div className="log-capped" title="logCapPerJob in the farm file">
+          log capped at {formatBytes(job.logCappedAt)}: later output was not kept
+        </div>
+      )}
       {job.attempts.length > 1 && (
         <ol className="attempts" title="Each time the job was given a node">
           {attemptLines(job).map((line, i) => (

@@ -21,6 +21,7 @@ const job = (key: string): JobView => ({
   attempts: [],
   cancelling: null,
   repro: null,
+  logCappedAt: null,
 })
 
 describe('inWorkflowOrder', () => {

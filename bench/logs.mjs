@@ -1,0 +1,176 @@
+// Benchmark: log ingestion. One job on a lab host prints BENCH_LOG_MB (default 200) MB of numbered
+// lines of about 100 bytes; a console (`yardmaster serve`) runs it, so the console is the
+// orchestrator measured:
+//   rate:     MB of output per second from the job's first line to its last line stored
+//   memory:   the console's resident set, sampled every 250 ms while the job prints (start,
+//             quarters, max): flat means it does not grow with the output
+//   cpu:      the console's CPU seconds for the job (user + system, from /proc)
+//   complete: every numbered line is in the history once, in order
+//   baseline: `docker -H ssh://<same host> run` of the same command, output read and dropped:
+//             how fast the bytes come off the node at all, in the same run
+// Prints one JSON line. Target (issue 11): at least 50 MB/s, memory flat.
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createRequire } from 'node:module'
+import { performance } from 'node:perf_hooks'
+import { clearInterval, setInterval, setTimeout, clearTimeout } from 'node:timers'
+
+const require = createRequire(import.meta.url)
+const Database = require('better-sqlite3')
+
+const mb = Number(process.env.BENCH_LOG_MB ?? 200)
+const lab = JSON.parse(
+  readFileSync(join(process.env.YARDMASTER_LAB_DIR ?? '/var/lib/yardmaster-lab', 'lab.json'), 'utf8'),
+)
+const host = lab.hosts.find((h) => h.name === 'n1')
+const image = 'lab/busybox:1'
+// 100 bytes a line with its newline: a 10-digit number, then text like a compiler's.
+const lines = Math.round((mb * 1024 * 1024) / 100)
+const printer = `awk 'BEGIN { for (i = 1; i <= ${lines}; i++) printf "%010d cc -O2 -c src/module.c -o build/module.o -Wall -Wextra -Werror=implicit lorem ipsum\\n", i }'`
+const dir = mkdtempSync(join(tmpdir(), 'ym-bench-logs-'))
+const workflow = join(dir, 'logs.yml')
+writeFileSync(
+  workflow,
+  `name: logs bench\non: push\njobs:\n  loud:\n    runs-on: general\n    container: ${image}\n    steps:\n      - run: ${JSON.stringify(printer)}\n`,
+)
+
+const consoleDir = join(dir, 'console')
+const served = spawn(
+  process.execPath,
+  ['bin/yardmaster.cjs', 'serve', '--port', '0', '--data-dir', consoleDir, '--farm', lab.farmFile],
+  { stdio: ['ignore', 'pipe', 'pipe'] },
+)
+await new Promise((resolve, reject) => {
+  let out = ''
+  const t = setTimeout(() => reject(new Error(`serve did not start:\n${out}`)), 30_000)
+  served.stdout.on('data', (d) => {
+    out += d
+    if (out.includes('Open: ')) {
+      clearTimeout(t)
+      resolve()
+    }
+  })
+  served.stderr.on('data', (d) => (out += d))
+})
+
+const pageSize = 4096
+const ticks = 100 // USER_HZ on Linux
+function sample(pid) {
+  const statm = readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return {
+    rssMb: (Number(statm[1]) * pageSize) / 2 ** 20,
+    cpuS: (Number(fields[11]) + Number(fields[12])) / ticks,
+  }
+}
+
+const db = () => new Database(join(consoleDir, 'yardmaster.db'), { readonly: true, fileMustExist: true })
+const round1 = (x) => Math.round(x * 10) / 10
+
+async function viaConsole() {
+  const before = sample(served.pid)
+  const samples = []
+  const t0 = performance.now()
+  const follower = spawn(
+    process.execPath,
+    ['bin/yardmaster.cjs', 'run', workflow, '--data-dir', consoleDir],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  )
+  let err = ''
+  follower.stderr.on('data', (d) => (err += d))
+  const timer = setInterval(() => samples.push({ at: performance.now() - t0, ...sample(served.pid) }), 250)
+  const code = await new Promise((r) => follower.on('exit', r))
+  clearInterval(timer)
+  const after = sample(served.pid)
+  if (code !== 0) throw new Error(`yardmaster run exited ${code}: ${err}`)
+  // From the job's first stored line to its last: the ingestion, not the container's start.
+  const d = db()
+  const runId = d.prepare('SELECT MAX(id) AS id FROM runs').get().id
+  const span = d
+    .prepare(
+      "SELECT MIN(at) AS first, MAX(at) AS last, COUNT(*) AS n FROM log_lines WHERE run_id = ? AND stream = 'stdout'",
+    )
+    .get(runId)
+  // Every numbered line once and in order: the numbers are 1..lines in seq order.
+  let expected = 1
+  let complete = true
+  for (const row of d
+    .prepare("SELECT text FROM log_lines WHERE run_id = ? AND stream = 'stdout' ORDER BY seq")
+    .iterate(runId)) {
+    if (Number(row.text.slice(0, 10)) !== expected++) {
+      complete = false
+      break
+    }
+  }
+  d.close()
+  complete &&= expected - 1 === lines
+  const seconds = Math.max(0.001, (span.last - span.first) / 1000)
+  const during = samples.filter((s) => s.at >= 0)
+  const quarter = (q) =>
+    round1(during[Math.min(during.length - 1, Math.floor((during.length - 1) * q))].rssMb)
+  return {
+    mbPerS: round1(mb / seconds),
+    seconds: round1(seconds),
+    lines: span.n,
+    complete,
+    rssMb: {
+      before: round1(before.rssMb),
+      q1: quarter(0.25),
+      q2: quarter(0.5),
+      q3: quarter(0.75),
+      end: quarter(1),
+      max: round1(Math.max(...during.map((s) => s.rssMb))),
+    },
+    cpuS: round1(after.cpuS - before.cpuS),
+  }
+}
+
+function dockerCli() {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now()
+    let first = null
+    let bytes = 0
+    const child = spawn(
+      'docker',
+      ['-H', `ssh://${lab.user}@${host.address}:${host.port}`, 'run', '--rm', image, 'sh', '-c', printer],
+      {
+        env: { ...process.env, PATH: `${lab.sshWrapperDir}:${process.env.PATH}` },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    child.stdout.on('data', (d) => {
+      first ??= performance.now()
+      bytes += d.length
+    })
+    child.on('exit', (code) => {
+      if (code !== 0) return reject(new Error(`docker run exited ${code}`))
+      const seconds = (performance.now() - (first ?? t0)) / 1000
+      resolve({ mbPerS: round1(bytes / 2 ** 20 / seconds), seconds: round1(seconds), bytes })
+    })
+  })
+}
+
+let result
+try {
+  const baseline = await dockerCli()
+  const yardmaster = await viaConsole()
+  result = {
+    bench: 'logs',
+    host: `${host.name} (${host.address}:${host.port})`,
+    mb,
+    lineBytes: 100,
+    yardmaster,
+    dockerCli: baseline,
+    ratio: Math.round((yardmaster.mbPerS / baseline.mbPerS) * 100) / 100,
+    memoryGrowthMb: round1(yardmaster.rssMb.max - yardmaster.rssMb.q1),
+  }
+} finally {
+  served.kill('SIGTERM')
+  spawnSync('rm', ['-rf', dir])
+}
+console.log(JSON.stringify(result))
