@@ -28,7 +28,9 @@ const node = (name: string): FarmNode => farm.nodes.find((n) => n.name === name)
 
 beforeAll(() => {
   farm = loadFarmFile(lab().farmFile)
-  sessions = new NodeSessions(farm)
+  // The lab shares a machine that CI keeps busy (the e2e project runs beside this one): an engine
+  // slow to answer is not what these tests are about, so it is given longer than the default 10 s.
+  sessions = new NodeSessions(farm, { timeoutMs: 30_000 })
 })
 afterAll(() => sessions.closeAll())
 
