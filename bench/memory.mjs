@@ -72,9 +72,13 @@ try {
   const running = db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE state = 'running'")
   const samples = []
   const t0 = performance.now()
-  const follower = spawn(process.execPath, ['bin/yardmaster.cjs', 'run', workflow, '--data-dir', consoleDir], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  })
+  const follower = spawn(
+    process.execPath,
+    ['bin/yardmaster.cjs', 'run', workflow, '--data-dir', consoleDir],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  )
   let err = ''
   follower.stderr.on('data', (d) => (err += d))
   const timer = setInterval(() => {

@@ -385,6 +385,19 @@ describe('logs', () => {
     expect(got[2]!.seq).toBe(last)
   })
 
+  it('stores a batch larger than one multi-row insert whole and in order, fields intact', () => {
+    const { runId, jobIds } = store.createRun(RUN)
+    // 123: two inserts of 50 rows, then 23 one by one.
+    const batch = lines(runId, jobIds.get('build')!, 123)
+    const last = store.appendLogs(batch)
+    const got = store.getLogs(runId, 0, 1000)
+    expect(got.map((l) => [l.text, l.stream, l.attempt, l.at])).toEqual(
+      batch.map((l) => [l.text, l.stream, l.attempt ?? null, l.at]),
+    )
+    expect(got.map((l) => l.seq)).toEqual(Array.from({ length: 123 }, (_, i) => got[0]!.seq + i))
+    expect(last).toBe(got.at(-1)!.seq)
+  })
+
   it('appending nothing changes nothing and returns the current last seq', () => {
     const { runId, jobIds } = store.createRun(RUN)
     const last = store.appendLogs(lines(runId, jobIds.get('build')!, 2))
