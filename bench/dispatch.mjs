@@ -7,8 +7,8 @@
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { setTimeout, clearTimeout } from 'node:timers'
 import { join } from 'node:path'
+import { startConsole } from './lib/console.mjs'
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 7)
 const lab = JSON.parse(
@@ -59,23 +59,7 @@ const yardmaster = () =>
   ])
 // A console on its own data dir; `yardmaster run` there submits to it.
 const consoleDir = join(dir, 'console')
-const served = spawn(
-  process.execPath,
-  ['bin/yardmaster.cjs', 'serve', '--port', '0', '--data-dir', consoleDir, '--farm', lab.farmFile],
-  { stdio: ['ignore', 'pipe', 'pipe'] },
-)
-await new Promise((resolve, reject) => {
-  let out = ''
-  const t = setTimeout(() => reject(new Error(`serve did not start:\n${out}`)), 30_000)
-  served.stdout.on('data', (d) => {
-    out += d
-    if (out.includes('Open: ')) {
-      clearTimeout(t)
-      resolve()
-    }
-  })
-  served.stderr.on('data', (d) => (out += d))
-})
+const served = await startConsole(consoleDir, lab.farmFile)
 const viaConsole = () =>
   timeCommand(process.execPath, ['bin/yardmaster.cjs', 'run', workflow, '--data-dir', consoleDir])
 const dockerCli = () =>

@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
 import { performance } from 'node:perf_hooks'
-import { clearInterval, setInterval, setTimeout, clearTimeout } from 'node:timers'
+import { clearInterval, setInterval, setTimeout } from 'node:timers'
+import { startConsole } from './lib/console.mjs'
 
 const require = createRequire(import.meta.url)
 const Database = require('better-sqlite3')
@@ -44,23 +45,7 @@ writeFileSync(
 )
 
 const consoleDir = join(dir, 'console')
-const served = spawn(
-  process.execPath,
-  ['bin/yardmaster.cjs', 'serve', '--port', '0', '--data-dir', consoleDir, '--farm', farmFile],
-  { stdio: ['ignore', 'pipe', 'pipe'] },
-)
-await new Promise((resolve, reject) => {
-  let out = ''
-  const t = setTimeout(() => reject(new Error(`serve did not start:\n${out}`)), 30_000)
-  served.stdout.on('data', (d) => {
-    out += d
-    if (out.includes('Open: ')) {
-      clearTimeout(t)
-      resolve()
-    }
-  })
-  served.stderr.on('data', (d) => (out += d))
-})
+const served = await startConsole(consoleDir, farmFile)
 
 const rssMb = () => (Number(readFileSync(`/proc/${served.pid}/statm`, 'utf8').split(' ')[1]) * 4096) / 2 ** 20
 const round1 = (x) => Math.round(x * 10) / 10

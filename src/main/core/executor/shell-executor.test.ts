@@ -226,15 +226,17 @@ describe('ShellExecutor over a local shell', () => {
   })
 })
 
-describe('ShellExecutor: stopping a step', () => {
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0)
-      return true
-    } catch {
-      return false
-    }
+/** Whether a process still exists. */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
   }
+}
+
+describe('ShellExecutor: stopping a step', () => {
   const started = async (job: JobEnvironment, file: string) => {
     for (let i = 0; i < 1000 && !existsSync(`${job.workspace}/${file}`); i++)
       await new Promise((r) => setTimeout(r, 10))
@@ -309,15 +311,6 @@ describe('ShellExecutor: stopping a step', () => {
 })
 
 describe('ShellExecutor.fence', () => {
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0)
-      return true
-    } catch {
-      return false
-    }
-  }
-
   it("stops what a cut-off attempt still runs and removes its workspace; by the job's name when no ref was recorded", async () => {
     // Like a dropped SSH connection: the command is given up, its processes run on.
     const local = new LocalCommandRunner()
