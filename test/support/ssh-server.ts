@@ -97,7 +97,8 @@ export interface TestSshServer {
   /** Clients that completed authentication. */
   readonly clients: ClientInfo[]
   /** Exec channels: open now, the most open at once, and every command in order. */
-  readonly sessions: { open: number; peak: number; commands: string[] }
+  /** Sessions open now and at most, across connections; `peakPerClient`: each connection's most, in order of connection. */
+  readonly sessions: { open: number; peak: number; commands: string[]; peakPerClient: number[] }
   close(): Promise<void>
 }
 
@@ -116,7 +117,7 @@ export async function startSshServer(opts: SshServerOptions = {}): Promise<TestS
   const sockets: Socket[] = []
   const auth: TestSshServer['auth'] = []
   const clients: ClientInfo[] = []
-  const sessions = { open: 0, peak: 0, commands: [] as string[] }
+  const sessions = { open: 0, peak: 0, commands: [] as string[], peakPerClient: [] as number[] }
   const conns = new Set<Connection>()
 
   const ssh = new Server({ hostKeys: hostKeys.map((k) => k.private) }, (conn, info) => {
@@ -135,6 +136,8 @@ export async function startSshServer(opts: SshServerOptions = {}): Promise<TestS
     })
     conn.on('ready', () => {
       clients.push(info)
+      const index = sessions.peakPerClient.push(0) - 1
+      let mine = 0
       conn.on('session', (acceptSession) => {
         const session = acceptSession()
         session.on('exec', (accept, reject, req) => {
@@ -142,8 +145,12 @@ export async function startSshServer(opts: SshServerOptions = {}): Promise<TestS
           const channel = accept()
           sessions.open++
           sessions.peak = Math.max(sessions.peak, sessions.open)
+          sessions.peakPerClient[index] = Math.max(sessions.peakPerClient[index]!, ++mine)
           sessions.commands.push(req.command)
-          channel.once('close', () => sessions.open--)
+          channel.once('close', () => {
+            sessions.open--
+            mine--
+          })
           if (opts.onExec) opts.onExec({ command: req.command, channel, conn })
           else {
             channel.exit(0)

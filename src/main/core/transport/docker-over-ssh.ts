@@ -18,9 +18,10 @@ class DialStdioAgent extends Agent {
   }
 
   constructor(private readonly ssh: Client) {
-    // OpenSSH allows 10 sessions per connection by default (MaxSessions); stay under it so
-    // requests queue here instead of failing there.
-    super({ keepAlive: true, maxSockets: 8, maxFreeSockets: 4 })
+    // Each HTTP connection is a session; the pool counts them against sshd's MaxSessions per SSH
+    // connection and opens more connections when one is full (ssh-pool), so the limit here is
+    // only a ceiling: up to 4 connections of 10 sessions each, less some for commands.
+    super({ keepAlive: true, maxSockets: 32, maxFreeSockets: 4 })
   }
 
   override createConnection(

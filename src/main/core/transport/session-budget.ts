@@ -23,6 +23,11 @@ export class SessionBudget {
     return this.waiting.length
   }
 
+  /** Sessions that can be taken now without waiting (none once the connection is gone). */
+  get free(): number {
+    return this.closed ? 0 : Math.max(0, this.limit - this.inUse)
+  }
+
   /** Resolves, once a session is free, with the function that gives it back (idempotent). */
   take(): Promise<() => void> {
     if (this.closed) return Promise.reject(this.closed)

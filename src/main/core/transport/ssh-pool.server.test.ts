@@ -87,22 +87,22 @@ async function holdingServer() {
 }
 
 describe('SshPool over real SSH connections', () => {
-  it("never opens more than sshd's 10 sessions on a connection: the next command waits for a channel to end", async () => {
+  it("never opens more than sshd's 10 sessions on a connection: the 11th and 12th open a second connection", async () => {
     const { s, held } = await holdingServer()
     const lease = pool().lease(targetOf(s, 'n1'))
     cleanup.push(() => lease.release())
     const channels = Array.from({ length: 12 }, (_, i) => start(lease, `hold ${i}`))
-    await vi.waitFor(() => expect(s.sessions.open).toBe(10))
-    // One command exits: its session is given back, and the eleventh starts.
-    held[0]!.end()
-    await vi.waitFor(() => expect(s.sessions.commands).toHaveLength(11))
-    // The caller gives up on a command (destroys its channel): that ends its session too.
+    await vi.waitFor(() => expect(s.sessions.open).toBe(12))
+    expect(s.clients).toHaveLength(2)
+    expect(s.sessions.peakPerClient).toEqual([10, 2])
+    // A command given up by its caller (its channel destroyed) ends its session too.
     ;(await channels[1]!).ch.destroy()
-    await vi.waitFor(() => expect(s.sessions.commands).toHaveLength(12))
+    await vi.waitFor(() => expect(s.sessions.open).toBe(11))
     for (const h of held.splice(0)) h.end()
     await Promise.all(channels.map(async (c) => (await c).output))
-    expect(s.sessions.peak).toBe(10)
-    expect(s.clients).toHaveLength(1)
+    // The next command takes a free session on a connection already open.
+    expect(await run(lease, 'after')).toBe('after\n')
+    expect(s.clients).toHaveLength(2)
   })
 
   it('reopens a dropped connection on its own; commands follow the new one', async () => {

@@ -9,7 +9,14 @@ import { AuthenticationError, NodeUnreachableError } from '../farm/farm-errors'
 import type { FarmNode } from '../farm/farm-model'
 import type { HostKeyChecker } from './known-hosts'
 import type { LinkState } from './link-breaker'
-import { linkKey, NodeUnavailableError, SshPool, type LinkTarget, type SshPoolOptions } from './ssh-pool'
+import {
+  linkKey,
+  MAX_EXTRA_CONNECTIONS,
+  NodeUnavailableError,
+  SshPool,
+  type LinkTarget,
+  type SshPoolOptions,
+} from './ssh-pool'
 
 const hostKeys: HostKeyChecker = { id: 'kh', keysFor: () => [], check: () => null }
 const node = (name: string, host = `${name}.lab`): FarmNode => ({
@@ -173,22 +180,111 @@ describe('SshPool', () => {
     lease.release()
   })
 
-  it("never opens more sessions on a connection than sshd's MaxSessions: the next waits for one to end", async () => {
-    const p = pool()
-    const lease = p.lease(target('n1'))
-    const exec = lease.exec.exec as unknown as (c: string, cb: (e: unknown, ch: PassThrough) => void) => void
-    const open = (cmd: string) => new Promise<PassThrough>((resolve) => exec(cmd, (_e, ch) => resolve(ch)))
-    const first = await Promise.all(Array.from({ length: 10 }, (_, i) => open(`job ${i}`)))
-    let eleventh: PassThrough | null = null
-    void open('probe').then((ch) => (eleventh = ch))
-    await vi.advanceTimersByTimeAsync(10)
-    expect(eleventh).toBeNull()
-    // A channel ends (its command exited and its output was read): the waiting one goes.
-    first[3]!.resume()
-    first[3]!.end()
-    await vi.advanceTimersByTimeAsync(10)
-    expect(eleventh).toMatchObject({ cmd: 'probe' })
-    lease.release()
+  describe("sessions past one connection's MaxSessions", () => {
+    type Exec = (c: string, cb: (e: Error | undefined, ch: PassThrough & { host: string }) => void) => void
+    const opener = (lease: { exec: unknown }) => {
+      const exec = (lease.exec as { exec: Exec }).exec
+      return (cmd: string) =>
+        new Promise<PassThrough & { host: string; cmd: string }>((resolve, reject) =>
+          exec(cmd, (e, ch) => (e ? reject(e) : resolve(ch as PassThrough & { host: string; cmd: string }))),
+        )
+    }
+    const end = (ch: PassThrough) => {
+      ch.resume()
+      ch.end()
+    }
+
+    it('never opens more than MaxSessions on one connection: the 11th session opens a second connection to the node', async () => {
+      const p = pool()
+      const lease = p.lease(target('n1'))
+      const open = opener(lease)
+      const first = await Promise.all(Array.from({ length: 10 }, (_, i) => open(`job ${i}`)))
+      expect(connect).toHaveBeenCalledTimes(1)
+      const eleventh = await open('job 10')
+      expect(connect).toHaveBeenCalledTimes(2)
+      expect(clients).toHaveLength(2)
+      // Same node, its own connection; the link's own is still the one leases see.
+      expect(eleventh.host).toBe('n1.lab')
+      expect(lease.client).toBe(clients[0])
+      for (const ch of [...first, eleventh]) end(ch)
+      lease.release()
+    })
+
+    it('opens at most 3 extra connections; past 40 sessions the next waits for one to end', async () => {
+      const p = pool()
+      const lease = p.lease(target('n1'))
+      const open = opener(lease)
+      const held: PassThrough[] = []
+      for (let i = 0; i < 40; i++) held.push(await open(`job ${i}`))
+      expect(connect).toHaveBeenCalledTimes(1 + MAX_EXTRA_CONNECTIONS)
+      let late: PassThrough | null = null
+      void open('late').then((ch) => (late = ch))
+      await vi.advanceTimersByTimeAsync(10)
+      expect(late).toBeNull()
+      expect(connect).toHaveBeenCalledTimes(4)
+      end(held[25]!)
+      await vi.advanceTimersByTimeAsync(10)
+      expect(late).toMatchObject({ cmd: 'late' })
+      lease.release()
+    })
+
+    it('closes an extra connection 30 s after its last session ended, and all of them with the link', async () => {
+      const p = pool()
+      const lease = p.lease(target('n1'))
+      const open = opener(lease)
+      const held = await Promise.all(Array.from({ length: 12 }, (_, i) => open(`job ${i}`)))
+      expect(clients).toHaveLength(2)
+      const extra = held.filter((ch) => ch === held[10] || ch === held[11])
+      for (const ch of extra) end(ch)
+      await vi.advanceTimersByTimeAsync(29_000)
+      expect(clients[1]!.ended).toBe(false)
+      await vi.advanceTimersByTimeAsync(1_000)
+      expect(clients[1]!.ended).toBe(true)
+      expect(clients[0]!.ended).toBe(false)
+      // Busy again: a new extra; the link's own connection drops, and the extra goes with it.
+      await open('job 12')
+      expect(clients).toHaveLength(3)
+      drop(clients[0]!)
+      expect(clients[2]!.ended).toBe(true)
+      lease.release()
+    })
+
+    it('behind a jump host, and after an extra connection failed, waits for a session instead', async () => {
+      const p = pool()
+      const jumped = p.lease(target('n2', target('n1')))
+      const viaJump = opener(jumped)
+      const held = await Promise.all(Array.from({ length: 10 }, (_, i) => viaJump(`job ${i}`)))
+      const calls = connect.mock.calls.length
+      let waiting: PassThrough | null = null
+      void viaJump('waits').then((ch) => (waiting = ch))
+      await vi.advanceTimersByTimeAsync(10)
+      expect(waiting).toBeNull()
+      expect(connect.mock.calls.length).toBe(calls)
+      end(held[0]!)
+      await vi.advanceTimersByTimeAsync(10)
+      expect(waiting).toMatchObject({ cmd: 'waits' })
+      jumped.release()
+
+      const lease = p.lease(target('n3'))
+      const open = opener(lease)
+      const own = await Promise.all(Array.from({ length: 10 }, (_, i) => open(`job ${i}`)))
+      behaviour['n3.lab'] = 'down'
+      let queued: PassThrough | null = null
+      void open('queued').then((ch) => (queued = ch))
+      await vi.advanceTimersByTimeAsync(10)
+      expect(queued).toBeNull()
+      const tried = connect.mock.calls.length
+      // Within 30 s of the failure no other extra is tried; the session waits for one of its own.
+      const another = open('another').catch((e: Error) => e)
+      await vi.advanceTimersByTimeAsync(10)
+      expect(connect.mock.calls.length).toBe(tried)
+      end(own[0]!)
+      await vi.advanceTimersByTimeAsync(10)
+      expect(queued).toMatchObject({ cmd: 'queued' })
+      end(own[1]!)
+      expect(await another).toMatchObject({ cmd: 'another' })
+      lease.release()
+    })
   })
 
   it('a command on a connection that closed meanwhile fails with the reason, and gives its session back', async () => {

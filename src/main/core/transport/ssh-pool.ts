@@ -118,7 +118,26 @@ interface Link {
   /** The jump host's link, held while this one is up. */
   jumpLease: SshLease | null
   docker: Docker | null
+  /**
+   * More connections to the same node, opened while every session of the others is in use (a
+   * node running more streaming steps than one connection has sessions); closed when idle, and
+   * with the link's own connection.
+   */
+  extras: Client[]
+  /** An extra connection being opened (one at a time). */
+  growing: Promise<Client | null> | null
+  /** When opening an extra connection last failed: none is tried again for a while. */
+  growFailedAt: number | null
+  /** Sessions waiting for any of the link's connections to have one free, first come first. */
+  waiters: Array<() => void>
 }
+
+/** Extra connections a link may open beside its own, so a node has up to 4 × MaxSessions sessions. */
+export const MAX_EXTRA_CONNECTIONS = 3
+/** How long an extra connection with no session open stays. */
+const EXTRA_IDLE_MS = 30_000
+/** How long after a failed extra connection the link only waits for sessions of the others. */
+const EXTRA_RETRY_MS = 30_000
 
 export class SshPool {
   private readonly links = new Map<string, Link>()
@@ -142,7 +161,7 @@ export class SshPool {
     link.users++
     this.settle(link)
     let released = false
-    const exec = execThrough(() => this.acquire(link))
+    const exec = execThrough(() => this.session(link))
     return {
       key: link.key,
       node: target.node,
@@ -203,10 +222,96 @@ export class SshPool {
         idleTimer: null,
         jumpLease: null,
         docker: null,
+        extras: [],
+        growing: null,
+        growFailedAt: null,
+        waiters: [],
       }
       this.links.set(key, link)
     }
     return link
+  }
+
+  /**
+   * A session on one of the link's connections: its own first, then an extra one with a session
+   * free; when all are full, a new extra connection (direct links only: behind a jump host every
+   * extra would ride the jump host's connection anyway), else the wait for a session to end.
+   */
+  private async session(link: Link): Promise<{ client: Client; giveBack: () => void }> {
+    for (;;) {
+      const own = await this.acquire(link)
+      const lanes = [own, ...link.extras]
+      const free = lanes.find((c) => budgetOf(c).free > 0)
+      if (free) return { client: free, giveBack: this.givingBack(link, free, await budgetOf(free).take()) }
+      const mayGrow =
+        !link.target.via &&
+        link.extras.length < MAX_EXTRA_CONNECTIONS &&
+        (link.growFailedAt === null || this.now() - link.growFailedAt >= EXTRA_RETRY_MS)
+      if (mayGrow) {
+        link.growing ??= this.openExtra(link, own).finally(() => (link.growing = null))
+        // Opened or not, choose again: others may have been waiting for it too.
+        if (await link.growing) continue
+      }
+      // Every connection full: wait for a session to end on any of them (or for the link to
+      // change), then choose again.
+      await new Promise<void>((resolve) => link.waiters.push(resolve))
+    }
+  }
+
+  /** Wakes every waiting session: the link's connections changed, so each chooses again. */
+  private wakeAll(link: Link): void {
+    for (const wake of link.waiters.splice(0)) wake()
+  }
+
+  private async openExtra(link: Link, own: Client): Promise<Client | null> {
+    const { node, hostKeys } = link.target
+    try {
+      const extra = await (this.opts.connect ?? connectSsh)(node, hostKeys, {
+        timeoutMs: link.target.timeoutMs ?? this.opts.timeoutMs ?? 10_000,
+        keepaliveMs: this.opts.keepaliveMs,
+      })
+      if (link.client !== own) {
+        // The link's own connection went away meanwhile: the extra goes with it.
+        extra.end()
+        return null
+      }
+      extra.on('error', () => {})
+      extra.once('close', () => {
+        const i = link.extras.indexOf(extra)
+        if (i >= 0) link.extras.splice(i, 1)
+      })
+      link.extras.push(extra)
+      link.growFailedAt = null
+      return extra
+    } catch {
+      link.growFailedAt = this.now()
+      return null
+    }
+  }
+
+  /**
+   * The give-back of a session: the next waiting session goes; an extra connection left with none
+   * open closes after a while.
+   */
+  private givingBack(link: Link, client: Client, giveBack: () => void): () => void {
+    const extra = link.extras.includes(client)
+    let given = false
+    return () => {
+      if (given) return
+      given = true
+      giveBack()
+      link.waiters.shift()?.()
+      if (!extra || budgetOf(client).open > 0) return
+      unref(
+        setTimeout(() => {
+          const i = link.extras.indexOf(client)
+          if (i >= 0 && budgetOf(client).open === 0) {
+            link.extras.splice(i, 1)
+            client.end()
+          }
+        }, EXTRA_IDLE_MS),
+      )
+    }
   }
 
   private acquire(link: Link): Promise<Client> {
@@ -296,6 +401,8 @@ export class SshPool {
     link.docker = null
     this.move(link, { type: 'closed' })
     client.end()
+    for (const extra of link.extras.splice(0)) extra.end()
+    this.wakeAll(link)
     link.jumpLease?.release()
     link.jumpLease = null
   }
@@ -303,6 +410,10 @@ export class SshPool {
   private dropped(link: Link, client: Client, reason: string | null): void {
     if (link.client !== client) return
     link.client = null
+    // The same node's other connections are as lost (and, kept, would keep steps on them going
+    // where the run has given them up).
+    for (const extra of link.extras.splice(0)) extra.end()
+    this.wakeAll(link)
     link.jumpLease?.release()
     link.jumpLease = null
     const error = `the connection to ${describeNode(link.target.node)} dropped${reason ? `: ${reason}` : ''}`
@@ -388,17 +499,16 @@ function budgetOf(client: Client): SessionBudget {
 }
 
 /**
- * An object with ssh2's `exec` that runs it on whatever connection `acquire` gives, once that
- * connection has a session free; the session is given back when the channel closes.
+ * An object with ssh2's `exec` that runs it on a session `session` gives (on one of the link's
+ * connections, once one is free); the session is given back when the channel closes.
  */
-function execThrough(acquire: () => Promise<Client>): Client {
+function execThrough(session: () => Promise<{ client: Client; giveBack: () => void }>): Client {
   type Callback = (err: Error | undefined, channel: ClientChannel) => void
   const exec = (command: string, a: unknown, b?: unknown) => {
     const cb = (typeof a === 'function' ? a : b) as Callback
     const options = typeof a === 'function' ? {} : (a as object)
-    acquire()
-      .then(async (client) => {
-        const giveBack = await budgetOf(client).take()
+    session()
+      .then(({ client, giveBack }) => {
         try {
           client.exec(command, options, (err, channel) => {
             if (err) giveBack()
