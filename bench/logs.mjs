@@ -19,7 +19,7 @@ import { createRequire } from 'node:module'
 import { performance } from 'node:perf_hooks'
 import { Buffer } from 'node:buffer'
 import { clearInterval, setImmediate, setInterval } from 'node:timers'
-import { startConsole } from './lib/console.mjs'
+import { startConsole, submitRun } from './lib/console.mjs'
 
 const require = createRequire(import.meta.url)
 const Database = require('better-sqlite3')
@@ -66,20 +66,10 @@ async function viaConsole() {
   const before = sample(served.pid)
   const samples = []
   const t0 = performance.now()
-  const follower = spawn(
-    process.execPath,
-    ['bin/yardmaster.cjs', 'run', workflow, '--data-dir', consoleDir],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  )
-  let err = ''
-  follower.stderr.on('data', (d) => (err += d))
+  const finished = submitRun(workflow, consoleDir)
   const timer = setInterval(() => samples.push({ at: performance.now() - t0, ...sample(served.pid) }), 250)
-  const code = await new Promise((r) => follower.on('exit', r))
-  clearInterval(timer)
+  await finished.finally(() => clearInterval(timer))
   const after = sample(served.pid)
-  if (code !== 0) throw new Error(`yardmaster run exited ${code}: ${err}`)
   // From the job's first stored line to its last: the ingestion, not the container's start.
   const d = db()
   const runId = d.prepare('SELECT MAX(id) AS id FROM runs').get().id

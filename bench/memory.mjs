@@ -8,14 +8,14 @@
 //   complete:   every job's lines are in the history, each once
 // Issue 11's target is under 300 MB with 50 live jobs. Each streaming step holds an SSH session;
 // past one connection's MaxSessions (10) the pool opens more connections to the node.
-import { spawn, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createRequire } from 'node:module'
 import { performance } from 'node:perf_hooks'
 import { clearInterval, setInterval, setTimeout } from 'node:timers'
-import { startConsole } from './lib/console.mjs'
+import { startConsole, submitRun } from './lib/console.mjs'
 
 const require = createRequire(import.meta.url)
 const Database = require('better-sqlite3')
@@ -58,15 +58,7 @@ try {
   const running = db.prepare("SELECT COUNT(*) AS n FROM jobs WHERE state = 'running'")
   const samples = []
   const t0 = performance.now()
-  const follower = spawn(
-    process.execPath,
-    ['bin/yardmaster.cjs', 'run', workflow, '--data-dir', consoleDir],
-    {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    },
-  )
-  let err = ''
-  follower.stderr.on('data', (d) => (err += d))
+  const finished = submitRun(workflow, consoleDir)
   const timer = setInterval(() => {
     try {
       samples.push({ at: performance.now() - t0, rss: rssMb(), running: running.get().n })
@@ -74,9 +66,7 @@ try {
       // The history is busy: the next sample.
     }
   }, 250)
-  const code = await new Promise((r) => follower.on('exit', r))
-  clearInterval(timer)
-  if (code !== 0) throw new Error(`yardmaster run exited ${code}: ${err}`)
+  await finished.finally(() => clearInterval(timer))
   const runId = db.prepare('SELECT MAX(id) AS id FROM runs').get().id
   const counts = db
     .prepare(

@@ -23,3 +23,17 @@ export async function startConsole(dataDir, farmFile) {
   })
   return served
 }
+
+/** `yardmaster run <workflow>` submitted to the console on `dataDir`; resolves when it exits, rejecting unless it succeeded. */
+export function submitRun(workflow, dataDir) {
+  const follower = spawn(process.execPath, ['bin/yardmaster.cjs', 'run', workflow, '--data-dir', dataDir], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  })
+  let err = ''
+  follower.stderr.on('data', (d) => (err += d))
+  return new Promise((resolve, reject) =>
+    follower.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`yardmaster run exited ${code}: ${err}`)),
+    ),
+  )
+}
