@@ -2,32 +2,29 @@ import { describe, expect, it } from 'vitest'
 import { MAX_SESSIONS_PER_CONNECTION, SessionBudget } from './session-budget'
 
 describe('SessionBudget', () => {
-  it('grants up to the limit, then one waiter per session given back, in order', async () => {
+  it('grants up to the limit, then none until a session is given back (once per session)', () => {
     const b = new SessionBudget(2)
-    const first = await b.take()
-    const second = await b.take()
-    const order: string[] = []
-    const third = b.take().then((give) => (order.push('third'), give))
-    const fourth = b.take().then((give) => (order.push('fourth'), give))
-    await Promise.resolve()
-    expect([b.open, b.queued, order]).toEqual([2, 2, []])
+    const first = b.take()!
+    const second = b.take()!
+    expect([b.open, b.free, b.take()]).toEqual([2, 0, null])
     first()
     first() // giving back twice frees one session only
-    expect((await third, order)).toEqual(['third'])
-    expect([b.open, b.queued]).toEqual([2, 1])
+    expect([b.open, b.free]).toEqual([1, 1])
+    const third = b.take()
+    expect(third).toBeInstanceOf(Function)
+    expect(b.take()).toBeNull()
     second()
-    ;(await fourth)()
-    ;(await third)()
-    expect([b.open, b.queued, order]).toEqual([0, 0, ['third', 'fourth']])
+    third!()
+    expect([b.open, b.free]).toEqual([0, 2])
   })
 
-  it('refuses waiters and later takes once the connection is gone', async () => {
-    const b = new SessionBudget(1)
-    await b.take()
-    const waiting = b.take()
-    b.close(new Error('the connection to n1 dropped'))
-    await expect(waiting).rejects.toThrow('the connection to n1 dropped')
-    await expect(b.take()).rejects.toThrow('the connection to n1 dropped')
+  it('grants nothing once the connection is gone', () => {
+    const b = new SessionBudget(2)
+    const held = b.take()!
+    b.close()
+    expect([b.free, b.take()]).toEqual([0, null])
+    held() // a channel that ends afterwards changes nothing
+    expect(b.take()).toBeNull()
   })
 
   it("defaults to OpenSSH's MaxSessions", () => {

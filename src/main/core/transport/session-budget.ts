@@ -1,8 +1,8 @@
 /**
  * How many sessions (exec channels: commands, the health probe, Docker's dial-stdio) one SSH
  * connection has open at once. OpenSSH's sshd refuses more than `MaxSessions` (10 by default)
- * with "open failed", which would look like a broken node; so the pool waits for a free session
- * instead. Forwarded TCP channels (jump hosts) are not sessions and are not counted.
+ * with "open failed", which would look like a broken node; so the pool takes sessions only while
+ * one is free, and otherwise waits for one (or opens another connection). Forwarded TCP channels (jump hosts) are not sessions and are not counted.
  */
 
 /** OpenSSH's default MaxSessions. */
@@ -10,8 +10,7 @@ export const MAX_SESSIONS_PER_CONNECTION = 10
 
 export class SessionBudget {
   private inUse = 0
-  private readonly waiting: Array<{ grant: () => void; refuse: (e: Error) => void }> = []
-  private closed: Error | null = null
+  private closed = false
 
   constructor(readonly limit: number = MAX_SESSIONS_PER_CONNECTION) {}
 
@@ -19,37 +18,28 @@ export class SessionBudget {
     return this.inUse
   }
 
-  get queued(): number {
-    return this.waiting.length
-  }
-
-  /** Sessions that can be taken now without waiting (none once the connection is gone). */
+  /** Sessions that can be taken now (none once the connection is gone). */
   get free(): number {
     return this.closed ? 0 : Math.max(0, this.limit - this.inUse)
   }
 
-  /** Resolves, once a session is free, with the function that gives it back (idempotent). */
-  take(): Promise<() => void> {
-    if (this.closed) return Promise.reject(this.closed)
-    return new Promise((resolve, reject) => {
-      const grant = () => {
-        this.inUse++
-        let given = false
-        resolve(() => {
-          if (given) return
-          given = true
-          this.inUse--
-          this.waiting.shift()?.grant()
-        })
-      }
-      if (this.inUse < this.limit) grant()
-      else this.waiting.push({ grant, refuse: reject })
-    })
+  /**
+   * Takes a session if one is free: the function that gives it back (idempotent), or null. Who
+   * waits for one is the pool's to decide: a session may come free on another connection.
+   */
+  take(): (() => void) | null {
+    if (this.free <= 0) return null
+    this.inUse++
+    let given = false
+    return () => {
+      if (given) return
+      given = true
+      this.inUse--
+    }
   }
 
-  /** The connection is gone: whoever waits is refused with `error`, and so is every later take. */
-  close(error: Error): void {
-    this.closed = error
-    for (const w of this.waiting.splice(0)) w.refuse(error)
+  /** The connection is gone: no session is taken from it again. */
+  close(): void {
+    this.closed = true
   }
 }

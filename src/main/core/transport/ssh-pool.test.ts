@@ -218,13 +218,20 @@ describe('SshPool', () => {
       for (let i = 0; i < 40; i++) held.push(await open(`job ${i}`))
       expect(connect).toHaveBeenCalledTimes(1 + MAX_EXTRA_CONNECTIONS)
       let late: PassThrough | null = null
+      let later: PassThrough | null = null
       void open('late').then((ch) => (late = ch))
+      void open('later').then((ch) => (later = ch))
       await vi.advanceTimersByTimeAsync(10)
-      expect(late).toBeNull()
+      expect([late, later]).toEqual([null, null])
       expect(connect).toHaveBeenCalledTimes(4)
+      // A session ends on any of the connections: the first to wait goes, the next still waits.
       end(held[25]!)
       await vi.advanceTimersByTimeAsync(10)
       expect(late).toMatchObject({ cmd: 'late' })
+      expect(later).toBeNull()
+      end(held[3]!)
+      await vi.advanceTimersByTimeAsync(10)
+      expect(later).toMatchObject({ cmd: 'later' })
       lease.release()
     })
 

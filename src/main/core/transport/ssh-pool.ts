@@ -241,8 +241,10 @@ export class SshPool {
     for (;;) {
       const own = await this.acquire(link)
       const lanes = [own, ...link.extras]
-      const free = lanes.find((c) => budgetOf(c).free > 0)
-      if (free) return { client: free, giveBack: this.givingBack(link, free, await budgetOf(free).take()) }
+      for (const client of lanes) {
+        const giveBack = budgetOf(client).take()
+        if (giveBack) return { client, giveBack: this.givingBack(link, client, giveBack) }
+      }
       const mayGrow =
         !link.target.via &&
         link.extras.length < MAX_EXTRA_CONNECTIONS &&
@@ -493,7 +495,7 @@ function budgetOf(client: Client): SessionBudget {
   if (!budget) {
     const b = (budget = new SessionBudget())
     budgets.set(client, b)
-    client.once('close', () => b.close(new Error('the SSH connection closed')))
+    client.once('close', () => b.close())
   }
   return budget
 }
