@@ -14,6 +14,7 @@ import type { JobView } from '../../src/shared/model'
 import { cli, spawnCli, tempDir } from '../support/cli'
 import { hostEngine, lab, REPO } from '../support/lab'
 import { serve } from '../support/serve'
+import { until } from '../support/until'
 
 const LINES = 20
 
@@ -54,12 +55,15 @@ jobs:
   return file
 }
 
-const until = async (check: () => boolean | Promise<boolean>, what: string, ms = 120_000) => {
-  const t0 = Date.now()
-  while (!(await check())) {
-    if (Date.now() - t0 > ms) throw new Error(`never happened: ${what}`)
-    await new Promise((r) => setTimeout(r, 200))
-  }
+/** How long a chaos case may take to reach each state: 20 to 50 containers share two cores. */
+const PATIENCE = 120_000
+
+/** Jobs of the newest run now running. */
+function runningNow(dir: string): number {
+  return withHistory(dir, (runs) => {
+    const run = runs.listRuns(1)[0]
+    return run ? runs.getRun(run.id).jobs.filter((j) => j.state === 'running').length : 0
+  })
 }
 
 function withHistory<T>(dir: string, use: (runs: RunStore) => T): T {
@@ -149,12 +153,7 @@ describe('chaos on the lab', () => {
     const served = await serve(['--data-dir', dir, '--farm', farm])
     try {
       const follower = spawnCli(['run', chaosWorkflow(dir, 30, 1), '--data-dir', dir])
-      const running = () =>
-        withHistory(dir, (runs) => {
-          const run = runs.listRuns(1)[0]
-          return run ? runs.getRun(run.id).jobs.filter((j) => j.state === 'running').length : 0
-        })
-      await until(() => running() === 30, '30 jobs running')
+      await until(() => runningNow(dir) === 30, '30 jobs running', PATIENCE)
       // Each job cancelled by its own request, all at once.
       const keys = withHistory(dir, (runs) => runs.getRun(1).jobs.map((j) => j.key))
       const asked = Date.now()
@@ -167,6 +166,7 @@ describe('chaos on the lab', () => {
             return d.run.state !== 'running' && d.jobs.every((j) => j.state !== 'running')
           }),
         'every job ended',
+        PATIENCE,
       )
       const took = Date.now() - asked
       withHistory(dir, (runs) => {
@@ -174,7 +174,7 @@ describe('chaos on the lab', () => {
         expect(d.jobs.map((j) => j.state)).toEqual(keys.map(() => 'cancelled'))
         expect(d.run.state).toBe('cancelled')
       })
-      // The steps ignore nothing: SIGTERM ends them, well within the grace period of 10 s.
+      // A figure for the closing note, not an assertion: it depends on the machine's load.
       console.log(`cancel storm: 30 jobs cancelled in ${took} ms`)
       const instance = withHistory(dir, (runs) => runs.instanceId())
       await until(async () => (await containersOf(instance)).length === 0, 'no container left', 30_000)
@@ -194,16 +194,13 @@ describe('chaos on the lab', () => {
     )
     let instance = ''
     try {
-      await until(async () => (await cli(['queue', '--data-dir', dir])).code === 0, 'the console answers')
-      const follower = spawnCli(['run', chaosWorkflow(dir, 20, 0.5), '--data-dir', dir])
       await until(
-        () =>
-          withHistory(dir, (runs) => {
-            const run = runs.listRuns(1)[0]
-            return !!run && runs.getRun(run.id).jobs.filter((j) => j.state === 'running').length === 20
-          }),
-        '20 jobs running',
+        async () => (await cli(['queue', '--data-dir', dir])).code === 0,
+        'the console answers',
+        PATIENCE,
       )
+      const follower = spawnCli(['run', chaosWorkflow(dir, 20, 0.5), '--data-dir', dir])
+      await until(() => runningNow(dir) === 20, '20 jobs running', PATIENCE)
       instance = withHistory(dir, (runs) => runs.instanceId())
       first.kill('SIGKILL')
       await new Promise((r) => first.once('exit', r))

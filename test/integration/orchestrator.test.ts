@@ -13,6 +13,7 @@ import { RunStore } from '../../src/main/core/store/run-store'
 import { cli, spawnCli, tempDir } from '../support/cli'
 import { hostEngine, lab, REPO } from '../support/lab'
 import { serve } from '../support/serve'
+import { until } from '../support/until'
 
 /** Two jobs on n3, the lab's one arm64 host with one slot: one waits while the other runs. */
 const soak = (dir: string, seconds: number) => {
@@ -36,14 +37,6 @@ jobs:
 `,
   )
   return file
-}
-
-const until = async (check: () => boolean | Promise<boolean>, what: string, ms = 60_000) => {
-  const t0 = Date.now()
-  while (!(await check())) {
-    if (Date.now() - t0 > ms) throw new Error(`never happened: ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
-  }
 }
 
 const history = (dir: string) => {

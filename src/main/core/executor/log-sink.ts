@@ -59,8 +59,6 @@ export class LogSink {
   private readonly partial = new Map<string, { text: string; decoder: StringDecoder }>()
   /** Bytes of output kept per job attempt, while a cap is set; -1 once past it. */
   private readonly kept = new Map<string, number>()
-  private readonly flushMs: number
-  private readonly onFlushed: (runId: number, lastSeq: number) => void
 
   constructor(
     private readonly store: RunStore,
@@ -68,8 +66,6 @@ export class LogSink {
     private readonly opts: LogSinkOptions = {},
   ) {
     this.secrets = new WorkflowCommands(opts.secrets ?? [])
-    this.flushMs = opts.flushMs ?? 100
-    this.onFlushed = opts.onFlushed ?? (() => {})
   }
 
   /** A chunk of output; complete lines go out now, the rest waits for its newline. */
@@ -133,7 +129,7 @@ export class LogSink {
       text,
       at: Date.now(),
     })
-    this.timer ??= setTimeout(() => this.flush(), this.flushMs)
+    this.timer ??= setTimeout(() => this.flush(), this.opts.flushMs ?? 100)
   }
 
   /** Counts the line against its attempt's cap: false once past it (said in the log, once). */
@@ -150,7 +146,7 @@ export class LogSink {
     }
     this.kept.set(key, -1)
     this.line(
-      { ...target, stepIndex: target.stepIndex },
+      target,
       'system',
       `this job's log reached its cap of ${formatBytes(cap)} (logCapPerJob in the farm file): ` +
         'later output is not stored or shown; the job goes on',
@@ -171,6 +167,6 @@ export class LogSink {
     const batch = this.pending
     this.pending = []
     const lastSeq = this.store.appendLogs(batch)
-    this.onFlushed(batch[batch.length - 1]!.runId, lastSeq)
+    this.opts.onFlushed?.(batch[batch.length - 1]!.runId, lastSeq)
   }
 }

@@ -92,7 +92,7 @@ function JobCard({ job, active, onSelect }: { job: JobView; active: boolean; onS
       </ol>
       {job.reason && <div className="reason">{job.reason}</div>}
       {job.logCappedAt !== null && (
-        <div className="log-capped" title="logCapPerJob in the farm file">
+        <div className="reason log-capped" title="logCapPerJob in the farm file">
           log capped at {formatBytes(job.logCappedAt)}: later output was not kept
         </div>
       )}
