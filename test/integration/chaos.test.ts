@@ -66,6 +66,22 @@ function runningNow(dir: string): number {
   })
 }
 
+/** Jobs of the newest run that are running and have stored a line of their own output. */
+function printingNow(dir: string): number {
+  return withHistory(dir, (runs) => {
+    const run = runs.listRuns(1)[0]
+    if (!run) return 0
+    const d = runs.getRun(run.id)
+    const printed = new Set(
+      runs
+        .getLogs(run.id, 0, 1_000_000)
+        .filter((l) => l.stream === 'stdout')
+        .map((l) => l.jobKey),
+    )
+    return d.jobs.filter((j) => j.state === 'running' && printed.has(j.key)).length
+  })
+}
+
 function withHistory<T>(dir: string, use: (runs: RunStore) => T): T {
   const db = openDatabase(dir)
   try {
@@ -199,8 +215,9 @@ describe('chaos on the lab', () => {
         'the console answers',
         PATIENCE,
       )
-      const follower = spawnCli(['run', chaosWorkflow(dir, 20, 0.5), '--data-dir', dir])
-      await until(() => runningNow(dir) === 20, '20 jobs running', PATIENCE)
+      const follower = spawnCli(['run', chaosWorkflow(dir, 20, 1), '--data-dir', dir])
+      // A job is running once its first line is stored: its state says so before its container exists.
+      await until(() => printingNow(dir) === 20, '20 jobs printing', PATIENCE)
       instance = withHistory(dir, (runs) => runs.instanceId())
       first.kill('SIGKILL')
       await new Promise((r) => first.once('exit', r))

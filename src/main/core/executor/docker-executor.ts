@@ -155,13 +155,7 @@ export class DockerExecutor implements NodeExecutor {
         Number(!found.find((c) => c.Id === a)?.Labels?.[LABEL_SERVICE]) -
         Number(!found.find((c) => c.Id === b)?.Labels?.[LABEL_SERVICE]),
     )
-    for (const id of order)
-      await this.docker
-        .getContainer(id)
-        .remove({ force: true, abortSignal: signal })
-        .catch((e: { statusCode?: number }) => {
-          if (e.statusCode !== 404) throw e // gone already: fenced
-        })
+    for (const id of order) await removeFenced(this.docker.getContainer(id), signal)
   }
 
   /** The image on the node: there already, or pulled. */
@@ -182,6 +176,31 @@ export class DockerExecutor implements NodeExecutor {
     } catch (e) {
       throw new ImageUnavailableError(this.node, image, (e as Error).message.split('\n')[0] ?? String(e))
     }
+  }
+}
+
+/**
+ * Removes a fenced container. Gone already is fenced; a removal already in progress (another
+ * orchestrator fencing the same node) is waited for, so the node takes work only once it is gone.
+ */
+async function removeFenced(container: Docker.Container, signal: AbortSignal): Promise<void> {
+  try {
+    await container.remove({ force: true, abortSignal: signal })
+    return
+  } catch (e) {
+    const code = (e as { statusCode?: number }).statusCode
+    if (code === 404) return
+    if (code !== 409) throw e
+  }
+  for (;;) {
+    try {
+      await container.inspect({ abortSignal: signal })
+    } catch (e) {
+      if ((e as { statusCode?: number }).statusCode === 404) return
+      throw e
+    }
+    await new Promise((r) => setTimeout(r, 200))
+    signal.throwIfAborted()
   }
 }
 

@@ -8,8 +8,53 @@
 import type { RunStore } from '../store/run-store'
 import type { NodeExecutor } from './job-environment'
 
-/** Fences every marked attempt of `node`; throws (the node takes no work) when one cannot be. */
+/** The fence now running per node of a history: jobs starting together on a node share one. */
+const inFlight = new WeakMap<RunStore, Map<string, Promise<void>>>()
+
+/**
+ * Fences every marked attempt of `node`; throws (the node takes no work) when one cannot be.
+ * Callers that come while a fence of the node runs wait for it, then fence what was marked since.
+ */
 export async function fenceLeftovers(
+  store: RunStore,
+  node: string,
+  executor: NodeExecutor,
+  signal: AbortSignal,
+  say: (message: string) => void,
+): Promise<void> {
+  let running = inFlight.get(store)
+  if (!running) inFlight.set(store, (running = new Map()))
+  for (;;) {
+    const current = running.get(node)
+    if (!current) break
+    await settledOrAborted(current, signal)
+  }
+  if (!store.fencesOn(node).length) return
+  const mine = fenceAll(store, node, executor, signal, say)
+  running.set(node, mine)
+  try {
+    await mine
+  } finally {
+    if (running.get(node) === mine) running.delete(node)
+  }
+}
+
+/** Resolves when `p` settles, however it does; rejects when `signal` aborts first. */
+function settledOrAborted(p: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    if (signal.aborted) return onAbort()
+    signal.addEventListener('abort', onAbort, { once: true })
+    void p
+      .catch(() => {})
+      .then(() => {
+        signal.removeEventListener('abort', onAbort)
+        resolve()
+      })
+  })
+}
+
+async function fenceAll(
   store: RunStore,
   node: string,
   executor: NodeExecutor,
