@@ -16,6 +16,7 @@ import type { Farm, FarmNode } from '../../src/main/core/farm/farm-model'
 import { copyImage, type CopyProgress } from '../../src/main/core/farm/image-transfer'
 import { ensureImage, pruneNode } from '../../src/main/core/farm/node-operations'
 import { probeNode } from '../../src/main/core/farm/node-probe'
+import { SshPool } from '../../src/main/core/transport/ssh-pool'
 import { cli, tempDir } from '../support/cli'
 import { fault, host, hostEngine, lab } from '../support/lab'
 
@@ -23,16 +24,27 @@ const THIS_ARCH = ({ x64: 'x64', arm64: 'arm64' } as Record<string, string>)[pro
 const MANAGED = 'io.yardmaster.managed'
 
 let farm: Farm
+let pool: SshPool
 let sessions: NodeSessions
 const node = (name: string): FarmNode => farm.nodes.find((n) => n.name === name)!
 
-beforeAll(() => {
-  farm = loadFarmFile(lab().farmFile)
+/** Sessions on connections of their own (a pool of their own), so a test can start from fresh ones. */
+function freshSessions(): void {
+  pool?.closeAll()
+  pool = new SshPool()
   // The lab shares a machine that CI keeps busy (the e2e project runs beside this one): an engine
   // slow to answer is not what these tests are about, so it is given longer than the default 10 s.
-  sessions = new NodeSessions(farm, { timeoutMs: 30_000 })
+  sessions = new NodeSessions(farm, { timeoutMs: 30_000, pool })
+}
+
+beforeAll(() => {
+  farm = loadFarmFile(lab().farmFile)
+  freshSessions()
 })
-afterAll(() => sessions.closeAll())
+afterAll(async () => {
+  await sessions.closeAll()
+  pool.closeAll()
+})
 
 /** The lab's farm file with `edit` applied, in a temp dir. */
 function labFarmWith(edit: (text: string) => string): string {
@@ -172,9 +184,12 @@ describe('yardmaster nodes', () => {
     } finally {
       fault('heal', 'n2')
       fault('heal', 'n3')
-      // This process's own connections to n2 and n3 went silent too and may yet be given up
-      // (keepalive) after the heal: later tests start from fresh ones instead of inheriting a drop.
+      // This process's own connections to n2 and n3 went silent too, with whatever was on them,
+      // and may yet be given up (keepalive) after the heal: later tests start from new connections
+      // instead of inheriting a drop. (Twice in CI on a busy machine, the image copy's engine ping
+      // on n2 then went unanswered for 30 s on the old ones; not reproduced here.)
       await sessions.closeAll()
+      freshSessions()
     }
   }, 40_000)
 

@@ -90,10 +90,11 @@ function delivered(config: { Env?: string[] }) {
       .sort((a, b) => Number(a.slice(name.length + 1)) - Number(b.slice(name.length + 1)))
       .map((k) => env[k])
       .join('')
-  const own = Object.entries(env).filter(([k]) => !/^YARDMASTER_(SCRIPT|LAUNCHER)_\d+$/.test(k))
+  const own = Object.entries(env).filter(([k]) => !/^YARDMASTER_(SCRIPT|LAUNCHER|STATE)_\d+$/.test(k))
   return {
     script: join('YARDMASTER_SCRIPT'),
     launcher: join('YARDMASTER_LAUNCHER'),
+    state: join('YARDMASTER_STATE'),
     env: own.map(([k, v]) => `${k}=${v}`),
   }
 }
@@ -425,8 +426,25 @@ describe('ContainerJob.runStep', () => {
     expect(files.env).toEqual(['A=1', 'B=two words', 'GITHUB_WORKSPACE=/workspace'])
     expect(files.script).toBe(script)
     expect(files.launcher).toContain(`trap 'rm -rf ${folder}' EXIT`)
-    expect(files.launcher).toContain('cd /workspace/sub || exit 1')
+    expect(files.launcher).toContain('cd /workspace/sub || ym_end 1')
     expect(files.launcher).toContain(`bash --noprofile --norc -eo pipefail ${folder}/script.sh </dev/null`)
+  })
+
+  it("keeps a step's record in the container: its output through tees, and the checkpoint it was given as state.json", async () => {
+    const e = await engineWith()
+    const { job } = await prepare(e)
+    expect(job.records).toBe('/tmp/yardmaster/_record')
+    const checkpoint = JSON.stringify({ v: 1, step: 3, addedEnv: { TOKEN: 'from-step-2' } })
+    await step(job, { record: '/tmp/yardmaster/_record/3', checkpoint })
+    const body = bodyOf(e.calls.find((c) => c.method === 'POST' && c.path.endsWith('/exec'))!)
+    expect(body.Cmd![2]).toMatch(
+      /mkdir -p \/tmp\/yardmaster\/_steps\/[0-9a-f]{16} \/tmp\/yardmaster\/_record\/3 /,
+    )
+    expect(body.Cmd![2]).toContain('printf %s "$YARDMASTER_STATE_0" > /tmp/yardmaster/_record/3/state.json')
+    expect(body.Cmd![2]).not.toContain('from-step-2')
+    const files = delivered(body)
+    expect(files.state).toBe(checkpoint)
+    expect(files.launcher).toContain('exec tee -a "$ym_r/out"')
   })
 
   it("keeps an absolute working directory, defaults to the workspace, and GITHUB_WORKSPACE is the container's", async () => {
@@ -435,8 +453,8 @@ describe('ContainerJob.runStep', () => {
     await step(job, { workingDirectory: '/opt/src', env: { GITHUB_WORKSPACE: '/home/runner/work' } })
     await step(job)
     const [first, second] = e.execs.map((x) => delivered(x.config))
-    expect(first!.launcher).toContain('cd /opt/src || exit 1')
-    expect(second!.launcher).toContain('cd /workspace || exit 1')
+    expect(first!.launcher).toContain('cd /opt/src || ym_end 1')
+    expect(second!.launcher).toContain('cd /workspace || ym_end 1')
     expect(first!.env).toEqual(['GITHUB_WORKSPACE=/workspace'])
     // A fresh private folder per step.
     expect(e.execs[0]!.config.Cmd![2]).not.toBe(e.execs[1]!.config.Cmd![2])

@@ -14,6 +14,7 @@ import type { FarmNode } from '../farm/farm-model'
 import { describeNode } from '../farm/farm-model'
 import { JobSetupError } from './job-failures'
 import {
+  shellQuote,
   stopGracefully,
   type JobEnvironment,
   type JobSetup,
@@ -24,7 +25,7 @@ import {
 } from './job-environment'
 import { pullImage } from '../farm/image-pull'
 import { allowHint, refusedHostPaths } from '../scheduler/bind-mounts'
-import { execDelivery, stepFiles } from './step-launcher'
+import { execDelivery, followRecord, stepFiles } from './step-launcher'
 
 export const WORKSPACE = '/workspace'
 
@@ -138,15 +139,28 @@ export class DockerExecutor implements NodeExecutor {
     return new ContainerJob(this.docker, container, services, setup.graceMs ?? 0, this.link)
   }
 
-  async fence(l: Leftover, signal: AbortSignal): Promise<void> {
-    // By labels, not only by id: an orchestrator killed between create and record left no id.
+  async adopt(l: Leftover, graceMs: number, signal: AbortSignal): Promise<JobEnvironment | null> {
+    const found = await this.containersOf(l, signal)
+    const job = found.find((c) => !c.Labels?.[LABEL_SERVICE])
+    if (!job || job.State !== 'running' || (l.ref && job.Id !== l.ref)) return null
+    const services = found.filter((c) => c.Labels?.[LABEL_SERVICE]).map((c) => this.docker.getContainer(c.Id))
+    return new ContainerJob(this.docker, this.docker.getContainer(job.Id), services, graceMs, this.link)
+  }
+
+  /** What an attempt made here, by its labels. */
+  private containersOf(l: Leftover, signal: AbortSignal): Promise<Docker.ContainerInfo[]> {
     const label = [
       `${LABEL_INSTANCE}=${l.instance}`,
       `${LABEL_RUN}=${l.runId}`,
       `${LABEL_JOB}=${l.jobKey}`,
       `${LABEL_ATTEMPT}=${l.attempt}`,
     ]
-    const found = await this.docker.listContainers({ all: true, filters: { label }, abortSignal: signal })
+    return this.docker.listContainers({ all: true, filters: { label }, abortSignal: signal })
+  }
+
+  async fence(l: Leftover, signal: AbortSignal): Promise<void> {
+    // By labels, not only by id: an orchestrator killed between create and record left no id.
+    const found = await this.containersOf(l, signal)
     const ids = new Set(found.map((c) => c.Id))
     if (l.ref) ids.add(l.ref)
     // Services first: they live in the job container's network namespace.
@@ -226,6 +240,8 @@ function demux(
 class ContainerJob implements JobEnvironment {
   readonly workspace = WORKSPACE
   readonly temp = '/tmp/yardmaster'
+  // Steps run in the container's own processes, which go on when the orchestrator dies.
+  readonly records = `${this.temp}/_record`
   readonly description: string
   readonly ref: string
 
@@ -243,11 +259,24 @@ class ContainerJob implements JobEnvironment {
   async runStep(cmd: StepCommand, onOutput: OutputSink, signal: AbortSignal): Promise<number | null> {
     if (signal.aborted) return null
     const delivery = execDelivery(stepFiles(cmd, { parent: this.temp, workspace: WORKSPACE, exports: null }))
+    return this.follow(
+      delivery.cmd,
+      { ...cmd.env, GITHUB_WORKSPACE: WORKSPACE, ...delivery.env },
+      onOutput,
+      signal,
+    )
+  }
+
+  /** Runs `cmd` as an exec of the job's container, its output to `onOutput`; its exit code. */
+  private async follow(
+    cmd: string[],
+    env: Record<string, string>,
+    onOutput: OutputSink,
+    signal: AbortSignal,
+  ): Promise<number | null> {
     const exec = await this.container.exec({
-      Cmd: delivery.cmd,
-      Env: Object.entries({ ...cmd.env, GITHUB_WORKSPACE: WORKSPACE, ...delivery.env }).map(
-        ([k, v]) => `${k}=${v}`,
-      ),
+      Cmd: cmd,
+      Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
       WorkingDir: WORKSPACE,
       AttachStdout: true,
       AttachStderr: true,
@@ -283,6 +312,28 @@ class ContainerJob implements JobEnvironment {
         'the connection to the node dropped while the step was running (its output stream closed)',
       )
     return info.ExitCode ?? null
+  }
+
+  async resumeStep(
+    record: string,
+    onOutput: OutputSink,
+    signal: AbortSignal,
+  ): Promise<number | null | 'not-started'> {
+    if ((await this.readFile(`${record}/pid`, signal)) === null) return 'not-started'
+    return this.follow(['sh', '-c', followRecord(record)], {}, onOutput, signal)
+  }
+
+  async readFile(path: string, signal: AbortSignal): Promise<string | null> {
+    let text = ''
+    const code = await this.follow(
+      ['sh', '-c', `[ -e ${shellQuote(path)} ] || exit 3; cat ${shellQuote(path)}`],
+      {},
+      (stream, chunk) => void (stream === 'stdout' && (text += chunk.toString('utf8'))),
+      signal,
+    )
+    if (code === 3) return null
+    if (code !== 0) throw new Error(`could not read ${path} in the job's container (exit ${code})`)
+    return text
   }
 
   async imageId(): Promise<string | null> {

@@ -28,6 +28,19 @@ export interface StepCommand {
    * kept): the runner reads the step's file commands this way instead of with another exec.
    */
   epilogue?: string
+  /**
+   * A folder where the step keeps its record on the node: its output as it printed it (`out`,
+   * `err`, the epilogue's included), its launcher's process id (`pid`) and, once the step and its
+   * output are done, its exit code (`rc`). A step outlives the orchestrator that started it; the
+   * next one reads the rest of its output and its result from here (JobEnvironment.records).
+   */
+  record?: string
+  /**
+   * With `record`: what the orchestrator knows of the job before this step (job-runner's
+   * checkpoint, JSON), kept as the record's `state.json`, so the one that takes the job over after
+   * a crash knows where it stood. It rides to the node like the script, never on a command line.
+   */
+  checkpoint?: string
 }
 
 export interface JobSetup {
@@ -60,8 +73,26 @@ export interface JobEnvironment {
   readonly workspace: string
   /** A scratch folder for the job, outside the workspace (RUNNER_TEMP). */
   readonly temp: string
+  /**
+   * Where steps keep their records (StepCommand.record), one folder per step under it; absent
+   * where a step cannot outlive its orchestrator (a shell node's step ends with its SSH session).
+   */
+  readonly records?: string
   /** Runs one step; resolves with its exit code, or null when the signal aborted it. */
   runStep(cmd: StepCommand, onOutput: OutputSink, signal: AbortSignal): Promise<number | null>
+  /**
+   * What became of a step an orchestrator that died started here (its record, StepCommand.record):
+   * the whole of its output from the start (stdout and stderr, as the step printed them), then
+   * its exit code once it ends (137 when it was killed before it could say; null when `signal`
+   * stopped it), or 'not-started' when it never started. Only where `records` is set.
+   */
+  resumeStep?(
+    record: string,
+    onOutput: OutputSink,
+    signal: AbortSignal,
+  ): Promise<number | null | 'not-started'>
+  /** A file of the environment (a step record's state.json), or null when there is none. */
+  readFile?(path: string, signal: AbortSignal): Promise<string | null>
   /** The job container's image id (sha256:…), for a failure's reproduction recipe; null without one. */
   imageId?(): Promise<string | null>
   /** Removes what prepare made (container, workspace). Never throws: false when something may be left (the node did not answer). */
@@ -87,6 +118,12 @@ export interface NodeExecutor {
    * throws when the node does not answer (it then takes no work either).
    */
   fence(leftover: Leftover, signal: AbortSignal): Promise<void>
+  /**
+   * Takes over what an attempt of an orchestrator that died made on the node, when it still runs
+   * there (found by its labels, and by Leftover.ref): null when it is gone or stopped. Only
+   * executors whose steps outlive their orchestrator have it (docker).
+   */
+  adopt?(leftover: Leftover, graceMs: number, signal: AbortSignal): Promise<JobEnvironment | null>
 }
 
 /** Quotes a word for a POSIX shell. */

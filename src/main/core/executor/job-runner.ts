@@ -39,6 +39,7 @@ import type { LogSink, LogTarget } from './log-sink'
 import { runnerArch, runnerOs } from './run-contexts'
 import { infrastructureReason, NodeCallError } from './job-failures'
 import { fenceLeftovers } from './fencing'
+import type { JobCheckpoint } from './job-checkpoint'
 import type { JobOutcome } from '../farm/node-admin'
 
 /** GitHub's default job timeout. */
@@ -201,6 +202,7 @@ async function runInstance(
     RUNNER_NAME: node.name,
   }
 
+  const jobStartedAt = Date.now()
   const timeout = AbortSignal.timeout(timeoutMinutes * 60_000)
   const signal = AbortSignal.any([deps.signal, timeout])
   const timedOut = () => timeout.aborted && !deps.signal.aborted
@@ -487,6 +489,23 @@ async function runInstance(
       pathPrepend: [...addedPath],
       // Made in the step's own process: no extra round trip.
       prelude: `mkdir -p "${dir}" && for f in ${FILE_COMMANDS.join(' ')}; do : > "${dir}/$f"; done`,
+      ...(environment.records && {
+        record: `${environment.records}/${step.index}`,
+        checkpoint: JSON.stringify({
+          v: 1,
+          step: step.index,
+          nonce,
+          startedAt: jobStartedAt,
+          steps,
+          addedEnv,
+          addedPath,
+          jobFailed,
+          cancelled,
+          failure: failure && { ...failure, step: failure.step.index },
+          failedImageId,
+          masks: commands.added,
+        } satisfies JobCheckpoint),
+      }),
       epilogue: `printf %s ${marker}; ${collectScript(dir, nonce)}`,
     }
     ran.set(step.index, {

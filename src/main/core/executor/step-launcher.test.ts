@@ -1,12 +1,14 @@
-import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { StepCommand } from './job-environment'
 import { infrastructureReason } from './job-failures'
+import { until } from '../../../../test/support/until'
 import {
   execDelivery,
+  followRecord,
   MAX_STEP_TEXT,
   shellDelivery,
   StepTooLargeError,
@@ -207,6 +209,177 @@ describe('step launcher (exec delivery, docker nodes)', () => {
     expect(make).toThrow(/put the script in a file of the repository and run that/)
   })
 })
+
+describe(
+  'step launcher: the step’s record on the node (it outlives its orchestrator)',
+  { timeout: 30_000 },
+  () => {
+    const withRecord = (script: string, tee = 'tee') => {
+      const parent = mkdtempSync(join(tmpdir(), 'ym-record-'))
+      const record = join(parent, '_record', '0')
+      // `tee` as the node has it: GNU coreutils here, busybox in the lab's images.
+      const files = stepFiles(
+        { shell: 'sh', env: {}, workingDirectory: null, script, record, prelude: 'echo set up' },
+        { parent, workspace: parent, exports: null },
+      )
+      const delivery = execDelivery(files)
+      const bin = mkdtempSync(join(tmpdir(), 'ym-bin-'))
+      if (tee !== 'tee') spawnSync('ln', ['-s', tee, join(bin, 'tee')])
+      const env = { PATH: `${bin}:${process.env.PATH}`, ...delivery.env }
+      return { parent, record, files, delivery, env }
+    }
+    const read = (f: string) => (existsSync(f) ? readFileSync(f, 'utf8') : null)
+
+    it('keeps each stream as printed, the prelude’s and epilogue’s output too, and the exit code last', () => {
+      const s = withRecord('echo out; echo err >&2; exit 3')
+      const r = spawnSync(s.delivery.cmd[0]!, s.delivery.cmd.slice(1), { encoding: 'utf8', env: s.env })
+      // The orchestrator gets the same output as without a record.
+      expect([r.status, r.stdout, r.stderr]).toEqual([3, 'set up\nout\n', 'err\n'])
+      expect(read(join(s.record, 'out'))).toBe('set up\nout\n')
+      expect(read(join(s.record, 'err'))).toBe('err\n')
+      expect(read(join(s.record, 'rc'))).toBe('3\n')
+      expect(Number(read(join(s.record, 'pid')))).toBeGreaterThan(0)
+      expect(statSync(s.record).mode & 0o777).toBe(0o700)
+      // The script itself is gone with its folder; the record stays until the job's environment goes.
+      expect(existsSync(s.files.dir)).toBe(false)
+    })
+
+    it('keeps the checkpoint it was given as the record’s state.json, private, off the command line', () => {
+      const parent = mkdtempSync(join(tmpdir(), 'ym-record-'))
+      const record = join(parent, '_record', '2')
+      const checkpoint = JSON.stringify({ step: 2, env: { TOKEN: 'from-an-earlier-step' } })
+      const files = stepFiles(
+        { shell: 'sh', env: {}, workingDirectory: null, script: 'cat "$0" >/dev/null', record, checkpoint },
+        { parent, workspace: parent, exports: null },
+      )
+      const d = execDelivery(files)
+      const r = spawnSync(d.cmd[0]!, d.cmd.slice(1), {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, ...d.env },
+      })
+      expect(r.status).toBe(0)
+      expect(read(join(record, 'state.json'))).toBe(checkpoint)
+      expect(statSync(join(record, 'state.json')).mode & 0o777).toBe(0o600)
+      expect(d.cmd.join(' ')).not.toContain('from-an-earlier-step')
+    })
+
+    it('records an early end too (the working directory missing), with its exit code', () => {
+      const parent = mkdtempSync(join(tmpdir(), 'ym-record-'))
+      const record = join(parent, 'rec')
+      const files = stepFiles(
+        { shell: 'sh', env: {}, workingDirectory: 'missing', script: 'echo never', record },
+        { parent, workspace: parent, exports: null },
+      )
+      const d = execDelivery(files)
+      const r = spawnSync(d.cmd[0]!, d.cmd.slice(1), {
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, ...d.env },
+      })
+      expect(r.status).toBe(1)
+      expect(read(join(record, 'rc'))).toBe('1\n')
+      expect(read(join(record, 'out'))).toBe('')
+    })
+
+    for (const tee of ['tee', '/bin/busybox']) {
+      it(`goes on, and keeps every line, once nobody reads its output any more (${tee === 'tee' ? 'GNU' : 'busybox'} tee)`, async () => {
+        if (tee !== 'tee' && !existsSync(tee))
+          throw new Error('busybox is missing: apt-get install busybox-static')
+        const s = withRecord(
+          'echo "line 1"; echo e1 >&2; sleep 0.5; i=2; while [ $i -le 200 ]; do echo "line $i"; echo "e$i" >&2; i=$((i+1)); done',
+          tee,
+        )
+        const child = spawn(s.delivery.cmd[0]!, s.delivery.cmd.slice(1), {
+          env: s.env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        })
+        // The orchestrator reads the first line, then dies: its ends of the output close.
+        await new Promise<void>((r) => child.stdout.once('data', () => r()))
+        child.stdout.destroy()
+        child.stderr.destroy()
+        const code = await new Promise<number | null>((r) => child.once('exit', r))
+        expect(code).toBe(0)
+        const want = (p: string) => Array.from({ length: 200 }, (_, i) => `${p}${i + 1}`)
+        expect(read(join(s.record, 'out'))!.trim().split('\n')).toEqual(['set up', ...want('line ')])
+        expect(read(join(s.record, 'err'))!.trim().split('\n')).toEqual(want('e'))
+        expect(read(join(s.record, 'rc'))).toBe('0\n')
+      })
+    }
+
+    it('ends the step without waiting for a process it left in the background, which lives on', async () => {
+      const s = withRecord('(sleep 6; echo late) & echo left it')
+      // The launcher's exit, not its output's end: the background process's tee still holds that.
+      const child = spawn(s.delivery.cmd[0]!, s.delivery.cmd.slice(1), { env: s.env, stdio: 'ignore' })
+      expect(await new Promise((r) => child.once('exit', r))).toBe(0)
+      expect(read(join(s.record, 'rc'))).toBe('0\n')
+      // Ended before the background process printed: bounded by the drain wait, not by it.
+      expect(read(join(s.record, 'out'))).toBe('set up\nleft it\n')
+      // It was not killed: what it prints later still reaches the record.
+      await until(() => read(join(s.record, 'out'))!.endsWith('late\n'), 'the late line', 10_000)
+    }, 20_000)
+
+    it('keeps what a cancelled step says in its grace period: SIGTERM to every process spares the tees', async () => {
+      const s = withRecord("trap 'echo cleaning up; exit 7' TERM; echo started; while :; do sleep 0.1; done")
+      const child = spawn(s.delivery.cmd[0]!, s.delivery.cmd.slice(1), {
+        env: s.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      })
+      let out = ''
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+      await until(() => out.includes('started'), 'the step started')
+      // As a cancel does in a container (kill -TERM -1): every process of the step's group.
+      process.kill(-child.pid!, 'SIGTERM')
+      await new Promise((r) => child.once('close', r))
+      expect(out).toBe('set up\nstarted\ncleaning up\n')
+      expect(read(join(s.record, 'out'))).toBe('set up\nstarted\ncleaning up\n')
+    })
+
+    const follow = (record: string) =>
+      spawnSync('sh', ['-c', followRecord(record)], { encoding: 'utf8', env: { PATH: process.env.PATH } })
+
+    it('is followed by the next orchestrator: all of the output from the start, then the exit code', async () => {
+      const s = withRecord(
+        'i=1; while [ $i -le 40 ]; do echo "line $i"; echo "e$i" >&2; [ $i = 20 ] && sleep 1; i=$((i+1)); done; exit 5',
+      )
+      const child = spawn(s.delivery.cmd[0]!, s.delivery.cmd.slice(1), {
+        env: s.env,
+        stdio: ['ignore', 'pipe', 'ignore'],
+      })
+      await new Promise<void>((r) => child.stdout.once('data', () => r()))
+      // The orchestrator that started it is gone; the next one follows the record while the step runs.
+      child.stdout.destroy()
+      const f = follow(s.record)
+      expect(f.status).toBe(5)
+      const want = (p: string) => Array.from({ length: 40 }, (_, i) => `${p}${i + 1}`)
+      expect(f.stdout.trim().split('\n')).toEqual(['set up', ...want('line ')])
+      expect(f.stderr.trim().split('\n')).toEqual(want('e'))
+      // Once it has ended: the same, at once.
+      expect(follow(s.record)).toMatchObject({ status: 5, stdout: f.stdout, stderr: f.stderr })
+    })
+
+    it('is followed to 137 when the step was killed before it could write its exit code', async () => {
+      const s = withRecord('echo started; sleep 30')
+      const child = spawn(s.delivery.cmd[0]!, s.delivery.cmd.slice(1), {
+        env: s.env,
+        stdio: ['ignore', 'pipe', 'ignore'],
+        detached: true,
+      })
+      await until(
+        () => existsSync(join(s.record, 'out')) && read(join(s.record, 'out'))!.includes('started'),
+        'started',
+      )
+      process.kill(-child.pid!, 'SIGKILL')
+      await new Promise((r) => child.once('exit', r))
+      expect(follow(s.record)).toMatchObject({ status: 137, stdout: 'set up\nstarted\n' })
+    })
+
+    it('keeps SIGPIPE as the step expects it: a writer into a closed pipe dies quietly', () => {
+      const s = withRecord('yes | head -n 1')
+      const r = spawnSync(s.delivery.cmd[0]!, s.delivery.cmd.slice(1), { encoding: 'utf8', env: s.env })
+      expect([r.status, r.stdout, r.stderr]).toEqual([0, 'set up\ny\n', ''])
+    })
+  },
+)
 
 describe('step launcher: what review found', () => {
   it('does not run a script that could not be written in full (a full disk)', () => {

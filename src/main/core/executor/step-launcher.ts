@@ -23,6 +23,9 @@ export interface StepFiles {
   launcherPath: string
   /** `sh launcher` runs the step. */
   launcher: string
+  /** StepCommand.record and .checkpoint, for the delivery to make and write. */
+  record?: string
+  checkpoint?: string
 }
 
 export interface LaunchOptions {
@@ -61,19 +64,66 @@ export function stepFiles(cmd: StepCommand, opts: LaunchOptions): StepFiles {
     // cancel signals the whole group the step made, through this number (stopGroup).
     `echo $$ > ${shellQuote(`${dir}/pid`)}`,
   ]
+  lines.push(...(cmd.record ? recordLines(cmd.record) : ['ym_end() { exit "$1"; }']))
   for (const [name, value] of Object.entries(opts.exports ?? {}))
     if (exportable(name)) lines.push(`export ${name}=${shellQuote(value)}`)
-  if (cmd.prelude) lines.push(`{ ${cmd.prelude}; } || exit 127`)
+  if (cmd.prelude) lines.push(`{ ${cmd.prelude}; } || ym_end 127`)
   // PATH of the environment is only known inside it: prepend there.
   if (cmd.pathPrepend?.length)
     lines.push(`PATH=${cmd.pathPrepend.map(shellQuote).join(':')}:"$PATH"; export PATH`)
   const wd = cmd.workingDirectory
   const cwd = !wd ? opts.workspace : wd.startsWith('/') ? wd : `${opts.workspace}/${wd}`
-  lines.push(`cd ${shellQuote(cwd)} || exit 1`)
+  lines.push(`cd ${shellQuote(cwd)} || ym_end 1`)
   lines.push(`${runLine(cmd.shell, scriptPath)} </dev/null`, 'rc=$?')
   if (cmd.epilogue) lines.push(`{ ${cmd.epilogue}; }`)
-  lines.push('exit $rc', '')
-  return { dir, scriptPath, script: cmd.script, launcherPath, launcher: lines.join('\n') }
+  lines.push('ym_end $rc', '')
+  return {
+    dir,
+    scriptPath,
+    script: cmd.script,
+    launcherPath,
+    launcher: lines.join('\n'),
+    ...(cmd.record ? { record: cmd.record, checkpoint: cmd.checkpoint } : {}),
+  }
+}
+
+/**
+ * How long a step's end waits for its output to reach the record when a process it left in the
+ * background holds it open: what docker waits for an exec's output after its process exits.
+ */
+export const RECORD_DRAIN_SECONDS = 2
+
+/**
+ * The launcher's lines that keep the step's record (StepCommand.record): the launcher's own output
+ * goes through a pipe per stream to a `tee`, which appends it to the record and passes it on to
+ * the orchestrator, so what the step prints is kept on the node even when nobody reads it any
+ * more. `ym_end` ends the step: it closes the pipes and waits for the tees to write the last
+ * bytes, then writes the exit code, atomically, last, so a reader that finds `rc` finds all of
+ * the output before it. The wait is bounded: a process the step left in the background (a server
+ * for the next steps) may hold a pipe open; its tee is left running, so the process lives on.
+ */
+function recordLines(record: string): string[] {
+  const r = shellQuote(record)
+  return [
+    `ym_r=${r}`,
+    `(umask 077 && mkdir -p "$ym_r") && echo $$ > "$ym_r/pid" && rm -f "$ym_r/out.pipe" "$ym_r/err.pipe" && ` +
+      `mkfifo "$ym_r/out.pipe" "$ym_r/err.pipe" || exit 127`,
+    // Signals ignored in the tees alone (the step keeps the defaults): when the orchestrator's end
+    // of the output closes (SIGPIPE), a tee goes on writing the record instead of dying with the
+    // step's output; on a cancel (SIGTERM to every process) it stays, so the step's last words
+    // during its grace period are kept, and it ends when the step's output does.
+    `(trap '' PIPE TERM INT HUP; exec tee -a "$ym_r/out" < "$ym_r/out.pipe") & ym_to=$!`,
+    `(trap '' PIPE TERM INT HUP; exec tee -a "$ym_r/err" < "$ym_r/err.pipe" >&2) & ym_te=$!`,
+    `exec > "$ym_r/out.pipe" 2> "$ym_r/err.pipe"`,
+    'ym_end() {',
+    '  exec >/dev/null 2>&1',
+    // A trapped signal ends `wait`: the timer's USR1 bounds it.
+    `  trap : USR1; (sleep ${RECORD_DRAIN_SECONDS} && kill -USR1 $$) & ym_k=$!`,
+    '  wait $ym_to $ym_te; kill $ym_k',
+    '  echo "$1" > "$ym_r/rc.part" && mv "$ym_r/rc.part" "$ym_r/rc"',
+    '  exit "$1"',
+    '}',
+  ]
 }
 
 /**
@@ -89,7 +139,8 @@ export function unexportable(env: Record<string, string>): string[] {
  * Makes the step's private folder: mode 0700 (its umask only for this, in a subshell: the step
  * keeps the node's own umask, as on GitHub, so what it creates is not private by surprise).
  */
-const privateFolder = (dir: string, then: string) => `(umask 077 && mkdir -p ${shellQuote(dir)} && ${then})`
+const privateFolder = (dirs: string[], then: string) =>
+  `(umask 077 && mkdir -p ${dirs.map(shellQuote).join(' ')} && ${then})`
 
 /**
  * For shell nodes: what goes to the channel's standard input, and the command line that reads
@@ -107,7 +158,7 @@ export function shellDelivery(files: StepFiles): { command: string; input: strin
     `cat > ${shellQuote(files.scriptPath)} <<'${delimiter}' || ${written}\n${script}${delimiter}\n` +
     files.launcher
   const command =
-    `${privateFolder(files.dir, `cat > ${shellQuote(files.launcherPath)}`)} && ` +
+    `${privateFolder([files.dir], `cat > ${shellQuote(files.launcherPath)}`)} && ` +
     `exec sh ${shellQuote(files.launcherPath)} </dev/null`
   return { command, input }
 }
@@ -144,8 +195,13 @@ export function execDelivery(files: StepFiles): { cmd: string[]; env: Record<str
   }
   const script = write('YARDMASTER_SCRIPT', files.script, files.scriptPath)
   const launcher = write('YARDMASTER_LAUNCHER', files.launcher, files.launcherPath)
+  const state =
+    files.record && files.checkpoint !== undefined
+      ? ` && ${write('YARDMASTER_STATE', files.checkpoint, `${files.record}/state.json`)}`
+      : ''
+  const folders = files.record ? [files.dir, files.record] : [files.dir]
   const command =
-    `${privateFolder(files.dir, `${script} && ${launcher}`)} && ` +
+    `${privateFolder(folders, `${script} && ${launcher}${state}`)} && ` +
     `unset ${Object.keys(env).join(' ')} && exec sh ${shellQuote(files.launcherPath)} </dev/null`
   return { cmd: ['sh', '-c', command], env }
 }
@@ -206,4 +262,27 @@ export function stopGroup(files: Pick<StepFiles, 'dir'>, signal: 'TERM' | 'KILL'
 /** SIGKILL to a process group by its number (as stopGroup printed it). */
 export function killGroup(pgid: number): string {
   return `kill -KILL -${pgid} 2>/dev/null; exit 0`
+}
+
+/**
+ * The command that follows a step's record (StepCommand.record) for the orchestrator that takes
+ * the job over: prints the step's output from the start (stdout and stderr to their own streams)
+ * and what it adds, a pass every 0.2 s, until the step ends; exits with its exit code, or 137 when
+ * its launcher is gone without one (killed). A pass that began after `rc` appeared read all of
+ * the output (the launcher writes `rc` last), so that pass is the last.
+ */
+export function followRecord(record: string): string {
+  const r = shellQuote(record)
+  const pass = (file: string, at: string, to: string) =>
+    `n=$(wc -c < ${r}/${file} 2>/dev/null || echo 0); ` +
+    `if [ "$n" -gt "$${at}" ]; then tail -c +$(($${at} + 1)) ${r}/${file} | head -c $((n - $${at}))${to}; ${at}=$n; fi; `
+  return (
+    `p=$(cat ${r}/pid); o=0; e=0; while :; do ` +
+    `if [ -e ${r}/rc ]; then f=1; elif kill -0 "$p" 2>/dev/null; then f=0; else f=2; fi; ` +
+    pass('out', 'o', '') +
+    pass('err', 'e', ' >&2') +
+    `if [ $f = 1 ]; then exit "$(cat ${r}/rc)"; fi; ` +
+    `if [ $f = 2 ] && [ ! -e ${r}/rc ]; then exit 137; fi; ` +
+    `[ $f = 2 ] || sleep 0.2 2>/dev/null || sleep 1; done`
+  )
 }

@@ -9,6 +9,11 @@ describe('WorkflowCommands', () => {
     expect(c.process('line one: multi')).toBe('*** one: ***')
     expect(c.process('::add-mask::hunter2')).toBeNull()
     expect(c.process('pw hunter2 and hunter')).toBe('pw *** and hunter')
+    // What steps added, apart from the secrets: what a job's checkpoint keeps for the next orchestrator.
+    expect(c.added).toEqual(['hunter2'])
+    const again = new WorkflowCommands(['tok-123'])
+    for (const m of c.added) again.addMask(m)
+    expect(again.mask('hunter2 tok-123')).toBe('*** ***')
   })
 
   it('turns ::error/::warning/::notice into annotations with file, line, col and title', () => {

@@ -17,6 +17,8 @@ export class WorkflowCommands {
   private readonly masks: string[] = []
   private stopToken: string | null = null
   readonly annotations: Annotation[] = []
+  /** Values steps masked with ::add-mask:: (not the secrets it was made with), in order. */
+  readonly added: string[] = []
 
   constructor(secrets: Iterable<string> = []) {
     for (const s of secrets) this.addMask(s)
@@ -80,6 +82,7 @@ export class WorkflowCommands {
     const [, command, props = '', value = ''] = m
     switch (command) {
       case 'add-mask':
+        this.added.push(value)
         this.addMask(value)
         return null
       case 'stop-commands':
