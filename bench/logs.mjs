@@ -30,7 +30,7 @@ const lab = JSON.parse(
   readFileSync(join(process.env.YARDMASTER_LAB_DIR ?? '/var/lib/yardmaster-lab', 'lab.json'), 'utf8'),
 )
 const host = lab.hosts.find((h) => h.name === 'n1')
-const image = 'lab/busybox:1'
+const image = process.env.BENCH_IMAGE ?? 'lab/busybox:1'
 // 100 bytes a line with its newline: a number, then text like a compiler's. busybox awk prints
 // only about 6 MB/s, slower than what is measured, so it writes one MiB block once and the step
 // prints that block `mb` times: line i of the output is line (i mod perBlock) + 1 of the block.
