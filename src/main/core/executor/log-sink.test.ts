@@ -49,6 +49,39 @@ function sink(flushMs = 10_000, opts: LogSinkOptions = {}): LogSink {
 }
 
 describe('LogSink', () => {
+  it('stores a step followed again from its start once: the lines already stored are skipped, masks they add hold', () => {
+    const target = { ...step(0), attempt: 1 }
+    const output = ['one', '::add-mask::hunter2', 'two', 'err: hunter2', 'three hunter2', 'four']
+    const feed = (s: LogSink, lines: string[]) => {
+      s.setFilter(jobId, new WorkflowCommands())
+      for (const l of lines) s.write(target, 'stdout', b(`${l}\n`))
+      s.write(target, 'stderr', b('e1\n'))
+    }
+    // The orchestrator that dies stored the first lines of each stream.
+    const first = sink()
+    feed(first, output.slice(0, 3))
+    first.flush()
+    const at = { runId, jobId, attempt: 1, stepIndex: 0 }
+    expect([store.storedLines(at, 'stdout'), store.storedLines(at, 'stderr')]).toEqual([2, 1])
+    // The next one follows the step's record from its start.
+    const next = sink()
+    next.skipStored(target, 'stdout', store.storedLines(at, 'stdout'))
+    next.skipStored(target, 'stderr', store.storedLines(at, 'stderr'))
+    seen = []
+    feed(next, output)
+    next.endStep(target)
+    next.flush()
+    expect(seen.map(([, , t]) => t)).toEqual(['err: ***', 'three ***', 'four'])
+    expect(store.getLogs(runId).map((l) => `${l.stream}:${l.text}`)).toEqual([
+      'stdout:one',
+      'stdout:two',
+      'stderr:e1',
+      'stdout:err: ***',
+      'stdout:three ***',
+      'stdout:four',
+    ])
+  })
+
   it('splits chunks into lines, joining lines cut across chunks', () => {
     const s = sink()
     s.write(step(0), 'stdout', b('hel'))

@@ -57,6 +57,8 @@ export class LogSink {
   private timer: NodeJS.Timeout | null = null
   /** Per job/step/stream: the text of an unfinished line, and a decoder that keeps a UTF-8 character cut between chunks. */
   private readonly partial = new Map<string, { text: string; decoder: StringDecoder }>()
+  /** Per job/attempt/step/stream: lines already stored, to drop when they come again (skipStored). */
+  private readonly skip = new Map<string, number>()
   /** Bytes of output kept per job attempt, while a cap is set; -1 once past it. */
   private readonly kept = new Map<string, number>()
 
@@ -113,12 +115,31 @@ export class LogSink {
     else this.filters.delete(jobId)
   }
 
+  /**
+   * The first `lines` lines of a step's stream that come from now on are stored already (by an
+   * orchestrator that died, whose job is followed again from the step's start): they go through
+   * the filter as before (so masks they add hold again) and count against the cap, but are
+   * neither stored nor shown again.
+   */
+  skipStored(target: LogTarget, stream: 'stdout' | 'stderr', lines: number): void {
+    this.skip.set(skipKey(target, stream), lines)
+  }
+
   line(target: LogTarget, stream: LogStream, raw: string): void {
     const filter = this.filters.get(target.jobId)
     const shown = !filter ? raw : stream === 'system' ? filter.mask(raw) : filter.process(raw)
     if (shown === null) return
     const text = this.secrets.mask(shown)
     if (stream !== 'system' && !this.withinCap(target, text)) return
+    if (stream !== 'system' && this.skip.size) {
+      const key = skipKey(target, stream)
+      const left = this.skip.get(key) ?? 0
+      if (left > 0) {
+        if (left === 1) this.skip.delete(key)
+        else this.skip.set(key, left - 1)
+        return
+      }
+    }
     this.onLine(target, stream, text)
     this.pending.push({
       runId: target.runId,
@@ -170,3 +191,6 @@ export class LogSink {
     this.opts.onFlushed?.(batch[batch.length - 1]!.runId, lastSeq)
   }
 }
+
+const skipKey = (t: LogTarget, stream: 'stdout' | 'stderr') =>
+  `${t.jobId}/${t.attempt ?? 0}/${t.stepIndex}/${stream}`

@@ -607,6 +607,24 @@ export class RunStore {
     }
   }
 
+  /**
+   * How many lines of one stream of a step's attempt are stored: what an orchestrator taking the
+   * job over after a crash skips when it follows the step's output again from its start.
+   */
+  storedLines(
+    at: { runId: number; jobId: number; attempt: number; stepIndex: number },
+    stream: 'stdout' | 'stderr',
+  ): number {
+    return (
+      this.db
+        .prepare(
+          `SELECT count(*) AS n FROM log_lines
+           WHERE run_id = ? AND job_id = ? AND attempt = ? AND step_idx = ? AND stream = ?`,
+        )
+        .get(at.runId, at.jobId, at.attempt, at.stepIndex, stream) as { n: number }
+    ).n
+  }
+
   getLogs(runId: number, afterSeq = 0, limit = 5000): LogLine[] {
     const rows = this.db
       .prepare(
