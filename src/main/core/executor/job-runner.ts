@@ -39,7 +39,7 @@ import type { LogSink, LogTarget } from './log-sink'
 import { runnerArch, runnerOs } from './run-contexts'
 import { infrastructureReason, NodeCallError } from './job-failures'
 import { fenceLeftovers } from './fencing'
-import type { JobCheckpoint } from './job-checkpoint'
+import { parseCheckpoint, type JobCheckpoint } from './job-checkpoint'
 import type { JobOutcome } from '../farm/node-admin'
 
 /** GitHub's default job timeout. */
@@ -67,6 +67,12 @@ export interface JobInstanceSpec {
   holder?: string
   /** A stopped step's processes get SIGTERM, then SIGKILL this long after. @default 0 */
   graceMs?: number
+  /**
+   * This attempt was started by an orchestrator that died: take over its container (ref) instead
+   * of making one, and go on from the last step the history shows started (`step`, null when
+   * none): that step's record on the node says where the job stood and what became of the step.
+   */
+  takeOver?: { ref: string; step: number | null }
 }
 
 export interface JobInstanceDeps {
@@ -202,31 +208,49 @@ async function runInstance(
     RUNNER_NAME: node.name,
   }
 
-  const jobStartedAt = Date.now()
-  const timeout = AbortSignal.timeout(timeoutMinutes * 60_000)
+  // Taking over a dead orchestrator's attempt: its container, and where the job stood.
+  let taken: TakenOver | null = null
+  if (spec.takeOver) {
+    try {
+      taken = await takeOver(spec, deps)
+    } catch (e) {
+      taken = null
+      logs.line(jobTarget, 'system', `could not take the job over on ${node.name}: ${(e as Error).message}`)
+    }
+    if (!taken) {
+      // Gone, or unreadable: what is left there is fenced, and the job runs again.
+      deps.leftBehind?.()
+      const reason = `the orchestrator that ran it stopped, and its container on ${node.name} could not be taken over`
+      logs.line(jobTarget, 'system', reason)
+      for (const id of stepIds) store.updateStep(id, { state: 'skipped', conclusion: 'skipped' })
+      return {
+        state: 'failed',
+        end: ended(reason),
+        outputs: {},
+        repro: null,
+        retryable: true,
+        lost: true,
+        nodeOutcome: null,
+      }
+    }
+    logs.line(
+      jobTarget,
+      'system',
+      `taken over from the orchestrator that ran it, which stopped: ` +
+        (taken.checkpoint
+          ? `following step ${taken.checkpoint.step + 1} "${job.steps[taken.checkpoint.step]?.name ?? '?'}" from its record`
+          : 'no step had started; starting with the first'),
+    )
+  }
+
+  const jobStartedAt = taken?.checkpoint?.startedAt ?? Date.now()
+  const timeout = AbortSignal.timeout(Math.max(1, timeoutMinutes * 60_000 - (Date.now() - jobStartedAt)))
   const signal = AbortSignal.any([deps.signal, timeout])
   const timedOut = () => timeout.aborted && !deps.signal.aborted
 
   let environment: JobEnvironment
   try {
-    await fenceLeftovers(store, node.name, deps.executor, signal, (m) => logs.line(jobTarget, 'system', m))
-    environment = await deps.executor.prepare(
-      {
-        instance: spec.instance,
-        runId: spec.runId,
-        jobKey: spec.key,
-        attempt: spec.attempt,
-        holder: spec.holder,
-        image,
-        resources: spec.resources ?? NO_NEEDS,
-        volumes: container?.volumes ?? [],
-        services: node.executor === 'docker' ? servicesOf(job, contexts) : [],
-        credentials: container?.credentials ?? null,
-        graceMs: spec.graceMs ?? 0,
-      },
-      (m) => logs.line(jobTarget, 'system', m),
-      signal,
-    )
+    environment = taken ? taken.environment : await prepareFresh()
   } catch (e) {
     if (signal.aborted && !timedOut()) {
       for (const id of stepIds) store.updateStep(id, { state: 'cancelled', conclusion: 'cancelled' })
@@ -251,22 +275,32 @@ async function runInstance(
 
   deps.placed?.(environment.ref)
 
-  const steps: Record<string, Json> = {}
+  // Where the job stands: from the start, or as the checkpoint of the step taken over says.
+  const at = taken?.checkpoint ?? null
+  const steps: Record<string, Json> = { ...at?.steps }
   // What each step ran, for a failure's reproduction recipe (names of its env only: values may be secrets).
   const ran = new Map<number, Pick<ReproRecipe, 'shell' | 'workingDirectory' | 'env' | 'script'>>()
-  const addedEnv: Record<string, string> = {}
-  const addedPath: string[] = []
-  let jobFailed = false
-  let cancelled = false
-  let failure: { step: WorkflowStep; code: number | null; why: string; nodes: boolean } | null = null
+  const addedEnv: Record<string, string> = { ...at?.addedEnv }
+  const addedPath: string[] = [...(at?.addedPath ?? [])]
+  let jobFailed = at?.jobFailed ?? false
+  let cancelled = at?.cancelled ?? false
+  let failure: { step: WorkflowStep; code: number | null; why: string; nodes: boolean } | null = at?.failure
+    ? { ...at.failure, step: job.steps[at.failure.step]! }
+    : null
   // The job container's image id, read when a step fails (before the container goes): for the recipe.
-  let failedImageId: string | null = null
+  let failedImageId: string | null = at?.failedImageId ?? null
+  for (const m of at?.masks ?? []) {
+    commands.added.push(m)
+    commands.addMask(m)
+  }
   // The first step that could not run for the node's sake (the connection dropped mid-job).
   let nodeFault: string | null = null
   let nodeFaultStep: number | null = null
   const cmdRoot = `${environment.temp}/_runner_file_commands`
   try {
     for (const step of job.steps) {
+      // Steps before the one taken over are done, and recorded so.
+      if (at && step.index < at.step) continue
       const stepId = stepIds[step.index]!
       const target: LogTarget = { ...jobTarget, stepIndex: step.index }
       const stepContexts: ExpressionContexts = {
@@ -434,6 +468,28 @@ async function runInstance(
   }
   return { state: 'succeeded', end: ended(null, 0, now), outputs, repro: null, retryable: false, nodeOutcome }
 
+  /** A fresh environment on the node, once what dead attempts left there is fenced. */
+  async function prepareFresh(): Promise<JobEnvironment> {
+    await fenceLeftovers(store, node.name, deps.executor, signal, (m) => logs.line(jobTarget, 'system', m))
+    return deps.executor.prepare(
+      {
+        instance: spec.instance,
+        runId: spec.runId,
+        jobKey: spec.key,
+        attempt: spec.attempt,
+        holder: spec.holder,
+        image,
+        resources: spec.resources ?? NO_NEEDS,
+        volumes: container?.volumes ?? [],
+        services: node.executor === 'docker' ? servicesOf(job, contexts) : [],
+        credentials: container?.credentials ?? null,
+        graceMs: spec.graceMs ?? 0,
+      },
+      (m) => logs.line(jobTarget, 'system', m),
+      signal,
+    )
+  }
+
   async function runStep(
     step: WorkflowStep,
     ctx: ExpressionContexts,
@@ -445,7 +501,9 @@ async function runInstance(
     /** "5 min (timeout-minutes)" when the step's or the job's limit stopped it. */
     timedOutAfter: string | null
   }> {
-    store.updateStep(stepId, { state: 'running', startedAt: Date.now() })
+    // The step taken over: its record says what became of it (it may never have started).
+    const following = at !== null && step.index === at.step
+    if (!following) store.updateStep(stepId, { state: 'running', startedAt: Date.now() })
     deps.stepChanged(step.index, step.name, 'running', null)
     if (step.uses !== null) {
       logs.line(
@@ -458,7 +516,7 @@ async function runInstance(
     // Fresh for every step: its file-command folder (so no earlier step can know it and plant
     // outputs or env there, as GitHub's file names are random too), the marker that ends the
     // step's own output, and the separators that frame each file when read back.
-    const nonce = randomBytes(12).toString('hex')
+    const nonce = following ? at.nonce : randomBytes(12).toString('hex')
     const dir = `${cmdRoot}/${nonce}`
     const fileEnv = Object.fromEntries(FILE_COMMANDS.map((f) => [FILE_COMMAND_VARS[f], `${dir}/${f}`]))
     const stepEnv = evaluateEnv(step.env, ctx)
@@ -514,20 +572,26 @@ async function runInstance(
       env: Object.keys(command.env).sort(),
       script: command.script,
     })
-    const code = await environment
-      .runStep(
-        command,
-        (stream, chunk) => {
-          if (stream === 'stderr') return logs.write(target, stream, chunk)
-          // The step's file commands come back on stdout after the marker, in the same process.
-          const own = splitter.feed(decoder.write(chunk))
-          if (own) logs.write(target, stream, Buffer.from(own))
-        },
-        stepSignal,
-      )
-      .catch((e: unknown) => {
-        throw new NodeCallError(e)
-      })
+    const sink = (stream: 'stdout' | 'stderr', chunk: Buffer) => {
+      if (stream === 'stderr') return logs.write(target, stream, chunk)
+      // The step's file commands come back on stdout after the marker, in the same process.
+      const own = splitter.feed(decoder.write(chunk))
+      if (own) logs.write(target, stream, Buffer.from(own))
+    }
+    const code = await (async () => {
+      if (following && command.record && environment.resumeStep) {
+        // Its output comes again from the start: what the history has of it is not stored twice.
+        const where = { runId: spec.runId, jobId, attempt: spec.attempt, stepIndex: step.index }
+        logs.skipStored(target, 'stdout', store.storedLines(where, 'stdout'))
+        logs.skipStored(target, 'stderr', store.storedLines(where, 'stderr'))
+        const followed = await environment.resumeStep(command.record, sink, stepSignal)
+        if (followed !== 'not-started') return followed
+        store.updateStep(stepId, { state: 'running', startedAt: Date.now() })
+      }
+      return environment.runStep(command, sink, stepSignal)
+    })().catch((e: unknown) => {
+      throw new NodeCallError(e)
+    })
     const { rest, epilogue } = splitter.end()
     const last = rest + decoder.end()
     if (last) logs.write(target, 'stdout', Buffer.from(last))
@@ -555,6 +619,36 @@ async function runInstance(
       logs.line(target, 'system', `summary: ${commands.mask(line)}`)
     return { code, outputs: parseKeyValueFile(files.output, '$GITHUB_OUTPUT'), timedOutAfter: null }
   }
+}
+
+interface TakenOver {
+  environment: JobEnvironment
+  /** The checkpoint of the last step that got one (that step is followed); null: none started. */
+  checkpoint: JobCheckpoint | null
+}
+
+/**
+ * Takes over a dead orchestrator's attempt: its container, and the checkpoint of the last step
+ * with a record (the history's last started step, or one before it when that one died before its
+ * record was made). Null when the container is gone or no longer runs.
+ */
+async function takeOver(spec: JobInstanceSpec, deps: JobInstanceDeps): Promise<TakenOver | null> {
+  const { ref, step } = spec.takeOver!
+  const leftover = {
+    instance: spec.instance,
+    runId: spec.runId,
+    jobKey: spec.key,
+    attempt: spec.attempt,
+    ref,
+  }
+  const environment = await deps.executor.adopt?.(leftover, spec.graceMs ?? 0, deps.signal)
+  if (!environment) return null
+  if (!environment.records || !environment.readFile) return null
+  for (let i = step ?? -1; i >= 0; i--) {
+    const text = await environment.readFile(`${environment.records}/${i}/state.json`, deps.signal)
+    if (text !== null) return { environment, checkpoint: parseCheckpoint(text) }
+  }
+  return { environment, checkpoint: null }
 }
 
 /**
