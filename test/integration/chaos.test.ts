@@ -1,6 +1,6 @@
 /**
  * Chaos on the lab (issue 11): many jobs at once, a cancel storm, and the console killed with 20
- * jobs running. Every case checks the same things: no job lost, none completed twice, every
+ * jobs running (the next one takes them over). Every case checks the same things: no job lost, none completed twice, every
  * numbered line of a job's finishing attempt stored once and in order, and no container of the
  * history's left on any host afterwards. A node's slots are never exceeded.
  */
@@ -79,6 +79,16 @@ function printingNow(dir: string): number {
         .map((l) => l.jobKey),
     )
     return d.jobs.filter((j) => j.state === 'running' && printed.has(j.key)).length
+  })
+}
+
+/** Jobs of run 1 whose log says they were taken over by the next console. */
+function takenOver(dir: string): number {
+  return withHistory(dir, (runs) => {
+    const lines = runs
+      .getLogs(1, 0, 1_000_000)
+      .filter((l) => l.stream === 'system' && l.text.startsWith('taken over'))
+    return new Set(lines.map((l) => l.jobKey)).size
   })
 }
 
@@ -200,7 +210,7 @@ describe('chaos on the lab', () => {
     }
   }, 300_000)
 
-  it('the console killed with 20 jobs running: the next one fences them all and runs the work again, once', async () => {
+  it('the console killed with 20 jobs running: the next one takes them all over, and the run completes once, every line kept', async () => {
     const dir = tempDir()
     const farm = chaosFarm(dir, { n1: 7, n2: 7, n3: 6 })
     const first = spawn(
@@ -226,31 +236,27 @@ describe('chaos on the lab', () => {
       if (first.exitCode === null) first.kill('SIGKILL')
     }
     // Its containers outlive it, still printing.
-    expect((await containersOf(instance)).length).toBeGreaterThan(0)
+    expect((await containersOf(instance)).length).toBe(20)
 
+    const restarted = Date.now()
     const second = await serve(['--data-dir', dir, '--farm', farm])
     try {
+      await until(() => takenOver(dir) === 20, 'every running job taken over', PATIENCE)
+      // A figure for the closing note (target: under 10 s with 20 jobs), not an assertion: it
+      // depends on the machine's load.
+      console.log(`recovery: 20 running jobs taken over ${Date.now() - restarted} ms after the restart`)
       await until(
-        () =>
-          withHistory(
-            dir,
-            (runs) => runs.listRuns(5).length === 2 && runs.getRun(2).run.state === 'succeeded',
-          ),
-        'the lost run runs again',
+        () => withHistory(dir, (runs) => runs.getRun(1).run.state !== 'running'),
+        'the run finishes',
         240_000,
       )
       withHistory(dir, (runs) => {
-        const lost = runs.getRun(1)
-        expect(lost.run.state).toBe('failed')
-        expect(lost.jobs.every((j) => j.state !== 'running' && j.state !== 'pending')).toBe(true)
-        // None of the killed console's attempts completed: they were fenced, not left to finish.
-        expect(lost.jobs.flatMap((j) => j.attempts).filter((a) => a.state === 'succeeded')).toEqual([])
-        expectComplete(runs, 2, 20)
+        // The same run, not a new one: each job's first attempt went on and completed, once.
+        expect(runs.listRuns(5)).toHaveLength(1)
+        expectComplete(runs, 1, 20)
+        for (const job of runs.getRun(1).jobs) expect(job.attempts.map((a) => a.number)).toEqual([1])
       })
       expect(await containersOf(instance)).toEqual([])
-      withHistory(dir, (runs) => {
-        for (const node of ['n1', 'n2', 'n3']) expect(runs.fencesOn(node)).toEqual([])
-      })
     } finally {
       await second.stop()
     }

@@ -336,13 +336,22 @@ lab_spawn_dockerd() {
 # Wait until dockerd $2 of host $1 answers: 0 when up, 2 when it died during
 # startup, dies on a timeout (YARDMASTER_LAB_TIMEOUT).
 lab_await_dockerd() {
-  local name=$1 pid=$2 d deadline
+  local name=$1 pid=$2 d deadline last size limit
   d=$(host_dir "$name")
   deadline=$((SECONDS + LAB_TIMEOUT))
+  # A dockerd that keeps logging is working (removing what a killed one left: stale sandboxes,
+  # half a second each): the wait counts from its last line, up to five times the limit.
+  limit=$((SECONDS + 5 * LAB_TIMEOUT))
+  last=$(stat -c %s "$d/dockerd.log" 2>/dev/null || echo 0)
   until timeout 5 docker -H "unix://$d/docker.sock" info >/dev/null 2>&1; do
     if ! kill -0 "$pid" 2>/dev/null || [[ $(lab_proc_state "$pid") == Z ]]; then
       wait "$pid" 2>/dev/null || true
       return 2
+    fi
+    size=$(stat -c %s "$d/dockerd.log" 2>/dev/null || echo 0)
+    if ((size != last)); then
+      last=$size
+      deadline=$((SECONDS + LAB_TIMEOUT < limit ? SECONDS + LAB_TIMEOUT : limit))
     fi
     if ((SECONDS >= deadline)); then
       printf '[lab] ERROR: dockerd for %s did not answer within %ss\n' "$name" "$LAB_TIMEOUT" >&2

@@ -206,7 +206,7 @@ describe('runJobInstance taking over a dead orchestrator’s attempt', () => {
       )
       expect(r).toMatchObject({ state: 'failed', retryable: true, lost: true })
       expect(r.end.reason).toBe(
-        'the orchestrator that ran it stopped, and its container on n1 could not be taken over',
+        'the orchestrator that ran it stopped, and what it ran on n1 could not be taken over',
       )
       expect(fenced).toBe(1)
     } finally {

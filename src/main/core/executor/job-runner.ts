@@ -72,7 +72,7 @@ export interface JobInstanceSpec {
    * of making one, and go on from the last step the history shows started (`step`, null when
    * none): that step's record on the node says where the job stood and what became of the step.
    */
-  takeOver?: { ref: string; step: number | null }
+  takeOver?: { ref: string | null; step: number | null }
 }
 
 export interface JobInstanceDeps {
@@ -220,7 +220,7 @@ async function runInstance(
     if (!taken) {
       // Gone, or unreadable: what is left there is fenced, and the job runs again.
       deps.leftBehind?.()
-      const reason = `the orchestrator that ran it stopped, and its container on ${node.name} could not be taken over`
+      const reason = `the orchestrator that ran it stopped, and what it ran on ${node.name} could not be taken over`
       logs.line(jobTarget, 'system', reason)
       for (const id of stepIds) store.updateStep(id, { state: 'skipped', conclusion: 'skipped' })
       return {

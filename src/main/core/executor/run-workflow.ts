@@ -11,7 +11,7 @@ import { resolve } from 'node:path'
 import type { AttemptState, JobState, LogStream, RunState, StepState } from '../../../shared/model'
 import type { FarmNode } from '../farm/farm-model'
 import { explainRequirements } from '../scheduler/capability-match'
-import type { RunStore } from '../store/run-store'
+import type { OrphanAttempt, RunStore, TakenRun } from '../store/run-store'
 import { NodeMetricsStore } from '../store/node-metrics-store'
 import { recordJobOutcome, type NodeLedger } from '../farm/node-admin'
 import {
@@ -23,7 +23,8 @@ import {
   type RunStatus,
 } from '../workflow/expressions'
 import { jobStrategy } from '../workflow/plan'
-import type { WorkflowJob } from '../workflow/workflow-model'
+import type { Workflow, WorkflowJob } from '../workflow/workflow-model'
+import { jobKeyOf } from '../workflow/matrix'
 import { FailFastCancel, RunCancel, runJobInstance, type JobInstanceResult } from './job-runner'
 import { sleep } from '../orchestrator/wait'
 import { ConcurrencyGate, concurrencyOf } from '../orchestrator/concurrency-gate'
@@ -92,6 +93,12 @@ export interface ExecuteOptions {
   retryBackoffMs?: number
   /** Told the run's id as soon as it is recorded (the queue links its entry). */
   created?: (runId: number) => void
+  /**
+   * Go on with this run, whose orchestrator died, instead of recording a new one: its finished
+   * jobs keep their results, the attempts it was running are taken over on their nodes (or tried
+   * again when they cannot be), the rest runs as usual.
+   */
+  takeOver?: number
 }
 
 export interface RunResult {
@@ -120,6 +127,8 @@ interface Instance extends PlannedInstance {
   avoid: Set<string>
   /** Attempts made again for the node's sake so far (preemptions do not count). */
   retried: number
+  /** The attempt a dead orchestrator was running, to take over on its node before anything else. */
+  orphan?: OrphanAttempt
 }
 
 /** A workflow job while the run goes on: waiting, then its instances, then done. */
@@ -176,24 +185,30 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     )
   const priority = params.priority ?? workflow.priority ?? 'normal'
   // Recorded with its holder in one transaction: a crash right after leaves no run without one.
-  const created = store.createRun({
-    holder: dispatcher.claims.holder,
-    priority,
-    workflowName: workflow.name,
-    workflowFile: resolve(workflow.file),
-    farmFile: opts.farmFile ?? prepared.farm.file,
-    jobs: workflow.jobs.map((j) => {
-      const planned = prepared.instances.get(j.key)
-      const first = planned?.length === 1 ? planned[0] : undefined
-      return {
-        key: first?.key ?? j.key,
-        name: first?.name ?? j.name,
-        needs: j.needs,
-        runsOn: first?.runsOn ?? [],
-        steps: j.steps.map((s) => s.name),
-      }
-    }),
-  })
+  const taken =
+    opts.takeOver !== undefined
+      ? takeOverRows(store, opts.takeOver, dispatcher.claims.holder, workflow)
+      : null
+  const created =
+    taken ??
+    store.createRun({
+      holder: dispatcher.claims.holder,
+      priority,
+      workflowName: workflow.name,
+      workflowFile: resolve(workflow.file),
+      farmFile: opts.farmFile ?? prepared.farm.file,
+      jobs: workflow.jobs.map((j) => {
+        const planned = prepared.instances.get(j.key)
+        const first = planned?.length === 1 ? planned[0] : undefined
+        return {
+          key: first?.key ?? j.key,
+          name: first?.name ?? j.name,
+          needs: j.needs,
+          runsOn: first?.runsOn ?? [],
+          steps: j.steps.map((s) => s.name),
+        }
+      }),
+    })
   const { runId } = created
   recorded = runId
   opts.created?.(runId)
@@ -385,6 +400,14 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     // Cancelled from the console before its needs were done: it never starts.
     const asked = store.jobCancelRequests(runId).get(rowOf(job).jobId)
     if (asked) return endGroup(g, 'cancelled', asked)
+    // Taken over: a job that had finished keeps its result, as recorded.
+    const before = taken?.rows.filter((r) => r.key === job.key || jobKeyOf(r.key) === job.key) ?? []
+    if (before.length && before.every((r) => FINAL.has(r.state))) {
+      moveGroup(g, 'done')
+      g.result = groupResult(before.map((r) => r.state))
+      for (const r of before) Object.assign(g.outputs, r.outputs)
+      return
+    }
     const reused = params.reuse?.jobs.get(job.key)
     if (reused) {
       // A re-run takes this job's result from the earlier run instead of running it again.
@@ -479,16 +502,19 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       // The first instance takes the job's row; the others get rows of their own.
       if (index === 0 && (p.key !== row.key || planned.length > 1))
         store.renameJob(row.jobId, p.key, p.name, p.runsOn)
+      const existing = index > 0 && taken?.jobIds.get(p.key)
       const ids =
         index === 0
           ? row
-          : store.addJob(runId, {
-              key: p.key,
-              name: p.name,
-              needs: job.needs,
-              runsOn: p.runsOn,
-              steps: job.steps.map((s) => s.name),
-            })
+          : existing
+            ? { jobId: existing, stepIds: taken!.stepIds.get(p.key)! }
+            : store.addJob(runId, {
+                key: p.key,
+                name: p.name,
+                needs: job.needs,
+                runsOn: p.runsOn,
+                steps: job.steps.map((s) => s.name),
+              })
       return {
         ...p,
         jobId: ids.jobId,
@@ -503,6 +529,18 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
     g.queue = [...g.instances]
     moveGroup(g, 'running')
     for (const inst of g.instances) {
+      const was = taken?.rows.find((r) => r.jobId === inst.jobId)
+      if (was && FINAL.has(was.state)) {
+        // Taken over: this instance had finished; its result stands.
+        g.queue.splice(g.queue.indexOf(inst), 1)
+        inst.state = was.state
+        Object.assign(g.outputs, was.outputs)
+        continue
+      }
+      const orphan = taken?.running.get(inst.jobId)
+      if (orphan) inst.orphan = orphan
+      else if (was?.state === 'running')
+        restart(inst, 'the orchestrator that ran it stopped before it started')
       const leg = params.reuse?.legs?.get(inst.key)
       if (leg) {
         // Re-run for its failed instances: this one succeeded before and keeps that result.
@@ -524,14 +562,20 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   const start = (g: Group, inst: Instance, node: FarmNode, claimId: number) => {
     // Recorded before anything runs on the node; ended in finish() with how it ended.
     let attempt: { id: number; number: number }
+    const orphan = inst.orphan
+    inst.orphan = undefined
     try {
-      attempt = store.startAttempt({
-        jobId: inst.jobId,
-        node: node.name,
-        claimId,
-        holder: dispatcher.claims.holder,
-        at: Date.now(),
-      })
+      if (orphan) {
+        attempt = { id: orphan.attemptId, number: orphan.number }
+        store.takeOverAttempt(orphan.attemptId, dispatcher.claims.holder, claimId)
+      } else
+        attempt = store.startAttempt({
+          jobId: inst.jobId,
+          node: node.name,
+          claimId,
+          holder: dispatcher.claims.holder,
+          at: Date.now(),
+        })
     } catch (e) {
       // Nothing started: the slot goes back (the run loop records the error).
       dispatcher.release(claimId)
@@ -568,6 +612,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         attempt: attempt.number,
         holder: dispatcher.claims.holder,
         graceMs: (prepared.farm.cancelGraceSeconds ?? 10) * 1000,
+        ...(orphan && { takeOver: { ref: orphan.ref, step: orphan.step } }),
       },
       {
         store,
@@ -660,6 +705,25 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
       g.abort.abort(new FailFastCancel(inst.key))
   }
 
+  /** A taken-over instance whose attempt is gone: pending again, as if it never started. */
+  const restart = (inst: Instance, reason: string) => {
+    setInstance(inst, 'pending', {
+      reason,
+      nodeName: null,
+      startedAt: null,
+      finishedAt: null,
+      exitCode: null,
+    })
+    for (const id of inst.stepIds)
+      store.updateStep(id, {
+        state: 'pending',
+        exitCode: null,
+        conclusion: null,
+        startedAt: null,
+        finishedAt: null,
+      })
+  }
+
   /** Back to the queue as if it never started, saying why in its record and its log; after `delayMs`. */
   const requeue = (g: Group, inst: Instance, after: number, reason: string, delayMs: number) => {
     inst.abort = new AbortController()
@@ -726,9 +790,22 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
             continue
           }
           if (g.running + g.asking >= g.maxParallel) break
+          if (inst.orphan && !inst.nodes.some((n) => n.name === inst.orphan!.node)) {
+            // Its node is no longer one the job may use (the farm changed): fenced, and run again.
+            const gone = inst.orphan
+            inst.orphan = undefined
+            store.endAttempt(gone.attemptId, 'lost', `its node ${gone.node} is no longer in the farm for it`)
+            store.markFence(gone.attemptId)
+            restart(inst, `attempt ${gone.number} was on ${gone.node}, which no longer takes it; run again`)
+          }
           const open = inst.nodes.filter((n) => !quarantined.has(n.name))
           const fresh = open.filter((n) => !inst.avoid.has(n.name))
-          const usable = fresh.length ? fresh : open
+          // An attempt to take over goes back to its own node, whatever else fits.
+          const usable = inst.orphan
+            ? open.filter((n) => n.name === inst.orphan!.node)
+            : fresh.length
+              ? fresh
+              : open
           if (!usable.length) {
             g.queue.splice(g.queue.indexOf(inst), 1)
             const why = inst.nodes
@@ -771,12 +848,7 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
         if (!g.queue.length && g.running === 0 && g.asking === 0) {
           moveGroup(g, 'done')
           g.release?.()
-          const states = g.instances.map((i) => i.state)
-          g.result = states.includes('failed')
-            ? 'failed'
-            : states.includes('cancelled')
-              ? 'cancelled'
-              : 'succeeded'
+          g.result = groupResult(g.instances.map((i) => i.state))
         }
       }
       if (![...groups.values()].some((g) => g.phase !== 'done')) break
@@ -828,6 +900,32 @@ export async function executeRun(prepared: PreparedRun, opts: ExecuteOptions): P
   store.setRunState(runId, state)
   observer.runChanged?.(runId, state)
   return { runId, state }
+}
+
+const FINAL = new Set<JobState>(['succeeded', 'failed', 'cancelled', 'skipped'])
+
+/** A job's result from its instances' (a job of one instance: its own). */
+function groupResult(states: JobState[]): JobState {
+  if (states.includes('failed')) return 'failed'
+  if (states.includes('cancelled')) return 'cancelled'
+  if (states.length && states.every((st) => st === 'skipped')) return 'skipped'
+  return 'succeeded'
+}
+
+/**
+ * The rows of a run taken over (RunStore.takeOverRun), with each workflow job's first row under
+ * the job's own key too, as a new run has it (a matrix's first instance took the job's row).
+ */
+function takeOverRows(store: RunStore, runId: number, holder: string, workflow: Workflow): TakenRun {
+  const taken = store.takeOverRun(runId, holder)
+  for (const job of workflow.jobs) {
+    if (taken.jobIds.has(job.key)) continue
+    const first = taken.rows.find((r) => jobKeyOf(r.key) === job.key)
+    if (!first) throw new Error(`run ${runId} has no record of job "${job.key}": its workflow changed since`)
+    taken.jobIds.set(job.key, first.jobId)
+    taken.stepIds.set(job.key, taken.stepIds.get(first.key)!)
+  }
+  return taken
 }
 
 function staticTrue(token: WorkflowJob['continueOnError']): boolean {

@@ -9,7 +9,10 @@ import { InvalidInputError } from '../executor/run-contexts'
 import type { FarmNode } from '../farm/farm-model'
 import { InvalidSourceError } from '../source/source-error'
 import { openDatabase, type Db } from '../store/database'
+import { ClaimStore } from '../store/claim-store'
 import { QueueStore } from '../store/queue-store'
+import { RunStore } from '../store/run-store'
+import { hostname } from 'node:os'
 import { Orchestrator } from './orchestrator'
 
 let dir: string
@@ -458,6 +461,67 @@ jobs:
     await exited
     expect(existsSync(base)).toBe(false)
     expect(o.runs.fencesOn('here')).toEqual([])
+  })
+
+  it('takes over the run of a console that died: the same run goes on, finished jobs kept, a running one tried again when its attempt cannot be taken over', async () => {
+    const file = workflow(
+      'two.yml',
+      'on: push\njobs:\n  a:\n    runs-on: linux\n    outputs:\n      v: ${{ steps.s.outputs.v }}\n    steps:\n      - id: s\n        run: echo "v=1" >> "$GITHUB_OUTPUT"\n' +
+        '  b:\n    needs: a\n    runs-on: linux\n    steps:\n      - run: echo "b got ${{ needs.a.outputs.v }}"\n',
+    )
+    // As a console killed with job b running leaves the history: its process is gone.
+    const gone = spawn('true')
+    await new Promise((r) => gone.once('exit', r))
+    const holder = 'dead-console'
+    new ClaimStore(db).register({
+      id: holder,
+      kind: 'console',
+      host: hostname(),
+      pid: gone.pid!,
+      startedAt: 1,
+      leaseUntil: Date.now() + 60_000,
+    })
+    const runs = new RunStore(db)
+    const created = runs.createRun({
+      holder,
+      workflowName: 'two',
+      workflowFile: file,
+      farmFile: null,
+      jobs: [
+        { key: 'a', name: 'a', needs: [], runsOn: ['linux'], steps: ['s'] },
+        { key: 'b', name: 'b', needs: ['a'], runsOn: ['linux'], steps: ['Run echo'] },
+      ],
+    })
+    const [a, b] = [created.jobIds.get('a')!, created.jobIds.get('b')!]
+    runs.setRunState(created.runId, 'running')
+    const first = runs.startAttempt({ jobId: a, node: 'here', claimId: 1, holder, at: 1 })
+    runs.updateJob(a, { state: 'running' })
+    runs.updateJob(a, { state: 'succeeded', outputs: { v: '1' } })
+    runs.endAttempt(first.id, 'succeeded', null)
+    runs.startAttempt({ jobId: b, node: 'here', claimId: 2, holder, at: 2 })
+    runs.updateJob(b, { state: 'running' })
+    const queue = new QueueStore(db)
+    queue.started(queue.add(file, {}, 'normal', 1).id, created.runId)
+
+    const o = orchestrator()
+    await until(() => runs.getRun(created.runId).run.state !== 'running', 'the run finished')
+    await o.idle()
+    expect(runs.listRuns(5)).toHaveLength(1)
+    const done = runs.getRun(created.runId)
+    expect(done.run.state).toBe('succeeded')
+    const [ja, jb] = done.jobs
+    // a is kept as it was; b's attempt could not be taken over here (a shell node's step ends
+    // with its orchestrator), so it ran again, in the same run, with a's outputs.
+    expect(ja!.attempts.map((x) => x.state)).toEqual(['succeeded'])
+    expect(jb!.attempts.map((x) => [x.number, x.state])).toEqual([
+      [1, 'lost'],
+      [2, 'succeeded'],
+    ])
+    const lines = runs.getLogs(created.runId).map((l) => l.text)
+    expect(lines).toContain('b got 1')
+    expect(lines).toContain(
+      'the orchestrator that ran it stopped, and what it ran on here could not be taken over',
+    )
   })
 
   it('says in the queue why a run could not start', async () => {

@@ -87,6 +87,7 @@ export class Orchestrator {
   private readonly active = new Set<Promise<void>>()
   private stopped = false
   private started = false
+  private readonly claimStore: ClaimStore
   /** Stops the runs it executes (replaced after its lease was lost, so new runs can start). */
   private abort = new AbortController()
   private timer: NodeJS.Timeout | null = null
@@ -99,7 +100,8 @@ export class Orchestrator {
   constructor(private readonly opts: OrchestratorOptions) {
     this.runs = new RunStore(opts.db)
     this.queueStore = new QueueStore(opts.db)
-    this.claims = new SlotClaims(new ClaimStore(opts.db), {
+    this.claimStore = new ClaimStore(opts.db)
+    this.claims = new SlotClaims(this.claimStore, {
       kind: opts.kind ?? 'console',
       heartbeatMs: opts.heartbeatMs,
       leaseMs: opts.leaseMs,
@@ -377,6 +379,10 @@ export class Orchestrator {
       .catch((e: Error) => {
         // It could not start (no reachable node, the workflow changed on disk): say why in the queue.
         if (runId === null) this.queueStore.failedToStart(entry.id, e.message)
+        // A run to take over that could not be stays no one's: lost, what it ran fenced.
+        const taken = entry.trigger.takeOver?.runId
+        if (taken !== undefined && this.runs.getRun(taken).run.state === 'running')
+          this.abandon(taken, e.message)
         this.opts.changed?.({ queueId: entry.id })
       })
       .finally(() => {
@@ -415,7 +421,15 @@ export class Orchestrator {
       concurrencyPollMs: this.opts.pollMs,
       created,
       observer: this.observer(),
+      takeOver: t.takeOver?.runId,
     })
+  }
+
+  /** A run this console was to take over, and could not: lost, its running attempts fenced. */
+  private abandon(runId: number, why: string): void {
+    const reason = `lost: its orchestrator stopped, and the run could not be taken over (${why})`
+    this.claimStore.exclusive(() => this.claimStore.abandonTakeOver(runId, reason, Date.now()))
+    this.opts.changed?.({ runId })
   }
 
   private observer(): RunObserver {

@@ -121,7 +121,7 @@ describe('SlotClaims', () => {
     live.stop()
   })
 
-  it('queues a lost run again when it came from the queue, taking its finished jobs from it', () => {
+  it('queues a run whose holder died to be taken over when it came from the queue, leaving it as it was', () => {
     const db = connect()
     const runs = new RunStore(db)
     const alive = new Set([1, 2])
@@ -139,6 +139,13 @@ describe('SlotClaims', () => {
     runs.setRunState(created.runId, 'running')
     runs.updateJob(created.jobIds.get('build')!, { state: 'succeeded' })
     runs.updateJob(created.jobIds.get('test')!, { state: 'running' })
+    const attempt = runs.startAttempt({
+      jobId: created.jobIds.get('test')!,
+      node: 'n1',
+      claimId: 1,
+      holder: dead.holder,
+      at: 1,
+    })
     const queue = new QueueStore(db)
     const entry = queue.add('/w.yml', { inputs: { a: '1' } }, 'high', 1)
     queue.started(entry.id, created.runId)
@@ -150,9 +157,27 @@ describe('SlotClaims', () => {
       expect.objectContaining({
         workflowFile: '/w.yml',
         priority: 'high',
-        trigger: { inputs: { a: '1' }, reuseFrom: { runId: created.runId, jobs: ['build'] } },
+        trigger: { inputs: { a: '1' }, takeOver: { runId: created.runId } },
       }),
     ])
+    // Left for the next console: still running, its attempt too (not lost, not fenced), no one's.
+    const left = runs.getRun(created.runId)
+    expect(left.run.state).toBe('running')
+    expect(left.jobs.map((j) => j.state)).toEqual(['succeeded', 'running'])
+    expect(left.jobs[1]!.attempts.map((a) => a.state)).toEqual(['running'])
+    expect(runs.fencesOn('n1')).toEqual([])
+    const taken = runs.takeOverRun(created.runId, 'next')
+    expect(taken.running.get(created.jobIds.get('test')!)).toMatchObject({
+      attemptId: attempt.id,
+      number: 1,
+      node: 'n1',
+    })
+    // One that cannot be taken over after all is lost, and what it ran is fenced.
+    new ClaimStore(db).abandonTakeOver(created.runId, 'lost: could not be taken over', 5)
+    const lost = runs.getRun(created.runId)
+    expect(lost.run.state).toBe('failed')
+    expect(lost.jobs[1]).toMatchObject({ state: 'failed', reason: 'lost: could not be taken over' })
+    expect(runs.fencesOn('n1').map((f) => f.attemptId)).toEqual([attempt.id])
     // A run started from a terminal is not queued again.
     const cli = new SlotClaims(new ClaimStore(db), { host: 'h', pid: 3, alive: (p) => p !== 3 }).start()
     const other = runs.createRun({

@@ -24,7 +24,7 @@ import type {
 import { processAlive } from './process-alive'
 import { pickNode } from '../scheduler/capability-match'
 import { QueueStore } from '../store/queue-store'
-import { requeueLost } from './requeue-lost'
+import { queueTakeOver, requeueLost } from './requeue-lost'
 
 export interface SlotClaimsOptions {
   /** console: a long-lived orchestrator that takes queued runs. @default 'run' */
@@ -192,8 +192,9 @@ export class SlotClaims {
       const reason = gone
         ? `lost: the Yardmaster process running it (pid ${o.pid}) stopped`
         : `lost: the Yardmaster process running it (pid ${o.pid} on ${o.host}) stopped renewing its lease`
-      const lost = this.store.markLost(o.id, reason, now)
+      const lost = this.store.markLost(o.id, reason, now, (runId) => this.queue.ofRun(runId) !== null)
       this.store.unregister(o.id)
+      for (const runId of lost.takenOver) queueTakeOver(this.queue, runId, now)
       for (const run of lost.runs) requeueLost(this.queue, run, now)
       if (lost.jobs.length) this.lost(lost.jobs, reason)
     }

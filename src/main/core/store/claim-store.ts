@@ -129,7 +129,34 @@ export class ClaimStore {
    * unfinished runs failed. Returns the jobs, and the runs nobody asked to cancel with the jobs that
    * had finished before the loss (the orchestrator decides whether to queue them again).
    */
-  markLost(holder: string, reason: string, at: number): { jobs: LostJob[]; runs: LostRun[] } {
+  markLost(
+    holder: string,
+    reason: string,
+    at: number,
+    /** Runs another orchestrator will take over (they came from the queue): left as they are. */
+    takenOver: (runId: number) => boolean = () => false,
+  ): { jobs: LostJob[]; runs: LostRun[]; takenOver: number[] } {
+    const adopt = (
+      this.db
+        .prepare(
+          "SELECT id FROM runs WHERE holder = ? AND state IN ('queued','running') AND cancel_requested IS NULL",
+        )
+        .all(holder) as Array<{ id: number }>
+    )
+      .map((r) => r.id)
+      .filter(takenOver)
+    if (adopt.length) {
+      // Their attempts may run on: the run's next holder takes them over (or fences them).
+      // Handed to nobody meanwhile, so this holder's attempts below are only the others'.
+      const mark = this.db.prepare('UPDATE runs SET holder = NULL WHERE id = ?')
+      for (const id of adopt) mark.run(id)
+      this.db
+        .prepare(
+          `UPDATE attempts SET holder = '' WHERE holder = ? AND state = 'running'
+           AND job_id IN (SELECT id FROM jobs WHERE run_id IN (${adopt.map(() => '?').join(',')}))`,
+        )
+        .run(holder, ...adopt)
+    }
     const lost = this.unfinishedJobs(holder)
     const job = this.db.prepare(
       "UPDATE jobs SET state = 'failed', reason = ?, finished_at = ? WHERE id = ? AND state IN ('pending','running')",
@@ -169,7 +196,22 @@ export class ClaimStore {
       const finished = [...new Set(rows.map((r) => jobKeyOf(r.k)))].filter((k) => !again.has(k))
       return { runId: id, finished }
     })
-    return { jobs: lost, runs }
+    return { jobs: lost, runs, takenOver: adopt }
+  }
+
+  /**
+   * A run left to be taken over (markLost's takenOver) that could not be: lost after all, as
+   * markLost marks a dead holder's runs (its running attempts fenced).
+   */
+  abandonTakeOver(runId: number, reason: string, at: number): void {
+    const holder = `abandoned:${runId}`
+    this.db.prepare('UPDATE runs SET holder = ? WHERE id = ?').run(holder, runId)
+    this.db
+      .prepare(
+        "UPDATE attempts SET holder = ? WHERE state = 'running' AND job_id IN (SELECT id FROM jobs WHERE run_id = ?)",
+      )
+      .run(holder, runId)
+    this.markLost(holder, reason, at)
   }
 
   /** Records why jobs wait (and their place), and clears it for those that no longer wait. */

@@ -18,6 +18,8 @@ export interface Trigger {
    * instances that succeeded there, of jobs re-run for their failed instances only.
    */
   reuseFrom?: { runId: number; jobs: string[]; legs?: string[] }
+  /** Go on with this run, whose orchestrator died: its finished jobs stand, its running attempts are taken over. */
+  takeOver?: { runId: number }
 }
 
 export interface QueueEntry {

@@ -41,6 +41,30 @@ export interface CreatedRun {
   stepIds: Map<string, number[]>
 }
 
+/** A run an orchestrator takes over from one that died (RunStore.takeOverRun). */
+export interface TakenRun extends CreatedRun {
+  /** Its job rows as the history has them: the finished ones keep their result. */
+  rows: Array<{
+    jobId: number
+    key: string
+    state: JobState
+    outputs: Record<string, string>
+    nodeName: string | null
+  }>
+  /** By job row: the attempt the dead orchestrator was running, to take over. */
+  running: Map<number, OrphanAttempt>
+}
+
+export interface OrphanAttempt {
+  attemptId: number
+  number: number
+  node: string
+  /** What it made on its node (JobEnvironment.ref); null when it died before saying. */
+  ref: string | null
+  /** The last step the history shows started; null when none did. */
+  step: number | null
+}
+
 export interface JobPatch {
   state?: JobState
   nodeName?: string | null
@@ -401,6 +425,75 @@ export class RunStore {
         .prepare('UPDATE attempts SET state = ?, reason = ?, finished_at = ? WHERE id = ?')
         .run(state, reason, at, id)
     })
+  }
+
+  /**
+   * Takes over a run whose orchestrator died (it was left running for this, see
+   * ClaimStore.markLost): the run is now `holder`'s; its rows and the attempts that were running.
+   */
+  takeOverRun(runId: number, holder: string): TakenRun {
+    return this.exclusive(() => {
+      this.db.prepare('UPDATE runs SET holder = ? WHERE id = ?').run(holder, runId)
+      const jobs = this.db
+        .prepare('SELECT id, job_key, state, outputs_json, node_name FROM jobs WHERE run_id = ? ORDER BY id')
+        .all(runId) as Array<{
+        id: number
+        job_key: string
+        state: JobState
+        outputs_json: string
+        node_name: string | null
+      }>
+      const steps = this.db
+        .prepare(
+          'SELECT s.id, s.job_id, s.idx, s.started_at FROM steps s JOIN jobs j ON j.id = s.job_id WHERE j.run_id = ? ORDER BY s.job_id, s.idx',
+        )
+        .all(runId) as Array<{ id: number; job_id: number; idx: number; started_at: number | null }>
+      const attempts = this.db
+        .prepare(
+          `SELECT a.id, a.job_id, a.number, a.node_name, a.env_ref FROM attempts a JOIN jobs j ON j.id = a.job_id
+           WHERE j.run_id = ? AND a.state = 'running'`,
+        )
+        .all(runId) as Array<{
+        id: number
+        job_id: number
+        number: number
+        node_name: string
+        env_ref: string | null
+      }>
+      const jobIds = new Map<string, number>()
+      const stepIds = new Map<string, number[]>()
+      for (const j of jobs) {
+        jobIds.set(j.job_key, j.id)
+        stepIds.set(
+          j.job_key,
+          steps.filter((st) => st.job_id === j.id).map((st) => st.id),
+        )
+      }
+      const running = new Map<number, OrphanAttempt>()
+      for (const a of attempts) {
+        const started = steps.filter((st) => st.job_id === a.job_id && st.started_at !== null)
+        running.set(a.job_id, {
+          attemptId: a.id,
+          number: a.number,
+          node: a.node_name,
+          ref: a.env_ref,
+          step: started.length ? Math.max(...started.map((st) => st.idx)) : null,
+        })
+      }
+      const rows = jobs.map((j) => ({
+        jobId: j.id,
+        key: j.job_key,
+        state: j.state,
+        outputs: JSON.parse(j.outputs_json) as Record<string, string>,
+        nodeName: j.node_name,
+      }))
+      return { runId, jobIds, stepIds, rows, running }
+    })
+  }
+
+  /** An attempt taken over: it is `holder`'s now, in the slot it was granted. */
+  takeOverAttempt(id: number, holder: string, claimId: number): void {
+    this.db.prepare('UPDATE attempts SET holder = ?, claim_id = ? WHERE id = ?').run(holder, claimId, id)
   }
 
   /** What the attempt made on its node (JobEnvironment.ref), so it can be found again. */
