@@ -6,7 +6,16 @@
  * build ignores the development overrides (ELECTRON_RENDERER_URL, YARDMASTER_SQLITE_BINDING).
  */
 import { join } from 'node:path'
-import { app, BrowserWindow, ipcMain, safeStorage, session, shell, type IpcMainInvokeEvent } from 'electron'
+import {
+  app,
+  BrowserWindow,
+  dialog,
+  ipcMain,
+  safeStorage,
+  session,
+  shell,
+  type IpcMainInvokeEvent,
+} from 'electron'
 import { createAppBackend, type AppBackend } from './api/app-backend'
 import type { Backend } from './api/backend'
 import { defaultDataDir } from './core/data-dir'
@@ -118,11 +127,32 @@ void app.whenReady().then(async () => {
   app.on('activate', () => {
     if (BrowserWindow.getAllWindows().length === 0) createWindow(backend)
   })
-  // Before quitting: the health monitor stops, the nodes' connections and the history close.
+  // Before quitting: with jobs running, the user says what becomes of them. Left running, the app
+  // ends as if it had died and takes them over when it starts again; otherwise they are cancelled,
+  // the health monitor stops, the nodes' connections and the history close.
   let closed = false
   app.on('will-quit', (e) => {
     if (closed) return
     e.preventDefault()
+    const running = appBackend.orchestrator.runningJobs()
+    const choice = running
+      ? dialog.showMessageBoxSync({
+          type: 'question',
+          buttons: ['Leave them running', 'Cancel them', 'Keep Yardmaster open'],
+          defaultId: 0,
+          cancelId: 2,
+          message: `${running} job${running === 1 ? ' is' : 's are'} running`,
+          detail:
+            'Left running, they go on on their nodes, and Yardmaster takes them over when it starts again ' +
+            '(or a yardmaster serve on the same data folder does). Cancelled, they stop now and what they made on their nodes is removed.',
+        })
+      : 1
+    if (choice === 2) return
+    if (choice === 0) {
+      closed = true
+      app.exit(0)
+      return
+    }
     void appBackend
       .close()
       .catch(() => {})

@@ -151,6 +151,40 @@ function peakPerNode(jobs: JobView[]): Record<string, number> {
 }
 
 describe('chaos on the lab', () => {
+  it('a console stopped with --on-quit leave leaves its jobs running; the next one takes them over', async () => {
+    const dir = tempDir()
+    const farm = chaosFarm(dir, { n1: 2, n2: 2, n3: 2 })
+    const first = await serve(['--data-dir', dir, '--farm', farm, '--on-quit', 'leave'])
+    const follower = spawnCli(['run', chaosWorkflow(dir, 3, 0.5), '--data-dir', dir])
+    await until(() => printingNow(dir) === 3, '3 jobs printing', PATIENCE)
+    const instance = withHistory(dir, (runs) => runs.instanceId())
+    await first.stop()
+    expect(await first.exited).toBe(0)
+    expect(first.output()).toContain(
+      `left 3 jobs running on their nodes: the next console on ${dir} takes them over`,
+    )
+    follower.child.kill('SIGKILL')
+    // Nothing was cancelled: the run is still running, its containers too.
+    withHistory(dir, (runs) => expect(runs.getRun(1).run.state).toBe('running'))
+    expect((await containersOf(instance)).length).toBe(3)
+
+    const second = await serve(['--data-dir', dir, '--farm', farm])
+    try {
+      await until(
+        () => withHistory(dir, (runs) => runs.getRun(1).run.state !== 'running'),
+        'the run finishes',
+        PATIENCE,
+      )
+      withHistory(dir, (runs) => {
+        expectComplete(runs, 1, 3)
+        for (const job of runs.getRun(1).jobs) expect(job.attempts.map((a) => a.number)).toEqual([1])
+      })
+      expect(await containersOf(instance)).toEqual([])
+    } finally {
+      await second.stop()
+    }
+  }, 300_000)
+
   it('50 jobs submitted at once over 3 hosts: all complete once, every line kept, slots never exceeded', async () => {
     const dir = tempDir()
     const slots = { n1: 4, n2: 3, n3: 3 }

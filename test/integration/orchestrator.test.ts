@@ -115,7 +115,7 @@ describe("the console's orchestrator and its terminal clients", () => {
     }
   }, 180_000)
 
-  it('kill -9 of the console loses nothing queued and leaves nothing running: the next one queues the lost run again', async () => {
+  it('kill -9 of the console loses nothing: the next one takes the run over, its running job on its node', async () => {
     const dir = tempDir()
     const wf = soak(dir, 4)
     const first = spawn(
@@ -152,26 +152,20 @@ describe("the console's orchestrator and its terminal clients", () => {
     try {
       const h = history(dir)
       try {
-        await until(
-          () => h.runs.listRuns(5).length === 2 && h.runs.getRun(2).run.state === 'succeeded',
-          'the lost run runs again',
-        )
-        const lost = h.runs.getRun(1)
-        expect(lost.run.state).toBe('failed')
-        for (const j of lost.jobs) {
-          expect(j.state).not.toBe('running')
-          expect(j.state).not.toBe('pending')
-        }
-        expect(lost.jobs.find((j) => j.key === 'long')!.reason).toMatch(
-          /^lost: the Yardmaster process running it \(pid \d+\) stopped$/,
-        )
-        const again = h.runs.getRun(2).jobs.map((j) => [j.key, j.state])
-        expect(again).toEqual([
+        await until(() => h.runs.getRun(1).run.state === 'succeeded', 'the run is taken over and completes')
+        // The same run, not a new one: its running job went on in its container and was taken
+        // over there, its first attempt completing; what had not run yet ran.
+        expect(h.runs.listRuns(5)).toHaveLength(1)
+        const run = h.runs.getRun(1)
+        expect(run.jobs.map((j) => [j.key, j.state])).toEqual([
           ['long', 'succeeded'],
           ['quick', 'succeeded'],
         ])
-        // The killed console's container outlived it on the host; the next console fenced it (it
-        // is not left to run, or to lie there stopped), before n3 took run 2's jobs.
+        const long = run.jobs.find((j) => j.key === 'long')!
+        expect(long.attempts.map((a) => [a.number, a.state])).toEqual([[1, 'succeeded']])
+        const lines = h.runs.getLogs(1).filter((l) => l.jobKey === 'long' && l.stream === 'stdout')
+        expect(lines.map((l) => l.text)).toEqual(['soaking', 'soaked'])
+        // Nothing of it is left on the host.
         const engine = hostEngine('n3')
         const left = await engine.listContainers({
           all: true,

@@ -9,6 +9,10 @@ export interface Served {
   origin: string
   token: string
   stop(): Promise<void>
+  /** What it printed so far (stdout and stderr). */
+  output(): string
+  /** Its exit code once it exits. */
+  exited: Promise<number | null>
 }
 
 /** `env` is added to this process's environment for the child (YARDMASTER_SECRETS_KEY, say). */
@@ -26,6 +30,7 @@ export async function serve(args: string[], env: Record<string, string> = {}): P
     },
   )
   let out = ''
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`serve did not print its URL in 15 s:\n${out}`)), 15_000)
     child.stdout!.on('data', (d: Buffer) => {
@@ -44,6 +49,8 @@ export async function serve(args: string[], env: Record<string, string> = {}): P
     url,
     origin: u.origin,
     token: u.searchParams.get('token')!,
+    output: () => out,
+    exited,
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve()

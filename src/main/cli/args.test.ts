@@ -38,7 +38,16 @@ describe('parseCli', () => {
       priority: undefined,
       failed: false,
       follow: false,
+      onQuit: 'ask',
     })
+  })
+
+  it('takes --on-quit leave|cancel|ask for serve', () => {
+    expect(parseCli(['serve', '--on-quit', 'leave'])).toMatchObject({ onQuit: 'leave' })
+    expect(parseCli(['serve', '--on-quit', 'cancel'])).toMatchObject({ onQuit: 'cancel' })
+    expect(() => parseCli(['serve', '--on-quit', 'stay'])).toThrow(
+      '--on-quit must be leave, cancel or ask, not "stay"',
+    )
   })
 
   it('takes --priority (one of the classes), --failed and --follow', () => {

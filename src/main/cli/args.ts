@@ -50,7 +50,12 @@ export interface ParsedArgs {
   failed: boolean
   /** `logs --follow`: print what follows until the run ends. */
   follow: boolean
+  /** `serve --on-quit`: what Ctrl-C does with running jobs (ask: at a terminal; cancel without one). */
+  onQuit: QuitChoice | 'ask'
 }
+
+/** What stopping a console does with its running jobs: cancel them, or leave them for the next console to take over. */
+export type QuitChoice = 'leave' | 'cancel'
 
 export class UsageError extends Error {
   override name = 'UsageError'
@@ -96,6 +101,7 @@ export function parseCli(argv: string[]): ParsedArgs {
         priority: { type: 'string' },
         failed: { type: 'boolean', default: false },
         follow: { type: 'boolean', short: 'f', default: false },
+        'on-quit': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
         version: { type: 'boolean', short: 'v', default: false },
       },
@@ -144,7 +150,15 @@ export function parseCli(argv: string[]): ParsedArgs {
     priority: priorityOf(values.priority),
     failed: values.failed ?? false,
     follow: values.follow ?? false,
+    onQuit: onQuitOf(values['on-quit']),
   }
+}
+
+function onQuitOf(v: string | undefined): QuitChoice | 'ask' {
+  if (v === undefined) return 'ask'
+  if (v !== 'leave' && v !== 'cancel' && v !== 'ask')
+    throw new UsageError(`--on-quit must be leave, cancel or ask, not "${v}"`)
+  return v
 }
 
 function priorityOf(v: string | undefined): Priority | undefined {

@@ -39,7 +39,9 @@ Usage:
                                                     instances, and which nodes could take each job
   yardmaster history [--limit N] [--json]           list past runs
   yardmaster serve [--port 7420] [--farm farm.yml]  serve the UI on 127.0.0.1 (token in the URL); watches
-                                                    the nodes' health meanwhile (history in the data dir)
+      [--on-quit leave|cancel|ask]                  the nodes' health meanwhile (history in the data dir);
+                                                    Ctrl-C with jobs running asks whether to leave them
+                                                    (the next console takes them over) or cancel them
   yardmaster nodes [--farm farm.yml] [--json] [--runs-on L1,L2]
                                                     probe every node at once: reachable?, OS/arch,
                                                     cores, memory, disk free, labels; with --runs-on,
@@ -71,7 +73,7 @@ Both: 2 invalid farm file, unknown node or operation, or bad usage.
 
 export async function main(argv: string[], io: CliIo = processIo(), signal?: AbortSignal): Promise<number> {
   const abort = new AbortController()
-  const detach = signal ? forward(signal, abort) : trapSignals(abort, io)
+  const detach = signal ? forward(signal, abort) : trapSignals(abort, io, argv[0] === 'serve')
   try {
     const args = parseCli(argv)
     switch (args.command) {
@@ -132,11 +134,19 @@ export async function main(argv: string[], io: CliIo = processIo(), signal?: Abo
   }
 }
 
-/** First Ctrl-C cancels gracefully (containers removed, run recorded as cancelled); a second one exits. */
-function trapSignals(abort: AbortController, io: CliIo): () => void {
+/**
+ * First Ctrl-C cancels gracefully (containers removed, run recorded as cancelled); a second one
+ * exits. For `serve`, the first stops the console (asking what becomes of running jobs, --on-quit);
+ * a second exits at once, which leaves its jobs for the next console to take over.
+ */
+function trapSignals(abort: AbortController, io: CliIo, serving: boolean): () => void {
   const onSignal = () => {
     if (abort.signal.aborted) process.exit(130)
-    io.err('\ncancelling (press Ctrl-C again to quit at once)...\n')
+    io.err(
+      serving
+        ? '\nstopping (press Ctrl-C again to quit at once, leaving running jobs to the next console)...\n'
+        : '\ncancelling (press Ctrl-C again to quit at once)...\n',
+    )
     abort.abort()
   }
   process.on('SIGINT', onSignal)

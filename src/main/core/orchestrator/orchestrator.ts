@@ -172,6 +172,14 @@ export class Orchestrator {
     }
   }
 
+  /** Jobs running now in the runs this orchestrator executes (what quitting would cancel or leave). */
+  runningJobs(): number {
+    let n = 0
+    for (const runId of this.executing.keys())
+      n += this.runs.getRun(runId).jobs.filter((j) => j.state === 'running').length
+    return n
+  }
+
   /** Stops taking work, cancels what runs (recorded as cancelled), and gives every claim back. */
   async stop(): Promise<void> {
     if (!this.started) return
